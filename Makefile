@@ -1,0 +1,33 @@
+# Entry points. `make run` and `make test` are all a new machine needs (see README).
+SHELL := /bin/bash
+PY := .venv/bin/python
+DEFAULT_MODEL := models/yolov8n/int8/yolov8n.xml
+PYTEST_ARGS ?=
+
+.PHONY: run test bench clean
+
+## run: set up, build the default INT8 model if missing, start the app
+run:
+	bash scripts/setup.sh run
+	@test -f $(DEFAULT_MODEL) || $(PY) -m quantize build-default
+	$(PY) app.py
+
+## test: set up (incl. test deps) and run the test suite; "no tests collected" (exit 5) counts as success
+test:
+	bash scripts/setup.sh test
+	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected (ok)"; exit 0; fi; exit $$rc
+
+## bench: run every bench/bench_*.py script in name order (each prints a table and writes bench/results/*.json)
+bench:
+	bash scripts/setup.sh test
+	@test -f $(DEFAULT_MODEL) || $(PY) -m quantize build-default
+	@shopt -s nullglob; scripts=(bench/bench_*.py); \
+	if [ $${#scripts[@]} -eq 0 ]; then echo "bench: no bench/bench_*.py scripts yet"; exit 0; fi; \
+	for s in "$${scripts[@]}"; do echo "== $$s"; $(PY) "$$s" || exit $$?; done
+
+## clean: remove the venv, generated models (keeps models/README.md) and caches
+clean:
+	rm -rf .venv .pytest_cache artifacts
+	find models -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
