@@ -128,3 +128,28 @@ def _bus_image_cached():
 def bus_image(_bus_image_cached):
     """ultralytics' bus.jpg as a BGR uint8 array (H, W, 3); a fresh copy per test."""
     return _bus_image_cached.copy()
+
+
+# --- FP32 IRs exported once per session (quantize/ export, ~10 s each) ---------------------------------
+
+def _export(tmp_path_factory, pt: Path, name: str) -> Path:
+    from quantize.export import export_fp32, save_ir
+
+    model, _ = export_fp32(pt)
+    return save_ir(model, tmp_path_factory.mktemp("ir") / name / "fp32", name)
+
+
+@pytest.fixture(scope="session")
+def detect_ir(tmp_path_factory, detect_pt) -> Path:
+    """FP32 detect IR (.xml path) exported from the reconstructed yolov8n.pt."""
+    return _export(tmp_path_factory, detect_pt, "yolov8n")
+
+
+@pytest.fixture(scope="session")
+def seg_ir(tmp_path_factory, seg_pt) -> Path:
+    return _export(tmp_path_factory, seg_pt, "yolov8n-seg")
+
+
+@pytest.fixture(scope="session")
+def pose_ir(tmp_path_factory, pose_pt) -> Path:
+    return _export(tmp_path_factory, pose_pt, "yolov8n-pose")

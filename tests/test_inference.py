@@ -1,0 +1,223 @@
+"""The engine against Ultralytics on real images: same letterbox, same boxes, classes, masks and keypoints.
+
+Ultralytics is only the reference here (tests may import it; inference/ never does).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import openvino as ov
+import pytest
+
+from inference import AsyncEngine, FrameError, InferenceConfig, InferenceError, ModelError, YoloModel
+from inference.geometry import Letterbox
+from inference.model import build_graph
+
+SHAPES = [(1080, 810), (432, 768), (480, 640), (720, 1280), (500, 333), (17, 900), (640, 640), (1, 1)]
+
+
+@pytest.mark.parametrize("hw", SHAPES)
+@pytest.mark.parametrize("rect", [False, True])
+def test_letterbox_geometry_matches_ultralytics(hw, rect):
+    from ultralytics.data.augment import LetterBox
+
+    ref = LetterBox((640, 640), auto=rect, stride=32).get_params({"img": np.zeros((*hw, 3), np.uint8)})
+    lb = Letterbox.fit(hw, (640, 640), 32, rect)
+    assert (lb.top, lb.bottom, lb.left, lb.right) == (ref["top"], ref["bottom"], ref["left"], ref["right"])
+    assert lb.resized_hw[::-1] == tuple(ref["new_unpad"])
+    assert all(v % 32 == 0 for v in lb.input_hw) or not rect
+
+
+def _identity_net(hw: tuple[int, int]) -> ov.Model:
+    """A model whose output is its input, so the in-graph preprocessing can be read back."""
+    param = ov.opset13.parameter([1, 3, *hw], ov.Type.f32)
+    return ov.Model([ov.opset13.relu(param)], [param])
+
+
+@pytest.mark.parametrize("rect", [False, True])
+def test_in_graph_preprocessing_matches_ultralytics_letterbox(bus_image, rect):
+    """uint8 BGR frame in, the graph's network input out == Ultralytics LetterBox + RGB + /255 on the host."""
+    from ultralytics.data.augment import LetterBox
+
+    for frame in (bus_image, cv2.resize(bus_image, (768, 432)), bus_image[:300, :700]):
+        lb = Letterbox.fit(frame.shape[:2], (640, 640), 32, rect)
+        model = build_graph(_identity_net(lb.input_hw), lb)
+        got = ov.Core().compile_model(model, "CPU")(frame[None])[0][0]  # (3, H, W)
+        want = LetterBox((640, 640), auto=rect, stride=32)(image=frame)[..., ::-1].transpose(2, 0, 1) / 255.0
+        assert got.shape == want.shape
+        diff = np.abs(got - want)
+        # OpenCV resizes uint8 with fixed-point weights and rounds; the graph resizes in float.
+        assert diff.max() <= 2.5 / 255 and diff.mean() < 0.3 / 255, (diff.max() * 255, diff.mean() * 255)
+
+
+def _match(ours_boxes, ref_boxes):
+    """Index into ref for each of ours by best IoU."""
+    from ultralytics.utils.metrics import box_iou
+    import torch
+
+    iou = box_iou(torch.from_numpy(ours_boxes), torch.from_numpy(ref_boxes)).numpy()
+    return iou.argmax(1), iou.max(1)
+
+
+@pytest.mark.parametrize("task", ["detect", "segment", "pose"])
+def test_results_equal_ultralytics_on_same_ir(task, request, bus_image):
+    """Same IR, same image: Ultralytics' OpenVINO predict and ours give the same detections."""
+    from ultralytics import YOLO
+
+    ir = request.getfixturevalue({"detect": "detect_ir", "segment": "seg_ir", "pose": "pose_ir"}[task])
+    zidane = cv2.imread(str(bus_image_path().parent / "zidane.jpg"))
+    for image in (bus_image, zidane):
+        ours = YoloModel.load(ir, InferenceConfig(rect=False, hint="LATENCY")).predict(image)
+        ref = YOLO(ultralytics_view(ir), task=task).predict(image, imgsz=640, conf=0.25, iou=0.7, verbose=False,
+                                                       retina_masks=True)[0]
+        ref_boxes = ref.boxes.xyxy.numpy()
+        # Borderline detections (score within 0.02 of the threshold) may fall either side of it.
+        strong = ours.scores > 0.27
+        assert abs(len(ours) - len(ref_boxes)) <= int((np.abs(ref.boxes.conf.numpy() - 0.25) < 0.02).sum()) + \
+            int((~strong).sum())
+        idx, iou = _match(ours.boxes[strong], ref_boxes)
+        assert (iou > 0.97).all(), iou
+        assert (ours.class_ids[strong] == ref.boxes.cls.numpy().astype(int)[idx]).all()
+        np.testing.assert_allclose(ours.scores[strong], ref.boxes.conf.numpy()[idx], atol=0.02)
+        if task == "segment":
+            ref_masks = ref.masks.data.numpy() > 0.5
+            for i, j in enumerate(idx):
+                a, b = ours.masks[strong][i], ref_masks[j]
+                assert a.shape == b.shape
+                inter, union = (a & b).sum(), (a | b).sum()
+                assert inter / max(union, 1) >= 0.95
+        if task == "pose":
+            ref_kpts = ref.keypoints.data.numpy()
+            k_ours, k_ref = ours.keypoints[strong], ref_kpts[idx]
+            visible = k_ref[..., 2] > 0.5
+            assert np.abs(k_ours[..., :2] - k_ref[..., :2])[visible].max() < 4.0
+            assert np.abs(k_ours[..., 2] - k_ref[..., 2]).max() < 0.05
+
+
+def ultralytics_view(ir):
+    """Our IR as an Ultralytics OpenVINO folder (it wants *_openvino_model/ with metadata.yaml)."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    meta = YoloModel.load(ir).meta
+    folder = Path(tempfile.mkdtemp()) / f"{ir.stem}_openvino_model"
+    folder.mkdir()
+    for suffix in (".xml", ".bin"):
+        shutil.copy(ir.with_suffix(suffix), folder / f"{ir.stem}{suffix}")
+    info = {"task": meta.task, "names": meta.names, "stride": meta.stride, "imgsz": list(meta.imgsz), "batch": 1,
+            "channels": 3}
+    if meta.kpt_shape:
+        info["kpt_shape"] = list(meta.kpt_shape)
+    (folder / "metadata.yaml").write_text(yaml.safe_dump(info))
+    return str(folder)
+
+
+def bus_image_path():
+    import importlib.util
+    from pathlib import Path
+
+    return Path(importlib.util.find_spec("ultralytics").origin).parent / "assets" / "bus.jpg"
+
+
+def test_rect_input_gives_the_same_detections_and_a_smaller_graph(detect_ir, video_clip):
+    import av
+
+    with av.open(str(video_clip)) as container:
+        frames = [f.to_ndarray(format="bgr24") for i, f in zip(range(300), container.decode(video=0)) if i % 25 == 0]
+    square = AsyncEngine(YoloModel.load(detect_ir, InferenceConfig(rect=False)))
+    rect = AsyncEngine(YoloModel.load(detect_ir, InferenceConfig(rect=True)))
+    got_sq = [r for _, r, _ in square.stream(frames)]
+    got_rc = [r for _, r, _ in rect.stream(frames)]
+    assert rect.model.prepare(frames[0].shape[:2]).letterbox.input_hw == (384, 640)
+    matched = total = 0
+    for a, b in zip(got_sq, got_rc):
+        strong = a.scores > 0.4
+        total += int(strong.sum())
+        if strong.any() and len(b):
+            _, iou = _match(a.boxes[strong], b.boxes)
+            matched += int((iou > 0.85).sum())
+    assert total > 0 and matched / total >= 0.9
+
+
+def test_async_engine_returns_in_submission_order_with_mixed_sizes(detect_ir, bus_image):
+    engine = AsyncEngine(YoloModel.load(detect_ir))
+    small = cv2.resize(bus_image, (320, 427))
+    frames = [(bus_image if i % 3 else small, i) for i in range(10)]
+    out = list(engine.stream(frames, with_userdata=True))
+    assert [u for _, _, u in out] == list(range(10))
+    for frame, results, i in out:
+        assert results.frame_shape == frame.shape[:2]
+        assert {"person", "bus"} <= set(results.labels)
+        assert results.boxes[:, 2].max() <= frame.shape[1] and results.boxes[:, 3].max() <= frame.shape[0]
+
+
+def test_config_changes_apply_to_the_next_frame(detect_ir, bus_image):
+    engine = AsyncEngine(YoloModel.load(detect_ir))
+    (_, loose, _), = engine.stream([bus_image])
+    engine.set_config(engine.config.with_(conf=0.8, classes=(5,)))
+    (_, strict, _), = engine.stream([bus_image])
+    assert len(loose) > len(strict) >= 1 and set(strict.labels) == {"bus"}
+
+
+@pytest.mark.parametrize("frame, message", [
+    (np.zeros((0, 0, 3), np.uint8), "empty"),
+    (np.zeros((10, 10, 3), np.float32), "uint8"),
+    (np.zeros((10, 10, 2), np.uint8), "HxWx3"),
+    ("not an array", "numpy"),
+])
+def test_bad_frames_raise_one_clear_error(detect_ir, frame, message):
+    with pytest.raises(FrameError, match=message):
+        YoloModel.load(detect_ir).predict(frame)
+
+
+def test_grayscale_and_bgra_frames_are_converted(detect_ir, bus_image):
+    model = YoloModel.load(detect_ir)
+    gray = model.predict(cv2.cvtColor(bus_image, cv2.COLOR_BGR2GRAY))
+    bgra = model.predict(cv2.cvtColor(bus_image, cv2.COLOR_BGR2BGRA))
+    assert "person" in gray.labels and "bus" in bgra.labels
+
+
+def test_bad_models_raise_model_error(tmp_path, detect_ir):
+    with pytest.raises(ModelError, match="not found"):
+        YoloModel.load(tmp_path / "nope.xml")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelError, match="exactly one"):
+        YoloModel.load(tmp_path / "empty")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "m.xml").write_text("<net>not really</net>")
+    (broken / "m.bin").write_bytes(b"")
+    with pytest.raises(ModelError, match="cannot read"):
+        YoloModel.load(broken)
+    nobin = tmp_path / "nobin"
+    nobin.mkdir()
+    (nobin / "m.xml").write_text(detect_ir.read_text())
+    with pytest.raises(ModelError, match="missing"):
+        YoloModel.load(nobin)
+    # A real IR that is not YOLO: no metadata.
+    plain = tmp_path / "plain"
+    ov.save_model(_identity_net((64, 64)), plain / "p.xml")
+    with pytest.raises(ModelError, match="no YOLO metadata"):
+        YoloModel.load(plain)
+    assert issubclass(ModelError, InferenceError)
+
+
+@pytest.mark.parametrize("kwargs", [{"conf": -0.1}, {"iou": 1.5}, {"hint": "FAST"}, {"max_det": 0}])
+def test_bad_config_values_are_refused(kwargs):
+    with pytest.raises(InferenceError):
+        InferenceConfig(**kwargs)
+
+
+def test_results_to_dict_is_json_ready(seg_ir, pose_ir, bus_image):
+    import json
+
+    for ir in (seg_ir, pose_ir):
+        results = YoloModel.load(ir).predict(bus_image)
+        d = json.loads(json.dumps(results.to_dict()))
+        assert len(d["detections"]) == len(results) > 0
+        assert ("mask_area" in d["detections"][0]) == (results.masks is not None)
+        assert ("keypoints" in d["detections"][0]) == (results.keypoints is not None)
+        assert len(results[results.scores > 0.5]) == int((results.scores > 0.5).sum())
