@@ -83,3 +83,40 @@ def save_ir(model: ov.Model, folder: Path, name: str) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder / f"{name}.xml"
+
+
+def ir_size_mb(xml: Path) -> float:
+    xml = Path(xml)
+    return round((xml.stat().st_size + xml.with_suffix(".bin").stat().st_size) / 1e6, 2)
+
+
+class StagedFolder:
+    """Build a whole output folder beside its final place, then swap it in with renames.
+
+    Until `commit()`, the previous folder is untouched; an exception or Ctrl-C leaves it as it was and
+    removes the half-built staging folder. `commit()` is rename(old -> .old), rename(staging -> final),
+    then delete .old: the final path always holds a complete build (old or new).
+    """
+
+    def __init__(self, final: Path):
+        self.final = Path(final)
+        self.final.parent.mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix=f".{self.final.name}-staging-", dir=self.final.parent))
+        self.done = False
+
+    def commit(self) -> Path:
+        old = self.final.with_name(f".{self.final.name}-old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.final.exists():
+            self.final.rename(old)
+        self.path.rename(self.final)
+        shutil.rmtree(old, ignore_errors=True)
+        self.done = True
+        return self.final
+
+    def __enter__(self) -> "StagedFolder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self.done:
+            shutil.rmtree(self.path, ignore_errors=True)

@@ -1,0 +1,68 @@
+"""Post-training quantization (NNCF) of the raw FP32 YOLOv8 network, with the decode kept in float."""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import numpy as np
+import openvino as ov
+
+from inference.model import ModelMeta
+
+from .errors import QuantizeError
+from .export import attach_meta
+from .scopes import find_decode_scope
+
+PRESETS = ("mixed", "performance")
+
+
+def quiet_nncf() -> None:
+    """NNCF logs every step at INFO; our CLI prints its own progress."""
+    logging.getLogger("nncf").setLevel(logging.WARNING)
+
+
+def preset_of(name: str):
+    import nncf
+
+    if name not in PRESETS:
+        raise QuantizeError(f"preset must be one of {PRESETS}, got {name!r}")
+    return nncf.QuantizationPreset.MIXED if name == "mixed" else nncf.QuantizationPreset.PERFORMANCE
+
+
+def quantize_ptq(model: ov.Model, meta: ModelMeta, calib: list[np.ndarray], *, preset: str = "mixed",
+                 subset_size: int = 300, fast_bias_correction: bool = True,
+                 extra_ignored: list[str] | None = None) -> ov.Model:
+    """INT8 model (FakeQuantize on activations, int8 weights) from preprocessed calibration tensors.
+
+    The ignored scope is the head's decode found by graph walking (scopes.py) plus `extra_ignored`
+    (e.g. the most sensitive layers from sensitivity.py).
+    """
+    import nncf
+
+    if not calib:
+        raise QuantizeError("no calibration images")
+    quiet_nncf()
+    scope = find_decode_scope(model).ignored_scope(extra_ignored)
+    try:
+        q = nncf.quantize(model, nncf.Dataset(calib), preset=preset_of(preset),
+                          subset_size=min(subset_size, len(calib)), fast_bias_correction=fast_bias_correction,
+                          ignored_scope=scope)
+    except (RuntimeError, ValueError, nncf.ValidationError) as exc:
+        raise QuantizeError(f"NNCF quantization failed: {str(exc).splitlines()[0][:200]}") from None
+    attach_meta(q, replace(meta, precision="int8"))
+    return q
+
+
+def quantized_ops(model: ov.Model) -> set[str]:
+    """Names of compute ops that read at least one FakeQuantize output (i.e. run in INT8)."""
+    out = set()
+    for op in model.get_ordered_ops():
+        if op.get_type_name() in ("FakeQuantize", "Constant", "Result", "Parameter"):
+            continue
+        if any(i.get_source_output().get_node().get_type_name() == "FakeQuantize" for i in op.inputs()):
+            out.add(op.get_friendly_name())
+    return out
+
+
+def count_fake_quantize(model: ov.Model) -> int:
+    return sum(op.get_type_name() == "FakeQuantize" for op in model.get_ordered_ops())

@@ -1,0 +1,315 @@
+"""COCO metrics of an OpenVINO IR on a labelled Ultralytics dataset, run through OUR runtime.
+
+The IR is loaded with `inference.YoloModel` and run with `AsyncEngine`, so what is measured is what the
+app runs: in-graph letterbox, our NMS and decoders. Settings are Ultralytics' validation ones:
+conf=0.001, iou=0.7, multi_label=True, max_det=300, rect=False (square imgsz letterbox).
+
+Ground truth is built from the YOLO label files at each image's original size:
+- boxes: `cls cx cy w h` (normalised) -> COCO xywh pixels, area = box area;
+- polygons (segment datasets): `cls x1 y1 x2 y2 ...` -> mask with cv2.fillPoly at image size -> RLE,
+  bbox = polygon bounds, area = polygon area (shoelace);
+- keypoints (pose datasets, yaml kpt_shape): `cls box K*(x y v)` -> COCO keypoints, num_keypoints = v>0,
+  area = 0.53 x box area: we have no person segmentation, whose area COCO uses as the OKS scale;
+  0.53 is Ultralytics' own stand-in (its pose validator), a typical person mask/box area ratio.
+Category id = class index + 1 and image id = numeric file stem (else running index), the same
+convention as Ultralytics' `save_json`, so its predictions.json can be scored with this exact code.
+
+Metrics: faster-coco-eval (`COCOeval_faster`), standard COCO protocol: 10 IoU thresholds .50:.95,
+101-point interpolated precision, area range "all", maxDets=100 for bbox/segm and 20 for keypoints,
+OKS with the COCO 17 sigmas. Ultralytics' own printed metric differs slightly (no maxDets cap, its own
+interpolation), which is why the parity test compares like with like (see tests/test_validate_parity.py).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .calibration import Dataset, load_dataset_yaml, read_image
+from .errors import QuantizeError
+
+COCO_KPT_SIGMAS = [v / 10.0 for v in [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87,
+                                        0.89, 0.89]]  # COCO keypoint sigmas (as pycocotools: /10)
+POSE_AREA_FACTOR = 0.53
+VAL_CONFIG = dict(conf=0.001, iou=0.7, multi_label=True, max_det=300, rect=False)
+
+
+@dataclass
+class Metrics:
+    """mAP50-95 / mAP50 per IoU type (fractions, 0..1) plus run facts."""
+
+    task: str
+    images: int
+    box_map: float = 0.0
+    box_map50: float = 0.0
+    mask_map: float | None = None
+    mask_map50: float | None = None
+    pose_map: float | None = None
+    pose_map50: float | None = None
+    seconds: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def primary(self) -> float:
+        """The task's headline metric: mask mAP for segment, pose mAP for pose, box mAP otherwise."""
+        return {"segment": self.mask_map, "pose": self.pose_map}.get(self.task) or self.box_map
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["primary"] = self.primary
+        return d
+
+    def line(self) -> str:
+        s = f"box mAP50-95 {self.box_map:.4f} mAP50 {self.box_map50:.4f}"
+        if self.mask_map is not None:
+            s += f" | mask mAP50-95 {self.mask_map:.4f} mAP50 {self.mask_map50:.4f}"
+        if self.pose_map is not None:
+            s += f" | pose mAP50-95 {self.pose_map:.4f} mAP50 {self.pose_map50:.4f}"
+        return s + f"  ({self.images} images, {self.seconds:.1f}s)"
+
+
+# --- ground truth -------------------------------------------------------------------------------------
+
+def _image_id(path: Path, index: int) -> int:
+    return int(path.stem) if path.stem.isnumeric() else index + 1
+
+
+def polygon_area(xy: np.ndarray) -> float:
+    x, y = xy[:, 0], xy[:, 1]
+    return float(0.5 * abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))))
+
+
+def rle_encode(mask: np.ndarray) -> dict:
+    from faster_coco_eval.core import mask as mask_util
+
+    rle = mask_util.encode(np.asfortranarray(mask.astype(np.uint8)))
+    rle["counts"] = rle["counts"].decode() if isinstance(rle["counts"], bytes) else rle["counts"]
+    return rle
+
+
+class GroundTruth:
+    """COCO-format GT assembled image by image while the images are read for inference."""
+
+    def __init__(self, ds: Dataset, task: str):
+        self.ds, self.task = ds, task
+        self.kpt_shape = ds.kpt_shape
+        self.images: list[dict] = []
+        self.annotations: list[dict] = []
+        self.polygons_seen = 0
+
+    def add(self, path: Path, index: int, hw: tuple[int, int]) -> int:
+        h, w = hw
+        image_id = _image_id(path, index)
+        self.images.append({"id": image_id, "width": w, "height": h, "file_name": path.name})
+        lp = self.ds.label_path(path)
+        lines = lp.read_text().splitlines() if lp.is_file() else []
+        for line in lines:
+            v = line.split()
+            if not v:
+                continue
+            try:
+                cls, vals = int(float(v[0])), np.array(v[1:], np.float64)
+            except ValueError:
+                raise QuantizeError(f"{lp}: malformed label line {line[:60]!r}") from None
+            ann = {"id": len(self.annotations) + 1, "image_id": image_id, "category_id": cls + 1, "iscrowd": 0}
+            if self.kpt_shape:
+                k, d = self.kpt_shape
+                if len(vals) != 4 + k * d:
+                    raise QuantizeError(f"{lp}: pose label has {len(vals)} values, expected {4 + k * d}")
+                box = vals[:4]
+                kp = vals[4:].reshape(k, d)
+                kp_px = np.zeros((k, 3))
+                kp_px[:, 0], kp_px[:, 1] = kp[:, 0] * w, kp[:, 1] * h
+                kp_px[:, 2] = kp[:, 2] if d == 3 else 2
+                kp_px[kp_px[:, 2] == 0, :2] = 0
+                ann["keypoints"] = [round(float(x), 2) for x in kp_px.reshape(-1)]
+                ann["num_keypoints"] = int((kp_px[:, 2] > 0).sum())
+                ann["area"] = float(box[2] * w * box[3] * h * POSE_AREA_FACTOR)
+            elif len(vals) > 4:  # polygon
+                xy = vals[: len(vals) // 2 * 2].reshape(-1, 2) * (w, h)
+                self.polygons_seen += 1
+                x0, y0 = xy.min(0)
+                x1, y1 = xy.max(0)
+                box = np.array([(x0 + x1) / 2 / w, (y0 + y1) / 2 / h, (x1 - x0) / w, (y1 - y0) / h])
+                if self.task == "segment":
+                    mask = np.zeros((h, w), np.uint8)
+                    cv2.fillPoly(mask, [np.round(xy).astype(np.int32)], 1)
+                    ann["segmentation"] = rle_encode(mask)
+                    ann["area"] = polygon_area(xy)
+            else:
+                box = vals[:4]
+            cx, cy, bw, bh = box[0] * w, box[1] * h, box[2] * w, box[3] * h
+            ann["bbox"] = [cx - bw / 2, cy - bh / 2, bw, bh]
+            ann.setdefault("area", float(bw * bh))
+            self.annotations.append(ann)
+        return image_id
+
+    def coco_dict(self) -> dict:
+        cats = [{"id": i + 1, "name": n} for i, n in sorted(self.ds.names.items())]
+        if self.kpt_shape:
+            for c in cats:
+                c["keypoints"] = [str(i) for i in range(self.kpt_shape[0])]
+                c["skeleton"] = []
+        return {"images": self.images, "annotations": self.annotations, "categories": cats}
+
+
+def check_task(ds: Dataset, task: str, nc: int) -> None:
+    """Refuse dataset/model combinations whose metrics would be meaningless."""
+    if task == "pose" and not ds.kpt_shape:
+        raise QuantizeError(f"{ds.yaml}: a pose model needs a pose dataset (kpt_shape in the yaml)")
+    if task != "pose" and ds.kpt_shape:
+        raise QuantizeError(f"{ds.yaml}: a pose dataset cannot validate a {task} model")
+    if len(ds.names) != nc:
+        raise QuantizeError(f"{ds.yaml}: dataset has {len(ds.names)} classes, the {task} model has {nc}")
+
+
+def predictions_of(results, image_id: int, task: str) -> list[dict]:
+    out = []
+    boxes = results.boxes.astype(np.float64)
+    need_masks = task == "segment" and results.masks is not None
+    rles = []
+    if need_masks and len(results):
+        from faster_coco_eval.core import mask as mask_util
+
+        rles = mask_util.encode(np.asfortranarray(results.masks.transpose(1, 2, 0).astype(np.uint8)))
+    for i in range(len(results)):
+        x1, y1, x2, y2 = boxes[i]
+        det = {"image_id": image_id, "category_id": int(results.class_ids[i]) + 1,
+               "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
+               "score": round(float(results.scores[i]), 5)}
+        if need_masks:
+            rle = rles[i]
+            det["segmentation"] = {"size": rle["size"], "counts": rle["counts"].decode()
+                                   if isinstance(rle["counts"], bytes) else rle["counts"]}
+        if task == "pose" and results.keypoints is not None:
+            det["keypoints"] = [round(float(v), 3) for v in results.keypoints[i].reshape(-1)]
+        out.append(det)
+    return out
+
+
+def coco_eval(gt_dict: dict, preds: list[dict], iou_type: str) -> tuple[float, float]:
+    """(mAP50-95, mAP50) with faster-coco-eval; an empty prediction list scores 0."""
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    if not preds or not gt_dict["annotations"]:
+        return 0.0, 0.0
+    gt = COCO(gt_dict)
+    dt = gt.loadRes([dict(p) for p in preds])
+    kw = {"kpt_oks_sigmas": COCO_KPT_SIGMAS} if iou_type == "keypoints" else {}
+    ev = COCOeval_faster(gt, dt, iouType=iou_type, print_function=lambda *a, **k: None, **kw)
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    return float(max(ev.stats[0], 0.0)), float(max(ev.stats[1], 0.0))
+
+
+def score(gt_dict: dict, preds: list[dict], task: str, images: int, seconds: float = 0.0) -> Metrics:
+    m = Metrics(task=task, images=images, seconds=seconds)
+    m.box_map, m.box_map50 = coco_eval(gt_dict, preds, "bbox")
+    if task == "segment":
+        m.mask_map, m.mask_map50 = coco_eval(gt_dict, [p for p in preds if "segmentation" in p], "segm")
+    if task == "pose":
+        m.pose_map, m.pose_map50 = coco_eval(gt_dict, [p for p in preds if "keypoints" in p], "keypoints")
+    return m
+
+
+def load_ultralytics_json(path: Path, gt_dict: dict) -> list[dict]:
+    """Ultralytics `save_json` predictions, with image ids remapped through file names to our GT ids."""
+    by_name = {im["file_name"]: im["id"] for im in gt_dict["images"]}
+    preds = json.loads(Path(path).read_text())
+    for p in preds:
+        p["image_id"] = by_name.get(p.pop("file_name", ""), p["image_id"])
+    return preds
+
+
+def validate_model(model, data: str | Path, limit: int | None = None, progress: bool = False,
+                   split: str = "val", keep_predictions: bool = False) -> Metrics:
+    """Run a loaded YoloModel (any config; validation settings are applied here) over a dataset split."""
+    from inference.engine import AsyncEngine
+
+    ds = load_dataset_yaml(data, split)
+    task = model.meta.task
+    check_task(ds, task, len(model.meta.names))
+    vconfig = model.config.with_(**VAL_CONFIG)
+    if model.config.rect or model.config.hint != vconfig.hint:  # graph-affecting: a fresh object, same network
+        from inference.model import YoloModel
+
+        vmodel = YoloModel(model._model, model.meta, vconfig, model.core, model.path)
+    else:
+        vmodel = model.with_config(vconfig)
+    gt = GroundTruth(ds, task)
+    paths = list(ds.images[:limit] if limit else ds.images)
+
+    def frames():
+        for i, p in enumerate(paths):
+            img = read_image(p)
+            if img is None:
+                continue
+            yield img, gt.add(p, i, img.shape[:2])
+
+    preds: list[dict] = []
+    t0 = time.perf_counter()
+    it = AsyncEngine(vmodel).stream(frames(), with_userdata=True)
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(it, total=len(paths), desc=f"validate {Path(str(data)).stem}", unit="img", leave=False)
+    n = 0
+    for _frame, results, image_id in it:
+        preds += predictions_of(results, image_id, task)
+        n += 1
+    seconds = time.perf_counter() - t0
+    if n == 0:
+        raise QuantizeError(f"{data}: none of the {len(paths)} images could be read")
+    if task == "segment" and gt.polygons_seen == 0 and gt.annotations:
+        raise QuantizeError(f"{data}: a segment model needs polygon labels; this dataset has boxes only")
+    gt_dict = gt.coco_dict()
+    m = score(gt_dict, preds, task, n, seconds)
+    if keep_predictions:
+        m.extra["gt"], m.extra["predictions"] = gt_dict, preds
+    return m
+
+
+def validate_ir(path: str | Path, data: str | Path, limit: int | None = None, progress: bool = False) -> Metrics:
+    from inference.errors import InferenceError
+    from inference.model import YoloModel
+    from inference.config import InferenceConfig
+
+    try:
+        model = YoloModel.load(path, InferenceConfig(**VAL_CONFIG))
+    except InferenceError as exc:
+        raise QuantizeError(str(exc)) from None
+    return validate_model(model, data, limit, progress)
+
+
+# --- throughput ---------------------------------------------------------------------------------------
+
+def throughput(path: str | Path, frames: list[np.ndarray], seconds: float = 5.0) -> dict:
+    """Frames/s of OUR AsyncEngine (runtime config: THROUGHPUT hint, rect letterbox, conf 0.25), end to end:
+    in-graph preprocessing + inference + NMS/decode, cycling over `frames` for `seconds` after a warm-up."""
+    from inference.config import InferenceConfig
+    from inference.engine import AsyncEngine
+    from inference.model import YoloModel
+
+    model = YoloModel.load(path, InferenceConfig())
+    engine = AsyncEngine(model)
+    warm = list(engine.stream(frames[: max(2, min(len(frames), 4))]))  # compiles the graphs for these sizes
+    del warm
+    count, t0 = 0, time.perf_counter()
+
+    def cycle():
+        i = 0
+        while time.perf_counter() - t0 < seconds:
+            yield frames[i % len(frames)]
+            i += 1
+
+    for _ in engine.stream(cycle()):
+        count += 1
+    dt = time.perf_counter() - t0
+    return {"fps": count / dt, "frames": count, "seconds": dt,
+            "method": "AsyncEngine end-to-end (in-graph letterbox + infer + decode), THROUGHPUT hint, rect, "
+                      "conf 0.25, cycling over validation images"}
