@@ -1,6 +1,9 @@
-"""Asynchronous inference: many requests in flight, decoding on OpenVINO's callback threads, results in order.
+"""Asynchronous inference: every infer request kept busy, results handed back in submission order.
 
-Frames are handed to OpenVINO without a copy (share_inputs) and kept alive until their request completes.
+Frames go to OpenVINO without a copy (share_inputs) and stay referenced until their request completes.
+Completed requests are decoded on the caller's thread rather than in OpenVINO callbacks: Python callbacks
+on OpenVINO's worker threads race with interpreter shutdown (seen here as intermittent aborts at exit),
+and decoding while the other requests run keeps the cores just as busy.
 """
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,104 +23,115 @@ from .results import Results
 
 
 @dataclass
-class Job:
-    """One frame in flight; `results` is filled by the callback."""
+class _Pool:
+    """Infer requests of the graph compiled for one frame size."""
 
+    prepared: Prepared
+    idle: list[ov.InferRequest] = field(default_factory=list)
+    size: int = 0
+
+
+@dataclass
+class Job:
     seq: int
     frame: np.ndarray
     userdata: Any
     submitted: float
     config: InferenceConfig
+    pool: _Pool
+    request: ov.InferRequest
     results: Results | None = None
     error: BaseException | None = None
-    done: bool = False
 
 
 class AsyncEngine:
     """Submit frames, get (frame, results, userdata) back in submission order.
 
-    One AsyncInferQueue per frame size (the graph is static per size); several sources may share one engine.
+    One pool of requests per frame size (the graph is static per size); several sources may share one
+    engine, which is how one compiled model serves many cameras.
     """
 
     def __init__(self, model: YoloModel):
         self.model = model
-        self._queues: dict[tuple[int, int], tuple[Prepared, ov.AsyncInferQueue]] = {}
+        self._pools: dict[tuple[int, int], _Pool] = {}
         self._pending: deque[Job] = deque()
-        self._cond = threading.Condition()
         self._seq = 0
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     @property
     def config(self) -> InferenceConfig:
         return self.model.config
 
     def set_config(self, config: InferenceConfig) -> None:
-        """Thresholds and class filters take effect from the next frame; graph settings rebuild lazily."""
-        if config.rect != self.model.config.rect or config.hint != self.model.config.hint:
-            self.drain()
-            self.model = YoloModel(self.model._model, self.model.meta, config, self.model.core, self.model.path)
-            self._queues.clear()
-        else:
-            self.model = self.model.with_config(config)
+        """Thresholds and class filters apply from the next frame; graph settings (rect, hint) rebuild lazily."""
+        with self._lock:
+            if config.rect != self.model.config.rect or config.hint != self.model.config.hint:
+                self.drain_discard()
+                self._pools.clear()
+                self.model = YoloModel(self.model._model, self.model.meta, config, self.model.core, self.model.path)
+            else:
+                self.model = self.model.with_config(config)
 
-    def _queue_for(self, frame_hw: tuple[int, int]) -> tuple[Prepared, ov.AsyncInferQueue]:
-        entry = self._queues.get(frame_hw)
-        if entry is None:
+    def _pool_for(self, frame_hw: tuple[int, int]) -> _Pool:
+        pool = self._pools.get(frame_hw)
+        if pool is None:
             prepared = self.model.prepare(frame_hw)
-            jobs = self.config.num_requests or prepared.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
-            queue = ov.AsyncInferQueue(prepared.compiled, int(jobs))
-            queue.set_callback(self._on_done)
-            entry = self._queues[frame_hw] = (prepared, queue)
-        return entry
+            n = self.config.num_requests or prepared.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+            pool = _Pool(prepared, [prepared.compiled.create_infer_request() for _ in range(int(n))], int(n))
+            self._pools[frame_hw] = pool
+        return pool
 
     @property
     def capacity(self) -> int:
         """Requests that can be in flight for the frame sizes seen so far (at least 1)."""
-        return max((len(q) for _, q in self._queues.values()), default=1)
-
-    def submit(self, frame: np.ndarray, userdata: Any = None) -> None:
-        """Start inference on a frame; blocks only while every request of its size is busy."""
-        frame = check_frame(frame)
-        with self._lock:
-            prepared, queue = self._queue_for(frame.shape[:2])
-            job = Job(self._seq, frame, userdata, time.perf_counter(), self.config)
-            self._seq += 1
-            with self._cond:
-                self._pending.append(job)
-        queue.start_async({0: frame[None]}, (job, prepared), share_inputs=True)
-
-    def _on_done(self, request: ov.InferRequest, userdata) -> None:
-        job, prepared = userdata
-        try:
-            t0 = time.perf_counter()
-            outputs = [request.get_output_tensor(i).data for i in range(self.model.task.num_outputs)]
-            results = self.model.decode(outputs, prepared.letterbox, job.config)
-            t1 = time.perf_counter()
-            results.timing.update(infer=t0 - job.submitted, decode=t1 - t0)
-            job.results = results
-        except BaseException as exc:  # surfaced to the consumer, never lost on a worker thread
-            job.error = exc
-        with self._cond:
-            job.done = True
-            self._cond.notify_all()
+        return max((p.size for p in self._pools.values()), default=1)
 
     @property
     def in_flight(self) -> int:
         return len(self._pending)
 
-    def ready(self) -> bool:
-        """True when the oldest frame's results are available without blocking."""
-        with self._cond:
-            return bool(self._pending) and self._pending[0].done
+    def submit(self, frame: np.ndarray, userdata: Any = None) -> None:
+        """Start inference on a frame; when every request of its size is busy, first finish the oldest."""
+        frame = check_frame(frame)
+        with self._lock:
+            pool = self._pool_for(frame.shape[:2])
+            while not pool.idle:
+                self._finish(next(job for job in self._pending if job.results is None and job.error is None))
+            request = pool.idle.pop()
+            job = Job(self._seq, frame, userdata, time.perf_counter(), self.config, pool, request)
+            self._seq += 1
+            request.start_async({0: frame[None]}, share_inputs=True)
+            self._pending.append(job)
 
-    def get(self, timeout: float | None = None) -> tuple[np.ndarray, Results, Any]:
+    def _finish(self, job: Job) -> None:
+        """Wait for a job's request, decode its outputs, give the request back."""
+        try:
+            job.request.wait()
+            t0 = time.perf_counter()
+            outputs = [job.request.get_output_tensor(i).data for i in range(self.model.task.num_outputs)]
+            job.results = self.model.decode(outputs, job.pool.prepared.letterbox, job.config)
+            job.results.timing.update(infer=t0 - job.submitted, decode=time.perf_counter() - t0)
+        except Exception as exc:  # handed to the consumer with its frame, never lost
+            job.error = exc
+        finally:
+            job.pool.idle.append(job.request)
+
+    def ready(self) -> bool:
+        """True when the oldest frame's results can be had without blocking."""
+        with self._lock:
+            if not self._pending:
+                return False
+            job = self._pending[0]
+            return job.results is not None or job.error is not None or job.request.wait_for(0)
+
+    def get(self) -> tuple[np.ndarray, Results, Any]:
         """Oldest submitted frame with its results (blocks until it is done)."""
-        with self._cond:
+        with self._lock:
             if not self._pending:
                 raise LookupError("no frame in flight")
             job = self._pending[0]
-            if not self._cond.wait_for(lambda: job.done, timeout):
-                raise TimeoutError("inference did not finish in time")
+            if job.results is None and job.error is None:
+                self._finish(job)
             self._pending.popleft()
         if job.error is not None:
             raise job.error
@@ -125,10 +139,29 @@ class AsyncEngine:
         return job.frame, job.results, job.userdata
 
     def drain(self) -> list[tuple[np.ndarray, Results, Any]]:
+        """Everything still in flight, in order."""
         out = []
         while self._pending:
             out.append(self.get())
         return out
+
+    def drain_discard(self) -> None:
+        with self._lock:
+            for job in list(self._pending):
+                if job.results is None and job.error is None:
+                    self._finish(job)
+            self._pending.clear()
+
+    def close(self) -> None:
+        """Finish what is in flight and release the requests. Idempotent."""
+        self.drain_discard()
+        self._pools.clear()
+
+    def __enter__(self) -> "AsyncEngine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def stream(self, frames: Iterable[np.ndarray] | Iterable[tuple[np.ndarray, Any]],
                with_userdata: bool = False) -> Iterator[tuple[np.ndarray, Results, Any]]:
