@@ -464,7 +464,7 @@ def check_upload(path: str | Path | None, max_bytes: int) -> Path:
         raise UserFacingError(f"{path.name}: the upload is gone; upload it again.")
     size = path.stat().st_size
     if size > max_bytes:
-        raise UserFacingError(f"{path.name} is {size / 2**20:.0f} MB; the limit is {max_bytes / 2**20:.0f} MB.")
+        raise UserFacingError(f"{path.name} is {_human(size)}; the limit is {_human(max_bytes)}.")
     ext = path.suffix.lower()
     if ext not in VIDEO_EXTS | IMAGE_EXTS:
         raise UserFacingError(f"{path.name}: unsupported file type {ext or '(none)'}; upload a video "
@@ -477,6 +477,13 @@ def check_upload(path: str | Path | None, max_bytes: int) -> Path:
     elif not _decodes_a_frame(path):
         raise UserFacingError(f"{path.name} is not a readable video (no frame could be decoded).")
     return path
+
+
+def _human(n: int) -> str:
+    for unit, div in (("GB", 2**30), ("MB", 2**20), ("KB", 2**10)):
+        if n >= div:
+            return f"{n / div:.1f} {unit}"
+    return f"{n} B"
 
 
 def _decodes_a_frame(path: Path) -> bool:

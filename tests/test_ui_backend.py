@@ -1,0 +1,247 @@
+"""The UI's backend without a browser: model catalog, report tables, input checks and their messages."""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference.config import InferenceConfig
+from inference.errors import InferenceError, ModelError
+from ui.catalog import discover, report_table
+from ui.sessions import (Session, SessionStore, UIContext, UserFacingError, check_upload, class_ids_for,
+                         detections_table)
+
+
+def _models_dir(root: Path, detect_ir: Path) -> Path:
+    (root / "yolov8n").mkdir(parents=True)
+    (root / "yolov8n" / "fp32").symlink_to(detect_ir.parent, target_is_directory=True)
+    return root
+
+
+def _ctx(models_dir: Path, tmp_path: Path, clip: Path | None = None, **kw) -> UIContext:
+    return UIContext(models_dir=models_dir, samples_dir=clip.parent if clip else None, default_source=clip,
+                     config=InferenceConfig(), tmp_root=tmp_path / "ui-tmp", **kw)
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when the block ends: connections are refused
+
+
+# --- catalog --------------------------------------------------------------------------------------------
+
+def test_catalog_finds_models_and_reports_broken_folders(tmp_path, detect_ir):
+    root = _models_dir(tmp_path / "models", detect_ir)
+    broken = root / "broken" / "int8"
+    broken.mkdir(parents=True)
+    (broken / "broken.xml").write_text("<not an IR/>")
+    (broken / "broken.bin").write_bytes(b"\0")
+    (root / "empty").mkdir()
+    cat = discover(root)
+    assert cat.names == ["yolov8n"]
+    entry = cat.get("yolov8n")
+    assert entry.task == "detect" and entry.precisions == ["FP32"] and len(entry.names) == 80
+    assert entry.names[0] == "person"
+    assert entry.variants["FP32"].xml.name == "yolov8n.xml"
+    assert entry.report_json is None and entry.report_png is None
+    assert cat.default_model() == "yolov8n"
+    assert len(cat.problems) == 1 and "broken" in cat.problems[0]
+    with pytest.raises(ModelError, match="no INT8 variant"):
+        cat.variant("yolov8n", "INT8")
+
+
+def test_catalog_of_missing_or_empty_folder(tmp_path):
+    for folder in (tmp_path / "nope", tmp_path):
+        cat = discover(folder)
+        assert cat.names == [] and cat.default_model() is None
+        with pytest.raises(ModelError, match="No models found.*quantize build-default"):
+            cat.get("yolov8n")
+
+
+@pytest.mark.parametrize("report, headers, first", [
+    ({"variants": {"fp32": {"map": 0.5, "fps": 10.0}, "int8": {"map": 0.49, "fps": 20.0}}},
+     ["variant", "map", "fps"], ["fp32", 0.5, 10.0]),
+    ({"variants": [{"precision": "FP32", "speed": {"fps": 10.0}}]}, ["precision", "speed.fps"], ["FP32", 10.0]),
+    ([{"a": 1, "b": [1, 2]}], ["a", "b"], [1, "1, 2"]),
+    ({"model": "yolov8n", "dataset": "coco"}, ["field", "value"], ["model", "yolov8n"]),
+])
+def test_report_table_layouts(tmp_path, report, headers, first):
+    """Whatever the report's layout (test data, not measurements), the Models tab gets a table."""
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report))
+    got_headers, rows = report_table(path)
+    assert got_headers == headers and rows[0] == first
+
+
+def test_report_table_unreadable_or_missing(tmp_path):
+    assert report_table(None) == (["field", "value"], [])
+    bad = tmp_path / "report.json"
+    bad.write_text("{oops")
+    headers, rows = report_table(bad)
+    assert rows[0][0] == "error" and "unreadable report.json" in rows[0][1]
+
+
+# --- uploads --------------------------------------------------------------------------------------------
+
+def test_bad_uploads_give_readable_messages(tmp_path):
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("just text\n" * 100)
+    with pytest.raises(UserFacingError, match=r"fake.mp4 is not a readable video"):
+        check_upload(fake, 10 * 2**20)
+    txt = tmp_path / "notes.txt"
+    txt.write_text("hello")
+    with pytest.raises(UserFacingError, match=r"unsupported file type \.txt"):
+        check_upload(txt, 10 * 2**20)
+    with pytest.raises(UserFacingError, match="is empty"):
+        (tmp_path / "empty.mp4").write_bytes(b"")
+        check_upload(tmp_path / "empty.mp4", 10 * 2**20)
+    with pytest.raises(UserFacingError, match=r"fake.mp4 is 1000 B; the limit is 500 B"):
+        check_upload(fake, 500)
+    with pytest.raises(UserFacingError, match="Upload a video or image"):
+        check_upload(None, 2**20)
+    jpg = tmp_path / "fake.jpg"
+    jpg.write_text("not a jpeg")
+    with pytest.raises(UserFacingError, match="not a readable image"):
+        check_upload(jpg, 2**20)
+
+
+def test_bad_upload_through_session(tmp_path, detect_ir):
+    session = Session(_ctx(_models_dir(tmp_path / "models", detect_ir), tmp_path))
+    fake = tmp_path / "clip.mp4"
+    fake.write_bytes(b"\x00\x01garbage" * 500)
+    with pytest.raises(UserFacingError, match="clip.mp4 is not a readable video"):
+        list(session.process_upload(str(fake)))
+
+
+def test_upload_video_writes_annotated_mp4_and_jsonl(tmp_path, detect_ir, video_clip):
+    clip = tmp_path / "short.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "10", "-i", str(video_clip), "-t", "1", "-an",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(clip)], check=True, timeout=60)
+    session = Session(_ctx(_models_dir(tmp_path / "models", detect_ir), tmp_path))
+    calls = []
+    updates = list(session.process_upload(str(clip), progress=lambda frac, desc=None: calls.append(frac)))
+    last = updates[-1]
+    assert last.status.startswith("Done:"), last.status
+    mp4, jsonl = (Path(p) for p in last.files)
+    assert mp4.suffix == ".mp4" and mp4.stat().st_size > 1000
+    lines = jsonl.read_text().splitlines()
+    n = int(last.status.split()[1])
+    assert len(lines) == n > 5
+    assert any(json.loads(line).get("detections") for line in lines), "no person found in 1 s of people"
+    assert calls and calls[-1] == pytest.approx(1.0)
+    assert mp4.parent.is_relative_to(tmp_path / "ui-tmp")
+    session.close()
+    assert not mp4.exists(), "session outputs are removed when the session ends"
+
+
+def test_upload_image(tmp_path, detect_ir, bus_image):
+    import cv2
+
+    img = tmp_path / "bus.jpg"
+    cv2.imwrite(str(img), bus_image)
+    session = Session(_ctx(_models_dir(tmp_path / "models", detect_ir), tmp_path))
+    last = list(session.process_upload(str(img)))[-1]
+    assert last.status.startswith("Done:") and last.table and last.table[0][0] in ("bus", "person")
+    assert [Path(p).suffix for p in last.files] == [".png", ".jsonl"]
+
+
+# --- sources ----------------------------------------------------------------------------------------------
+
+def test_unreachable_url_message(tmp_path, detect_ir):
+    session = Session(_ctx(_models_dir(tmp_path / "models", detect_ir), tmp_path))
+    port = _closed_port()
+    for url in (f"rtsp://127.0.0.1:{port}/cam", f"http://127.0.0.1:{port}/video.mp4"):
+        t0 = time.monotonic()
+        with pytest.raises(UserFacingError, match=rf"Cannot open .*127\.0\.0\.1:{port}"):
+            list(session.stream(url))
+        assert time.monotonic() - t0 < 15
+
+
+def test_sources_are_urls_or_sample_names_only(tmp_path, video_clip):
+    ctx = _ctx(tmp_path, tmp_path, video_clip)
+    assert ctx.resolve_source(video_clip.name) == str(video_clip)
+    assert ctx.resolve_source(" rtsp://cam/1 ") == "rtsp://cam/1"
+    assert ctx.samples()[0] == video_clip.name
+    for bad in ("/etc/passwd", "../../etc/passwd", "nothing.mp4", ""):
+        with pytest.raises(UserFacingError):
+            ctx.resolve_source(bad)
+
+
+def test_sample_clip_streams_and_model_switch_applies_live(tmp_path, detect_ir, pose_ir, video_clip):
+    root = _models_dir(tmp_path / "models", detect_ir)
+    (root / "yolov8n-pose").mkdir()
+    (root / "yolov8n-pose" / "fp32").symlink_to(pose_ir.parent, target_is_directory=True)
+    session = Session(_ctx(root, tmp_path, video_clip))
+    stats = []
+    for upd in session.stream(video_clip.name):
+        if upd.stats:
+            stats.append(upd.stats)
+            assert upd.image.ndim == 3 and upd.image.dtype == np.uint8
+        if len(stats) == 3:
+            session.select("yolov8n-pose", None)
+        if len(stats) >= 8:
+            session.stop()
+    assert "(detect)" in stats[0] and "(pose)" in stats[-1]
+    assert float(stats[-1].split()[1]) > 0
+
+
+def test_missing_models_message(tmp_path, video_clip):
+    session = Session(_ctx(tmp_path / "no-models", tmp_path, video_clip))
+    with pytest.raises(InferenceError, match="No models found.*quantize build-default"):
+        list(session.stream(video_clip.name))
+    with pytest.raises(InferenceError, match="No models found"):
+        session.webcam_frame(np.zeros((48, 64, 3), np.uint8))
+
+
+# --- sessions and helpers ------------------------------------------------------------------------------
+
+def test_sessions_are_independent(tmp_path, detect_ir):
+    store = SessionStore(_ctx(_models_dir(tmp_path / "models", detect_ir), tmp_path))
+    a, b = store.get("a"), store.get("b")
+    assert store.get("a") is a and a is not b
+    a.set_thresholds(0.6, 0.5, (0,), True)
+    assert b.config.conf == 0.25 and b.config.classes is None
+    assert a.config.conf == 0.6 and a.config.classes == (0,)
+    store.drop("a")
+    assert len(store) == 1
+
+
+def test_webcam_frame_through_pipeline(tmp_path, detect_ir, bus_image):
+    session = Session(_ctx(_models_dir(tmp_path / "models", detect_ir), tmp_path))
+    upd = session.webcam_frame(np.ascontiguousarray(bus_image[..., ::-1]))
+    assert upd.image.shape == bus_image.shape and "(detect)" in upd.stats
+    labels = {row[0] for row in upd.table}
+    assert "bus" in labels or "person" in labels
+    session.set_thresholds(0.99, 0.7, None, True)  # live threshold change: nothing left
+    assert session.webcam_frame(np.ascontiguousarray(bus_image[..., ::-1])).table == []
+
+
+def test_helpers():
+    names = {0: "person", 1: "bicycle", 2: "car"}
+    assert class_ids_for(["car", "person"], names) == (0, 2)
+    assert class_ids_for([], names) is None
+    assert detections_table(None) == []
+
+
+def test_launch_refuses_public_host_without_auth():
+    from ui.app import UIError, check_bind, is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
+    assert not is_loopback("0.0.0.0")
+    with pytest.raises(UIError, match="without authentication"):
+        check_bind("0.0.0.0", None)
+    check_bind("0.0.0.0", ("user", "pw"))
+    check_bind("127.0.0.1", None)
+
+
+def test_build_demo_without_models(tmp_path):
+    from ui import build_demo
+
+    demo = build_demo(tmp_path / "none", default_source=None, tmp_root=tmp_path / "t")
+    assert demo.ui_store is not None and len(demo.ui_store) == 0
