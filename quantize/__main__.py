@@ -109,7 +109,7 @@ def build(weights: Path, *, name: str | None = None, imgsz: int = 640, mode: str
         raise QuantizeError("calibration data needed: --data <dataset.yaml> or --calib-images <folder>")
     quiet_ultralytics()
     # Validate every input before the slow steps, so a typo fails in seconds.
-    source = ImageSource.from_args(data if calib_images is None else None, calib_images, split="train")
+    source = ImageSource.from_args(data if calib_images is None else None, calib_images, split="train").check()
     task, nc = checkpoint_task(weights, task)
     if val_data is None and data is not None:
         val_data = data

@@ -133,6 +133,13 @@ class ImageSource:
         ds = load_dataset_yaml(data, split)
         return cls(list(ds.images), f"{data} ({ds.split})")
 
+    def check(self) -> "ImageSource":
+        """Fail fast (before export/quantization) when none of the images can be decoded (stops at the first good one)."""
+        if next(iter(self.frames(1)), None) is None:
+            raise QuantizeError(f"{self.origin}: none of the {len(self.paths)} images could be read")
+        self.skipped = 0
+        return self
+
     def frames(self, limit: int | None = None):
         """Yield readable BGR frames (up to limit); counts unreadable files in .skipped."""
         n = 0

@@ -109,6 +109,8 @@ class StagedFolder:
         shutil.rmtree(old, ignore_errors=True)
         if self.final.exists():
             self.final.rename(old)
+        for d in [self.path, *(p for p in self.path.rglob("*") if p.is_dir())]:
+            d.chmod(0o755)  # mkdtemp makes 0700 folders; models are for everyone on the machine
         self.path.rename(self.final)
         shutil.rmtree(old, ignore_errors=True)
         self.done = True
