@@ -116,6 +116,7 @@ class Session:
         self._webcam: tuple[int, AsyncEngine] | None = None
         self._cam_last: float | None = None
         self._cam_fps = 0.0
+        self._cam_busy = threading.Lock()
         self._out_dir: Path | None = None
 
     # --- choices -------------------------------------------------------------------------------------
@@ -179,6 +180,10 @@ class Session:
 
     def close(self) -> None:
         self.stop()
+        with self._lock:
+            cam, self._webcam = self._webcam, None
+        if cam is not None:
+            cam[1].close()
         if self._out_dir is not None:
             shutil.rmtree(self._out_dir, ignore_errors=True)
             self._out_dir = None
@@ -212,6 +217,7 @@ class Session:
                     yield from self._frames(pipeline.run(stop), self._label(variant))
                 finally:
                     self._track(engine, False)
+                    engine.close()
                 if segment.exhausted:
                     break
             yield Update(status="Stopped." if stop.is_set() else f"End of {shown}.")
@@ -247,10 +253,20 @@ class Session:
 
         if rgb is None:
             return Update()
+        if not self._cam_busy.acquire(blocking=False):  # previous frame still running: drop this one
+            return Update()
+        try:
+            return self._webcam_frame(rgb, Pipeline)
+        finally:
+            self._cam_busy.release()
+
+    def _webcam_frame(self, rgb: np.ndarray, Pipeline) -> Update:
         model, variant = self.load()
         with self._lock:
             cam = self._webcam
             if cam is None or cam[0] != self.version:
+                if cam is not None:
+                    cam[1].close()
                 cam = self._webcam = (self.version, AsyncEngine(model))
         engine = cam[1]
         if engine.config != self.config:  # thresholds changed since the last webcam frame
@@ -291,11 +307,11 @@ class Session:
                 raise UserFacingError(f"{src.name} is not a readable image.")
             jsonl = out / f"{stem}.jsonl"
             png = out / f"{stem}-annotated.png"
-            engine = AsyncEngine(model)
             fr = None
-            for fr in Pipeline(engine, [[_frame(image, 0, src.name)]], sinks=[JsonlSink(jsonl)],
-                               annotator=_annotator()).run(stop, max_frames=1):
-                pass
+            with AsyncEngine(model) as engine:
+                for fr in Pipeline(engine, [[_frame(image, 0, src.name)]], sinks=[JsonlSink(jsonl)],
+                                   annotator=_annotator()).run(stop, max_frames=1):
+                    pass
             if fr is None:
                 raise UserFacingError(f"{src.name}: no result (stopped).")
             cv2.imwrite(str(png), fr.annotated if fr.annotated is not None else image)
@@ -329,6 +345,7 @@ class Session:
                     yield upd
         finally:
             self._track(engine, False)
+            engine.close()
             _close(source)
         if n == 0:
             raise UserFacingError(f"{src.name}: no frames could be decoded; is it a video?")
