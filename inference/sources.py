@@ -1,0 +1,522 @@
+"""Video sources: files, images, image folders, webcams, RTSP/HTTP streams, each read on its own thread.
+
+    src = open_source("rtsp://user:pw@cam/stream")      # raises SourceError (one line, redacted) if unusable
+    for frame in src: ...                                 # Frame(image BGR uint8, index, source_id, pts, captured_at)
+    src.close()
+
+Two delivery modes:
+  * files (video, image, folder): every frame is delivered; a bounded queue gives backpressure.
+  * live (webcam, rtsp, http): keep-latest; a queue of one, stale frames are dropped and counted.
+
+Network sources have an open timeout and a read timeout (a frozen stream is noticed within seconds),
+reconnect with exponential backoff forever (or `max_retries`), log each outage once (lost / restored),
+and count it. Credentials in URLs are redacted in every log line, error and stat (`redact`).
+Decoding uses PyAV (bundled FFmpeg); webcams use OpenCV.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+
+from .errors import SourceError
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+NETWORK_SCHEMES = {"rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt"}
+_SECRET_KEYS = re.compile(r"pass|pwd|token|key|secret|auth|sig|credential", re.I)
+
+
+def redact(url: str) -> str:
+    """The URL with user:password and secret-looking query values replaced by ***."""
+    text = str(url)
+    if "://" not in text:
+        return text
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return re.sub(r"://[^/@\s]*@", "://***@", text)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, _, host = netloc.rpartition("@")
+        netloc = ("***:***@" if ":" in userinfo else "***@") + host
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(_SECRET_KEYS.search(k) for k, _ in pairs):
+            query = urlencode([(k, "***" if _SECRET_KEYS.search(k) else v) for k, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def scrub(text: str, *secrets: str) -> str:
+    """Remove every raw URL in `secrets` (and any user:pw@ left) from a message."""
+    text = str(text)
+    for s in secrets:
+        if s and s in text:
+            text = text.replace(s, redact(s))
+    return re.sub(r"(\w+://)(?!\*\*\*)[^/@\s'\"]+@", r"\1***@", text)
+
+
+def _one_line(exc: BaseException, *secrets: str) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    msg = re.sub(r"^\[Errno -?\d+\]\s*", "", msg)
+    return scrub(msg, *secrets)[:240]
+
+
+@dataclass
+class Frame:
+    """One decoded frame. `image` is uint8 BGR HxWx3, owned by the consumer (no one else writes it)."""
+
+    image: np.ndarray
+    index: int
+    source_id: str
+    pts: float | None
+    captured_at: float  # time.monotonic() when the reader got it
+
+
+@dataclass
+class SourceStats:
+    frames_read: int = 0
+    frames_delivered: int = 0
+    frames_dropped: int = 0
+    reconnects: int = 0
+    outages: int = 0
+    state: str = "opening"  # opening | running | reconnecting | ended | failed | closed
+    last_frame_at: float | None = None
+    last_error: str | None = None
+
+    @property
+    def up(self) -> bool:
+        return self.state == "running"
+
+    def as_dict(self) -> dict:
+        return {"frames_read": self.frames_read, "frames_delivered": self.frames_delivered,
+                "frames_dropped": self.frames_dropped, "reconnects": self.reconnects, "outages": self.outages,
+                "state": self.state, "up": self.up, "last_error": self.last_error}
+
+
+class _Stop(Exception):
+    pass
+
+
+class Source:
+    """Base: a reader thread fills a queue; consumers call `read()` or iterate.
+
+    Subclasses implement `_open()` (synchronous, raises SourceError) and `_frames()` (a generator of
+    (image, pts) from the opened handle, raising on read errors) and `_close_handle()`.
+    """
+
+    kind = "source"
+
+    def __init__(self, spec: str, *, live: bool, name: str | None = None, queue_size: int = 4,
+                 max_retries: int | None = None, backoff: tuple[float, float] = (0.5, 8.0),
+                 stall_timeout: float = 5.0):
+        self.spec = str(spec)
+        self.display = redact(self.spec)
+        self.id = name or self.display
+        self.live = live
+        self.stats = SourceStats()
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.stall_timeout = stall_timeout
+        self.on_frame: Callable[[], None] | None = None  # called (reader thread) after each new frame
+        self.error: SourceError | None = None
+        self._queue: queue.Queue[Frame] = queue.Queue(maxsize=1 if live else max(1, queue_size))
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._handle = None
+        self._index = 0
+        self._lock = threading.Lock()
+
+    # -- public ---------------------------------------------------------------------------------------
+    def start(self) -> "Source":
+        """Open synchronously (errors raise SourceError), then start the reader thread."""
+        if self._thread is None:
+            try:
+                self._handle = self._open()
+            except SourceError as exc:
+                self.stats.state = "failed"
+                self.stats.last_error = str(exc)
+                raise
+            self.stats.state = "running"
+            self._thread = threading.Thread(target=self._run, name=f"source:{self.id}", daemon=True)
+            self._thread.start()
+        return self
+
+    @property
+    def ended(self) -> bool:
+        """No frame will ever come again (end of file, failure or close) and the queue is empty."""
+        return self._done.is_set() and self._queue.empty()
+
+    def read(self, timeout: float | None = None) -> Frame | None:
+        """The next frame, or None if none arrived within `timeout` (0 = don't wait) or the source ended."""
+        try:
+            if timeout == 0:
+                return self._queue.get_nowait()
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                wait = 0.1 if deadline is None else min(0.1, max(0.0, deadline - time.monotonic()))
+                try:
+                    return self._queue.get(timeout=wait)
+                except queue.Empty:
+                    if self._done.is_set() and self._queue.empty():
+                        return None
+                    if deadline is not None and time.monotonic() >= deadline:
+                        return None
+        except queue.Empty:
+            return None
+
+    def __iter__(self) -> Iterator[Frame]:
+        while True:
+            frame = self.read(timeout=None)
+            if frame is None:
+                if self.error is not None:
+                    raise self.error
+                return
+            yield frame
+
+    def close(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=10)
+        self._release()
+        if self.stats.state not in ("ended", "failed"):
+            self.stats.state = "closed"
+        self._done.set()
+
+    def __enter__(self) -> "Source":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.display!r}, live={self.live}, state={self.stats.state})"
+
+    # -- reader thread --------------------------------------------------------------------------------
+    def _release(self) -> None:
+        with self._lock:
+            handle, self._handle = self._handle, None
+        if handle is not None:
+            try:
+                self._close_handle(handle)
+            except Exception:  # noqa: BLE001 - closing a broken stream may fail in many ways
+                pass
+
+    def _deliver(self, image: np.ndarray, pts: float | None) -> None:
+        now = time.monotonic()
+        frame = Frame(image, self._index, self.id, pts, now)
+        self._index += 1
+        self.stats.frames_read += 1
+        self.stats.last_frame_at = now
+        if self.live:
+            while True:
+                try:
+                    self._queue.put_nowait(frame)
+                    break
+                except queue.Full:
+                    try:
+                        self._queue.get_nowait()
+                        self.stats.frames_dropped += 1
+                    except queue.Empty:
+                        pass
+        else:
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(frame, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            else:
+                raise _Stop
+        self.stats.frames_delivered = self.stats.frames_read - self.stats.frames_dropped
+        if self.on_frame is not None:
+            self.on_frame()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                try:
+                    for image, pts in self._frames(self._handle):
+                        if self._stop.is_set():
+                            raise _Stop
+                        self._deliver(image, pts)
+                    reason = "end of stream"
+                except _Stop:
+                    break
+                except SourceError as exc:
+                    reason = str(exc)
+                except Exception as exc:  # noqa: BLE001 - decoder/network errors come in many types
+                    reason = _one_line(exc, self.spec)
+                    if type(exc).__name__ == "ExitError":  # PyAV's timeout interrupt fired
+                        reason = f"no data for {getattr(self, 'read_timeout', 0):.0f}+ s, stream stalled"
+                if self._stop.is_set():
+                    break
+                if not self.live or not self.reconnectable:
+                    if reason != "end of stream":
+                        self.error = SourceError(f"{self.display}: read failed ({reason})")
+                        self.stats.last_error = str(self.error)
+                        self.stats.state = "failed"
+                        log.warning("%s", self.error)
+                    else:
+                        self.stats.state = "ended"
+                    break
+                if not self._reconnect(reason):
+                    break
+        finally:
+            self._release()
+            if self.stats.state in ("running", "reconnecting", "opening"):
+                self.stats.state = "closed" if self._stop.is_set() else "ended"
+            self._done.set()
+            if self.on_frame is not None:
+                self.on_frame()  # wake a waiting consumer so it sees the end
+
+    reconnectable = False
+
+    def _reconnect(self, reason: str) -> bool:
+        """Reopen with exponential backoff; one log line when lost, one when back."""
+        self._release()
+        self.stats.outages += 1
+        self.stats.state = "reconnecting"
+        self.stats.last_error = reason
+        lost_at = time.monotonic()
+        log.warning("source %s: stream lost (%s); reconnecting", self.display, reason)
+        delay, attempts = self.backoff[0], 0
+        while not self._stop.is_set():
+            if self.max_retries is not None and attempts >= self.max_retries:
+                self.error = SourceError(f"{self.display}: gave up after {attempts} reconnect attempts ({reason})")
+                self.stats.state = "failed"
+                self.stats.last_error = str(self.error)
+                log.error("%s", self.error)
+                return False
+            attempts += 1
+            try:
+                handle = self._open()
+            except SourceError as exc:
+                self.stats.last_error = str(exc)
+                if self._stop.wait(delay):
+                    return False
+                delay = min(delay * 2, self.backoff[1])
+                continue
+            with self._lock:
+                self._handle = handle
+            self.stats.reconnects += 1
+            self.stats.state = "running"
+            log.warning("source %s: stream restored after %.1f s (%d attempt%s)", self.display,
+                        time.monotonic() - lost_at, attempts, "" if attempts == 1 else "s")
+            return True
+        return False
+
+    # -- to implement -----------------------------------------------------------------------------------
+    def _open(self):
+        raise NotImplementedError
+
+    def _frames(self, handle):
+        raise NotImplementedError
+
+    def _close_handle(self, handle) -> None:
+        pass
+
+
+class PyAVSource(Source):
+    """Video file, GIF or network stream decoded with PyAV."""
+
+    kind = "video"
+
+    def __init__(self, spec: str, *, live: bool, open_timeout: float = 10.0, read_timeout: float = 5.0,
+                 options: dict | None = None, **kw):
+        super().__init__(spec, live=live, **kw)
+        self.network = "://" in self.spec and urlsplit(self.spec).scheme.lower() in NETWORK_SCHEMES
+        self.reconnectable = self.network
+        self.open_timeout, self.read_timeout = open_timeout, read_timeout
+        self.options = dict(options or {})
+        self._first = None  # first decoded frame of a file, decoded at open to validate it
+
+    def _av_options(self) -> dict:
+        opts: dict[str, str] = {}
+        scheme = urlsplit(self.spec).scheme.lower() if self.network else ""
+        if scheme in ("rtsp", "rtsps"):
+            opts.update(rtsp_transport="tcp", timeout=str(int(self.read_timeout * 1e6)))
+        elif scheme in ("http", "https"):
+            opts.update(rw_timeout=str(int(self.read_timeout * 1e6)), reconnect="0")
+        if self.network:
+            opts.update(analyzeduration="500000", probesize="65536", fflags="nobuffer")
+        opts.update({k: str(v) for k, v in self.options.items()})
+        return opts
+
+    def _open(self):
+        import av
+
+        try:
+            if self.network:
+                container = av.open(self.spec, options=self._av_options(),
+                                    timeout=(self.open_timeout, self.read_timeout))
+            else:
+                container = av.open(self.spec)
+        except Exception as exc:  # noqa: BLE001
+            raise SourceError(f"{self.display}: cannot open ({_one_line(exc, self.spec)})") from None
+        try:
+            if not container.streams.video:
+                raise SourceError(f"{self.display}: no video stream")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            if not self.network:
+                # decode one frame now, so a file that is not a video / has zero frames fails at open
+                decoder = container.decode(stream)
+                try:
+                    first = next(decoder)
+                except StopIteration:
+                    raise SourceError(f"{self.display}: no decodable video frames") from None
+                except Exception as exc:  # noqa: BLE001
+                    raise SourceError(f"{self.display}: not a readable video ({_one_line(exc, self.spec)})") \
+                        from None
+                self._first = (first, decoder)
+        except BaseException:
+            container.close()
+            raise
+        return container
+
+    def _frames(self, container):
+        if self._first is not None:
+            first, decoder = self._first
+            self._first = None
+            yield first.to_ndarray(format="bgr24"), _pts(first)
+            frames = decoder
+        else:
+            frames = container.decode(container.streams.video[0])
+        for f in frames:
+            yield f.to_ndarray(format="bgr24"), _pts(f)
+        expected = container.streams.video[0].frames  # from the file index; 0 when unknown
+        if not self.network and expected and self._index < expected - 2:
+            raise SourceError(f"file is truncated: {self._index} of {expected} frames decoded")
+
+    def _close_handle(self, container) -> None:
+        container.close()
+
+
+def _pts(frame) -> float | None:
+    try:
+        return float(frame.time) if frame.time is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+class WebcamSource(Source):
+    """A local camera by index, read with OpenCV."""
+
+    kind = "webcam"
+    reconnectable = True
+
+    def __init__(self, spec: str, *, index: int, **kw):
+        super().__init__(spec, live=kw.pop("live", True), **kw)
+        self.index_ = index
+
+    def _open(self):
+        import cv2
+
+        cap = cv2.VideoCapture(self.index_)
+        if not cap.isOpened():
+            cap.release()
+            raise SourceError(f"webcam {self.index_}: cannot open")
+        return cap
+
+    def _frames(self, cap):
+        while True:
+            ok, image = cap.read()
+            if not ok or image is None:
+                raise SourceError(f"webcam {self.index_}: read failed")
+            yield image, None
+
+    def _close_handle(self, cap) -> None:
+        cap.release()
+
+
+class ImageSource(Source):
+    """One image file, or every image in a folder (sorted by name)."""
+
+    kind = "images"
+
+    def __init__(self, spec: str, *, paths: list[Path], **kw):
+        kw.pop("live", None)
+        super().__init__(spec, live=False, **kw)
+        self.paths = paths
+
+    def _open(self):
+        import cv2
+
+        if not self.paths:
+            raise SourceError(f"{self.display}: no images found")
+        first = cv2.imread(str(self.paths[0]), cv2.IMREAD_COLOR)
+        if first is None:
+            raise SourceError(f"{self.display}: {self.paths[0].name} is not a readable image")
+        return first
+
+    def _frames(self, first):
+        import cv2
+
+        yield first, None
+        for path in self.paths[1:]:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                log.warning("%s: skipping unreadable image %s", self.display, path.name)
+                continue
+            yield image, None
+
+
+def open_source(spec: str | int, *, live: bool | None = None, name: str | None = None, start: bool = True,
+                **kw) -> Source:
+    """Open a source from a spec; raises SourceError with one line naming the (redacted) source.
+
+    spec: video file (mp4/mkv/avi/gif...), image file, image folder, webcam index ("0"),
+          rtsp(s)://, http(s)://, rtmp:// ...
+    live: keep-latest delivery with drops (default: True for cameras and network streams, False for files).
+    Other keywords: queue_size, max_retries (None = forever), backoff=(first, max) seconds,
+          open_timeout, read_timeout (network), options (extra FFmpeg options), stall_timeout.
+    """
+    text = str(spec).strip()
+    shown = redact(text)
+    if not text:
+        raise SourceError("empty source: give a video file, image, folder, webcam index or rtsp:// URL")
+    if text.isdigit():
+        src: Source = WebcamSource(text, index=int(text), name=name or f"webcam{text}",
+                                   live=True if live is None else live, **_only(kw, Source))
+    elif "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        if scheme == "file":
+            return open_source(urlsplit(text).path, live=live, name=name, start=start, **kw)
+        if scheme not in NETWORK_SCHEMES:
+            raise SourceError(f"{shown}: unsupported scheme {scheme!r} (use a file path, webcam index, "
+                              f"rtsp://, http(s)://)")
+        src = PyAVSource(text, live=True if live is None else live, name=name, **kw)
+    else:
+        path = Path(text).expanduser()
+        if path.is_dir():
+            paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not paths:
+                raise SourceError(f"{shown}: folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+            src = ImageSource(text, paths=paths, name=name or path.name, **_only(kw, Source))
+        elif not path.exists():
+            raise SourceError(f"{shown}: file not found")
+        elif path.stat().st_size == 0:
+            raise SourceError(f"{shown}: file is empty (0 bytes)")
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            src = ImageSource(text, paths=[path], name=name or path.name, **_only(kw, Source))
+        else:
+            src = PyAVSource(text, live=bool(live), name=name or path.name, **kw)
+    return src.start() if start else src
+
+
+def _only(kw: dict, cls) -> dict:
+    allowed = {"queue_size", "max_retries", "backoff", "stall_timeout"}
+    return {k: v for k, v in kw.items() if k in allowed}
