@@ -325,7 +325,7 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
         process.click(run_upload, inputs=[upload, *controls], outputs=[*live_out, downloads],
                       concurrency_limit=None)
         cam.stream(run_webcam, inputs=[cam, *controls], outputs=live_out, stream_every=0.15,
-                   concurrency_limit=None, time_limit=600)
+                   concurrency_limit=None, time_limit=600, show_progress="hidden")
         stop.click(on_stop, outputs=[status])
         stop2.click(on_stop, outputs=[status])
         report_model.change(show_report, inputs=[report_model], outputs=[report_md, report_df, report_img])

@@ -244,7 +244,8 @@ class Session:
         image = fr.annotated if fr.annotated is not None else fr.frame.image
         fps = fr.fps if fps is None else fps
         return Update(image=np.ascontiguousarray(image[..., ::-1]),
-                      stats=stats_text(fps, fr.latency_ms, fr.frame.index, label, len(fr.results)),
+                      stats=stats_text(float(fps or 0.0), float(fr.latency_ms or 0.0), fr.frame.index, label,
+                                       len(fr.results)),
                       table=detections_table(fr.results))
 
     # --- webcam (one frame per call from the browser) ------------------------------------------------
@@ -278,7 +279,8 @@ class Session:
             self._cam_fps = 1.0 / dt if self._cam_fps == 0 else 0.8 * self._cam_fps + 0.2 / dt
         self._cam_last = now
         fr = None
-        for fr in Pipeline(engine, [[frame]], annotator=_annotator()).run(None, max_frames=1):
+        # no in-image FPS overlay: a one-frame pipeline run cannot know the camera's rate (stats has it)
+        for fr in Pipeline(engine, [[frame]], annotator=_annotator(overlay=False)).run(None, max_frames=1):
             pass
         if fr is None:
             return Update(status="Webcam frame was dropped.")
@@ -420,10 +422,10 @@ class _Segment:
         return getattr(self._source, name)
 
 
-def _annotator():
+def _annotator(overlay: bool = True):
     from inference.annotate import Annotator
 
-    return Annotator()
+    return Annotator(show_overlay=overlay)
 
 
 def _frame(image: np.ndarray, index: int, source_id: str):
