@@ -1,0 +1,344 @@
+"""Where FrameResults go: an mp4 file, an RTSP publisher, a JSON-lines log, or nowhere.
+
+Every sink has `write(frame_result)` and an idempotent `close()`. A sink may be bound to one source with
+`source_id=...` (the pipeline then only hands it that source's frames); None takes every frame.
+Video sinks write `frame_result.annotated` when present, else the raw frame.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .errors import InferenceError
+from .sources import redact, scrub
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pipeline import FrameResult
+
+log = logging.getLogger(__name__)
+
+
+class SinkError(InferenceError):
+    """An output that cannot be written (bad path, no encoder)."""
+
+
+class Sink:
+    source_id: str | None = None
+
+    def accepts(self, source_id: str) -> bool:
+        return self.source_id is None or self.source_id == source_id
+
+    def write(self, fr: "FrameResult") -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _image(fr: "FrameResult") -> np.ndarray:
+    return fr.annotated if fr.annotated is not None else fr.frame.image
+
+
+class NullSink(Sink):
+    """Counts frames and drops them (benchmarks, display-free runs)."""
+
+    def __init__(self, source_id: str | None = None):
+        self.source_id = source_id
+        self.frames = 0
+        self.closed = False
+
+    def write(self, fr) -> None:
+        self.frames += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class VideoFileSink(Sink):
+    """Annotated video to a file, written atomically: a hidden temp file beside it, renamed on close.
+
+    H.264 (libx264, yuv420p) through PyAV; falls back to MPEG-4 part 2 if libx264 is unavailable.
+    The size is fixed by the first frame (later frames of another size are resized).
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float = 25.0, *, codec: str | None = None,
+                 crf: int = 23, preset: str = "veryfast", source_id: str | None = None):
+        self.path = Path(path)
+        self.fps = float(fps) if fps and fps > 0 else 25.0
+        self.codec, self.crf, self.preset = codec, crf, preset
+        self.source_id = source_id
+        if not self.path.parent.is_dir():
+            raise SinkError(f"{self.path}: folder {self.path.parent} does not exist")
+        self.tmp = self.path.with_name(f".{self.path.stem}.tmp-{os.getpid()}{self.path.suffix or '.mp4'}")
+        self._container = None
+        self._stream = None
+        self._size: tuple[int, int] | None = None
+        self.frames = 0
+        self.closed = False
+        self._lock = threading.Lock()
+
+    def _open(self, w: int, h: int) -> None:
+        import av
+        from fractions import Fraction
+
+        w2, h2 = w - w % 2, h - h % 2  # yuv420p needs even sizes
+        self._size = (w2, h2)
+        fmt = {".mkv": "matroska", ".avi": "avi", ".mov": "mov"}.get(self.path.suffix.lower(), "mp4")
+        container = av.open(str(self.tmp), "w", format=fmt)
+        rate = Fraction(self.fps).limit_denominator(1001)
+        last = None
+        for codec in ([self.codec] if self.codec else ["libx264", "mpeg4"]):
+            try:
+                stream = container.add_stream(codec, rate=rate)
+                stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
+                if codec == "libx264":
+                    stream.options = {"crf": str(self.crf), "preset": self.preset}
+                else:
+                    stream.bit_rate = 4_000_000
+                stream.codec_context.time_base = 1 / rate
+                self._container, self._stream = container, stream
+                self.codec = codec
+                return
+            except Exception as exc:  # noqa: BLE001 - codec missing in this FFmpeg build
+                last = exc
+        container.close()
+        raise SinkError(f"{self.path}: no H.264/MPEG-4 encoder available ({last})")
+
+    def write(self, fr) -> None:
+        self.write_image(_image(fr))
+
+    def write_image(self, image: np.ndarray) -> None:
+        import av
+
+        with self._lock:
+            if self.closed:
+                return
+            h, w = image.shape[:2]
+            if self._container is None:
+                self._open(w, h)
+            if (w, h) != self._size:
+                import cv2
+
+                image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+            frame.pts = self.frames
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+            self.frames += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            if self._container is None:
+                return
+            try:
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+            finally:
+                self._container.close()
+            os.replace(self.tmp, self.path)
+            log.info("wrote %s (%d frames, %s)", self.path, self.frames, self.codec)
+
+
+class JsonlSink(Sink):
+    """One JSON object per frame: {source_id, frame_index, timestamp, pts, latency_ms, ...results.to_dict()}."""
+
+    def __init__(self, path: str | os.PathLike, *, source_id: str | None = None, skip_empty: bool = False):
+        self.path = Path(path)
+        self.source_id = source_id
+        self.skip_empty = skip_empty
+        try:
+            self._fh = open(self.path, "a", encoding="utf-8")
+        except OSError as exc:
+            raise SinkError(f"{self.path}: cannot write ({exc.strerror})") from None
+        self.lines = 0
+        self._lock = threading.Lock()
+
+    def write(self, fr) -> None:
+        if self.skip_empty and not len(fr.results):
+            return
+        record = {"source_id": fr.frame.source_id, "frame_index": fr.frame.index, "timestamp": round(time.time(), 3),
+                  "pts": fr.frame.pts, "latency_ms": round(fr.latency_ms, 2), **fr.results.to_dict()}
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        with self._lock:
+            if self._fh is None:
+                return
+            self._fh.write(line)
+            self._fh.flush()
+            self.lines += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+
+class RtspSink(Sink):
+    """Publish annotated frames to an RTSP server with an ffmpeg subprocess (H.264, TCP, no audio).
+
+    `write` never blocks the pipeline: a writer thread takes the latest frame (older ones are dropped and
+    counted). If the server goes away, ffmpeg exits; the writer restarts it with backoff (one log line
+    per outage) until `close()`.
+    """
+
+    def __init__(self, url: str, fps: float = 25.0, *, source_id: str | None = None, bitrate: str = "2M",
+                 backoff: tuple[float, float] = (0.5, 8.0), ffmpeg: str | None = None):
+        self.url = url
+        self.display = redact(url)
+        self.fps = float(fps) if fps and fps > 0 else 25.0
+        self.source_id = source_id
+        self.bitrate = bitrate
+        self.backoff = backoff
+        self.ffmpeg = ffmpeg or shutil.which("ffmpeg")
+        if not self.ffmpeg:
+            raise SinkError(f"{self.display}: publishing needs the ffmpeg program (apt-get install ffmpeg)")
+        if not url.lower().startswith(("rtsp://", "rtsps://")):
+            raise SinkError(f"{self.display}: output must be an rtsp:// URL")
+        self.frames_sent = 0
+        self.frames_dropped = 0
+        self.restarts = 0
+        self.outages = 0
+        self.up = False
+        self._slot: queue.Queue[np.ndarray] = queue.Queue(maxsize=1)
+        self._stop = threading.Event()
+        self._proc: subprocess.Popen | None = None
+        self._size: tuple[int, int] | None = None
+        self._thread = threading.Thread(target=self._run, name=f"rtsp-sink:{self.display}", daemon=True)
+        self._thread.start()
+        self.closed = False
+
+    def write(self, fr) -> None:
+        self.write_image(_image(fr))
+
+    def write_image(self, image: np.ndarray) -> None:
+        if self._stop.is_set():
+            return
+        try:
+            self._slot.put_nowait(image)
+        except queue.Full:
+            try:
+                self._slot.get_nowait()
+                self.frames_dropped += 1
+            except queue.Empty:
+                pass
+            try:
+                self._slot.put_nowait(image)
+            except queue.Full:
+                self.frames_dropped += 1
+
+    def _start(self, w: int, h: int) -> subprocess.Popen:
+        gop = max(int(round(self.fps)), 1)
+        cmd = [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+               "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}", "-r", f"{self.fps:g}", "-i", "-",
+               "-an", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
+               "-g", str(gop), "-b:v", self.bitrate, "-f", "rtsp", "-rtsp_transport", "tcp", self.url]
+        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def _stop_proc(self) -> str:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return ""
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        err = b""
+        try:
+            err = proc.stderr.read() or b""
+        except (OSError, ValueError):
+            pass
+        lines = [ln for ln in err.decode(errors="replace").strip().splitlines() if ln.strip()]
+        return scrub(lines[-1], self.url)[:200] if lines else f"ffmpeg exited with {proc.returncode}"
+
+    def _run(self) -> None:
+        delay = self.backoff[0]
+        down_since: float | None = None
+        retry_at = 0.0
+        while not self._stop.is_set():
+            try:
+                image = self._slot.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            h, w = image.shape[:2]
+            if self._size is None:
+                self._size = (w - w % 2, h - h % 2)
+            if (w, h) != self._size:
+                import cv2
+
+                image = cv2.resize(image, self._size)
+            if self._proc is None:
+                if time.monotonic() < retry_at:
+                    self.frames_dropped += 1
+                    continue
+                self._proc = self._start(*self._size)
+                if down_since is not None:
+                    self.restarts += 1
+            try:
+                self._proc.stdin.write(memoryview(np.ascontiguousarray(image)).cast("B"))
+                self._proc.stdin.flush()
+                self.frames_sent += 1
+                if not self.up:
+                    self.up = True
+                    if down_since is not None:
+                        log.warning("output %s: publishing again after %.1f s", self.display,
+                                    time.monotonic() - down_since)
+                    down_since = None
+                    delay = self.backoff[0]
+            except (BrokenPipeError, OSError, ValueError):
+                reason = self._stop_proc()
+                self.frames_dropped += 1
+                if down_since is None:
+                    down_since = time.monotonic()
+                    self.outages += 1
+                    log.warning("output %s: publisher stopped (%s); retrying", self.display, reason)
+                self.up = False
+                retry_at = time.monotonic() + delay
+                delay = min(delay * 2, self.backoff[1])
+        self._stop_proc()
+        self.up = False
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._stop.set()
+        self._thread.join(timeout=4)
+        if self._thread.is_alive():  # writer stuck on a frozen server: kill ffmpeg to unblock it
+            proc = self._proc
+            if proc is not None:
+                proc.kill()
+            self._thread.join(timeout=5)
+
+
+def sink_for(target: str, fps: float = 25.0, *, source_id: str | None = None) -> Sink:
+    """A sink from a CLI-style target: rtsp://... publisher, *.jsonl log, else a video file."""
+    low = target.lower()
+    if low.startswith(("rtsp://", "rtsps://")):
+        return RtspSink(target, fps, source_id=source_id)
+    if low.endswith((".jsonl", ".ndjson")):
+        return JsonlSink(target, source_id=source_id)
+    return VideoFileSink(target, fps, source_id=source_id)
