@@ -1,0 +1,342 @@
+"""Bad input at the three front doors: the headless CLI (`app.py --headless`), `python -m quantize`, and the
+UI backend (`ui.sessions`, called directly, no browser).
+
+Every case is a row in a table. Bad input must end in ONE readable line (stderr's last line starts with
+`error:`), exit code 2, and no `Traceback` anywhere in the output; inputs that are merely unusual (grayscale
+or RGBA images, a huge frame, paths with spaces and accents) must work. The CLIs run for real, in
+subprocesses, from the repository root.
+
+The last tests check that nothing already written is lost: a failed or killed `quantize build` leaves the
+previous model folder byte-identical, and a killed headless `--save` run leaves either a playable mp4
+(SIGTERM) or no half-written file at the final name (SIGKILL).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+PY = str(REPO_ROOT / ".venv" / "bin" / "python") if (REPO_ROOT / ".venv" / "bin" / "python").exists() \
+    else sys.executable
+UNICODE_DIR = "vidéo with space"
+UNICODE_CLIP = "clip é.mp4"
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env.update(YOLO_OFFLINE="1", PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8", GRADIO_ANALYTICS_ENABLED="False")
+    return env
+
+
+def run_cli(args: list[str], timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([PY, *map(str, args)], cwd=REPO_ROOT, env=_env(), capture_output=True, text=True,
+                          timeout=timeout, errors="replace")
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens once the socket is closed: connections are refused
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, code: int = 2, match: str | None = None) -> str:
+    out = proc.stdout + proc.stderr
+    tail = "\n".join(out.strip().splitlines()[-15:])
+    assert "Traceback" not in out, f"traceback in output:\n{out[-3000:]}"
+    assert proc.returncode == code, f"exit code {proc.returncode}, expected {code}; output tail:\n{tail}"
+    lines = proc.stderr.strip().splitlines()
+    assert lines, f"nothing on stderr; stdout tail:\n{proc.stdout[-2000:]}"
+    last = lines[-1].strip()
+    assert last.lower().startswith("error"), f"last stderr line is not an `error:` line: {last!r}\n{tail}"
+    if match:
+        assert re.search(match, last, re.I), f"{last!r} does not match {match!r}"
+    return last
+
+
+def assert_ok(proc: subprocess.CompletedProcess) -> None:
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out, f"traceback in output:\n{out[-3000:]}"
+    assert proc.returncode == 0, f"exit code {proc.returncode}; output tail:\n{out[-3000:]}"
+
+
+def sha_tree(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def decoded_frames(path: Path) -> int:
+    import av
+
+    n = 0
+    with av.open(str(path)) as c:
+        for _ in c.decode(video=0):
+            n += 1
+    return n
+
+
+# --- inputs, built once per module ------------------------------------------------------------------------
+
+@dataclass
+class Bad:
+    root: Path
+    clip: Path                  # the shared clip, untouched
+    short: Path                 # its first ~3 s (stream copy), for quick runs that must work
+    files: dict[str, Path] = field(default_factory=dict)
+    models: dict[str, Path] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Path:
+        return self.files.get(key) or self.models[key]
+
+
+@pytest.fixture(scope="module")
+def bad(tmp_path_factory, video_clip, _bus_image_cached) -> Bad:
+    import cv2
+
+    root = tmp_path_factory.mktemp("bad input")
+    short = root / "short.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video_clip), "-t", "3", "-c", "copy", "-an",
+                    str(short)], check=True, timeout=60)
+    b = Bad(root=root, clip=video_clip, short=short)
+    f = b.files
+    f["empty.mp4"] = root / "empty.mp4"
+    f["empty.mp4"].write_bytes(b"")
+    f["text.mp4"] = root / "text.mp4"
+    f["text.mp4"].write_text("this is a text file, not a video\n" * 20)
+    data = video_clip.read_bytes()
+    f["truncated.mp4"] = root / "truncated.mp4"
+    f["truncated.mp4"].write_bytes(data[: int(len(data) * 0.3)])
+    f["garbage.mp4"] = root / "garbage.mp4"
+    f["garbage.mp4"].write_bytes(np.random.default_rng(0).integers(0, 256, 200_000, dtype=np.uint8).tobytes())
+    bus = _bus_image_cached
+    f["gray.png"] = root / "gray.png"
+    cv2.imwrite(str(f["gray.png"]), cv2.cvtColor(bus, cv2.COLOR_BGR2GRAY))
+    f["rgba.png"] = root / "rgba.png"
+    rgba = cv2.cvtColor(bus, cv2.COLOR_BGR2BGRA)
+    rgba[..., 3] = 200
+    cv2.imwrite(str(f["rgba.png"]), rgba)
+    f["huge.png"] = root / "huge.png"
+    huge = cv2.resize(bus, (8000, 8000), interpolation=cv2.INTER_NEAREST)
+    cv2.imwrite(str(f["huge.png"]), huge, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    del huge
+    f["text.png"] = root / "text.png"
+    f["text.png"].write_text("not an image")
+    udir = root / UNICODE_DIR
+    udir.mkdir()
+    f["unicode.mp4"] = udir / UNICODE_CLIP
+    shutil.copy(short, f["unicode.mp4"])
+    f["unicode.png"] = udir / "bus é ü.png"
+    cv2.imwrite(str(root / "tmp.png"), bus)
+    shutil.move(str(root / "tmp.png"), f["unicode.png"])
+    return b
+
+
+@pytest.fixture(scope="module")
+def bad_models(bad, detect_ir) -> Bad:
+    """Model folders: a good one (path with spaces/accents), one without .bin, one with a corrupt .xml."""
+    good_dir = bad.root / "models é" / "yolov8n" / "fp32"
+    good_dir.mkdir(parents=True)
+    for p in detect_ir.parent.iterdir():
+        shutil.copy(p, good_dir / p.name)
+    bad.models["good"] = good_dir
+    nobin = bad.root / "models" / "nobin" / "fp32"
+    nobin.mkdir(parents=True)
+    shutil.copy(detect_ir, nobin / detect_ir.name)
+    bad.models["nobin"] = nobin
+    corrupt = bad.root / "models" / "corrupt" / "fp32"
+    corrupt.mkdir(parents=True)
+    (corrupt / "yolov8n.xml").write_text('<?xml version="1.0"?>\n<net name="x" version="11"><layers><layer id=')
+    shutil.copy(detect_ir.with_suffix(".bin"), corrupt / "yolov8n.bin")
+    bad.models["corrupt"] = corrupt
+    emptyxml = bad.root / "models" / "emptyxml" / "fp32"
+    emptyxml.mkdir(parents=True)
+    (emptyxml / "yolov8n.xml").write_bytes(b"")
+    (emptyxml / "yolov8n.bin").write_bytes(b"")
+    bad.models["emptyxml"] = emptyxml
+    empty = bad.root / "models" / "empty"
+    empty.mkdir(parents=True)
+    bad.models["empty"] = empty
+    bad.models["missing"] = bad.root / "models" / "does-not-exist"
+    return bad
+
+
+@pytest.fixture(scope="module")
+def qdirs(bad) -> Bad:
+    """Calibration folders and checkpoints that are not YOLO checkpoints."""
+    import cv2
+
+    calib = bad.root / "calib ok"
+    calib.mkdir()
+    cv2.imwrite(str(calib / "bus.jpg"), cv2.imread(str(bad["gray.png"]), cv2.IMREAD_COLOR))
+    bad.files["calib"] = calib
+    unreadable = bad.root / "calib unreadable"
+    unreadable.mkdir()
+    for i in range(3):
+        (unreadable / f"img{i}.jpg").write_text("not a jpeg")
+    bad.files["calib_unreadable"] = unreadable
+    noimg = bad.root / "calib empty"
+    noimg.mkdir()
+    (noimg / "readme.txt").write_text("no images here")
+    bad.files["calib_empty"] = noimg
+    (bad.root / "empty.pt").write_bytes(b"")
+    bad.files["empty.pt"] = bad.root / "empty.pt"
+    (bad.root / "text.pt").write_text("definitely not a checkpoint\n")
+    bad.files["text.pt"] = bad.root / "text.pt"
+    (bad.root / "random.pt").write_bytes(np.random.default_rng(1).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    bad.files["random.pt"] = bad.root / "random.pt"
+    # a real torch-saved dict that is not a YOLO checkpoint (plain state_dict shipped with the assets)
+    bad.files["dict.pt"] = require_asset_path("models/reconstructed/yolov8n.state_dict.pt")
+    bad.files["yolov8n.pt"] = require_asset_path("models/reconstructed/yolov8n.pt")
+    return bad
+
+
+def require_asset_path(rel: str) -> Path:
+    from conftest import require_asset
+
+    return require_asset(rel)
+
+
+# (id, argv with {placeholders} filled from the fixtures, expected exit code, regex on the last stderr line)
+# exit 0 rows must work; exit 2 rows must fail with one `error:` line.
+QUANTIZE_CASES = [
+    ("build-weights-missing", "build --weights {root}/nope.pt --calib-images {calib}", 2, r"not found"),
+    ("build-weights-zero-byte", "build --weights {empty.pt} --calib-images {calib}", 2, r"not a loadable|empty"),
+    ("build-weights-text-file", "build --weights {text.pt} --calib-images {calib}", 2, r"not a loadable"),
+    ("build-weights-random-bytes", "build --weights {random.pt} --calib-images {calib}", 2, r"not a loadable"),
+    ("build-weights-torch-dict", "build --weights {dict.pt} --calib-images {calib}", 2, r"not a loadable|YOLO"),
+    ("build-weights-not-pt", "build --weights {text.mp4} --calib-images {calib}", 2, r"\.pt"),
+    ("build-task-mismatch", "build --weights {yolov8n.pt} --calib-images {calib} --task pose", 2, r"detect"),
+    ("build-task-unknown", "build --weights {yolov8n.pt} --calib-images {calib} --task classify", 2, r"task"),
+    ("build-calib-missing", "build --weights {yolov8n.pt} --calib-images {root}/nope", 2, r"not found"),
+    ("build-calib-no-images", "build --weights {yolov8n.pt} --calib-images {calib_empty}", 2, r"no images"),
+    ("build-calib-unreadable", "build --weights {yolov8n.pt} --calib-images {calib_unreadable}", 2, r"could be read"),
+    ("build-no-calibration", "build --weights {yolov8n.pt}", 2, r"calibration"),
+    ("build-data-yaml-missing", "build --weights {yolov8n.pt} --data {root}/nope.yaml", 2, r"not found"),
+    ("build-data-yaml-not-yaml", "build --weights {yolov8n.pt} --data {text.mp4}", 2, r"yaml"),
+    ("build-imgsz-not-stride", "build --weights {yolov8n.pt} --calib-images {calib} --imgsz 100", 2, r"imgsz"),
+    ("build-imgsz-negative", "build --weights {yolov8n.pt} --calib-images {calib} --imgsz -32", 2, r"imgsz"),
+    ("build-max-drop-over-1", "build --weights {yolov8n.pt} --calib-images {calib} --mode ac --max-drop 1.5", 2,
+     r"max-drop"),
+    ("build-max-drop-negative", "build --weights {yolov8n.pt} --calib-images {calib} --mode ac --max-drop -0.1", 2,
+     r"max-drop"),
+    ("build-subset-size-zero", "build --weights {yolov8n.pt} --calib-images {calib} --subset-size 0", 2,
+     r"subset-size"),
+    ("build-imgsz-not-a-number", "build --weights {yolov8n.pt} --calib-images {calib} --imgsz big", 2, r"imgsz"),
+    ("unknown-command", "frobnicate", 2, r"frobnicate|invalid choice"),
+    ("unknown-option", "build --weights {yolov8n.pt} --confidence 0.5", 2, r"confidence|unrecognized"),
+    ("validate-model-missing", "validate --model {missing} --data {val_yaml} --limit 2", 2, r"not found"),
+    ("validate-model-empty-dir", "validate --model {empty} --data {val_yaml} --limit 2", 2, r"not found|\.xml"),
+    ("validate-missing-bin", "validate --model {nobin} --data {val_yaml} --limit 2", 2, r"\.bin|weights"),
+    ("validate-corrupt-xml", "validate --model {corrupt} --data {val_yaml} --limit 2", 2, r"cannot read|corrupt"),
+    ("validate-empty-xml", "validate --model {emptyxml} --data {val_yaml} --limit 2", 2, r"cannot read|empty"),
+    ("validate-data-missing", "validate --model {good} --data {root}/nope.yaml --limit 2", 2, r"not found"),
+    ("validate-unicode-space-paths-work", "validate --model {good} --data {val_yaml} --limit 2", 0, None),
+]
+
+
+def _fill(template: str, b: Bad, extra: dict[str, Path]) -> list[str]:
+    values = {**{k: str(v) for k, v in b.files.items()}, **{k: str(v) for k, v in b.models.items()},
+              "root": str(b.root), **{k: str(v) for k, v in extra.items()}}
+    # split on spaces first, then fill: paths with spaces stay one argument
+    return [re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], tok) for tok in template.split()]
+
+
+@pytest.mark.parametrize("argv,code,match", [c[1:] for c in QUANTIZE_CASES], ids=[c[0] for c in QUANTIZE_CASES])
+def test_quantize_cli_bad_input(argv, code, match, qdirs, bad_models, coco_val128_yaml):
+    proc = run_cli(["-m", "quantize", *_fill(argv, qdirs, {"val_yaml": coco_val128_yaml})], timeout=300)
+    if code == 0:
+        assert_ok(proc)
+    else:
+        assert_one_line_error(proc, code, match)
+
+
+# --- nothing already written is lost: quantize build ----------------------------------------------------
+
+def _previous_model(out: Path) -> Path:
+    """A previous build in out/yolov8n (content does not matter: build never reads it, it must not touch it)."""
+    folder = out / "yolov8n"
+    for sub in ("fp32", "int8"):
+        (folder / sub).mkdir(parents=True)
+        (folder / sub / "yolov8n.xml").write_text(f"<net name='previous {sub}'/>\n")
+        (folder / sub / "yolov8n.bin").write_bytes(os.urandom(4096))
+    (folder / "report.json").write_text('{"name": "yolov8n", "previous": true}\n')
+    (folder / "report.png").write_bytes(os.urandom(1024))
+    return folder
+
+
+def test_quantize_failed_build_keeps_previous_model(qdirs, tmp_path):
+    out = tmp_path / "out"
+    before = sha_tree(_previous_model(out))
+    proc = run_cli(["-m", "quantize", "build", "--weights", qdirs["yolov8n.pt"], "--name", "yolov8n",
+                    "--calib-images", qdirs["calib_unreadable"], "--out", out])
+    assert_one_line_error(proc, 2, r"could be read")
+    assert sha_tree(out / "yolov8n") == before
+    assert sorted(p.name for p in out.iterdir()) == ["yolov8n"], "a failed build left files in the out folder"
+
+
+def _start_build_and_wait_for(qdirs, out: Path, step: str) -> subprocess.Popen:
+    """Start a build and return once it logs the step `step` (e.g. "export FP32", "PTQ")."""
+    proc = subprocess.Popen([PY, "-m", "quantize", "build", "--weights", str(qdirs["yolov8n.pt"]), "--name", "yolov8n",
+                             "--calib-images", str(qdirs["calib"]), "--out", str(out), "--bench-seconds", "0"],
+                            cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace")
+    seen = []
+    for line in proc.stdout:  # the build logs "[quantize] <name>: <step>" as each step starts
+        seen.append(line)
+        if step.lower() in line.lower():
+            break
+    assert any(step.lower() in s.lower() for s in seen), f"build never reached {step!r}:\n{''.join(seen)[-2000:]}"
+    time.sleep(1.5)  # let the step get going
+    return proc
+
+
+# (id, step to interrupt, signal, clean exit expected)
+KILL_CASES = [
+    ("sigint-during-ptq", "PTQ", signal.SIGINT, True),
+    # Ctrl-C inside OpenVINO's model conversion: the previous model must survive; the exit itself is not clean
+    # today (see the report: quantize/export.py export_fp32), so only the files are checked here.
+    ("sigint-during-export", "export FP32", signal.SIGINT, False),
+    ("sigkill-during-export", "export FP32", signal.SIGKILL, False),
+    ("sigkill-during-ptq", "PTQ", signal.SIGKILL, False),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step,sig,clean", [c[1:] for c in KILL_CASES], ids=[c[0] for c in KILL_CASES])
+def test_quantize_killed_build_keeps_previous_model(qdirs, tmp_path, step, sig, clean):
+    out = tmp_path / "out"
+    before = sha_tree(_previous_model(out))
+    proc = _start_build_and_wait_for(qdirs, out, step)
+    try:
+        assert proc.poll() is None, "the build ended before it could be interrupted"
+        proc.send_signal(sig)
+        rest = proc.stdout.read()
+        rc = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert sha_tree(out / "yolov8n") == before, "the previous model folder changed"
+    # whatever is left besides the model is a hidden staging folder, never a half-written model at the final name
+    assert all(p.name == "yolov8n" or p.name.startswith(".yolov8n-staging") for p in out.iterdir())
+    if clean:
+        assert "Traceback" not in rest, rest[-2000:]
+        assert rc == 130, f"exit code {rc}:\n{rest[-2000:]}"
+        assert rest.strip().splitlines()[-1].startswith("error:"), rest[-1000:]
+        assert sorted(p.name for p in out.iterdir()) == ["yolov8n"], "Ctrl-C left a staging folder behind"
+    elif sig == signal.SIGKILL:
+        assert rc == -signal.SIGKILL
