@@ -197,6 +197,7 @@ class Session:
         stop = self.begin_run()
         spec = self.ctx.resolve_source(source_text)
         shown = Path(spec).name if not spec.lower().startswith(URL_SCHEMES) else spec
+        self.load()  # "no models yet" is reported before anything is opened
         yield Update(status=f"Opening {shown} ...")
         try:
             # files: every frame, at inference speed; URLs: keep-latest (stale frames dropped)
@@ -204,33 +205,46 @@ class Session:
         except InferenceError as exc:
             raise UserFacingError(f"Cannot open {shown}: {_one_line(exc)}") from None
         try:
-            segment = _Segment(source)
+            # One Pipeline per model choice on the same open source (own_sources=False): a model,
+            # precision or rect change ends the current Pipeline and the next one goes on from there.
             while not stop.is_set():
                 model, variant = self.load()
                 version = self.version
                 engine = AsyncEngine(model)
                 self._track(engine, True)
-                segment.switch = lambda v=version: self.version != v or stop.is_set()
                 try:
-                    pipeline = Pipeline(engine, [segment], annotator=_annotator())
-                    yield Update(status=f"Running {self.model_name} {self.precision} ({variant.meta.task}) on {shown}")
-                    yield from self._frames(pipeline.run(stop), self._label(variant))
+                    pipeline = Pipeline(engine, [source], annotator=_annotator(), own_sources=False)
+                    yield Update(status=f"Running {self._label(variant)} on {shown}")
+                    run = pipeline.run(stop)
+                    try:
+                        yield from self._frames(run, self._label(variant), lambda v=version: self.version != v)
+                    finally:
+                        run.close()
                 finally:
                     self._track(engine, False)
                     engine.close()
-                if segment.exhausted:
+                if self.version == version:  # not a model switch: the source ended or Stop was pressed
                     break
-            yield Update(status="Stopped." if stop.is_set() else f"End of {shown}.")
+            if stop.is_set():
+                yield Update(status="Stopped.")
+            elif getattr(source, "error", None) is not None:
+                yield Update(status=f"Stream stopped: {_one_line(source.error)}")
+            else:
+                yield Update(status=f"End of {shown}.")
         finally:
             _close(source)
 
     def _label(self, variant) -> str:
         return f"{self.model_name} {self.precision} ({variant.meta.task})"
 
-    def _frames(self, results, label: str, every: float = 1.0 / DISPLAY_FPS) -> Iterator[Update]:
+    def _frames(self, results, label: str, switch=lambda: False,
+                every: float = 1.0 / DISPLAY_FPS) -> Iterator[Update]:
+        """Updates for the page at most `every` seconds apart (the rest are processed, not shown)."""
         last = 0.0
         pending = None
         for fr in results:
+            if switch():
+                return
             now = time.perf_counter()
             pending = fr
             if now - last >= every:
@@ -272,7 +286,7 @@ class Session:
         engine = cam[1]
         if engine.config != self.config:  # thresholds changed since the last webcam frame
             engine.set_config(self.config)
-        frame = _frame(np.ascontiguousarray(rgb[..., ::-1]), self._cam_index(), "webcam")
+        frame = _OneFrame(_frame(np.ascontiguousarray(rgb[..., ::-1]), self._cam_index(), "webcam"))
         now = time.perf_counter()
         if self._cam_last is not None:
             dt = max(now - self._cam_last, 1e-3)
@@ -280,7 +294,7 @@ class Session:
         self._cam_last = now
         fr = None
         # no in-image FPS overlay: a one-frame pipeline run cannot know the camera's rate (stats has it)
-        for fr in Pipeline(engine, [[frame]], annotator=_annotator(overlay=False)).run(None, max_frames=1):
+        for fr in Pipeline(engine, [frame], annotator=_annotator(overlay=False)).run(None, max_frames=1):
             pass
         if fr is None:
             return Update(status="Webcam frame was dropped.")
@@ -309,10 +323,12 @@ class Session:
                 raise UserFacingError(f"{src.name} is not a readable image.")
             jsonl = out / f"{stem}.jsonl"
             png = out / f"{stem}-annotated.png"
+            jsonl.unlink(missing_ok=True)
             fr = None
             with AsyncEngine(model) as engine:
-                for fr in Pipeline(engine, [[_frame(image, 0, src.name)]], sinks=[JsonlSink(jsonl)],
-                                   annotator=_annotator()).run(stop, max_frames=1):
+                source = open_source(str(src), name=src.name)
+                for fr in Pipeline(engine, [source], sinks=[JsonlSink(jsonl)],
+                                   annotator=_annotator(overlay=False)).run(stop, max_frames=1):
                     pass
             if fr is None:
                 raise UserFacingError(f"{src.name}: no result (stopped).")
@@ -327,6 +343,8 @@ class Session:
         except InferenceError as exc:
             raise UserFacingError(f"{src.name} is not a readable video: {_one_line(exc)}") from None
         mp4, jsonl = out / f"{stem}-annotated.mp4", out / f"{stem}.jsonl"
+        for old in (mp4, jsonl):  # a second run of the same file replaces the first one's outputs
+            old.unlink(missing_ok=True)
         fps = _source_fps(source, src)
         engine = AsyncEngine(model)
         self._track(engine, True)
@@ -393,33 +411,26 @@ class SessionStore:
 
 # --- helpers --------------------------------------------------------------------------------------------
 
-class _Segment:
-    """The live source seen by one Pipeline; ends (without closing the source) when `switch()` says so.
+class _OneFrame:
+    """A source of exactly one frame (a webcam frame pushed by the browser), in the Source interface
+    that Pipeline reads: read(timeout), ended, error, id, on_frame, close()."""
 
-    A model/precision/rect change ends the current Pipeline and starts a new one on the same open source,
-    so a clip or camera continues where it was instead of reopening.
-    """
+    def __init__(self, frame):
+        self._frame = frame
+        self.id = frame.source_id
+        self.error = None
+        self.on_frame = None
 
-    def __init__(self, source):
-        self._source = source
-        self._it = iter(source)
-        self.switch = lambda: False
-        self.exhausted = False
+    def read(self, timeout: float | None = None):
+        frame, self._frame = self._frame, None
+        return frame
 
-    def __iter__(self):
-        while not self.switch():
-            try:
-                frame = next(self._it)
-            except StopIteration:
-                self.exhausted = True
-                return
-            yield frame
+    @property
+    def ended(self) -> bool:
+        return self._frame is None
 
-    def close(self) -> None:  # the real source is closed by the session when the run ends
-        pass
-
-    def __getattr__(self, name):
-        return getattr(self._source, name)
+    def close(self) -> None:
+        self._frame = None
 
 
 def _annotator(overlay: bool = True):
