@@ -116,6 +116,7 @@ class Source:
     """
 
     kind = "source"
+    fps: float | None = None  # nominal frame rate when the container tells it
 
     def __init__(self, spec: str, *, live: bool, name: str | None = None, queue_size: int = 4,
                  max_retries: int | None = None, backoff: tuple[float, float] = (0.5, 8.0),
@@ -371,6 +372,8 @@ class PyAVSource(Source):
                 raise SourceError(f"{self.display}: no video stream")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            rate = stream.average_rate or stream.guessed_rate
+            self.fps = float(rate) if rate else None
             if not self.network:
                 # decode one frame now, so a file that is not a video / has zero frames fails at open
                 decoder = container.decode(stream)

@@ -1,0 +1,285 @@
+#!/usr/bin/env python
+"""The entry point: the Gradio UI (default) or the headless pipeline (--headless), from one config.
+
+    python app.py                                    # UI on http://127.0.0.1:7860
+    python app.py --host 0.0.0.0 --auth user:pass    # UI on the network (auth required off loopback)
+    python app.py --headless --source rtsp://cam/1 --output rtsp://127.0.0.1:8554/out \
+                  --save out.mp4 --jsonl events.jsonl --metrics-port 9100
+    python app.py --headless --config cams.yaml      # several cameras (see inference/headless.py)
+
+Exit codes: 0 ok, 1 runtime failure (every source failed mid-run), 2 usage/configuration error or
+an input/model/output that cannot be opened at start.
+Errors are printed as one line, without a traceback. SIGINT/SIGTERM stop cleanly (outputs finalised).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent
+DEFAULT_MODEL_DIR = REPO / "models" / "yolov8n"
+DEFAULT_CLIP = "videos/one-by-one-person-detection.mp4"
+
+
+class UsageError(Exception):
+    """A CLI/config mistake: one line, exit code 2."""
+
+
+@dataclass
+class AppConfig:
+    headless: bool
+    model: Path | None
+    inference: object  # InferenceConfig (imported lazily to keep --help fast)
+    sources: list = field(default_factory=list)  # headless SourceSpec list
+    output: str | None = None
+    save: str | None = None
+    jsonl: str | None = None
+    metrics_port: int | None = None
+    max_frames: int | None = None
+    output_fps: float | None = None
+    annotate: bool = True
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: tuple[str, str] | None = None
+    models_dir: Path = REPO / "models"
+    default_source: Path | None = None
+    log_level: str = "INFO"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse prints usage + message by default)
+        raise UsageError(message)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="app.py", description="YOLOv8 INT8 video analytics on CPU (OpenVINO): Gradio UI or headless.")
+    p.add_argument("--headless", action="store_true", help="run without UI: sources -> outputs")
+    p.add_argument("--source", action="append", default=[], metavar="SPEC",
+                   help="video file, image, folder, webcam index, rtsp:// or http(s):// URL (repeatable)")
+    p.add_argument("--config", metavar="YAML", help="multi-camera config file (headless)")
+    p.add_argument("--model", help="IR folder or .xml (default: models/yolov8n/int8, else fp32)")
+    p.add_argument("--output", metavar="RTSP_URL", help="publish annotated video (rtsp://host:port/path)")
+    p.add_argument("--save", metavar="FILE.mp4", help="write annotated video to a file")
+    p.add_argument("--jsonl", metavar="FILE", help="write one JSON line of detections per frame")
+    p.add_argument("--metrics-port", type=int, metavar="PORT", help="Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--conf", type=float, help="score threshold (default 0.25)")
+    p.add_argument("--iou", type=float, help="NMS IoU threshold (default 0.7)")
+    p.add_argument("--classes", help="keep only these classes: ids or names, comma-separated (0,2 or person,car)")
+    p.add_argument("--no-rect", action="store_true", help="square letterbox instead of the minimal rectangle")
+    p.add_argument("--hint", choices=["THROUGHPUT", "LATENCY"], help="OpenVINO performance hint")
+    p.add_argument("--no-annotate", action="store_true", help="headless: write raw frames to video outputs")
+    p.add_argument("--max-frames", type=int, help="headless: stop after N frames")
+    p.add_argument("--output-fps", type=float, help="frame rate of video outputs (default: the source's)")
+    p.add_argument("--host", default="127.0.0.1", help="UI address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="UI port (default 7860)")
+    p.add_argument("--auth", help="UI login user:password (or env YOLO_APP_AUTH); required off loopback")
+    p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return p
+
+
+def assets_root() -> Path:
+    env = os.environ.get("YOLO_APP_ASSETS")
+    return Path(env).expanduser().resolve() if env else (REPO.parent / "shared").resolve()
+
+
+def resolve_model(arg: str | None) -> Path:
+    if arg:
+        path = Path(arg).expanduser()
+        if not path.exists():
+            raise UsageError(f"model {arg} not found")
+        return path
+    int8, fp32 = DEFAULT_MODEL_DIR / "int8", DEFAULT_MODEL_DIR / "fp32"
+    if any(int8.glob("*.xml")):
+        return int8
+    if any(fp32.glob("*.xml")):
+        print(f"note: no INT8 model at {int8.relative_to(REPO)}; using FP32 {fp32.relative_to(REPO)} "
+              "(build INT8 with `python -m quantize build-default`)", file=sys.stderr)
+        return fp32
+    raise UsageError(f"no model in {DEFAULT_MODEL_DIR.relative_to(REPO)}/int8 or fp32: run `make run` or "
+                     "`python -m quantize build-default` first")
+
+
+def _classes(text: str | None, model: Path | None) -> tuple[int, ...] | None:
+    if not text:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise UsageError("--classes is empty")
+    if all(t.isdigit() for t in items):
+        return tuple(int(t) for t in items)
+    names = {}
+    if model is not None:
+        from inference.errors import ModelError
+        from inference.model import YoloModel
+
+        try:
+            names = YoloModel.load(model).names
+        except ModelError as exc:
+            raise UsageError(str(exc)) from None
+    lookup = {v.lower(): k for k, v in names.items()}
+    out = []
+    for t in items:
+        if t.isdigit():
+            out.append(int(t))
+        elif t.lower() in lookup:
+            out.append(lookup[t.lower()])
+        else:
+            raise UsageError(f"--classes: unknown class {t!r} for this model")
+    return tuple(out)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+    import socket
+
+    host = (host or "").strip().strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        try:
+            return all(ipaddress.ip_address(i[4][0]).is_loopback for i in socket.getaddrinfo(host, None))
+        except (OSError, ValueError):
+            return False
+
+
+def _auth(text: str | None) -> tuple[str, str] | None:
+    text = text if text is not None else os.environ.get("YOLO_APP_AUTH")
+    if not text:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user or not password:
+        raise UsageError("--auth / YOLO_APP_AUTH must be user:password")
+    return user, password
+
+
+def build_config(argv: list[str] | None = None) -> AppConfig:
+    args = build_parser().parse_args(argv)
+    from inference.config import InferenceConfig
+    from inference.errors import InferenceError
+    from inference.headless import ConfigError, SourceSpec, load_yaml
+
+    yaml_cfg: dict = {}
+    if args.config:
+        if not args.headless:
+            raise UsageError("--config is for --headless mode")
+        try:
+            yaml_cfg = load_yaml(args.config)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+    if not args.headless:
+        bad = [n for n in ("output", "save", "jsonl", "metrics_port", "max_frames") if getattr(args, n) is not None]
+        if bad or len(args.source) > 1:
+            raise UsageError(f"--{(bad or ['source'])[0].replace('_', '-')} needs --headless"
+                             + (" (the UI takes one --source)" if not bad else ""))
+    for name in ("port", "metrics_port"):
+        v = getattr(args, name)
+        if v is not None and not 0 <= v <= 65535:
+            raise UsageError(f"--{name.replace('_', '-')} must be 0..65535")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise UsageError("--max-frames must be >= 1")
+
+    model_arg = args.model or yaml_cfg.get("model")
+    model = resolve_model(model_arg)
+    conf = args.conf if args.conf is not None else yaml_cfg.get("conf", 0.25)
+    iou = args.iou if args.iou is not None else yaml_cfg.get("iou", 0.7)
+    classes_text = args.classes
+    if classes_text is None and yaml_cfg.get("classes") is not None:
+        raw = yaml_cfg["classes"]
+        classes_text = ",".join(str(c) for c in (raw if isinstance(raw, list) else [raw]))
+    rect = False if args.no_rect else bool(yaml_cfg.get("rect", True))
+    try:
+        inference = InferenceConfig(conf=float(conf), iou=float(iou), classes=_classes(classes_text, model),
+                                    rect=rect, hint=args.hint or yaml_cfg.get("hint", "THROUGHPUT"))
+    except (InferenceError, TypeError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+
+    cfg = AppConfig(headless=args.headless, model=model, inference=inference, log_level=args.log_level)
+    if args.headless:
+        specs = [SourceSpec(url=s) for s in args.source] + list(yaml_cfg.get("sources", []))
+        if not specs:
+            raise UsageError("--headless needs at least one --source (or --config with sources)")
+        cfg.sources = specs
+        cfg.output, cfg.save, cfg.jsonl = args.output, args.save, args.jsonl
+        if cfg.output and not cfg.output.lower().startswith(("rtsp://", "rtsps://")):
+            raise UsageError("--output must be an rtsp:// URL (use --save for files)")
+        for target in filter(None, [cfg.save, cfg.jsonl] + [s.save for s in specs] + [s.jsonl for s in specs]):
+            if not Path(target).expanduser().resolve().parent.is_dir():
+                raise UsageError(f"{target}: output folder does not exist")
+        cfg.metrics_port = args.metrics_port if args.metrics_port is not None else yaml_cfg.get("metrics_port")
+        cfg.max_frames, cfg.output_fps, cfg.annotate = args.max_frames, args.output_fps, not args.no_annotate
+    else:
+        cfg.host, cfg.port, cfg.auth = args.host, args.port, _auth(args.auth)
+        if not is_loopback(cfg.host) and not cfg.auth:
+            raise UsageError(f"--host {cfg.host} is reachable from the network: add --auth user:password "
+                             "(or env YOLO_APP_AUTH), or use --host 127.0.0.1")
+        if args.source:
+            cfg.default_source = Path(args.source[0])
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        cfg = build_config(argv)
+    except UsageError as exc:
+        print(f"app.py: error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if cfg.headless:
+        return run_headless_cli(cfg)
+    return run_ui(cfg)
+
+
+def run_headless_cli(cfg: AppConfig) -> int:
+    from inference.errors import InferenceError
+    from inference.headless import HeadlessConfig, run_headless
+
+    stop = threading.Event()
+
+    def on_signal(signum, _frame):
+        if stop.is_set():  # second signal: give up on a clean stop
+            os._exit(128 + signum)
+        logging.getLogger("headless").info("signal %d: stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    hcfg = HeadlessConfig(sources=cfg.sources, model=cfg.model, inference=cfg.inference, output=cfg.output,
+                          save=cfg.save, jsonl=cfg.jsonl, metrics_port=cfg.metrics_port, annotate=cfg.annotate,
+                          max_frames=cfg.max_frames, output_fps=cfg.output_fps)
+    try:
+        return run_headless(hcfg, stop)
+    except InferenceError as exc:  # model, source or output that cannot start as configured
+        print(f"app.py: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_ui(cfg: AppConfig) -> int:
+    clip = cfg.default_source or assets_root() / DEFAULT_CLIP
+    try:
+        from ui import launch
+    except ImportError as exc:
+        print(f"app.py: error: the UI is not available ({exc}); use --headless", file=sys.stderr)
+        return 1
+    from inference.errors import InferenceError
+
+    try:
+        launch(host=cfg.host, port=cfg.port, auth=cfg.auth, models_dir=cfg.models_dir,
+               default_source=clip if "://" in str(clip) or Path(clip).exists() else None, config=cfg.inference)
+    except InferenceError as exc:
+        print(f"app.py: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""Headless runner for edge boxes: sources -> one engine -> RTSP / mp4 / JSON-lines outputs, no display.
+
+`app.py --headless ...` builds a `HeadlessConfig` (from the CLI and/or a YAML file) and calls
+`run_headless(cfg, stop)`. Multi-camera YAML (`--config cams.yaml`):
+
+    model: models/yolov8n/int8        # optional; the CLI --model wins
+    conf: 0.3                          # iou, classes ([0, 2] or [person, car]), rect, metrics_port
+    sources:
+      - url: rtsp://user:pass@10.0.0.5/stream1
+        name: door                     # label in logs/metrics (default: the redacted URL)
+        output: rtsp://127.0.0.1:8554/door   # optional per-camera outputs
+        save: door.mp4
+        jsonl: door.jsonl
+      - url: /data/clip.mp4
+
+With several sources, the global --output/--save/--jsonl apply to each source with the source's name
+appended (out.mp4 -> out-door.mp4, rtsp://host/out -> rtsp://host/out-door); one --jsonl file takes
+every source's lines (each line carries its source_id).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .annotate import Annotator
+from .config import InferenceConfig
+from .engine import AsyncEngine
+from .errors import InferenceError, SourceError
+from .metrics import Metrics
+from .model import YoloModel
+from .pipeline import Pipeline
+from .sinks import JsonlSink, RtspSink, Sink, VideoFileSink
+from .sources import Source, open_source, redact
+
+log = logging.getLogger("headless")
+
+
+class ConfigError(InferenceError):
+    """A configuration (CLI or YAML) that cannot work; the CLI exits with code 2."""
+
+
+@dataclass
+class SourceSpec:
+    url: str
+    name: str | None = None
+    output: str | None = None
+    save: str | None = None
+    jsonl: str | None = None
+    live: bool | None = None
+
+
+@dataclass
+class HeadlessConfig:
+    sources: list[SourceSpec]
+    model: Path
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    output: str | None = None
+    save: str | None = None
+    jsonl: str | None = None
+    metrics_port: int | None = None
+    annotate: bool = True
+    max_frames: int | None = None
+    output_fps: float | None = None
+    report_every: float = 10.0
+    max_retries: int | None = None
+
+
+def load_yaml(path: str | Path) -> dict:
+    """A multi-camera YAML file as a dict (ConfigError on any problem)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: unreadable YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping with a 'sources' list")
+    sources = data.get("sources", [])
+    if not isinstance(sources, list):
+        raise ConfigError(f"{path}: 'sources' must be a list")
+    specs = []
+    for i, item in enumerate(sources):
+        if isinstance(item, str):
+            item = {"url": item}
+        if not isinstance(item, dict) or not item.get("url"):
+            raise ConfigError(f"{path}: sources[{i}] needs a 'url'")
+        unknown = set(item) - {"url", "name", "output", "save", "jsonl", "live"}
+        if unknown:
+            raise ConfigError(f"{path}: sources[{i}] has unknown keys {sorted(unknown)}")
+        specs.append(SourceSpec(**{k: (str(v) if k not in ("live",) and v is not None else v)
+                                   for k, v in item.items()}))
+    data["sources"] = specs
+    return data
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.") or "src"
+
+
+def _suffixed(target: str, name: str) -> str:
+    slug = _slug(name)
+    if "://" in target:
+        return f"{target.rstrip('/')}-{slug}"
+    p = Path(target)
+    return str(p.with_name(f"{p.stem}-{slug}{p.suffix}"))
+
+
+def _source_fps(src: Source, default: float = 25.0) -> float:
+    fps = getattr(src, "fps", None)
+    return float(fps) if fps and 1 <= fps <= 240 else default
+
+
+def build_sinks(cfg: HeadlessConfig, sources: list[Source]) -> list[Sink]:
+    sinks: list[Sink] = []
+    multi = len(sources) > 1
+    shared_jsonl = {}
+    try:
+        for spec, src in zip(cfg.sources, sources):
+            fps = cfg.output_fps or _source_fps(src)
+            output = spec.output or (cfg.output and (_suffixed(cfg.output, src.id) if multi else cfg.output))
+            save = spec.save or (cfg.save and (_suffixed(cfg.save, src.id) if multi else cfg.save))
+            if output:
+                sinks.append(RtspSink(output, fps, source_id=src.id))
+            if save:
+                sinks.append(VideoFileSink(save, fps, source_id=src.id))
+            if spec.jsonl:
+                sinks.append(JsonlSink(spec.jsonl, source_id=src.id))
+        if cfg.jsonl:
+            shared_jsonl = JsonlSink(cfg.jsonl)
+            sinks.append(shared_jsonl)
+    except InferenceError:
+        for s in sinks:
+            s.close()
+        raise
+    return sinks
+
+
+def run_headless(cfg: HeadlessConfig, stop: threading.Event | None = None) -> int:
+    """Run until every source ends, `stop` is set, or max_frames; returns the process exit code."""
+    stop = stop or threading.Event()
+    model = YoloModel.load(cfg.model, cfg.inference)
+    log.info("model %s (%s, %s, %d classes)", cfg.model, model.meta.task, model.meta.precision, len(model.names))
+    engine = AsyncEngine(model)
+    sources: list[Source] = []
+    try:
+        for spec in cfg.sources:
+            kw = {"max_retries": cfg.max_retries} if cfg.max_retries is not None else {}
+            sources.append(open_source(spec.url, live=spec.live, name=spec.name, **kw))
+            log.info("source %s opened (%s)", sources[-1].id, "live, keep-latest" if sources[-1].live else "file")
+    except SourceError:
+        for s in sources:
+            s.close()
+        raise
+    try:
+        sinks = build_sinks(cfg, sources)
+    except InferenceError:
+        for s in sources:
+            s.close()
+        raise
+    metrics = Metrics()
+    server = None
+    if cfg.metrics_port is not None:
+        try:
+            server = metrics.serve(cfg.metrics_port)
+        except OSError as exc:
+            for s in sources:
+                s.close()
+            for s in sinks:
+                s.close()
+            raise ConfigError(f"metrics port {cfg.metrics_port}: {exc.strerror or exc}") from None
+        log.info("metrics on %s", server.url)
+    pipe = Pipeline(engine, sources, sinks, Annotator() if cfg.annotate else None, metrics=metrics)
+    started = last_report = time.monotonic()
+    counts: dict[str, int] = {}
+    try:
+        for fr in pipe.run(stop, max_frames=cfg.max_frames):
+            counts[fr.source_id] = counts.get(fr.source_id, 0) + 1
+            now = time.monotonic()
+            if cfg.report_every and now - last_report >= cfg.report_every:
+                last_report = now
+                for name, m in metrics.snapshot().items():
+                    log.info("%s: %d frames, %.1f fps, latency p50 %.0f ms, dropped %d, reconnects %d, %s",
+                             name, m["frames"], m["fps"], m["latency_p50_ms"], m["dropped"], m["reconnects"],
+                             "up" if m["up"] else "DOWN")
+    except SourceError as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        pipe.close()
+        if server is not None:
+            server.close()
+        engine_close = getattr(engine, "close", None)
+        if engine_close:
+            engine_close()
+    elapsed = time.monotonic() - started
+    total = sum(counts.values())
+    log.info("done: %d frames in %.1f s (%.1f fps)%s", total, elapsed, total / max(elapsed, 1e-6),
+             " (stopped)" if stop.is_set() else "")
+    failed = [s for s in sources if s.error is not None]
+    for s in failed:
+        log.error("source %s failed: %s", s.id, s.error)
+    return 1 if failed and len(failed) == len(sources) and total == 0 else 0
+
+
+__all__ = ["ConfigError", "HeadlessConfig", "SourceSpec", "load_yaml", "redact", "run_headless"]
