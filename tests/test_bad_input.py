@@ -340,3 +340,95 @@ def test_quantize_killed_build_keeps_previous_model(qdirs, tmp_path, step, sig, 
         assert sorted(p.name for p in out.iterdir()) == ["yolov8n"], "Ctrl-C left a staging folder behind"
     elif sig == signal.SIGKILL:
         assert rc == -signal.SIGKILL
+
+
+# --- UI backend (ui.sessions), called directly -----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ui_ctx(bad_models, tmp_path_factory):
+    from inference.config import InferenceConfig
+    from ui.sessions import UIContext
+
+    models = bad_models.root / "models é"  # holds yolov8n/fp32 (a copy of the session's FP32 IR)
+    return UIContext(models_dir=models, samples_dir=bad_models.short.parent, default_source=bad_models.short,
+                     config=InferenceConfig(), tmp_root=tmp_path_factory.mktemp("ui tmp é"))
+
+
+def _ui_upload(ctx, path):
+    from ui.sessions import Session
+
+    session = Session(ctx, "bad-input")
+    try:
+        updates = list(session.process_upload(str(path)))
+    finally:
+        session.stop()
+    return updates
+
+
+def _ui_stream(ctx, text):
+    from ui.sessions import Session
+
+    session = Session(ctx, "bad-input")
+    updates = []
+    try:
+        for upd in session.stream(text):
+            updates.append(upd)
+            if len(updates) >= 4:
+                session.stop()
+    finally:
+        session.stop()
+    return updates
+
+
+# (id, action, input: a key of the `bad` files / a literal source text, expected: "ok" or a regex of the error)
+UI_CASES = [
+    ("upload-zero-byte", "upload", "empty.mp4", r"empty"),
+    ("upload-text-named-mp4", "upload", "text.mp4", r"not a readable video"),
+    ("upload-random-bytes-mp4", "upload", "garbage.mp4", r"not a readable video"),
+    ("upload-text-named-png", "upload", "text.png", r"not a readable image"),
+    ("upload-unsupported-type", "upload", "text.pt", r"unsupported file type"),
+    ("upload-missing-file", "upload", "{root}/gone.mp4", r"gone|upload"),
+    ("upload-nothing", "upload", "", r"Upload a video"),
+    ("upload-truncated-mp4-partial-result", "upload", "truncated.mp4", "ok"),
+    ("upload-grayscale-png", "upload", "gray.png", "ok"),
+    ("upload-rgba-png", "upload", "rgba.png", "ok"),
+    ("upload-huge-8000x8000-png", "upload", "huge.png", "ok"),
+    ("upload-unicode-space-path-mp4", "upload", "unicode.mp4", "ok"),
+    ("upload-unicode-space-path-png", "upload", "unicode.png", "ok"),
+    ("source-ftp-scheme", "stream", "ftp://127.0.0.1/x.mp4", r"Unknown source|unsupported"),
+    ("source-server-file-path", "stream", "/etc/passwd", r"Unknown source"),
+    ("source-path-traversal", "stream", "../../../../etc/passwd", r"Unknown source"),
+    ("source-empty", "stream", "   ", r"Enter an RTSP"),
+    ("source-rtsp-closed-port", "stream", "rtsp://127.0.0.1:{port}/x", r"Cannot open"),
+    ("source-sample-clip-works", "stream", "short.mp4", "ok"),
+]
+
+
+@pytest.mark.parametrize("action,what,expected", [c[1:] for c in UI_CASES], ids=[c[0] for c in UI_CASES])
+def test_ui_backend_bad_input(action, what, expected, ui_ctx, qdirs):
+    from ui.sessions import UserFacingError
+
+    b = qdirs
+    if what in b.files:
+        arg = str(b.files[what])
+    elif what == "short.mp4":
+        arg = what
+    else:
+        arg = what.replace("{root}", str(b.root)).replace("{port}", str(closed_port()))
+    run = _ui_upload if action == "upload" else _ui_stream
+    if expected == "ok":
+        updates = run(ui_ctx, arg)
+        assert updates and updates[-1].status, "no final status"
+        if action == "upload":
+            files = updates[-1].files
+            assert files and all(Path(f).is_file() and Path(f).stat().st_size > 0 for f in files), updates[-1]
+            assert all(Path(f).resolve().is_relative_to(ui_ctx.tmp_root.resolve()) for f in files), files
+        else:
+            assert any(u.image is not None for u in updates), "no annotated frame"
+        return
+    with pytest.raises(UserFacingError) as info:
+        run(ui_ctx, arg)
+    msg = str(info.value)
+    assert "\n" not in msg.strip() and "Traceback" not in msg, msg
+    assert re.search(expected, msg, re.I), msg
+    assert "secret" not in msg
