@@ -1,0 +1,93 @@
+"""Annotator: draws boxes/labels/masks/skeletons/overlay, never touches the input, masks stay in their box."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from inference.annotate import SKELETON, Annotator, color_for
+from inference.results import Results
+
+NAMES = {0: "person", 1: "bicycle", 2: "car"}
+
+
+def _results(boxes, classes, scores=None, masks=None, keypoints=None, shape=(240, 320)):
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    n = len(boxes)
+    scores = np.full(n, 0.9, np.float32) if scores is None else np.asarray(scores, np.float32)
+    return Results(boxes, scores, np.asarray(classes, np.int32), NAMES, shape, masks, keypoints)
+
+
+@pytest.fixture
+def frame():
+    return np.full((240, 320, 3), 40, np.uint8)
+
+
+def test_boxes_drawn_in_class_color_and_input_untouched(frame):
+    before = frame.copy()
+    out = Annotator(line_width=2, show_labels=False).annotate(frame, _results([[50, 60, 150, 200]], [2]))
+    assert np.array_equal(frame, before), "input frame must not be modified"
+    assert out is not frame and out.shape == frame.shape and out.dtype == np.uint8
+    assert tuple(out[130, 50]) == color_for(2)  # left edge of the box
+    assert tuple(out[130, 100]) == (40, 40, 40)  # inside, no mask: untouched
+
+
+def test_label_text_and_in_place(frame):
+    ann = Annotator(line_width=2)
+    res = _results([[50, 60, 150, 200]], [0], scores=[0.87])
+    out = ann.annotate(frame, res, in_place=True)
+    assert out is frame
+    # the filled label tag sits above the box in the class colour
+    tag = out[40:60, 52:120].reshape(-1, 3)
+    assert (tag == np.array(color_for(0), np.uint8)).all(axis=1).sum() > 100
+
+
+def test_empty_results_and_none_are_a_plain_copy(frame):
+    ann = Annotator()
+    empty = Results.empty(NAMES, (240, 320))
+    assert np.array_equal(ann.annotate(frame, empty), frame)
+    assert np.array_equal(ann.annotate(frame, None), frame)
+
+
+def test_mask_blended_only_inside_its_box(frame):
+    masks = np.zeros((1, 240, 320), bool)
+    masks[0, 100:140, :] = True  # a mask wider than its box (as a bad decode could give)
+    res = _results([[100, 80, 200, 160]], [0], masks=masks)
+    out = Annotator(show_boxes=False, mask_alpha=0.5).annotate(frame, res)
+    inside = out[120, 150].astype(int)
+    assert not np.array_equal(inside, [40, 40, 40])
+    expected = (np.array([40, 40, 40]) * 0.5 + np.array(color_for(0)) * 0.5).astype(int)
+    assert np.abs(inside - expected).max() <= 1
+    assert tuple(out[120, 20]) == (40, 40, 40), "mask pixels outside the box must not be drawn"
+    assert tuple(out[90, 150]) == (40, 40, 40), "outside the mask must not be drawn"
+    assert tuple(Annotator(show_masks=False, show_boxes=False).annotate(frame, res)[120, 150]) == (40, 40, 40)
+
+
+def test_pose_skeleton_skips_low_confidence_points(frame):
+    kpts = np.zeros((1, 17, 3), np.float32)
+    rng = np.random.default_rng(0)
+    kpts[0, :, 0] = rng.uniform(120, 200, 17)
+    kpts[0, :, 1] = rng.uniform(60, 200, 17)
+    kpts[0, :, 2] = 0.9
+    kpts[0, 0, :] = (20, 20, 0.1)  # nose: low confidence, far from the others
+    res = _results([[110, 50, 210, 210]], [0], keypoints=kpts)
+    out = Annotator(show_boxes=False, kpt_conf=0.5).annotate(frame, res)
+    assert (out[60:200, 120:200] != 40).any(), "skeleton drawn"
+    assert tuple(out[20, 20]) == (40, 40, 40), "a low-confidence keypoint must not be drawn"
+    assert len(SKELETON) == 19
+
+
+def test_overlay_text_drawn_top_left(frame):
+    out = Annotator().annotate(frame, None, {"fps": 12.5, "latency_ms": 80.0})
+    assert (out[:40, :120] != 40).any()
+    assert tuple(out[200, 300]) == (40, 40, 40)
+    assert np.array_equal(Annotator(show_overlay=False).annotate(frame, None, {"fps": 1.0}), frame)
+
+
+def test_boxes_outside_frame_are_clipped(frame):
+    res = _results([[-50, -50, 400, 300], [310, 230, 330, 250]], [0, 1])
+    out = Annotator().annotate(frame, res)
+    assert out.shape == frame.shape
+
+
+def test_palette_is_stable():
+    assert color_for(0) == color_for(20) and color_for(0) != color_for(1)
