@@ -274,16 +274,39 @@ def validate_model(model, data: str | Path, limit: int | None = None, progress: 
     return m
 
 
-def validate_ir(path: str | Path, data: str | Path, limit: int | None = None, progress: bool = False) -> Metrics:
+def make_core(precision: str | None = None):
+    """An OpenVINO Core; `precision="f32"` disables the CPU plugin's reduced-precision default.
+
+    Note: on CPUs with bf16 support (e.g. this AMD EPYC, avx512_bf16) OpenVINO's default CPU
+    INFERENCE_PRECISION_HINT is bf16, so an "FP32" IR actually runs its float layers in bf16 unless told
+    otherwise. Metrics default to what the app runs (the plugin default) and record it.
+    """
+    import openvino as ov
+
+    core = ov.Core()
+    if precision:
+        core.set_property("CPU", {"INFERENCE_PRECISION_HINT": precision})
+    return core
+
+
+def cpu_precision(core=None) -> str:
+    core = core or make_core()
+    return str(core.get_property("CPU", "INFERENCE_PRECISION_HINT"))
+
+
+def validate_ir(path: str | Path, data: str | Path, limit: int | None = None, progress: bool = False,
+                precision: str | None = None) -> Metrics:
     from inference.errors import InferenceError
     from inference.model import YoloModel
     from inference.config import InferenceConfig
 
     try:
-        model = YoloModel.load(path, InferenceConfig(**VAL_CONFIG))
+        model = YoloModel.load(path, InferenceConfig(**VAL_CONFIG), core=make_core(precision))
     except InferenceError as exc:
         raise QuantizeError(str(exc)) from None
-    return validate_model(model, data, limit, progress)
+    m = validate_model(model, data, limit, progress)
+    m.extra["cpu_inference_precision"] = cpu_precision(model.core)
+    return m
 
 
 # --- throughput ---------------------------------------------------------------------------------------
