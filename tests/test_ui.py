@@ -197,7 +197,8 @@ def test_sample_clip_streams_annotated_frames(page):
     _wait_text(page, "#stats", r"FPS:\s*[1-9]")
     assert _fps(page) > 0
     assert "(detect)" in page.inner_text("#stats")
-    page.wait_for_timeout(1500)  # let people walk in for the screenshot
+    _wait_text(page, "#stats", r"detections: [1-9]", timeout=40)  # people walk in from ~6 s into the clip
+    assert "person" in page.inner_text("#detections")
     page.screenshot(path=str(ARTIFACTS / "live-detect.png"), full_page=True)
     page.click("#stop")
     _wait_text(page, "#status", r"Stopped|End of")

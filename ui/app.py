@@ -15,7 +15,7 @@ from pathlib import Path
 from inference.config import InferenceConfig
 from inference.errors import InferenceError
 
-from .catalog import Catalog, report_table
+from .catalog import Catalog, report_notes, report_table
 from .sessions import (IMAGE_EXTS, TABLE_HEADERS, VIDEO_EXTS, SessionStore, UIContext, UserFacingError, _one_line,
                        class_ids_for, missing_models_message)
 
@@ -101,7 +101,8 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
     import gradio as gr
 
     LiveImage = _live_image_class()
-    default_source = Path(default_source) if default_source else None
+    default_url = str(default_source) if default_source and "://" in str(default_source) else None
+    default_source = Path(default_source) if default_source and not default_url else None
     if samples_dir is None:
         samples_dir = default_source.parent if default_source and default_source.parent.is_dir() \
             else assets_root() / "videos"
@@ -238,18 +239,19 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
     def show_report(model):
         cat = ctx.catalog()
         if not cat.models:
-            return status_md(missing_models_message(cat.models_dir), "warn"), gr.update(value=None), None
+            return status_md(missing_models_message(cat.models_dir), "warn"), gr.update(value=None), None, ""
         if model not in cat.models:
-            return status_md(f"Pick a model ({', '.join(cat.names)})."), gr.update(value=None), None
+            return status_md(f"Pick a model ({', '.join(cat.names)})."), gr.update(value=None), None, ""
         entry = cat.models[model]
         headers, rows = report_table(entry.report_json)
         variants = ", ".join(f"{p} ({v.xml.parent.name}/{v.xml.name})" for p, v in entry.variants.items())
         text = f"**{entry.name}**: task **{entry.task}**, {len(entry.names)} classes, variants: {variants}."
+        notes = "\n".join(f"- `{n}`" for n in report_notes(entry.report_json))
         if entry.report_json is None:
             text += (f"\n\nNo report.json yet in `{cat.models_dir / entry.name}`; "
                      f"`python -m quantize` writes it with accuracy and speed of each variant.")
         table = {"headers": headers, "data": rows} if rows else gr.update(value=None)
-        return text, table, str(entry.report_png) if entry.report_png else None
+        return text, table, str(entry.report_png) if entry.report_png else None, notes
 
     # --- layout ---------------------------------------------------------------------------------------
     names0 = list(entry0.names.values()) if entry0 else []
@@ -277,7 +279,7 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
                     with gr.Column(scale=3):
                         with gr.Tabs():
                             with gr.Tab("Clip / URL", id="clip"):
-                                source = gr.Textbox(value=samples[0] if samples else "", elem_id="source",
+                                source = gr.Textbox(value=default_url or (samples[0] if samples else ""), elem_id="source",
                                                     label="Source: a sample clip name, or an rtsp:// / http(s):// URL")
                                 if samples:
                                     gr.Examples(examples=[[s] for s in samples], inputs=[source],
@@ -309,11 +311,13 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
                 report_df = gr.Dataframe(label="report.json", interactive=False, elem_id="report-table")
                 report_img = gr.Image(label="report.png", type="filepath", interactive=False,
                                       elem_id="report-png")
+                with gr.Accordion("Report settings (calibration, validation data, versions)", open=False):
+                    report_notes_md = gr.Markdown(elem_id="report-notes")
 
         controls = [model_dd, precision, conf, iou, classes, rect]
         live_out = [output, stats, table, status]
         demo.load(on_load, inputs=controls, outputs=[status])
-        demo.load(show_report, inputs=[report_model], outputs=[report_md, report_df, report_img])
+        demo.load(show_report, inputs=[report_model], outputs=[report_md, report_df, report_img, report_notes_md])
         model_dd.change(on_model, inputs=[model_dd], outputs=[precision, task_md, classes, status])
         precision.change(on_precision, inputs=[model_dd, precision], outputs=[status])
         for ctl in (conf, iou):
@@ -328,7 +332,7 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
                    concurrency_limit=None, time_limit=600, show_progress="hidden")
         stop.click(on_stop, outputs=[status])
         stop2.click(on_stop, outputs=[status])
-        report_model.change(show_report, inputs=[report_model], outputs=[report_md, report_df, report_img])
+        report_model.change(show_report, inputs=[report_model], outputs=[report_md, report_df, report_img, report_notes_md])
         demo.unload(on_unload)
     demo.ui_store = store
     demo.ui_context = ctx

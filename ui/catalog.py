@@ -195,7 +195,35 @@ def report_table(path: Path | None) -> tuple[list[str], list[list]]:
     headers: list[str] = []
     for r in rows:
         headers += [k for k in r if k not in headers]
+    # drop columns empty in every row (e.g. mask mAP of a detect model) and long prose (shown as notes)
+    headers = [h for h in headers
+               if any(r.get(h) not in (None, "", [], {}) for r in rows)
+               and not any(isinstance(r.get(h), str) and len(r[h]) > 60 for r in rows)]
     return headers, [[_cell(r.get(h)) for h in headers] for r in rows]
+
+
+def report_notes(path: Path | None, limit: int = 30) -> list[str]:
+    """Short `key: value` lines for the report's settings outside the per-variant rows."""
+    if path is None or not Path(path).is_file():
+        return []
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, dict):
+        return []
+    notes = []
+    for key, value in data.items():
+        if key in ("variants", "rows", "results", "models", "table"):
+            continue
+        flat = _flatten({key: value}) if isinstance(value, dict) else {key: value}
+        for k, v in flat.items():
+            if k.count(".") > 1:  # deeper detail (e.g. node counts per type) stays in the file
+                continue
+            if v is None or isinstance(v, (list, dict)) or (isinstance(v, str) and len(v) > 120):
+                continue
+            notes.append(f"{k}: {_cell(v)}")
+    return notes[:limit]
 
 
 def _cell(v):
