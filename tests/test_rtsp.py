@@ -1,0 +1,177 @@
+"""Live RTSP against a real local server (tests/rtsp_server.py): read -> infer -> publish -> read back,
+outages (server killed, frozen with SIGSTOP) detected and recovered without help, credentials never logged.
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+
+import av
+import numpy as np
+import pytest
+
+from fixtures_models import *  # noqa: F401,F403
+from inference import AsyncEngine, InferenceConfig, YoloModel
+from inference.annotate import Annotator, color_for
+from inference.pipeline import Pipeline
+from inference.sinks import NullSink, RtspSink
+from inference.sources import open_source
+
+pytestmark = pytest.mark.rtsp
+
+SECRET = "pa55word"
+FAST = dict(open_timeout=5, read_timeout=2, backoff=(0.25, 2.0))
+
+
+@pytest.fixture(scope="module")
+def engine(detect_ir):
+    return AsyncEngine(YoloModel.load(detect_ir, InferenceConfig()))
+
+
+class Runner:
+    """Pipeline.run in a background thread, recording (arrival time, FrameResult-lite)."""
+
+    def __init__(self, pipe: Pipeline):
+        self.pipe, self.stop = pipe, threading.Event()
+        self.times: list[float] = []
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        try:
+            for _ in self.pipe.run(self.stop):
+                self.times.append(time.monotonic())
+        except BaseException as exc:  # noqa: BLE001
+            self.error = exc
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "pipeline did not stop"
+
+    def wait_frames(self, n: int, timeout: float, after: float = 0.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sum(1 for t in self.times if t > after) >= n:
+                return True
+            time.sleep(0.05)
+        return False
+
+
+def _read_frames(url: str, n: int, timeout: float = 20.0) -> list[np.ndarray]:
+    out = []
+    with av.open(url, options={"rtsp_transport": "tcp", "analyzeduration": "500000", "probesize": "65536"},
+                 timeout=(timeout, 5)) as c:
+        for f in c.decode(video=0):
+            out.append(f.to_ndarray(format="bgr24"))
+            if len(out) >= n:
+                break
+    return out
+
+
+def _near(img: np.ndarray, bgr, tol: int = 45) -> int:
+    return int((np.abs(img.astype(int) - np.array(bgr)).max(axis=2) < tol).sum())
+
+
+def test_rtsp_read_infer_publish_read_back(engine, rtsp_server):
+    src = open_source(rtsp_server.url("x"), **FAST)
+    sink = RtspSink(rtsp_server.url("out"), fps=10)
+    with Runner(Pipeline(engine, [src], [sink], Annotator())) as run:
+        assert run.wait_frames(5, 20), f"no frames from /x ({src.stats})"
+        published = _read_frames(rtsp_server.url("out-live"), 10)
+        raw = _read_frames(rtsp_server.url("x"), 10)
+    assert len(published) == 10 and published[0].shape == (432, 768, 3)
+    person = color_for(0)
+    drawn = np.median([_near(f, person) for f in published])
+    plain = np.median([_near(f, person) for f in raw])
+    assert drawn > plain + 200, (drawn, plain)  # person boxes/labels in the class colour
+    # the FPS/latency overlay: a black box with white text in the top-left corner
+    corner = np.stack(published)[:, 6:20, 6:60].astype(int)
+    assert (corner.max(axis=3) < 40).any() and (corner.min(axis=3) > 200).any()
+    assert sink.frames_sent > 10 and run.error is None
+
+
+def test_server_killed_and_restarted_pipeline_resumes(engine, rtsp_server, caplog):
+    caplog.set_level(logging.INFO)
+    src = open_source(rtsp_server.url("x", auth=f"viewer:{SECRET}"), **FAST)
+    with Runner(Pipeline(engine, [src], [NullSink()])) as run:
+        assert run.wait_frames(5, 20)
+        rtsp_server.kill()
+        killed = time.monotonic()
+        deadline = killed + 10
+        while src.stats.state == "running" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert src.stats.state == "reconnecting", "outage not detected within 10 s"
+        time.sleep(3)  # a 3 s outage
+        rtsp_server.start()
+        restarted = time.monotonic()
+        assert run.wait_frames(5, 30, after=restarted), f"did not resume ({src.stats})"
+        resume_s = time.monotonic() - restarted
+    assert src.stats.outages == 1 and src.stats.reconnects == 1
+    lost = [r for r in caplog.records if "stream lost" in r.getMessage()]
+    assert len(lost) == 1, "one log line per outage, not per attempt"
+    assert any("restored" in r.getMessage() for r in caplog.records)
+    assert SECRET not in caplog.text and SECRET not in str(src.stats.as_dict())
+    assert "viewer" not in caplog.text
+    print(f"resumed {resume_s:.1f} s after the restart")
+
+
+def test_frozen_stream_detected_and_recovered(engine, rtsp_server):
+    src = open_source(rtsp_server.url("x"), **FAST)
+    with Runner(Pipeline(engine, [src], [NullSink()])) as run:
+        assert run.wait_frames(5, 20)
+        rtsp_server.signal(signal.SIGSTOP)
+        frozen = time.monotonic()
+        try:
+            while src.stats.state == "running" and time.monotonic() - frozen < 15:
+                time.sleep(0.1)
+            detect_s = time.monotonic() - frozen
+            assert src.stats.state == "reconnecting", "frozen stream not detected within 15 s"
+        finally:
+            rtsp_server.signal(signal.SIGCONT)
+        thawed = time.monotonic()
+        assert run.wait_frames(5, 30, after=thawed), f"did not resume ({src.stats})"
+    assert detect_s < 10
+    print(f"frozen stream detected after {detect_s:.1f} s")
+
+
+def test_publisher_survives_server_restart(rtsp_server):
+    """RtspSink keeps going when the server goes away and publishes again once it is back."""
+    sink = RtspSink(rtsp_server.url("out"), fps=10, backoff=(0.25, 1.0))
+    frame = np.zeros((240, 320, 3), np.uint8)
+    stop = threading.Event()
+
+    def feed():
+        while not stop.is_set():
+            sink.write_image(frame)
+            time.sleep(0.1)
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not sink.up and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sink.up
+        rtsp_server.kill()
+        deadline = time.monotonic() + 15
+        while sink.up and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not sink.up and sink.outages == 1
+        rtsp_server.start()
+        deadline = time.monotonic() + 20
+        while not sink.up and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sink.up, "publisher did not reconnect"
+        assert len(_read_frames(rtsp_server.url("out-live"), 3)) == 3
+    finally:
+        stop.set()
+        feeder.join()
+        sink.close()
+        sink.close()  # idempotent
