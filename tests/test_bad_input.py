@@ -542,3 +542,58 @@ def test_headless_truncated_shared_clip(qdirs, bad_models, tmp_path):
     assert re.search(r"truncated", proc.stderr.strip().splitlines()[-1]), out[-2000:]
     assert proc.returncode == 1, out[-2000:]
     assert jsonl.read_text().count("\n") > 300
+
+
+# --- nothing already written is lost: headless --save killed mid-run ------------------------------------
+
+def _start_headless_save(b: Bad, save: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([PY, "app.py", "--headless", "--model", str(b.models["good"]), "--source", str(b.clip),
+                             "--save", str(save)], cwd=REPO_ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, errors="replace")
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "opened" in line:
+            break
+    assert proc.poll() is None, "".join(seen)[-2000:]
+    # wait until the encoder has written something to its temp file (frames are flowing)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        tmp = [p for p in save.parent.iterdir() if p.name.startswith(".") and p.stat().st_size > 0]
+        if tmp:
+            break
+        time.sleep(0.2)
+    time.sleep(1.0)
+    return proc
+
+
+@pytest.mark.slow
+def test_headless_sigterm_leaves_playable_mp4(qdirs, bad_models, tmp_path):
+    save = tmp_path / "out.mp4"
+    proc = _start_headless_save(qdirs, save)
+    try:
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.stderr.read()
+        rc = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in rest, rest[-2000:]
+    assert rc == 0, f"exit code {rc} after SIGTERM:\n{rest[-2000:]}"
+    assert save.is_file(), f"no {save.name} after SIGTERM: {sorted(p.name for p in tmp_path.iterdir())}"
+    assert decoded_frames(save) > 0
+    assert [p.name for p in tmp_path.iterdir()] == ["out.mp4"], "temp files left behind"
+
+
+@pytest.mark.slow
+def test_headless_sigkill_leaves_no_half_written_mp4(qdirs, bad_models, tmp_path):
+    save = tmp_path / "out.mp4"
+    save_dir_before = set(tmp_path.iterdir())
+    proc = _start_headless_save(qdirs, save)
+    proc.kill()
+    proc.wait(timeout=30)
+    proc.stderr.close()
+    left = sorted(set(tmp_path.iterdir()) - save_dir_before)
+    assert not save.exists(), "a half-written file sits at the final name after SIGKILL"
+    assert left and all(p.name.startswith(".") for p in left), [p.name for p in left]
