@@ -1,0 +1,177 @@
+"""Pipeline throughput vs the OpenVINO ceiling, square vs rect letterbox, on one clip in one run.
+
+    .venv/bin/python bench/pipeline_bench.py [--model models/yolov8n/int8] [--clip VIDEO] [--frames 300]
+                                             [--seconds 10] [--out bench/results/pipeline.json]
+
+For each letterbox mode (square = the model's 640x640, rect = the smallest stride-multiple rectangle,
+384x640 for 16:9) it measures, on the graph our runtime really compiles (uint8 BGR frame in, letterbox
+in the graph):
+  ceiling   OpenVINO's own `benchmark_app` (THROUGHPUT hint, random input) on that graph; if benchmark_app
+            is missing, a tight AsyncInferQueue loop on the compiled graph with one fixed frame (labelled)
+  engine    our AsyncEngine over pre-decoded frames (infer + result decoding, no I/O)
+  pipeline  the whole Pipeline: PyAV decode -> engine -> Annotator -> H.264 mp4 encode (VideoFileSink)
+and prints a table with each row's ratio to the ceiling of the same mode, then writes the JSON.
+Numbers are only comparable within one run on one machine (shared CPUs make them noisy).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import av  # noqa: E402
+import numpy as np  # noqa: E402
+import openvino as ov  # noqa: E402
+
+from inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
+from inference.annotate import Annotator  # noqa: E402
+from inference.model import build_graph  # noqa: E402
+from inference.pipeline import Pipeline  # noqa: E402
+from inference.sinks import VideoFileSink  # noqa: E402
+from inference.sources import open_source  # noqa: E402
+
+
+def default_model() -> Path:
+    for v in ("int8", "fp32"):
+        p = REPO / "models" / "yolov8n" / v
+        if any(p.glob("*.xml")):
+            return p
+    sys.exit("bench: no model in models/yolov8n/{int8,fp32}: run `python -m quantize build-default`")
+
+
+def default_clip() -> Path:
+    root = Path(os.environ.get("YOLO_APP_ASSETS", REPO.parent / "shared"))
+    return root / "videos" / "one-by-one-person-detection.mp4"
+
+
+def decode(clip: Path, n: int) -> list[np.ndarray]:
+    frames = []
+    with av.open(str(clip)) as c:
+        for f in c.decode(video=0):
+            frames.append(f.to_ndarray(format="bgr24"))
+            if len(frames) >= n:
+                break
+    return frames
+
+
+def ceiling(model: YoloModel, frame: np.ndarray, seconds: float, tmp: Path) -> tuple[float, str]:
+    prepared = model.prepare(frame.shape[:2])
+    tool = shutil.which("benchmark_app") or (str(Path(sys.executable).parent / "benchmark_app")
+                                             if (Path(sys.executable).parent / "benchmark_app").exists() else None)
+    if tool:
+        graph = build_graph(model._model, prepared.letterbox)
+        xml = tmp / f"graph_{frame.shape[0]}x{frame.shape[1]}_{int(model.config.rect)}.xml"
+        ov.save_model(graph, xml, compress_to_fp16=False)
+        proc = subprocess.run([tool, "-m", str(xml), "-d", model.config.device, "-hint", "throughput",
+                               "-t", str(int(seconds))], capture_output=True, text=True, timeout=seconds * 6 + 120)
+        m = re.search(r"Throughput:\s*([\d.]+)\s*FPS", proc.stdout)
+        if m:
+            return float(m.group(1)), "benchmark_app (THROUGHPUT hint, random u8 input)"
+        print(f"benchmark_app failed ({proc.returncode}); falling back to AsyncInferQueue", file=sys.stderr)
+    compiled = prepared.compiled
+    nreq = compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
+    q = ov.AsyncInferQueue(compiled, nreq)
+    x = frame[None]
+    for _ in range(nreq * 2):
+        q.start_async({0: x})
+    q.wait_all()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        q.start_async({0: x})
+        n += 1
+    q.wait_all()
+    return n / (time.perf_counter() - t0), f"AsyncInferQueue loop ({nreq} requests, fixed frame)"
+
+
+def engine_fps(engine: AsyncEngine, frames: list[np.ndarray], n: int) -> float:
+    for _ in engine.stream(frames[:8]):  # warm-up (compile + first requests)
+        pass
+    feed = (frames[i % len(frames)] for i in range(n))
+    t0 = time.perf_counter()
+    count = sum(1 for _ in engine.stream(feed))
+    return count / (time.perf_counter() - t0)
+
+
+def pipeline_fps(engine: AsyncEngine, clip: Path, n: int, out: Path) -> tuple[float, dict]:
+    sink = VideoFileSink(out, 10)
+    pipe = Pipeline(engine, [open_source(str(clip))], [sink], Annotator())
+    lat = []
+    t0 = time.perf_counter()
+    count = 0
+    for fr in pipe.run(max_frames=n):
+        count += 1
+        lat.append(fr.latency_ms)
+    dt = time.perf_counter() - t0  # includes closing (flushing) the mp4
+    return count / dt, {"frames": count, "latency_p50_ms": float(np.percentile(lat, 50)),
+                        "latency_p95_ms": float(np.percentile(lat, 95)), "encoder": sink.codec}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument("--clip", type=Path, default=None)
+    ap.add_argument("--frames", type=int, default=300)
+    ap.add_argument("--seconds", type=float, default=10.0, help="benchmark_app / ceiling duration")
+    ap.add_argument("--modes", default="square,rect")
+    ap.add_argument("--repeat", type=int, default=2, help="best of N runs per measurement (shared CPUs are noisy)")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "pipeline.json")
+    args = ap.parse_args()
+    model_path = args.model or default_model()
+    clip = args.clip or default_clip()
+    if not clip.exists():
+        sys.exit(f"bench: clip {clip} not found (set YOLO_APP_ASSETS)")
+    frames = decode(clip, min(args.frames, 200))
+    h, w = frames[0].shape[:2]
+    rows, results = [], {}
+    with tempfile.TemporaryDirectory() as tmpd:
+        tmp = Path(tmpd)
+        for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+            cfg = InferenceConfig(rect=(mode == "rect"))
+            model = YoloModel.load(model_path, cfg)
+            lb = model.prepare((h, w)).letterbox
+            ceil = e_fps = p_fps = 0.0
+            for _ in range(max(args.repeat, 1)):  # interleaved, best of N
+                c, how = ceiling(model, frames[0], args.seconds, tmp)
+                ceil = max(ceil, c)
+                e_fps = max(e_fps, engine_fps(AsyncEngine(model), frames, args.frames))
+                p, ex = pipeline_fps(AsyncEngine(model), clip, args.frames, tmp / f"{mode}.mp4")
+                if p > p_fps:
+                    p_fps, extra = p, ex
+            results[mode] = {"input_hw": list(lb.input_hw), "ceiling_fps": ceil, "ceiling_method": how,
+                             "engine_fps": e_fps, "pipeline_fps": p_fps, **extra}
+            for name, fps in (("ceiling", ceil), ("engine", e_fps), ("pipeline", p_fps)):
+                rows.append((mode, f"{lb.input_hw[0]}x{lb.input_hw[1]}", name, fps, fps / ceil))
+            print(f"[{mode}] done", file=sys.stderr, flush=True)
+    sq = results.get("square", {})
+    print(f"\nmodel {model_path}  clip {clip.name} ({w}x{h})  frames {args.frames}  "
+          f"cpu {platform.processor() or platform.machine()} x{os.cpu_count()}")
+    print(f"ceiling: {next(iter(results.values()))['ceiling_method']}; best of {args.repeat} interleaved runs")
+    print(f"{'mode':<7} {'input':<8} {'stage':<9} {'FPS':>8} {'vs ceiling':>10} {'vs square':>10}")
+    for mode, inp, name, fps, ratio in rows:
+        vs_sq = fps / sq[f"{name}_fps"] if sq else float("nan")
+        print(f"{mode:<7} {inp:<8} {name:<9} {fps:8.1f} {ratio:10.2f} {vs_sq:10.2f}")
+    for mode, r in results.items():
+        print(f"{mode}: pipeline latency p50 {r['latency_p50_ms']:.0f} ms, p95 {r['latency_p95_ms']:.0f} ms "
+              f"(capture -> annotated, incl. queueing), encoder {r['encoder']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"model": str(model_path), "clip": str(clip), "frame_hw": [h, w],
+                                    "frames": args.frames, "cpu_count": os.cpu_count(), "repeat": args.repeat,
+                                    "load_avg_1m": os.getloadavg()[0],
+                                    "openvino": ov.__version__, "modes": results}, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
