@@ -67,7 +67,9 @@ def app_url(ui_models_dir, video_clip, tmp_path_factory):
             "launch(host='127.0.0.1', port=int(sys.argv[1]), auth=None, models_dir=Path(sys.argv[2]), "
             "default_source=Path(sys.argv[3]), quiet=True)")
     log = (tmp_path_factory.mktemp("ui-log") / "server.log").open("w")
-    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    tmpdir = tmp_path_factory.mktemp("ui-tmpdir")  # the app's temp root goes here: checked at the end
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmpdir)}
+    env.pop("GRADIO_TEMP_DIR", None)
     proc = subprocess.Popen([sys.executable, "-c", code, str(port), str(ui_models_dir), str(video_clip)],
                             cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}/"
@@ -93,6 +95,9 @@ def app_url(ui_models_dir, video_clip, tmp_path_factory):
     log.close()
     text = Path(log.name).read_text()
     assert "Traceback" not in text or "UI handler failed" in text, text[-3000:]
+    assert proc.returncode == 0, f"rc={proc.returncode} after SIGTERM\n{text[-2000:]}"
+    left = [p.name for p in tmpdir.glob("yolo-ui-*")]
+    assert not left, f"temp outputs left after exit: {left}"
 
 
 @pytest.fixture(scope="module")
@@ -200,6 +205,14 @@ def test_sample_clip_streams_annotated_frames(page):
     _wait_text(page, "#stats", r"detections: [1-9]", timeout=40)  # people walk in from ~6 s into the clip
     assert "person" in page.inner_text("#detections")
     page.screenshot(path=str(ARTIFACTS / "live-detect.png"), full_page=True)
+    # raising the confidence threshold applies to the running stream (no restart)
+    box = page.locator("#conf input[type=number]")
+    box.fill("0.99")
+    box.press("Enter")
+    _wait_text(page, "#stats", r"detections: 0 ", timeout=15)
+    for _ in range(8):
+        page.wait_for_timeout(250)
+        assert "detections: 0 " in page.inner_text("#stats")
     page.click("#stop")
     _wait_text(page, "#status", r"Stopped|End of")
 

@@ -65,6 +65,16 @@ def _parse_size(size: str | int) -> int:
     return int(text)
 
 
+def _read_rgb(path: Path | None):
+    """An image file as an RGB array (served from Gradio's cache, so the models folder needs no allow-listing)."""
+    if path is None:
+        return None
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    return None if img is None else img[..., ::-1].copy()
+
+
 def _live_image_class():
     """gr.Image that sends numpy frames inline as JPEG data URLs instead of one cache file per frame.
 
@@ -251,7 +261,7 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
             text += (f"\n\nNo report.json yet in `{cat.models_dir / entry.name}`; "
                      f"`python -m quantize` writes it with accuracy and speed of each variant.")
         table = {"headers": headers, "data": rows} if rows else gr.update(value=None)
-        return text, table, str(entry.report_png) if entry.report_png else None, notes
+        return text, table, _read_rgb(entry.report_png), notes
 
     # --- layout ---------------------------------------------------------------------------------------
     names0 = list(entry0.names.values()) if entry0 else []
@@ -309,7 +319,7 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
                                            elem_id="report-model")
                 report_md = gr.Markdown(elem_id="report-status")
                 report_df = gr.Dataframe(label="report.json", interactive=False, elem_id="report-table")
-                report_img = gr.Image(label="report.png", type="filepath", interactive=False,
+                report_img = gr.Image(label="report.png", format="png", interactive=False,
                                       elem_id="report-png")
                 with gr.Accordion("Report settings (calibration, validation data, versions)", open=False):
                     report_notes_md = gr.Markdown(elem_id="report-notes")
@@ -320,10 +330,9 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
         demo.load(show_report, inputs=[report_model], outputs=[report_md, report_df, report_img, report_notes_md])
         model_dd.change(on_model, inputs=[model_dd], outputs=[precision, task_md, classes, status])
         precision.change(on_precision, inputs=[model_dd, precision], outputs=[status])
-        for ctl in (conf, iou):
-            ctl.release(on_thresholds, inputs=[model_dd, conf, iou, classes, rect], outputs=[status])
-        for ctl in (classes, rect):
-            ctl.change(on_thresholds, inputs=[model_dd, conf, iou, classes, rect], outputs=[status])
+        for ctl in (conf, iou, classes, rect):  # cheap: thresholds swap in from the next frame
+            ctl.change(on_thresholds, inputs=[model_dd, conf, iou, classes, rect], outputs=[status],
+                       trigger_mode="always_last")
         refresh.click(on_refresh, inputs=[model_dd], outputs=[model_dd, report_model, status])
         start.click(run_stream, inputs=[source, *controls], outputs=live_out, concurrency_limit=None)
         process.click(run_upload, inputs=[upload, *controls], outputs=[*live_out, downloads],
@@ -337,6 +346,20 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
     demo.ui_store = store
     demo.ui_context = ctx
     return demo
+
+
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM ends the server like Ctrl-C (Gradio closes, temp files go); Python's default would skip that."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        def _raise(signum, frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, _raise)
 
 
 def launch(host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
@@ -353,6 +376,7 @@ def launch(host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | No
         shutil.rmtree(tmp_root, ignore_errors=True)
 
     atexit.register(cleanup)
+    _sigterm_as_interrupt()
     demo = build_demo(models_dir, default_source, config, samples_dir, tmp_root / "outputs", max_file_size)
     demo.queue(default_concurrency_limit=4, max_size=64)
     try:
