@@ -218,6 +218,7 @@ class RtspSink(Sink):
         self.restarts = 0
         self.outages = 0
         self.up = False
+        self.confirm_after = 1.0
         self._slot: queue.Queue[np.ndarray] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
         self._proc: subprocess.Popen | None = None
@@ -277,6 +278,7 @@ class RtspSink(Sink):
     def _run(self) -> None:
         delay = self.backoff[0]
         down_since: float | None = None
+        started_at = 0.0
         retry_at = 0.0
         while not self._stop.is_set():
             try:
@@ -295,13 +297,15 @@ class RtspSink(Sink):
                     self.frames_dropped += 1
                     continue
                 self._proc = self._start(*self._size)
+                started_at = time.monotonic()
                 if down_since is not None:
                     self.restarts += 1
             try:
                 self._proc.stdin.write(memoryview(np.ascontiguousarray(image)).cast("B"))
                 self._proc.stdin.flush()
                 self.frames_sent += 1
-                if not self.up:
+                # "up" once ffmpeg has stayed connected a moment (a write may succeed before it fails)
+                if not self.up and time.monotonic() - started_at >= self.confirm_after and self._proc.poll() is None:
                     self.up = True
                     if down_since is not None:
                         log.warning("output %s: publishing again after %.1f s", self.display,
@@ -311,7 +315,7 @@ class RtspSink(Sink):
             except (BrokenPipeError, OSError, ValueError):
                 reason = self._stop_proc()
                 self.frames_dropped += 1
-                if down_since is None:
+                if self.up or down_since is None:
                     down_since = time.monotonic()
                     self.outages += 1
                     log.warning("output %s: publisher stopped (%s); retrying", self.display, reason)
