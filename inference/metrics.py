@@ -68,7 +68,11 @@ class Metrics:
         now = time.monotonic()
         with self._lock:
             for m in self._sources.values():
-                stats = m.source.stats
+                stats = getattr(m.source, "stats", None)
+                if stats is None:  # a minimal source (e.g. the UI's one-frame source)
+                    from .sources import SourceStats
+
+                    stats = SourceStats(state="closed" if m.closed else "running")
                 lat = np.asarray(m.latencies, np.float64)
                 fresh = m.last_at is not None and now - m.last_at < self.stale_after
                 out[m.name] = {

@@ -19,8 +19,9 @@ Behaviour:
   * Fair round-robin: each round takes at most one frame from every source that has one ready, while
     keeping the engine's infer requests busy; results come back in submission order.
   * A source that fails (file error, gave up reconnecting) is logged once and dropped; the others go on.
-    If every source failed (e.g. one truncated file), `run` raises the first SourceError at the end,
-    after yielding what could be read and closing the sinks.
+    If every source failed (e.g. one truncated file) and the pipeline owns its sources, `run` raises the
+    first SourceError at the end, after yielding what could be read and closing the sinks. With
+    own_sources=False the caller keeps the sources and reads `source.error` / `pipeline.errors` instead.
   * `run` ends when every source has ended, `stop` is set, `max_frames` were yielded, or the caller
     closes the generator. In every case sinks are closed (mp4 finalised) and, when the pipeline owns
     them (default), sources too. Sink errors are logged once per sink and that sink is disabled.
@@ -169,7 +170,7 @@ class Pipeline:
                     else:
                         wake.wait(0.05)
                         wake.clear()
-            if self.errors and len(self.errors) == len(self.sources) and not stop.is_set():
+            if self.own_sources and self.errors and len(self.errors) == len(self.sources) and not stop.is_set():
                 raise self.errors[0]
         finally:
             self.close()
