@@ -13,6 +13,7 @@ import pytest
 from inference.config import InferenceConfig
 from inference.errors import InferenceError, ModelError
 from ui.catalog import discover, report_table
+from fixtures_models import person_clip, rtsp_server  # noqa: F401 - pytest fixtures
 from ui.sessions import (Session, SessionStore, UIContext, UserFacingError, check_upload, class_ids_for,
                          detections_table)
 
@@ -163,6 +164,20 @@ def test_unreachable_url_message(tmp_path, detect_ir):
         assert time.monotonic() - t0 < 15
 
 
+@pytest.mark.rtsp
+def test_rtsp_url_streams_with_password_redacted(tmp_path, detect_ir, rtsp_server):
+    session = Session(_ctx(_models_dir(tmp_path / "models", detect_ir), tmp_path))
+    frames, texts = 0, []
+    for upd in session.stream(rtsp_server.url("x", auth="viewer:s3cret")):
+        texts += [t for t in (upd.status, upd.stats) if t]
+        frames += upd.image is not None
+        if frames >= 3:
+            session.stop()
+    assert frames >= 3
+    assert not any("s3cret" in t for t in texts), texts
+    assert any("rtsp://***:***@127.0.0.1" in t for t in texts), texts
+
+
 def test_sources_are_urls_or_sample_names_only(tmp_path, video_clip):
     ctx = _ctx(tmp_path, tmp_path, video_clip)
     assert ctx.resolve_source(video_clip.name) == str(video_clip)
@@ -245,3 +260,28 @@ def test_build_demo_without_models(tmp_path):
 
     demo = build_demo(tmp_path / "none", default_source=None, tmp_root=tmp_path / "t")
     assert demo.ui_store is not None and len(demo.ui_store) == 0
+
+
+def test_ui_imports_and_builds_without_torch_or_ultralytics(tmp_path):
+    """The UI is runtime code: importing it and building the page must not need torch/ultralytics/nncf."""
+    import sys
+    import textwrap
+
+    code = textwrap.dedent("""
+        import importlib.abc, sys
+        BLOCKED = {"torch", "torchvision", "ultralytics", "nncf"}
+        class Blocker(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.partition(".")[0] in BLOCKED:
+                    raise ModuleNotFoundError(f"blocked by test: {name}", name=name)
+        sys.meta_path.insert(0, Blocker())
+        from pathlib import Path
+        import ui, ui.app, ui.catalog, ui.sessions
+        ui.build_demo(Path(sys.argv[1]), tmp_root=Path(sys.argv[1]) / "t")
+        leaked = sorted(m for m in sys.modules if m.partition(".")[0] in BLOCKED)
+        assert not leaked, leaked
+    """)
+    repo = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=repo, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]

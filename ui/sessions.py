@@ -192,11 +192,11 @@ class Session:
     def stream(self, source_text: str) -> Iterator[Update]:
         """Annotated frames of a sample clip or URL until it ends or Stop is pressed (model changes apply live)."""
         from inference.pipeline import Pipeline
-        from inference.sources import open_source
+        from inference.sources import open_source, redact
 
         stop = self.begin_run()
         spec = self.ctx.resolve_source(source_text)
-        shown = Path(spec).name if not spec.lower().startswith(URL_SCHEMES) else spec
+        shown = Path(spec).name if not spec.lower().startswith(URL_SCHEMES) else redact(spec)  # no passwords
         self.load()  # "no models yet" is reported before anything is opened
         yield Update(status=f"Opening {shown} ...")
         try:
