@@ -396,6 +396,8 @@ class PyAVSource(Source):
             self._first = None
             yield first.to_ndarray(format="bgr24"), _pts(first)
             frames = decoder
+        elif self.network:
+            frames = self._watched(container)
         else:
             frames = container.decode(container.streams.video[0])
         for f in frames:
@@ -403,6 +405,19 @@ class PyAVSource(Source):
         expected = container.streams.video[0].frames  # from the file index; 0 when unknown
         if not self.network and expected and self._index < expected - 2:
             raise SourceError(f"file is truncated: {self._index} of {expected} frames decoded")
+
+    def _watched(self, container):
+        """Decode a network stream; watchdog: packets that never give a picture for stall_timeout seconds
+        (a camera sending garbage or only non-video data) count as an outage, like silence does
+        (silence itself is caught by FFmpeg's read timeout)."""
+        stream = container.streams.video[0]
+        last = time.monotonic()
+        for packet in container.demux(stream):
+            for f in packet.decode():
+                last = time.monotonic()
+                yield f
+            if time.monotonic() - last > self.stall_timeout:
+                raise SourceError(f"no decodable frame for {self.stall_timeout:.0f} s")
 
     def _close_handle(self, container) -> None:
         container.close()
