@@ -311,14 +311,18 @@ def validate_ir(path: str | Path, data: str | Path, limit: int | None = None, pr
 
 # --- throughput ---------------------------------------------------------------------------------------
 
-def throughput(path: str | Path, frames: list[np.ndarray], seconds: float = 5.0) -> dict:
-    """Frames/s of OUR AsyncEngine (runtime config: THROUGHPUT hint, rect letterbox, conf 0.25), end to end:
-    in-graph preprocessing + inference + NMS/decode, cycling over `frames` for `seconds` after a warm-up."""
+def throughput(path: str | Path, frames: list[np.ndarray], seconds: float = 5.0, rect: bool = False) -> dict:
+    """Frames/s of OUR AsyncEngine (THROUGHPUT hint, conf 0.25), end to end: in-graph preprocessing +
+    inference + NMS/decode, cycling over `frames` for `seconds` after a warm-up.
+
+    rect=False (default) letterboxes to the square model size, so every variant does the same work and
+    static-shape exports (Ultralytics') can be measured too; the app's default rect=True is faster on
+    non-square frames."""
     from inference.config import InferenceConfig
     from inference.engine import AsyncEngine
     from inference.model import YoloModel
 
-    model = YoloModel.load(path, InferenceConfig())
+    model = YoloModel.load(path, InferenceConfig(rect=rect))
     engine = AsyncEngine(model)
     warm = list(engine.stream(frames[: max(2, min(len(frames), 4))]))  # compiles the graphs for these sizes
     del warm
@@ -334,5 +338,7 @@ def throughput(path: str | Path, frames: list[np.ndarray], seconds: float = 5.0)
         count += 1
     dt = time.perf_counter() - t0
     return {"fps": count / dt, "frames": count, "seconds": dt,
-            "method": "AsyncEngine end-to-end (in-graph letterbox + infer + decode), THROUGHPUT hint, rect, "
-                      "conf 0.25, cycling over validation images"}
+            "method": f"AsyncEngine end-to-end (in-graph letterbox + infer + decode), THROUGHPUT hint, "
+                      f"{'rect' if rect else 'square'} letterbox, conf 0.25, cycling over {len(frames)} validation "
+                      f"images of size {frames[0].shape[1]}x{frames[0].shape[0]}",
+            "cpu_inference_precision": cpu_precision(model.core)}

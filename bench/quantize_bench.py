@@ -1,0 +1,200 @@
+"""FP32 vs INT8 (our PTQ) vs INT8 (our accuracy control) vs Ultralytics' own INT8 export, per task.
+
+Every IR is validated by OUR validator (quantize/validate.py: our runtime, COCO metrics) on the same
+validation set, and its throughput is measured in the same run by timing our AsyncEngine (THROUGHPUT
+hint, square 640 letterbox, conf 0.25, decode included) over validation frames of one size for
+--seconds seconds. OpenVINO runs each IR with the CPU plugin's default precision (recorded: bf16 for
+float layers on CPUs that support it), which is what the app gets.
+
+Data (shared/DATA.md):
+  detect : yolov8n.pt      calibrate coco128 (train2017)             validate coco-val128
+  segment: yolov8n-seg.pt  calibrate coco-val128 images, unlabelled  validate coco128-seg
+  pose   : yolov8n-pose.pt calibrate coco128 images, unlabelled      validate coco-mini-pose val2017
+Ultralytics' INT8 export is calibrated on the same images (given to it as an unlabelled dataset).
+
+    .venv/bin/python bench/quantize_bench.py                     # all tasks, AC for segment
+    .venv/bin/python bench/quantize_bench.py --tasks detect --ac-tasks none --seconds 3
+
+Writes bench/results/quantize.json and bench/results/quantize.png (accuracy vs throughput).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("YOLO_OFFLINE", "1")
+
+TASKS = {
+    "detect": {"pt": "models/reconstructed/yolov8n.pt", "calib": "datasets/coco128/images/train2017",
+               "val": "datasets/coco-val128/coco-val128.yaml"},
+    "segment": {"pt": "models/reconstructed/yolov8n-seg.pt", "calib": "datasets/coco-val128/images/val2017",
+                "val": "datasets/coco128-seg/coco128-seg.yaml"},
+    "pose": {"pt": "models/reconstructed/yolov8n-pose.pt", "calib": "datasets/coco128/images/train2017",
+             "val": "datasets/coco-mini-pose/coco-mini-pose.yaml"},
+}
+
+
+def assets() -> Path:
+    env = os.environ.get("YOLO_APP_ASSETS")
+    return Path(env).expanduser().resolve() if env else (REPO.parent / "shared").resolve()
+
+
+def unlabelled_yaml(images: Path, tmp: Path, names: dict, kpt_shape=None) -> Path:
+    """An Ultralytics dataset of just these images (empty label files = background), for its INT8 calibration."""
+    root = tmp / "calib-ds"
+    (root / "images").mkdir(parents=True)
+    (root / "labels" / "calib").mkdir(parents=True)
+    os.symlink(images, root / "images" / "calib")
+    for p in images.iterdir():
+        (root / "labels" / "calib" / f"{p.stem}.txt").write_text("")
+    import yaml
+
+    d = {"path": str(root), "train": "images/calib", "val": "images/calib", "names": names}
+    if kpt_shape:
+        d["kpt_shape"] = list(kpt_shape)
+        d["flip_idx"] = list(range(kpt_shape[0]))
+    out = root / "calib.yaml"
+    out.write_text(yaml.safe_dump(d))
+    return out
+
+
+def ultralytics_int8(pt: Path, calib_images: Path, tmp: Path) -> tuple[Path, float]:
+    from ultralytics import YOLO
+
+    src = tmp / pt.name
+    shutil.copy(pt, src)
+    yolo = YOLO(str(src))
+    kpt = getattr(yolo.model, "kpt_shape", None)
+    data = unlabelled_yaml(calib_images, tmp, dict(yolo.names), kpt)
+    t = time.perf_counter()
+    out = yolo.export(format="openvino", int8=True, data=str(data), imgsz=640, batch=1, verbose=False)
+    return Path(out), time.perf_counter() - t
+
+
+def bench_task(task: str, ac: bool, seconds: float, tmp: Path, max_drop: float, ac_val_images: int) -> dict:
+    from quantize.__main__ import _most_common_size, build
+    from quantize.calibration import load_dataset_yaml, read_image
+    from quantize.validate import cpu_precision, throughput, validate_ir
+
+    cfg = TASKS[task]
+    root = assets()
+    pt, calib, val = root / cfg["pt"], root / cfg["calib"], root / cfg["val"]
+    out = tmp / "models"
+    print(f"== {task}: building ours (mode {'both' if ac else 'ptq'})", flush=True)
+    report = build(pt, name=task, mode="both" if ac else "ptq", calib_images=calib, val_data=val, subset_size=300,
+                   max_drop=max_drop, ac_val_images=ac_val_images, out=out, bench_seconds=0.0)
+    rows = {}
+    frames = _most_common_size([f for f in (read_image(p) for p in load_dataset_yaml(val).images[:32])
+                                if f is not None])
+    timings = report["timings"]
+    build_s = {"fp32": timings.get("export_s"), "int8": timings.get("ptq_s"),
+               "int8-ac": timings.get("accuracy_control_s")}
+    for key, v in report["variants"].items():
+        rows[key] = {"metrics": v["metrics"], "size_mb": v["size_mb"], "build_s": build_s.get(key),
+                     "path": str(out / task / v["path"])}
+        if key == "int8-ac":
+            rows[key]["reverted_to_fp32"] = v.get("reverted_to_fp32")
+    print(f"== {task}: Ultralytics INT8 export", flush=True)
+    ul_dir, ul_s = ultralytics_int8(pt, calib, tmp / f"ul-{task}")
+    m = validate_ir(ul_dir, val)
+    rows["ultralytics-int8"] = {"metrics": m.to_dict(), "build_s": ul_s, "path": str(ul_dir),
+                                "size_mb": round(sum(f.stat().st_size for f in ul_dir.glob("*.bin")) / 1e6, 2)}
+    for key, row in rows.items():
+        print(f"== {task}: throughput {key}", flush=True)
+        row["throughput"] = throughput(row["path"], frames, seconds)
+    return {"task": task, "weights": str(pt), "calibration": str(calib), "validation": str(val),
+            "validation_images": report["validation"]["images"], "cpu_inference_precision": cpu_precision(),
+            "variants": rows}
+
+
+def print_table(results: list[dict]) -> None:
+    print()
+    print(f"{'task':8s} {'variant':17s} {'box mAP':>8s} {'mask/pose':>9s} {'d vs fp32':>9s} {'fps':>7s} "
+          f"{'x fp32':>6s} {'MB':>6s} {'build s':>8s}")
+    for r in results:
+        fp32 = r["variants"]["fp32"]
+        for key, v in r["variants"].items():
+            m = v["metrics"]
+            second = m.get("mask_map") if m.get("mask_map") is not None else m.get("pose_map")
+            drop = (fp32["metrics"]["primary"] - m["primary"]) * 100
+            fps = v["throughput"]["fps"]
+            print(f"{r['task']:8s} {key:17s} {m['box_map'] * 100:8.2f} "
+                  f"{(f'{second * 100:.2f}' if second is not None else '-'):>9s} {-drop:+9.2f} {fps:7.1f} "
+                  f"{fps / fp32['throughput']['fps']:6.2f} {v['size_mb']:6.1f} "
+                  f"{_secs(v.get('build_s')):>8s}")
+    print("mAP = COCO mAP50-95 (%) by quantize/validate.py; d vs fp32 = change of the task's main metric "
+          "(box/mask/pose), points; fps = AsyncEngine frames/s")
+
+
+def _secs(x) -> str:
+    return f"{x:.0f}" if x else "-"
+
+
+def plot(results: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
+    for ax, r in zip(axes[0], results):
+        for key, v in r["variants"].items():
+            x, y = v["throughput"]["fps"], v["metrics"]["primary"] * 100
+            ax.scatter(x, y, s=50)
+            ax.annotate(key, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        ax.set_xlabel("frames/s (AsyncEngine, CPU)")
+        ax.set_ylabel("main mAP50-95 (%)")
+        ax.set_title(f"{r['task']} ({Path(r['validation']).stem})")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tasks", default="detect,segment,pose", help="comma-separated subset of detect,segment,pose")
+    p.add_argument("--ac-tasks", default="segment", help="tasks that also get accuracy control ('none' for none)")
+    p.add_argument("--seconds", type=float, default=10.0, help="throughput run per IR (default 10)")
+    p.add_argument("--max-drop", type=float, default=0.01, help="accuracy control max absolute drop (0.01)")
+    p.add_argument("--ac-val-images", type=int, default=64, help="accuracy-control validation images (64)")
+    p.add_argument("--out", type=Path, default=REPO / "bench/results", help="results folder")
+    a = p.parse_args(argv)
+    tasks = [t for t in a.tasks.split(",") if t]
+    bad = [t for t in tasks if t not in TASKS]
+    if bad:
+        p.error(f"unknown task(s) {bad}")
+    ac_tasks = set() if a.ac_tasks == "none" else set(a.ac_tasks.split(","))
+    import logging
+
+    logging.getLogger("ultralytics").setLevel(logging.WARNING)
+    t0 = time.perf_counter()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="qbench-") as tmp:
+        for task in tasks:
+            results.append(bench_task(task, task in ac_tasks, a.seconds, Path(tmp) / task, a.max_drop,
+                                      a.ac_val_images))
+            for v in results[-1]["variants"].values():
+                v.pop("path", None)
+    a.out.mkdir(parents=True, exist_ok=True)
+    doc = {"benchmark": "quantize", "seconds_per_throughput_run": a.seconds, "total_s": round(time.perf_counter() - t0),
+           "throughput_method": "AsyncEngine end-to-end (in-graph letterbox + infer + decode), THROUGHPUT hint, "
+                                "square 640 letterbox, conf 0.25, validation frames of one size",
+           "results": results}
+    (a.out / "quantize.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    plot(results, a.out / "quantize.png")
+    print_table(results)
+    print(f"wrote {a.out / 'quantize.json'} and quantize.png in {doc['total_s']}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
