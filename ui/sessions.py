@@ -28,7 +28,7 @@ from inference.engine import AsyncEngine
 from inference.errors import InferenceError
 from inference.results import Results
 
-from .catalog import LABEL_TO_FOLDER, NO_MODELS_HINT, Catalog, ModelCache, ModelEntry, discover
+from .catalog import NO_MODELS_HINT, Catalog, ModelCache, ModelEntry, discover
 
 log = logging.getLogger("ui")
 
@@ -117,6 +117,7 @@ class Session:
         self._cam_last: float | None = None
         self._cam_fps = 0.0
         self._cam_busy = threading.Lock()
+        self._cam_n = -1
         self._out_dir: Path | None = None
 
     # --- choices -------------------------------------------------------------------------------------
@@ -301,7 +302,7 @@ class Session:
         return self._update(fr, self._label(variant), fps=self._cam_fps)
 
     def _cam_index(self) -> int:
-        self._cam_n = getattr(self, "_cam_n", -1) + 1
+        self._cam_n += 1
         return self._cam_n
 
     # --- uploads: whole file -> annotated mp4 + JSON lines ------------------------------------------
@@ -557,6 +558,3 @@ def class_ids_for(labels: list[str] | None, names: dict[int, str]) -> tuple[int,
 def missing_models_message(models_dir: Path) -> str:
     return NO_MODELS_HINT.format(dir=models_dir)
 
-
-def folder_of(precision_label: str) -> str:
-    return LABEL_TO_FOLDER.get(precision_label, precision_label.lower())
