@@ -200,9 +200,12 @@ def test_sample_clip_streams_and_model_switch_applies_live(tmp_path, detect_ir, 
             assert upd.image.ndim == 3 and upd.image.dtype == np.uint8
         if len(stats) == 3:
             session.select("yolov8n-pose", None)
-        if len(stats) >= 8:
+        if len(stats) == 6:
+            session.set_thresholds(0.3, 0.6, None, False)  # square letterbox: graph rebuilt, stream goes on
+        if len(stats) >= 9:
             session.stop()
     assert "(detect)" in stats[0] and "(pose)" in stats[-1]
+    assert session.config.rect is False and session.version == 3  # model choice, pose, rect
     assert float(stats[-1].split()[1]) > 0
 
 
