@@ -293,3 +293,18 @@ def test_models_tab_renders_report(page):
     assert "0.123" in table and "78.9" in table
     assert page.query_selector("#report-png img") is not None
     page.screenshot(path=str(ARTIFACTS / "models-tab.png"), full_page=True)
+
+
+def test_refresh_finds_a_model_built_after_start(page, ui_models_dir):
+    """A model built while the app runs shows up after Refresh (no restart)."""
+    late = ui_models_dir / "yolov8n-late"
+    (late).mkdir()
+    (late / "fp32").symlink_to((ui_models_dir / "yolov8n" / "fp32").resolve(), target_is_directory=True)
+    try:
+        page.click("#refresh")
+        _wait_text(page, "#status", r"Found 3 model\(s\).*yolov8n-late")
+        _pick(page, "#model", "yolov8n-late")
+        _wait_text(page, "#task", "detect")
+    finally:
+        (late / "fp32").unlink()
+        late.rmdir()

@@ -197,12 +197,16 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
         except Exception as exc:  # noqa: BLE001
             return fail(exc)
 
-    def on_refresh(model):
+    def on_refresh(model, precision):
+        """Re-scan the models folder (e.g. after `python -m quantize` built an INT8 variant)."""
         cat = ctx.catalog()
         value = model if model in cat.models else cat.default_model()
         note = initial_status(cat) if not cat.models else status_md(
             f"Found {len(cat.models)} model(s): {', '.join(cat.names)}.")
-        return gr.update(choices=cat.names, value=value), gr.update(choices=cat.names, value=value), note
+        entry = cat.models.get(value) if value else None
+        prec = gr.update(choices=entry.precisions, value=precision if precision in entry.variants
+                         else entry.default_precision()) if entry else gr.update(choices=[], value=None)
+        return gr.update(choices=cat.names, value=value), gr.update(choices=cat.names, value=value), prec, note
 
     def outputs_of(upd, with_files=False):
         out = [gr.skip() if upd.image is None else upd.image,
@@ -333,7 +337,7 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
         for ctl in (conf, iou, classes, rect):  # cheap: thresholds swap in from the next frame
             ctl.change(on_thresholds, inputs=[model_dd, conf, iou, classes, rect], outputs=[status],
                        trigger_mode="always_last")
-        refresh.click(on_refresh, inputs=[model_dd], outputs=[model_dd, report_model, status])
+        refresh.click(on_refresh, inputs=[model_dd, precision], outputs=[model_dd, report_model, precision, status])
         start.click(run_stream, inputs=[source, *controls], outputs=live_out, concurrency_limit=None)
         process.click(run_upload, inputs=[upload, *controls], outputs=[*live_out, downloads],
                       concurrency_limit=None)
