@@ -178,19 +178,21 @@ def main(argv=None) -> int:
     logging.getLogger("ultralytics").setLevel(logging.WARNING)
     t0 = time.perf_counter()
     results = []
+    a.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="qbench-") as tmp:
         for task in tasks:
             results.append(bench_task(task, task in ac_tasks, a.seconds, Path(tmp) / task, a.max_drop,
                                       a.ac_val_images))
             for v in results[-1]["variants"].values():
                 v.pop("path", None)
-    a.out.mkdir(parents=True, exist_ok=True)
-    doc = {"benchmark": "quantize", "seconds_per_throughput_run": a.seconds, "total_s": round(time.perf_counter() - t0),
-           "throughput_method": "AsyncEngine end-to-end (in-graph letterbox + infer + decode), THROUGHPUT hint, "
-                                "square 640 letterbox, conf 0.25, validation frames of one size",
-           "results": results}
-    (a.out / "quantize.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    plot(results, a.out / "quantize.png")
+            doc = {"benchmark": "quantize", "seconds_per_throughput_run": a.seconds,
+                   "total_s": round(time.perf_counter() - t0),
+                   "throughput_method": "AsyncEngine end-to-end (in-graph letterbox + infer + decode), THROUGHPUT "
+                                        "hint, square 640 letterbox, conf 0.25, validation frames of one size",
+                   "results": results}
+            (a.out / "quantize.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")  # after each task
+            plot(results, a.out / "quantize.png")
+            print_table(results)
     print_table(results)
     print(f"wrote {a.out / 'quantize.json'} and quantize.png in {doc['total_s']}s")
     return 0

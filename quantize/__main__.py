@@ -205,6 +205,7 @@ def build(weights: Path, *, name: str | None = None, imgsz: int = 640, mode: str
                 stage(f"validate {key}")
                 m = validate_ir(staged.path / v["path"], val_data, limit=val_limit, progress=progress)
                 v["metrics"] = m.to_dict()
+                report["validation"]["cpu_inference_precision"] = m.extra.get("cpu_inference_precision")
                 log(f"{key:8s} {m.line()}")
             timings["validate_s"] = time.perf_counter() - t
             done()
@@ -323,6 +324,9 @@ def make_parser() -> argparse.ArgumentParser:
     v.add_argument("--limit", type=int, help="first N images only")
     v.add_argument("--bench-seconds", type=float, default=0.0, help="also measure throughput for N seconds")
     v.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    v.add_argument("--precision", choices=["f32", "bf16", "f16"],
+                   help="force the CPU plugin's inference precision (default: the plugin's default, which is "
+                        "bf16 on CPUs with bf16 support)")
 
     s = sub.add_parser("sensitivity", help="per-layer INT8 sensitivity ranking (+ build with top-K kept in FP32)",
                        description="Quantizes once, then for each quantized conv restores just that layer to FP32 "
@@ -415,7 +419,7 @@ def cmd_validate(a) -> int:
     from .validate import throughput, validate_ir
 
     quiet_ultralytics()
-    m = validate_ir(a.model, a.data, limit=a.limit, progress=sys.stderr.isatty())
+    m = validate_ir(a.model, a.data, limit=a.limit, progress=sys.stderr.isatty(), precision=a.precision)
     out = m.to_dict()
     if a.bench_seconds > 0:
         from .calibration import load_dataset_yaml, read_image
@@ -425,7 +429,7 @@ def cmd_validate(a) -> int:
     if a.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"{a.model} on {a.data}: {m.line()}")
+        print(f"{a.model} on {a.data}: {m.line()} [CPU precision {m.extra.get('cpu_inference_precision')}]")
         if "throughput" in out:
             print(f"throughput: {out['throughput']['fps']:.1f} frames/s ({out['throughput']['method']})")
     return 0
