@@ -288,3 +288,12 @@ def test_ui_imports_and_builds_without_torch_or_ultralytics(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=repo, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_catalog_is_cached_until_the_models_folder_changes(tmp_path, detect_ir):
+    ctx = _ctx(_models_dir(tmp_path / "models", detect_ir), tmp_path)
+    first = ctx.catalog()
+    assert ctx.catalog() is first  # no re-read per webcam frame
+    (tmp_path / "models" / "yolov8n" / "report.json").write_text('{"note": "TEST DATA"}')
+    second = ctx.catalog()
+    assert second is not first and second.get("yolov8n").report_json is not None

@@ -66,9 +66,16 @@ class UIContext:
     tmp_root: Path
     max_file_bytes: int = 200 * 1024 * 1024
     cache: ModelCache = field(default_factory=ModelCache)
+    _catalog: tuple[tuple, Catalog] | None = field(default=None, init=False, repr=False)
+    _catalog_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def catalog(self) -> Catalog:
-        return discover(self.models_dir)
+        """The models found now; re-read only when a file under models_dir changed (cheap per webcam frame)."""
+        key = _tree_signature(self.models_dir)
+        with self._catalog_lock:
+            if self._catalog is None or self._catalog[0] != key:
+                self._catalog = (key, discover(self.models_dir))
+            return self._catalog[1]
 
     def samples(self) -> list[str]:
         """File names of the bundled sample clips (videos and gifs), default clip first."""
@@ -432,6 +439,20 @@ class _OneFrame:
 
     def close(self) -> None:
         self._frame = None
+
+
+def _tree_signature(models_dir: Path) -> tuple:
+    """(path, mtime, size) of every file discovery looks at: models/<name>/<precision>/* and the reports."""
+    try:
+        files = [p for pattern in ("*/*/*.xml", "*/*/*.bin", "*/report.json", "*/report.png")
+                 for p in models_dir.glob(pattern)]
+        out = []
+        for p in sorted(files):
+            st = p.stat()
+            out.append((str(p), st.st_mtime_ns, st.st_size))
+        return tuple(out)
+    except OSError:  # a folder changing while we look: treat as changed
+        return (time.monotonic(),)
 
 
 def _annotator(overlay: bool = True):
