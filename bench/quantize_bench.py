@@ -69,6 +69,7 @@ def unlabelled_yaml(images: Path, tmp: Path, names: dict, kpt_shape=None) -> Pat
 def ultralytics_int8(pt: Path, calib_images: Path, tmp: Path) -> tuple[Path, float]:
     from ultralytics import YOLO
 
+    tmp.mkdir(parents=True, exist_ok=True)
     src = tmp / pt.name
     shutil.copy(pt, src)
     yolo = YOLO(str(src))

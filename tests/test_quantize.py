@@ -209,3 +209,21 @@ def test_calibration_tensor_matches_runtime_graph(bus_image):
     graph_x = compiled(bus_image[None])[0]
     assert np.abs(graph_x - x).max() < 2.5 / 255  # bilinear rounding only (host resize works in uint8)
     assert np.abs(graph_x - x).mean() < 0.5 / 255
+
+
+@pytest.mark.slow
+def test_accuracy_control_small(fp32_models, coco128_yaml, coco_val128_yaml):
+    """quantize_with_accuracy_control wiring: our validation_fn on the raw model, reverted layers reported."""
+    from quantize.accuracy_control import quantize_ac
+    from quantize.calibration import ImageSource
+    from quantize.ptq import count_fake_quantize, quantize_ptq, quantized_ops
+
+    model, meta = fp32_models["detect"]
+    calib = ImageSource.from_args(coco128_yaml).tensors(meta.imgsz, meta.stride, limit=16)
+    ptq = quantize_ptq(model, meta, calib, subset_size=16)
+    res = quantize_ac(model, meta, calib, coco_val128_yaml, max_drop=0.001, subset_size=16, val_images=8,
+                      max_iterations=1, ptq_model=ptq)
+    assert count_fake_quantize(res.model) > 0
+    assert json.loads(res.model.get_rt_info(["yolo_app", "meta"]).astype(str))["precision"] == "int8-ac"
+    assert set(res.reverted) <= quantized_ops(ptq)
+    assert res.reverted_source
