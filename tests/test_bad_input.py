@@ -172,6 +172,17 @@ def bad_models(bad, detect_ir) -> Bad:
     (emptyxml / "yolov8n.xml").write_bytes(b"")
     (emptyxml / "yolov8n.bin").write_bytes(b"")
     bad.models["emptyxml"] = emptyxml
+    xml_text = detect_ir.read_text(encoding="utf-8")
+    for key, text in (("task-unknown", xml_text.replace("&quot;task&quot;: &quot;detect&quot;",
+                                                        "&quot;task&quot;: &quot;classify&quot;")),
+                      ("no-meta", re.sub(r"<yolo_app>.*?</yolo_app>", "", xml_text, flags=re.S)),
+                      ("meta-garbage", re.sub(r'<meta value="[^"]*"', '<meta value="{not json"', xml_text))):
+        assert text != xml_text, key
+        d = bad.root / "models" / key / "fp32"
+        d.mkdir(parents=True)
+        (d / "yolov8n.xml").write_text(text, encoding="utf-8")
+        shutil.copy(detect_ir.with_suffix(".bin"), d / "yolov8n.bin")
+        bad.models[key] = d
     empty = bad.root / "models" / "empty"
     empty.mkdir(parents=True)
     bad.models["empty"] = empty
@@ -248,6 +259,9 @@ QUANTIZE_CASES = [
     ("validate-missing-bin", "validate --model {nobin} --data {val_yaml} --limit 2", 2, r"\.bin|weights"),
     ("validate-corrupt-xml", "validate --model {corrupt} --data {val_yaml} --limit 2", 2, r"cannot read|corrupt"),
     ("validate-empty-xml", "validate --model {emptyxml} --data {val_yaml} --limit 2", 2, r"cannot read|empty"),
+    ("validate-unknown-task-in-ir", "validate --model {task-unknown} --data {val_yaml} --limit 2", 2,
+     r"unknown task"),
+    ("validate-no-yolo-metadata", "validate --model {no-meta} --data {val_yaml} --limit 2", 2, r"metadata"),
     ("validate-data-missing", "validate --model {good} --data {root}/nope.yaml --limit 2", 2, r"not found"),
     ("validate-unicode-space-paths-work", "validate --model {good} --data {val_yaml} --limit 2", 0, None),
 ]
@@ -466,6 +480,10 @@ HEADLESS_CASES = [
     ("model-corrupt-xml", "--model {corrupt} --source {short}", 2, r"cannot read"),
     ("model-empty-xml", "--model {emptyxml} --source {short}", 2, r"cannot read"),
     ("model-not-an-ir", "--model {text.mp4} --source {short}", 2, r"not an OpenVINO IR|\.xml"),
+    ("model-pt-checkpoint", "--model {yolov8n.pt} --source {short}", 2, r"not an OpenVINO IR|\.xml"),
+    ("model-unknown-task", "--model {task-unknown} --source {short}", 2, r"unknown task 'classify'"),
+    ("model-no-yolo-metadata", "--model {no-meta} --source {short}", 2, r"no YOLO metadata"),
+    ("model-garbage-metadata", "--model {meta-garbage} --source {short}", 2, r"metadata"),
     ("conf-negative", "--model {good} --source {short} --conf -0.1", 2, r"conf"),
     ("conf-over-1", "--model {good} --source {short} --conf 1.5", 2, r"conf"),
     ("conf-not-a-number", "--model {good} --source {short} --conf high", 2, r"conf"),
