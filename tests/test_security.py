@@ -153,6 +153,16 @@ def test_credentials_not_in_headless_yaml_config_output(model_dir, tmp_path):
     assert_no_secret(proc.stdout + proc.stderr, "headless output (YAML config)")
 
 
+def test_credentials_not_in_headless_output_for_rtsp_output_url(model_dir, tmp_path, person_clip):
+    """--output rtsp://user:pw@... to a server that is not there: the publisher's retries are logged redacted."""
+    proc = run(["app.py", "--headless", "--model", model_dir, "--source", person_clip,
+                "--output", secret_url(closed_port(), "out"), "--log-level", "DEBUG"])
+    out = proc.stdout + proc.stderr
+    assert "Traceback" not in out, out[-2000:]
+    assert "***" in out, "expected the publisher's failure to be logged (redacted)"
+    assert_no_secret(out, "headless output (--output)")
+
+
 @pytest.mark.rtsp
 @pytest.mark.slow
 def test_credentials_not_in_logs_jsonl_or_metrics_live(model_dir, tmp_path, rtsp_server):
