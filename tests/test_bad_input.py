@@ -494,6 +494,10 @@ HEADLESS_CASES = [
     ("max-frames-zero", "--model {good} --source {short} --max-frames 0", 2, r"max-frames"),
     ("save-folder-missing", "--model {good} --source {short} --save {root}/no/such/dir/out.mp4", 2,
      r"does not exist"),
+    ("jsonl-path-is-a-directory", "--model {good} --source {short} --jsonl {out}", 2, r"directory"),
+    ("save-path-is-a-directory", "--model {good} --source {short} --save {out}", 2, r"directory",
+     "app.py/VideoFileSink accept a folder as --save: the run completes, the rename fails at close, exit 0, "
+     "the whole video is left as a hidden temp file beside the folder"),
     ("output-not-rtsp", "--model {good} --source {short} --output http://127.0.0.1:1/x", 2, r"rtsp"),
     ("metrics-port-out-of-range", "--model {good} --source {short} --metrics-port 70000", 2, r"metrics-port"),
     ("config-yaml-missing", "--model {good} --config {root}/nope.yaml", 2, r"not found"),
@@ -507,7 +511,13 @@ HEADLESS_CASES = [
 ]
 
 
-@pytest.mark.parametrize("argv,code,match", [c[1:] for c in HEADLESS_CASES], ids=[c[0] for c in HEADLESS_CASES])
+def _params(cases):
+    """Table rows -> pytest params; a 5th element is the reason of a known bug (strict xfail, see the report)."""
+    return [pytest.param(*c[1:4], id=c[0], marks=[pytest.mark.xfail(strict=True, reason=c[4])] if len(c) > 4 else [])
+            for c in cases]
+
+
+@pytest.mark.parametrize("argv,code,match", _params(HEADLESS_CASES))
 def test_headless_cli_bad_input(argv, code, match, qdirs, bad_models, tmp_path):
     out = tmp_path / "out é"
     out.mkdir()
