@@ -90,6 +90,12 @@ def decoded_frames(path: Path) -> int:
     return n
 
 
+def _params(cases):
+    """Table rows -> pytest params; a 5th element is the reason of a known bug (strict xfail, see the report)."""
+    return [pytest.param(*c[1:4], id=c[0], marks=[pytest.mark.xfail(strict=True, reason=c[4])] if len(c) > 4 else [])
+            for c in cases]
+
+
 # --- inputs, built once per module ------------------------------------------------------------------------
 
 @dataclass
@@ -252,6 +258,10 @@ QUANTIZE_CASES = [
     ("build-subset-size-zero", "build --weights {yolov8n.pt} --calib-images {calib} --subset-size 0", 2,
      r"subset-size"),
     ("build-imgsz-not-a-number", "build --weights {yolov8n.pt} --calib-images {calib} --imgsz big", 2, r"imgsz"),
+    ("build-out-is-a-file", "build --weights {yolov8n.pt} --calib-images {calib} --out {gray.png}", 2,
+     r"out|folder|exists",
+     "quantize/__main__.py build: --out naming an existing file ends in a FileExistsError traceback (exit 1) "
+     "from StagedFolder's mkdir"),
     ("unknown-command", "frobnicate", 2, r"frobnicate|invalid choice"),
     ("unknown-option", "build --weights {yolov8n.pt} --confidence 0.5", 2, r"confidence|unrecognized"),
     ("validate-model-missing", "validate --model {missing} --data {val_yaml} --limit 2", 2, r"not found"),
@@ -262,6 +272,8 @@ QUANTIZE_CASES = [
     ("validate-unknown-task-in-ir", "validate --model {task-unknown} --data {val_yaml} --limit 2", 2,
      r"unknown task"),
     ("validate-no-yolo-metadata", "validate --model {no-meta} --data {val_yaml} --limit 2", 2, r"metadata"),
+    ("validate-limit-negative", "validate --model {good} --data {val_yaml} --limit -3", 2, r"limit",
+     "quantize validate accepts --limit -3 (validates all but 3 images) and --limit 0 (all images)"),
     ("validate-data-missing", "validate --model {good} --data {root}/nope.yaml --limit 2", 2, r"not found"),
     ("validate-unicode-space-paths-work", "validate --model {good} --data {val_yaml} --limit 2", 0, None),
 ]
@@ -274,7 +286,7 @@ def _fill(template: str, b: Bad, extra: dict[str, Path]) -> list[str]:
     return [re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], tok) for tok in template.split()]
 
 
-@pytest.mark.parametrize("argv,code,match", [c[1:] for c in QUANTIZE_CASES], ids=[c[0] for c in QUANTIZE_CASES])
+@pytest.mark.parametrize("argv,code,match", _params(QUANTIZE_CASES))
 def test_quantize_cli_bad_input(argv, code, match, qdirs, bad_models, coco_val128_yaml):
     proc = run_cli(["-m", "quantize", *_fill(argv, qdirs, {"val_yaml": coco_val128_yaml})], timeout=300)
     if code == 0:
@@ -509,12 +521,6 @@ HEADLESS_CASES = [
     ("unicode-space-paths-work", "--model {good} --source {unicode.mp4} --max-frames 5 --save {out_mp4} "
      "--jsonl {out_jsonl}", 0, None),
 ]
-
-
-def _params(cases):
-    """Table rows -> pytest params; a 5th element is the reason of a known bug (strict xfail, see the report)."""
-    return [pytest.param(*c[1:4], id=c[0], marks=[pytest.mark.xfail(strict=True, reason=c[4])] if len(c) > 4 else [])
-            for c in cases]
 
 
 @pytest.mark.parametrize("argv,code,match", _params(HEADLESS_CASES))
