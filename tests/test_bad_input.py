@@ -418,6 +418,7 @@ UI_CASES = [
     ("upload-random-bytes-mp4", "upload", "garbage.mp4", r"not a readable video"),
     ("upload-text-named-png", "upload", "text.png", r"not a readable image"),
     ("upload-unsupported-type", "upload", "text.pt", r"unsupported file type"),
+    ("upload-over-size-limit", "upload-1kb-limit", "short.mp4", r"limit is 1000 B|limit"),
     ("upload-missing-file", "upload", "{root}/gone.mp4", r"gone|upload"),
     ("upload-nothing", "upload", "", r"Upload a video"),
     ("upload-truncated-mp4", "upload", "truncated-small.mp4", r"truncated"),
@@ -443,10 +444,14 @@ def test_ui_backend_bad_input(action, what, expected, ui_ctx, qdirs):
     if what in b.files:
         arg = str(b.files[what])
     elif what == "short.mp4":
-        arg = what
+        arg = what if action == "stream" else str(b.short)
     else:
         arg = what.replace("{root}", str(b.root)).replace("{port}", str(closed_port()))
-    run = _ui_upload if action == "upload" else _ui_stream
+    if action == "upload-1kb-limit":
+        import dataclasses
+
+        ui_ctx = dataclasses.replace(ui_ctx, max_file_bytes=1000)
+    run = _ui_upload if action.startswith("upload") else _ui_stream
     if expected == "ok":
         updates = run(ui_ctx, arg)
         assert updates and updates[-1].status, "no final status"
