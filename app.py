@@ -42,13 +42,14 @@ class AppConfig:
     jsonl: str | None = None
     metrics_port: int | None = None
     max_frames: int | None = None
+    wait_for_sources: bool = False
     output_fps: float | None = None
     annotate: bool = True
     host: str = "127.0.0.1"
     port: int = 7860
     auth: tuple[str, str] | None = None
     models_dir: Path = REPO / "models"
-    default_source: Path | None = None
+    default_source: Path | str | None = None
     log_level: str = "INFO"
 
 
@@ -63,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", action="append", default=[], metavar="SPEC",
                    help="video file, image, folder, webcam index, rtsp:// or http(s):// URL (repeatable)")
     p.add_argument("--config", metavar="YAML", help="multi-camera config file (headless)")
-    p.add_argument("--model", help="IR folder or .xml (default: models/yolov8n/int8, else fp32)")
+    p.add_argument("--model", help="IR folder or .xml for --headless (default: models/yolov8n/int8, else fp32); "
+                   "the UI offers every model under models/")
     p.add_argument("--output", metavar="RTSP_URL", help="publish annotated video (rtsp://host:port/path)")
     p.add_argument("--save", metavar="FILE.mp4", help="write annotated video to a file")
     p.add_argument("--jsonl", metavar="FILE", help="write one JSON line of detections per frame")
@@ -75,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hint", choices=["THROUGHPUT", "LATENCY"], help="OpenVINO performance hint")
     p.add_argument("--no-annotate", action="store_true", help="headless: write raw frames to video outputs")
     p.add_argument("--max-frames", type=int, help="headless: stop after N frames")
+    p.add_argument("--wait-for-sources", action="store_true",
+                   help="headless: a camera/stream that is down at start is retried instead of exiting")
     p.add_argument("--output-fps", type=float, help="frame rate of video outputs (default: the source's)")
     p.add_argument("--host", default="127.0.0.1", help="UI address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="UI port (default 7860)")
@@ -215,13 +219,15 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
                 raise UsageError(f"{target}: output folder does not exist")
         cfg.metrics_port = args.metrics_port if args.metrics_port is not None else yaml_cfg.get("metrics_port")
         cfg.max_frames, cfg.output_fps, cfg.annotate = args.max_frames, args.output_fps, not args.no_annotate
+        cfg.wait_for_sources = args.wait_for_sources or bool(yaml_cfg.get("wait_for_sources", False))
     else:
         cfg.host, cfg.port, cfg.auth = args.host, args.port, _auth(args.auth)
         if not is_loopback(cfg.host) and not cfg.auth:
             raise UsageError(f"--host {cfg.host} is reachable from the network: add --auth user:password "
                              "(or env YOLO_APP_AUTH), or use --host 127.0.0.1")
         if args.source:
-            cfg.default_source = Path(args.source[0])
+            spec = args.source[0]
+            cfg.default_source = spec if "://" in spec else Path(spec).expanduser()
     return cfg
 
 
@@ -253,7 +259,8 @@ def run_headless_cli(cfg: AppConfig) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     hcfg = HeadlessConfig(sources=cfg.sources, model=cfg.model, inference=cfg.inference, output=cfg.output,
                           save=cfg.save, jsonl=cfg.jsonl, metrics_port=cfg.metrics_port, annotate=cfg.annotate,
-                          max_frames=cfg.max_frames, output_fps=cfg.output_fps)
+                          max_frames=cfg.max_frames, output_fps=cfg.output_fps,
+                          wait_for_sources=cfg.wait_for_sources)
     try:
         return run_headless(hcfg, stop)
     except InferenceError as exc:  # model, source or output that cannot start as configured

@@ -5,6 +5,7 @@
 
     model: models/yolov8n/int8        # optional; the CLI --model wins
     conf: 0.3                          # iou, classes ([0, 2] or [person, car]), rect, metrics_port
+    wait_for_sources: true             # cameras down at start are retried instead of failing
     sources:
       - url: rtsp://user:pass@10.0.0.5/stream1
         name: door                     # label in logs/metrics (default: the redacted URL)
@@ -67,6 +68,7 @@ class HeadlessConfig:
     output_fps: float | None = None
     report_every: float = 10.0
     max_retries: int | None = None
+    wait_for_sources: bool = False
 
 
 def load_yaml(path: str | Path) -> dict:
@@ -152,8 +154,13 @@ def run_headless(cfg: HeadlessConfig, stop: threading.Event | None = None) -> in
     try:
         for spec in cfg.sources:
             kw = {"max_retries": cfg.max_retries} if cfg.max_retries is not None else {}
-            sources.append(open_source(spec.url, live=spec.live, name=spec.name, **kw))
-            log.info("source %s opened (%s)", sources[-1].id, "live, keep-latest" if sources[-1].live else "file")
+            sources.append(open_source(spec.url, live=spec.live, name=spec.name, wait=cfg.wait_for_sources, **kw))
+            src = sources[-1]
+            if src.stats.state == "reconnecting":
+                log.warning("source %s not reachable yet (%s); retrying in the background", src.id,
+                            src.stats.last_error)
+            else:
+                log.info("source %s opened (%s)", src.id, "live, keep-latest" if src.live else "file")
     except SourceError:
         for s in sources:
             s.close()

@@ -140,17 +140,25 @@ class Source:
         self._lock = threading.Lock()
 
     # -- public ---------------------------------------------------------------------------------------
-    def start(self) -> "Source":
-        """Open synchronously (errors raise SourceError), then start the reader thread."""
+    def start(self, wait: bool = False) -> "Source":
+        """Open synchronously (errors raise SourceError), then start the reader thread.
+
+        wait=True (reconnectable sources only): a first open that fails is treated as an outage, so the
+        source keeps retrying in the background instead of raising (a camera that boots after us).
+        """
         if self._thread is None:
+            pending = None
             try:
                 self._handle = self._open()
             except SourceError as exc:
-                self.stats.state = "failed"
-                self.stats.last_error = str(exc)
-                raise
-            self.stats.state = "running"
-            self._thread = threading.Thread(target=self._run, name=f"source:{self.id}", daemon=True)
+                if not (wait and self.reconnectable):
+                    self.stats.state = "failed"
+                    self.stats.last_error = str(exc)
+                    raise
+                pending = str(exc)
+            self.stats.state = "running" if pending is None else "reconnecting"
+            self._thread = threading.Thread(target=self._run, args=(pending,), name=f"source:{self.id}",
+                                            daemon=True)
             self._thread.start()
         return self
 
@@ -245,8 +253,10 @@ class Source:
         if self.on_frame is not None:
             self.on_frame()
 
-    def _run(self) -> None:
+    def _run(self, pending: str | None = None) -> None:
         try:
+            if pending is not None and not self._reconnect(pending):
+                return
             while not self._stop.is_set():
                 try:
                     for image, pts in self._frames(self._handle):
@@ -493,12 +503,14 @@ class ImageSource(Source):
 
 
 def open_source(spec: str | int, *, live: bool | None = None, name: str | None = None, start: bool = True,
-                **kw) -> Source:
+                wait: bool = False, **kw) -> Source:
     """Open a source from a spec; raises SourceError with one line naming the (redacted) source.
 
     spec: video file (mp4/mkv/avi/gif...), image file, image folder, webcam index ("0"),
           rtsp(s)://, http(s)://, rtmp:// ...
     live: keep-latest delivery with drops (default: True for cameras and network streams, False for files).
+    wait: a network source or webcam that cannot be opened now keeps retrying in the background
+          (state "reconnecting") instead of raising; bad specs (scheme, missing file) still raise.
     Other keywords: queue_size, max_retries (None = forever), backoff=(first, max) seconds,
           open_timeout, read_timeout (network), options (extra FFmpeg options), stall_timeout.
     """
@@ -512,7 +524,7 @@ def open_source(spec: str | int, *, live: bool | None = None, name: str | None =
     elif "://" in text:
         scheme = text.split("://", 1)[0].lower()
         if scheme == "file":
-            return open_source(urlsplit(text).path, live=live, name=name, start=start, **kw)
+            return open_source(urlsplit(text).path, live=live, name=name, start=start, wait=wait, **kw)
         if scheme not in NETWORK_SCHEMES:
             raise SourceError(f"{shown}: unsupported scheme {scheme!r} (use a file path, webcam index, "
                               f"rtsp://, http(s)://)")
@@ -532,7 +544,7 @@ def open_source(spec: str | int, *, live: bool | None = None, name: str | None =
             src = ImageSource(text, paths=[path], name=name or path.name, **_only(kw, Source))
         else:
             src = PyAVSource(text, live=bool(live), name=name or path.name, **kw)
-    return src.start() if start else src
+    return src.start(wait=wait) if start else src
 
 
 def _only(kw: dict, cls) -> dict:

@@ -175,3 +175,19 @@ def test_publisher_survives_server_restart(rtsp_server):
         feeder.join()
         sink.close()
         sink.close()  # idempotent
+
+
+def test_camera_down_at_start_is_waited_for(engine, rtsp_server, caplog):
+    """open_source(wait=True): a camera that boots after us is retried in the background."""
+    caplog.set_level(logging.INFO)
+    rtsp_server.kill()
+    with pytest.raises(Exception):
+        open_source(rtsp_server.url("x"), **FAST)
+    src = open_source(rtsp_server.url("x", auth=f"viewer:{SECRET}"), wait=True, **FAST)
+    assert src.stats.state == "reconnecting"
+    with Runner(Pipeline(engine, [src], [NullSink()])) as run:
+        time.sleep(2)
+        rtsp_server.start()
+        started = time.monotonic()
+        assert run.wait_frames(3, 30, after=started), f"no frames after the camera came up ({src.stats})"
+    assert SECRET not in caplog.text
