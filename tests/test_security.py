@@ -231,9 +231,8 @@ def test_metrics_and_stats_redact_in_process():
     assert_no_secret(page + metrics.render(), "metrics text")
 
 
-@pytest.mark.xfail(strict=True, reason="ui/sessions.py Session.stream shows the URL as typed (shown = spec): the "
-                                       "password is echoed in the page status and in the 'Cannot open' error")
 def test_credentials_not_in_ui_status_or_errors(model_dir, tmp_path):
+    """The page's status lines and its 'Cannot open' error show the URL redacted (fixed in 122a3ed)."""
     from inference.config import InferenceConfig
     from ui.sessions import Session, UIContext, UserFacingError
 
