@@ -517,6 +517,7 @@ HEADLESS_CASES = [
      "the whole video is left as a hidden temp file beside the folder"),
     ("output-not-rtsp", "--model {good} --source {short} --output http://127.0.0.1:1/x", 2, r"rtsp"),
     ("metrics-port-out-of-range", "--model {good} --source {short} --metrics-port 70000", 2, r"metrics-port"),
+    ("metrics-port-in-use", "--model {good} --source {short} --metrics-port {busy_port}", 2, r"metrics port"),
     ("config-yaml-missing", "--model {good} --config {root}/nope.yaml", 2, r"not found"),
     ("config-yaml-not-a-mapping", "--model {good} --config {text.mp4}", 2, r"mapping|yaml"),
     ("source-grayscale-png-works", "--model {good} --source {gray.png} --jsonl {out}/g.jsonl", 0, None),
@@ -532,8 +533,12 @@ HEADLESS_CASES = [
 def test_headless_cli_bad_input(argv, code, match, qdirs, bad_models, tmp_path):
     out = tmp_path / "out é"
     out.mkdir()
-    proc = headless(qdirs, argv, {"out": out, "port": closed_port(), "short": qdirs.short,
-                                  "out_mp4": out / "vidéo é.mp4", "out_jsonl": out / "dét ü.jsonl"})
+    with socket.socket() as busy:  # a port something else already listens on
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        proc = headless(qdirs, argv, {"out": out, "port": closed_port(), "short": qdirs.short,
+                                      "busy_port": busy.getsockname()[1],
+                                      "out_mp4": out / "vidéo é.mp4", "out_jsonl": out / "dét ü.jsonl"})
     if code != 0:
         assert_one_line_error(proc, code, match)
         return
