@@ -362,7 +362,7 @@ class PyAVSource(Source):
         elif scheme in ("http", "https"):
             opts.update(rw_timeout=str(int(self.read_timeout * 1e6)), reconnect="0")
         if self.network:
-            opts.update(analyzeduration="500000", probesize="65536", fflags="nobuffer")
+            opts.update(analyzeduration="500000", probesize="65536")
         opts.update({k: str(v) for k, v in self.options.items()})
         return opts
 

@@ -191,3 +191,58 @@ def test_camera_down_at_start_is_waited_for(engine, rtsp_server, caplog):
         started = time.monotonic()
         assert run.wait_frames(3, 30, after=started), f"no frames after the camera came up ({src.stats})"
     assert SECRET not in caplog.text
+
+
+@pytest.mark.slow
+def test_headless_cli_rtsp_in_out_metrics_sigterm(detect_ir, rtsp_server, tmp_path):
+    """app.py --headless on a live camera: publishes to /out, serves metrics, SIGTERM finalises the mp4."""
+    import json as _json
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    from fixtures_models import free_port
+
+    repo = Path(__file__).resolve().parents[1]
+    port = free_port()
+    save, jsonl = tmp_path / "live.mp4", tmp_path / "live.jsonl"
+    cmd = [sys.executable, str(repo / "app.py"), "--headless", "--model", str(detect_ir),
+           "--source", rtsp_server.url("x", auth=f"cam:{SECRET}"), "--output", rtsp_server.url("out"),
+           "--save", str(save), "--jsonl", str(jsonl), "--metrics-port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        frames = _read_frames(rtsp_server.url("out-live"), 5, timeout=40)
+        assert len(frames) == 5
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+        assert "yolo_source_up{" in text and " 1" in text.split("yolo_source_up{")[1].splitlines()[0]
+        assert SECRET not in text and "***" in text
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert SECRET not in err and "Traceback" not in err
+    with av.open(str(save)) as c:
+        n = sum(1 for _ in c.decode(video=0))
+    lines = jsonl.read_text().splitlines()
+    assert n > 0 and len(lines) >= n and _json.loads(lines[0])["source_id"].startswith("rtsp://***")
+
+
+def test_http_source_reads_a_served_file(person_clip, tmp_path):
+    import functools
+    import http.server
+    import subprocess
+
+    # python's http.server has no Range support, so serve an mp4 with its index first (faststart)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(person_clip), "-c", "copy", "-movflags", "+faststart",
+                    str(tmp_path / person_clip.name)], check=True, timeout=60)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/{person_clip.name}"
+        frames = list(open_source(url, live=False))
+        assert len(frames) == 61 and frames[0].image.shape == (432, 768, 3)
+    finally:
+        httpd.shutdown()
