@@ -113,6 +113,8 @@ def main() -> int:
     ap.add_argument("--detect-limit", type=float, default=10.0)
     ap.add_argument("--resume-limit", type=float, default=15.0)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "reliability.json")
+    ap.add_argument("--fast", action="store_true", help="read timeout 2 s, backoff 0.25..2 s (default: library "
+                    "defaults, read timeout 3 s, backoff 0.5..8 s)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
@@ -128,9 +130,11 @@ def main() -> int:
     cam.start()
     out.start()
     engine = AsyncEngine(YoloModel.load(args.model or default_model(), InferenceConfig()))
-    src = open_source(cam.url("x"), open_timeout=5, read_timeout=2, backoff=(0.25, 2.0))
+    # the same settings the headless app uses (library defaults), unless --fast
+    tuned = dict(open_timeout=5, read_timeout=2, backoff=(0.25, 2.0)) if args.fast else {}
+    src = open_source(cam.url("x"), **tuned)
     fps = src.fps or 10.0
-    sink = RtspSink(out.url("out"), fps, backoff=(0.25, 2.0))
+    sink = RtspSink(out.url("out"), fps, **({"backoff": (0.25, 2.0)} if args.fast else {}))
     pipe = Pipeline(engine, [src], [sink], Annotator())
     stop = threading.Event()
     times: list[float] = []
@@ -161,7 +165,8 @@ def main() -> int:
         if not flowing():
             print("pipeline never started", file=sys.stderr)
             return 1
-        print(f"{'fault':<10} (source {src.display}, output {sink.display}, nominal {fps:g} fps)")
+        print(f"{'fault':<10} (source {src.display}, output {sink.display}, nominal {fps:g} fps, "
+              f"read timeout {src.read_timeout:g} s, backoff {src.backoff[0]:g}..{src.backoff[1]:g} s)")
         for seconds in outages:
             if not flowing():
                 report(f"kill-{seconds:g}", None, None, None, False, "no frames before the fault")

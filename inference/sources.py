@@ -345,7 +345,7 @@ class PyAVSource(Source):
 
     kind = "video"
 
-    def __init__(self, spec: str, *, live: bool, open_timeout: float = 10.0, read_timeout: float = 5.0,
+    def __init__(self, spec: str, *, live: bool, open_timeout: float = 10.0, read_timeout: float = 3.0,
                  options: dict | None = None, **kw):
         super().__init__(spec, live=live, **kw)
         self.network = "://" in self.spec and urlsplit(self.spec).scheme.lower() in NETWORK_SCHEMES
