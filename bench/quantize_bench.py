@@ -50,10 +50,10 @@ def assets() -> Path:
 def unlabelled_yaml(images: Path, tmp: Path, names: dict, kpt_shape=None) -> Path:
     """An Ultralytics dataset of just these images (empty label files = background), for its INT8 calibration."""
     root = tmp / "calib-ds"
-    (root / "images").mkdir(parents=True)
     (root / "labels" / "calib").mkdir(parents=True)
-    os.symlink(images, root / "images" / "calib")
-    for p in images.iterdir():
+    (root / "images" / "calib").mkdir(parents=True)
+    for p in images.iterdir():  # copies: Ultralytics resolves symlinks and would find the original labels
+        shutil.copy(p, root / "images" / "calib" / p.name)
         (root / "labels" / "calib" / f"{p.stem}.txt").write_text("")
     import yaml
 
@@ -178,8 +178,15 @@ def main(argv=None) -> int:
 
     logging.getLogger("ultralytics").setLevel(logging.WARNING)
     t0 = time.perf_counter()
-    results = []
     a.out.mkdir(parents=True, exist_ok=True)
+    previous = []
+    if (a.out / "quantize.json").is_file():  # keep other tasks' results when running a subset
+        try:
+            previous = [r for r in json.loads((a.out / "quantize.json").read_text())["results"]
+                        if r["task"] not in tasks]
+        except (ValueError, KeyError):
+            previous = []
+    results = previous
     with tempfile.TemporaryDirectory(prefix="qbench-") as tmp:
         for task in tasks:
             results.append(bench_task(task, task in ac_tasks, a.seconds, Path(tmp) / task, a.max_drop,

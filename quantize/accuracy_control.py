@@ -103,6 +103,9 @@ def quantize_ac(model: ov.Model, meta: ModelMeta, calib: list[np.ndarray], val_d
     capture = _Capture()
     log = logging.getLogger("nncf")
     old_level = log.level
+    quieted = [(h, h.level) for h in log.handlers]
+    for h, _ in quieted:  # NNCF's own console handler: keep it quiet, we only want to read the records
+        h.setLevel(logging.WARNING)
     log.setLevel(logging.INFO)
     log.addHandler(capture)
     try:
@@ -119,9 +122,11 @@ def quantize_ac(model: ov.Model, meta: ModelMeta, calib: list[np.ndarray], val_d
     finally:
         log.removeHandler(capture)
         log.setLevel(old_level)
+        for h, level in quieted:
+            h.setLevel(level)
     attach_meta(q, replace(meta, precision="int8-ac"))
-    result = ACResult(q, log=[line for line in capture.lines if "revert" in line.lower() or "metric" in line.lower()
-                              or "accuracy drop" in line.lower()])
+    result = ACResult(q, log=[line for line in capture.lines if any(
+        k in line.lower() for k in ("revert", "metric", "accuracy drop", "iteration", "reached"))])
     if ptq_model is not None:  # authoritative: FakeQuantize-fed ops present after PTQ but gone after AC
         result.reverted = sorted(quantized_ops(ptq_model) - quantized_ops(q))
         result.reverted_source = "FakeQuantize comparison of the PTQ and AC IRs"
