@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fixtures_models import *  # noqa: F401,F403  (person_clip)
 from inference.annotate import SKELETON, Annotator, color_for
 from inference.results import Results
 
@@ -91,3 +92,34 @@ def test_boxes_outside_frame_are_clipped(frame):
 
 def test_palette_is_stable():
     assert color_for(0) == color_for(20) and color_for(0) != color_for(1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["segment", "pose"])
+def test_real_models_draw_masks_and_skeletons(task, request):
+    """On a real frame with a person: seg masks are blended inside the box only; pose draws a skeleton."""
+    from inference import AsyncEngine, YoloModel
+    from inference.pipeline import Pipeline
+    from inference.sources import open_source
+
+    ir = request.getfixturevalue("seg_ir" if task == "segment" else "pose_ir")
+    clip = request.getfixturevalue("person_clip")
+    engine = AsyncEngine(YoloModel.load(ir))
+    frs = list(Pipeline(engine, [open_source(str(clip))], annotator=Annotator(show_overlay=False)).run(max_frames=5))
+    fr = max(frs, key=lambda f: len(f.results))
+    res = fr.results
+    assert len(res) and res.class_ids[0] == 0
+    diff = (fr.annotated.astype(int) - fr.frame.image.astype(int)).any(axis=2)
+    x1, y1, x2, y2 = np.round(res.boxes[0]).astype(int)
+    if task == "segment":
+        assert res.masks is not None
+        inside = diff[y1 + 3:y2 - 3, x1 + 3:x2 - 3].mean()
+        assert inside > 0.2, "mask blended inside the box"
+        outside = diff.copy()
+        for bx1, by1, bx2, by2 in np.round(res.boxes).astype(int):
+            outside[max(by1 - 30, 0):by2 + 4, max(bx1 - 4, 0):bx2 + 200] = False  # boxes and their label tags
+        assert outside.mean() < 0.01, "nothing drawn away from the detections"
+    else:
+        assert res.keypoints is not None and res.keypoints.shape[1:] == (17, 3)
+        body = diff[y1 + 3:y2 - 3, x1 + 3:x2 - 3].mean()
+        assert 0.01 < body < 0.6, "skeleton lines and points, not a filled area"
