@@ -117,6 +117,45 @@ def pipeline_fps(engine: AsyncEngine, clip: Path, n: int, out: Path) -> tuple[fl
                         "latency_p95_ms": float(np.percentile(lat, 95)), "encoder": sink.codec}
 
 
+def pipeline_infer_only_fps(engine: AsyncEngine, clip: Path, n: int) -> float:
+    """Decode -> engine -> Results, no drawing, no encoding (what Ultralytics' predict(stream=True) does)."""
+    t0 = time.perf_counter()
+    count = sum(1 for _ in Pipeline(engine, [open_source(str(clip))], annotator=None).run(max_frames=n))
+    return count / (time.perf_counter() - t0)
+
+
+def peers(clip: Path, n: int, pt: Path, calib: Path | None, cache: Path) -> dict[str, float]:
+    """Ultralytics predict(source=clip, stream=True): PyTorch FP32, and (with calib) its own OpenVINO INT8
+    export. End to end like ours without annotate/encode. Imports ultralytics/torch: bench only."""
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from ultralytics import YOLO
+
+    def timed(model, **kw) -> float:
+        k, t0, warm = 0, None, 5
+        for _ in model.predict(source=str(clip), stream=True, verbose=False, **kw):
+            k += 1
+            if k == warm:
+                t0 = time.perf_counter()
+            if k >= n + warm:
+                break
+        return (k - warm) / (time.perf_counter() - t0)
+
+    out = {"ultralytics torch fp32": timed(YOLO(str(pt)), imgsz=640)}
+    if calib is not None:
+        folder = cache / f"{pt.stem}_int8_openvino_model"
+        if not any(folder.glob("*.xml")):
+            cache.mkdir(parents=True, exist_ok=True)
+            local = cache / pt.name
+            shutil.copy(pt, local)
+            exported = Path(YOLO(str(local)).export(format="openvino", int8=True, data=str(calib), imgsz=640,
+                                                    verbose=False))
+            if exported.resolve() != folder.resolve():
+                shutil.rmtree(folder, ignore_errors=True)
+                exported.rename(folder)
+        out["ultralytics openvino int8"] = timed(YOLO(str(folder), task="detect"), imgsz=640)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=None)
@@ -126,6 +165,12 @@ def main() -> int:
     ap.add_argument("--modes", default="square,rect")
     ap.add_argument("--repeat", type=int, default=2, help="best of N runs per measurement (shared CPUs are noisy)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "pipeline.json")
+    ap.add_argument("--peers", action="store_true", help="also time Ultralytics predict(stream=True): PyTorch, and "
+                    "its OpenVINO INT8 export (exported once into bench/results/peer_cache, needs --calib)")
+    ap.add_argument("--pt", type=Path, default=None, help="checkpoint for --peers (default: the reconstructed "
+                    "yolov8n.pt in the assets)")
+    ap.add_argument("--calib", type=Path, default=None, help="dataset yaml for the peer INT8 export "
+                    "(default: assets datasets/coco128/coco128.yaml if present)")
     args = ap.parse_args()
     model_path = args.model or default_model()
     clip = args.clip or default_clip()
@@ -140,27 +185,42 @@ def main() -> int:
             cfg = InferenceConfig(rect=(mode == "rect"))
             model = YoloModel.load(model_path, cfg)
             lb = model.prepare((h, w)).letterbox
-            ceil = e_fps = p_fps = 0.0
+            ceil = e_fps = p_fps = i_fps = 0.0
             for _ in range(max(args.repeat, 1)):  # interleaved, best of N
                 c, how = ceiling(model, frames[0], args.seconds, tmp)
                 ceil = max(ceil, c)
                 e_fps = max(e_fps, engine_fps(AsyncEngine(model), frames, args.frames))
+                i_fps = max(i_fps, pipeline_infer_only_fps(AsyncEngine(model), clip, args.frames))
                 p, ex = pipeline_fps(AsyncEngine(model), clip, args.frames, tmp / f"{mode}.mp4")
                 if p > p_fps:
                     p_fps, extra = p, ex
             results[mode] = {"input_hw": list(lb.input_hw), "ceiling_fps": ceil, "ceiling_method": how,
-                             "engine_fps": e_fps, "pipeline_fps": p_fps, **extra}
-            for name, fps in (("ceiling", ceil), ("engine", e_fps), ("pipeline", p_fps)):
+                             "engine_fps": e_fps, "pipeline_noenc_fps": i_fps, "pipeline_fps": p_fps, **extra}
+            for name, fps in (("ceiling", ceil), ("engine", e_fps), ("pipeline_noenc", i_fps),
+                              ("pipeline", p_fps)):
                 rows.append((mode, f"{lb.input_hw[0]}x{lb.input_hw[1]}", name, fps, fps / ceil))
             print(f"[{mode}] done", file=sys.stderr, flush=True)
+    peer_fps = {}
+    if args.peers:
+        assets = Path(os.environ.get("YOLO_APP_ASSETS", REPO.parent / "shared"))
+        pt = args.pt or assets / "models" / "reconstructed" / "yolov8n.pt"
+        calib = args.calib or (assets / "datasets" / "coco128" / "coco128.yaml")
+        peer_fps = peers(clip, min(args.frames, 150), pt, calib if calib.exists() else None,
+                         REPO / "bench" / "results" / "peer_cache")
     sq = results.get("square", {})
     print(f"\nmodel {model_path}  clip {clip.name} ({w}x{h})  frames {args.frames}  "
           f"cpu {platform.processor() or platform.machine()} x{os.cpu_count()}")
     print(f"ceiling: {next(iter(results.values()))['ceiling_method']}; best of {args.repeat} interleaved runs")
-    print(f"{'mode':<7} {'input':<8} {'stage':<9} {'FPS':>8} {'vs ceiling':>10} {'vs square':>10}")
+    print(f"{'mode':<7} {'input':<8} {'stage':<26} {'FPS':>8} {'vs ceiling':>10} {'vs square':>10}")
     for mode, inp, name, fps, ratio in rows:
         vs_sq = fps / sq[f"{name}_fps"] if sq else float("nan")
-        print(f"{mode:<7} {inp:<8} {name:<9} {fps:8.1f} {ratio:10.2f} {vs_sq:10.2f}")
+        print(f"{mode:<7} {inp:<8} {name:<26} {fps:8.1f} {ratio:10.2f} {vs_sq:10.2f}")
+    ref = results.get("square", next(iter(results.values())))
+    for name, fps in peer_fps.items():
+        print(f"{'peer':<7} {'640':<8} {name:<26} {fps:8.1f} {fps / ref['ceiling_fps']:10.2f} "
+              f"{fps / ref['pipeline_noenc_fps']:10.2f}   (vs square ceiling / vs our square pipeline_noenc)")
+    print("stages: engine = infer+decode on pre-decoded frames; pipeline_noenc = PyAV decode+infer+decode "
+          "(like predict(stream=True)); pipeline = + annotate + H.264 encode")
     for mode, r in results.items():
         print(f"{mode}: pipeline latency p50 {r['latency_p50_ms']:.0f} ms, p95 {r['latency_p95_ms']:.0f} ms "
               f"(capture -> annotated, incl. queueing), encoder {r['encoder']}")
@@ -168,7 +228,8 @@ def main() -> int:
     args.out.write_text(json.dumps({"model": str(model_path), "clip": str(clip), "frame_hw": [h, w],
                                     "frames": args.frames, "cpu_count": os.cpu_count(), "repeat": args.repeat,
                                     "load_avg_1m": os.getloadavg()[0],
-                                    "openvino": ov.__version__, "modes": results}, indent=2))
+                                    "openvino": ov.__version__, "modes": results, "peers_fps": peer_fps},
+                                   indent=2))
     print(f"wrote {args.out}")
     return 0
 
