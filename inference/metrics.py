@@ -81,7 +81,9 @@ class Metrics:
                     "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
                     "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
                     "dropped": stats.frames_dropped, "reconnects": stats.reconnects, "outages": stats.outages,
-                    "up": int(stats.up and not m.closed),
+                    # up: the source says running AND frames actually came out recently (a stalled
+                    # stream the reader has not noticed yet reads as down too)
+                    "up": int(stats.up and not m.closed and (fresh or m.last_at is None)),
                 }
         return out
 
