@@ -215,7 +215,10 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
         if cfg.output and not cfg.output.lower().startswith(("rtsp://", "rtsps://")):
             raise UsageError("--output must be an rtsp:// URL (use --save for files)")
         for target in filter(None, [cfg.save, cfg.jsonl] + [s.save for s in specs] + [s.jsonl for s in specs]):
-            if not Path(target).expanduser().resolve().parent.is_dir():
+            path = Path(target).expanduser()
+            if path.is_dir():
+                raise UsageError(f"{target}: is a directory; give a file name inside it")
+            if not path.resolve().parent.is_dir():
                 raise UsageError(f"{target}: output folder does not exist")
         cfg.metrics_port = args.metrics_port if args.metrics_port is not None else yaml_cfg.get("metrics_port")
         cfg.max_frames, cfg.output_fps, cfg.annotate = args.max_frames, args.output_fps, not args.no_annotate

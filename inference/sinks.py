@@ -83,6 +83,8 @@ class VideoFileSink(Sink):
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.codec, self.crf, self.preset = codec, crf, preset
         self.source_id = source_id
+        if self.path.is_dir():
+            raise SinkError(f"{self.path}: is a directory; give a file name")
         if not self.path.parent.is_dir():
             raise SinkError(f"{self.path}: folder {self.path.parent} does not exist")
         self.tmp = self.path.with_name(f".{self.path.stem}.tmp-{os.getpid()}{self.path.suffix or '.mp4'}")
@@ -165,6 +167,8 @@ class JsonlSink(Sink):
         self.path = Path(path)
         self.source_id = source_id
         self.skip_empty = skip_empty
+        if self.path.is_dir():
+            raise SinkError(f"{self.path}: is a directory; give a file name")
         try:
             self._fh = open(self.path, "a", encoding="utf-8")
         except OSError as exc:
