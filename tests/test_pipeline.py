@@ -97,6 +97,8 @@ def bad_inputs(tmp_path_factory, person_clip):
     data = fast.read_bytes()
     (d / "late_cut.mp4").write_bytes(data[: len(data) * 2 // 3])
     (d / "noimages").mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac",
+                    str(d / "audio_only.mp4")], check=True, timeout=60)  # a valid mp4 with zero video frames
     return d
 
 
@@ -106,6 +108,7 @@ def bad_inputs(tmp_path_factory, person_clip):
     ("cut.mp4", "cannot open"),
     ("late_cut.mp4", "truncated"),
     ("missing.mp4", "not found"),
+    ("audio_only.mp4", "no video stream"),
     ("noimages", "no images"),
     ("ftp://user:pw@example.com/x.mp4", "unsupported scheme"),
     ("", "empty source"),
