@@ -127,12 +127,14 @@ def quantize_ac(model: ov.Model, meta: ModelMeta, calib: list[np.ndarray], val_d
     attach_meta(q, replace(meta, precision="int8-ac"))
     result = ACResult(q, log=[line for line in capture.lines if any(
         k in line.lower() for k in ("revert", "metric", "accuracy drop", "iteration", "reached"))])
-    if ptq_model is not None:  # authoritative: FakeQuantize-fed ops present after PTQ but gone after AC
+    # NNCF's final summary is authoritative ("N out of M were reverted back to the floating-point precision:"
+    # then one op per line); when it is absent (nothing to revert, or a future NNCF words it differently),
+    # compare the INT8 ops (FakeQuantize-fed or int8 weights) of the PTQ and AC graphs.
+    for line in capture.lines:
+        if "were reverted back to the floating-point precision" in line:
+            result.reverted = [s.strip() for s in line.splitlines()[1:] if s.strip()]
+            result.reverted_source = "NNCF accuracy-control log"
+    if not result.reverted_source and ptq_model is not None:
         result.reverted = sorted(quantized_ops(ptq_model) - quantized_ops(q))
-        result.reverted_source = "FakeQuantize comparison of the PTQ and AC IRs"
-    else:
-        for line in capture.lines:
-            if "were reverted back to the floating-point precision" in line:
-                result.reverted = [s.strip().lstrip("-").strip() for s in line.splitlines()[1:] if s.strip()]
-                result.reverted_source = "NNCF accuracy-control log"
+        result.reverted_source = "INT8-op comparison of the PTQ and AC graphs"
     return result

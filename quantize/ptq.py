@@ -53,13 +53,30 @@ def quantize_ptq(model: ov.Model, meta: ModelMeta, calib: list[np.ndarray], *, p
     return q
 
 
+def _int8_weights(op: ov.Node) -> bool:
+    """True when an input is a compressed int8 constant (Constant i8/u8 -> Convert -> [Subtract] -> Multiply)."""
+    for inp in op.inputs()[1:]:
+        node = inp.get_source_output().get_node()
+        for _ in range(4):
+            kind = node.get_type_name()
+            if kind == "Constant":
+                if node.get_element_type() in (ov.Type.i8, ov.Type.u8, ov.Type.i4, ov.Type.u4):
+                    return True
+                break
+            if kind not in ("Convert", "Subtract", "Multiply", "Reshape"):
+                break
+            node = node.inputs()[0].get_source_output().get_node()
+    return False
+
+
 def quantized_ops(model: ov.Model) -> set[str]:
-    """Names of compute ops that read at least one FakeQuantize output (i.e. run in INT8)."""
+    """Names of compute ops running in INT8: an input read from a FakeQuantize, or int8 weights."""
     out = set()
     for op in model.get_ordered_ops():
         if op.get_type_name() in ("FakeQuantize", "Constant", "Result", "Parameter"):
             continue
-        if any(i.get_source_output().get_node().get_type_name() == "FakeQuantize" for i in op.inputs()):
+        if any(i.get_source_output().get_node().get_type_name() == "FakeQuantize" for i in op.inputs()) or \
+                (op.get_type_name() in ("Convolution", "MatMul", "GroupConvolution") and _int8_weights(op)):
             out.add(op.get_friendly_name())
     return out
 
