@@ -511,10 +511,8 @@ HEADLESS_CASES = [
     ("max-frames-zero", "--model {good} --source {short} --max-frames 0", 2, r"max-frames"),
     ("save-folder-missing", "--model {good} --source {short} --save {root}/no/such/dir/out.mp4", 2,
      r"does not exist"),
-    ("jsonl-path-is-a-directory", "--model {good} --source {short} --jsonl {out}", 2, r"directory"),
-    ("save-path-is-a-directory", "--model {good} --source {short} --save {out}", 2, r"directory",
-     "app.py/VideoFileSink accept a folder as --save: the run completes, the rename fails at close, exit 0, "
-     "the whole video is left as a hidden temp file beside the folder"),
+    ("jsonl-path-is-a-directory", "--model {good} --source {short} --jsonl {out}", 2, r"director|folder"),
+    ("save-path-is-a-directory", "--model {good} --source {short} --save {out}", 2, r"director|folder"),
     ("output-not-rtsp", "--model {good} --source {short} --output http://127.0.0.1:1/x", 2, r"rtsp"),
     ("metrics-port-out-of-range", "--model {good} --source {short} --metrics-port 70000", 2, r"metrics-port"),
     ("metrics-port-in-use", "--model {good} --source {short} --metrics-port {busy_port}", 2, r"metrics port"),
