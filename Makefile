@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 DEFAULT_MODEL := models/yolov8n/int8/yolov8n.xml
 PYTEST_ARGS ?=
+APP_ARGS ?=
 
 .PHONY: run test bench clean
 
@@ -10,7 +11,7 @@ PYTEST_ARGS ?=
 run:
 	bash scripts/setup.sh run
 	@test -f $(DEFAULT_MODEL) || $(PY) -m quantize build-default
-	$(PY) app.py
+	$(PY) app.py $(APP_ARGS)
 
 ## test: set up (incl. test deps) and run the test suite; "no tests collected" (exit 5) counts as success
 test:
@@ -18,13 +19,12 @@ test:
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected (ok)"; exit 0; fi; exit $$rc
 
-## bench: run every bench/bench_*.py script in name order (each prints a table and writes bench/results/*.json)
+## bench: the headline benchmarks (each prints a table and writes bench/results/*.json); see bench/README.md
 bench:
 	bash scripts/setup.sh test
 	@test -f $(DEFAULT_MODEL) || $(PY) -m quantize build-default
-	@shopt -s nullglob; scripts=(bench/bench_*.py); \
-	if [ $${#scripts[@]} -eq 0 ]; then echo "bench: no bench/bench_*.py scripts yet"; exit 0; fi; \
-	for s in "$${scripts[@]}"; do echo "== $$s"; $(PY) "$$s" || exit $$?; done
+	$(PY) bench/pipeline_bench.py --peers
+	$(PY) bench/quantize_bench.py
 
 ## clean: remove the venv, generated models (keeps models/README.md) and caches
 clean:
