@@ -60,6 +60,26 @@ def check_max_drop(value: float) -> float:
     return value
 
 
+def check_out(out: Path) -> Path:
+    """The output root must be (or become) a folder."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise QuantizeError(f"--out {out} is a file; give a folder (it is created if missing)")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise QuantizeError(f"--out {out}: {parent} is a file, not a folder")
+            break
+    return out
+
+
+def check_positive(**values) -> None:
+    """Options that must be >= 1 when given (None = not given)."""
+    for name, value in values.items():
+        if value is not None and value < 1:
+            raise QuantizeError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+
+
 def checkpoint_task(weights: Path, task: str | None) -> tuple[str, int]:
     from .export import load_yolo
 
@@ -105,6 +125,10 @@ def build(weights: Path, *, name: str | None = None, imgsz: int = 640, mode: str
         check_max_drop(max_drop)
     if subset_size < 1:
         raise QuantizeError(f"--subset-size must be >= 1, got {subset_size}")
+    check_positive(val_limit=val_limit, ac_val_images=ac_val_images, ac_max_iterations=ac_max_iterations)
+    if bench_seconds < 0:
+        raise QuantizeError(f"--bench-seconds must be >= 0, got {bench_seconds}")
+    check_out(out)
     if data is None and calib_images is None:
         raise QuantizeError("calibration data needed: --data <dataset.yaml> or --calib-images <folder>")
     quiet_ultralytics()
@@ -345,23 +369,47 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+_INTERRUPTED = False
+
+
+def _on_sigint(signum, frame):
+    """Remember the Ctrl-C: libraries (torch tracing, OpenVINO conversion) may re-raise it as another type."""
+    global _INTERRUPTED
+    _INTERRUPTED = True
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    import signal
+
     parser = make_parser()
     args = parser.parse_args(argv)
     if args.cmd is None:
         parser.print_help()
         return EXIT_USAGE
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_sigint)
+    interrupted = "error: interrupted; the previous model folder (if any) is unchanged"
     try:
         return COMMANDS[args.cmd](args)
     except QuantizeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("error: interrupted; the previous model folder (if any) is unchanged", file=sys.stderr)
+        print(interrupted, file=sys.stderr)
         return 130
+    except OSError as exc:  # disk full, permissions, a path component that is a file...
+        if _INTERRUPTED:
+            print(interrupted, file=sys.stderr)
+            return 130
+        print(f"error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as exc:  # runtime errors of our own packages are still one line
         from inference.errors import InferenceError
 
+        if _INTERRUPTED:
+            print(interrupted, file=sys.stderr)
+            return 130
         if isinstance(exc, InferenceError):
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE
@@ -418,6 +466,9 @@ def cmd_validate(a) -> int:
 
     from .validate import throughput, validate_ir
 
+    check_positive(limit=a.limit)
+    if a.bench_seconds < 0:
+        raise QuantizeError(f"--bench-seconds must be >= 0, got {a.bench_seconds}")
     quiet_ultralytics()
     m = validate_ir(a.model, a.data, limit=a.limit, progress=sys.stderr.isatty(), precision=a.precision)
     out = m.to_dict()

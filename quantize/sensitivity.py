@@ -137,7 +137,7 @@ def short_name(name: str) -> str:
 
 
 def run_sensitivity(a) -> dict:
-    from .__main__ import check_imgsz, check_val_data, checkpoint_task, log
+    from .__main__ import check_imgsz, check_out, check_positive, check_val_data, checkpoint_task, log
     from .accuracy_control import make_validation_fn, validation_items
     from .calibration import ImageSource
     from .export import export_fp32, save_ir
@@ -145,6 +145,8 @@ def run_sensitivity(a) -> dict:
     from .report import write_json
 
     check_imgsz(a.imgsz)
+    check_out(a.out)
+    check_positive(subset_size=a.subset_size, max_layers=a.max_layers)
     if a.data is None and a.calib_images is None:
         raise QuantizeError("calibration data needed: --data <dataset.yaml> or --calib-images <folder>")
     if a.keep_fp32 < 0 or a.top_k < 1 or a.val_images < 1:
