@@ -1,0 +1,176 @@
+"""Issue-5 headline: our engine and pipeline vs OpenVINO's ceiling and vs Ultralytics, per task, in one run.
+
+    .venv/bin/python bench/engine_bench.py [--tasks detect,segment,pose] [--frames 150] [--seconds 6]
+
+For each task (yolov8n, -seg, -pose), precision (FP32, INT8 PTQ) and letterbox mode (square 640x640,
+rect 384x640 for the 768x432 clip), on the same clip:
+  ceiling         benchmark_app on the exact graph we compile (uint8 frame in, letterbox in the graph)
+  engine          AsyncEngine over pre-decoded frames (infer + decode of results)
+  pipeline_noenc  PyAV decode -> engine -> Results (what Ultralytics' predict(stream=True) does)
+  pipeline        + annotate + H.264 encode to mp4
+and the peers, end to end on the same clip: Ultralytics predict(stream=True) with PyTorch (.pt, its own
+rect letterbox) and with Ultralytics' own OpenVINO INT8 export (static 640x640).
+Missing IRs are built first with `python -m quantize build` (calibration sets as in DATA.md).
+Prints one table with ratios and writes bench/results/engine.json. Only ratios within one run mean
+anything: these machines are shared and noisy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+import openvino as ov  # noqa: E402
+
+from inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
+from pipeline_bench import ceiling, decode, engine_fps, pipeline_fps, pipeline_infer_only_fps  # noqa: E402
+
+ASSETS = Path(os.environ.get("YOLO_APP_ASSETS", REPO.parent / "shared")).resolve()
+# task -> (model name, checkpoint, calibration images, validation yaml, calibration yaml for the peer export)
+TASKS = {
+    "detect": ("yolov8n", "yolov8n.pt", "datasets/coco128/images/train2017", "datasets/coco-val128/coco-val128.yaml",
+               "datasets/coco128/coco128.yaml"),
+    "segment": ("yolov8n-seg", "yolov8n-seg.pt", "datasets/coco-val128/images/val2017",
+                "datasets/coco128-seg/coco128-seg.yaml", "datasets/coco128-seg/coco128-seg.yaml"),
+    "pose": ("yolov8n-pose", "yolov8n-pose.pt", "datasets/coco128/images/train2017",
+             "datasets/coco-mini-pose/coco-mini-pose.yaml", "datasets/coco-mini-pose/coco-mini-pose.yaml"),
+}
+
+
+def ensure_models(task: str) -> Path:
+    name, pt, calib, val, _ = TASKS[task]
+    root = REPO / "models" / name
+    if not (any((root / "fp32").glob("*.xml")) and any((root / "int8").glob("*.xml"))):
+        print(f"[{task}] building {root} with python -m quantize build", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-m", "quantize", "build", "--weights", str(ASSETS / "models/reconstructed" / pt),
+                        "--calib-images", str(ASSETS / calib), "--val-data", str(ASSETS / val), "--mode", "ptq",
+                        "--subset-size", "128", "--val-limit", "32", "--bench-seconds", "0"], cwd=REPO, check=True)
+    return root
+
+
+def timed_ultralytics(model, clip: Path, n: int, **kw) -> float:
+    k, t0, warm = 0, None, 5
+    for _ in model.predict(source=str(clip), stream=True, verbose=False, **kw):
+        k += 1
+        if k == warm:
+            t0 = time.perf_counter()
+        if k >= n + warm:
+            break
+    return (k - warm) / (time.perf_counter() - t0)
+
+
+def peers(task: str, clip: Path, n: int, cache: Path) -> dict[str, float]:
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    import shutil
+
+    from ultralytics import YOLO
+
+    name, pt, _, _, calib_yaml = TASKS[task]
+    src = ASSETS / "models/reconstructed" / pt
+    out = {"ultralytics_torch": timed_ultralytics(YOLO(str(src)), clip, n, imgsz=640)}
+    folder = cache / f"{name}_int8_openvino_model"
+    if not any(folder.glob("*.xml")):
+        cache.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:  # datasets copied: Ultralytics writes label caches
+            data = Path(tmp) / "data"
+            shutil.copytree((ASSETS / calib_yaml).parent, data)
+            local = cache / pt
+            shutil.copy(src, local)
+            exported = Path(YOLO(str(local)).export(format="openvino", int8=True, imgsz=640, verbose=False,
+                                                    data=str(data / Path(calib_yaml).name)))
+        shutil.rmtree(folder, ignore_errors=True)
+        exported.rename(folder)
+    out["ultralytics_ov_int8"] = timed_ultralytics(YOLO(str(folder), task=task), clip, n, imgsz=640)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", default="detect,segment,pose")
+    ap.add_argument("--precisions", default="fp32,int8")
+    ap.add_argument("--modes", default="square,rect")
+    ap.add_argument("--frames", type=int, default=150)
+    ap.add_argument("--seconds", type=float, default=6.0, help="benchmark_app duration")
+    ap.add_argument("--clip", type=Path, default=ASSETS / "videos" / "one-by-one-person-detection.mp4")
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "engine.json")
+    args = ap.parse_args()
+    if not args.clip.exists():
+        sys.exit(f"error: clip {args.clip} not found (set YOLO_APP_ASSETS)")
+    frames = decode(args.clip, min(args.frames, 200))
+    hw = frames[0].shape[:2]
+    rows: list[dict] = []
+    peer_rows: dict[str, dict[str, float]] = {}
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmpd:
+        tmp = Path(tmpd)
+        for task in [t.strip() for t in args.tasks.split(",") if t.strip()]:
+            root = ensure_models(task)
+            for precision in args.precisions.split(","):
+                for mode in args.modes.split(","):
+                    model = YoloModel.load(root / precision, InferenceConfig(rect=mode == "rect"))
+                    lb = model.prepare(hw).letterbox
+                    ceil, how = ceiling(model, frames[0], args.seconds, tmp)
+                    row = {"task": task, "precision": precision, "mode": mode, "input_hw": list(lb.input_hw),
+                           "ceiling_fps": ceil, "ceiling_method": how,
+                           "engine_fps": engine_fps(AsyncEngine(model), frames, args.frames),
+                           "pipeline_noenc_fps": pipeline_infer_only_fps(AsyncEngine(model), args.clip, args.frames)}
+                    row["pipeline_fps"], extra = pipeline_fps(AsyncEngine(model), args.clip, args.frames,
+                                                              tmp / f"{task}-{precision}-{mode}.mp4")
+                    row.update(extra)
+                    rows.append(row)
+                    print(f"[{task} {precision} {mode}] ceiling {ceil:.1f} engine {row['engine_fps']:.1f} "
+                          f"pipeline {row['pipeline_fps']:.1f}", file=sys.stderr, flush=True)
+            if not args.no_peers:
+                peer_rows[task] = peers(task, args.clip, min(args.frames, 100), REPO / "bench" / "results" / "peer_cache")
+                print(f"[{task}] peers {peer_rows[task]}", file=sys.stderr, flush=True)
+
+    core = ov.Core()
+    print(f"\nclip {args.clip.name} ({hw[1]}x{hw[0]}), {args.frames} frames per measurement, "
+          f"cpu {platform.processor() or platform.machine()} x{os.cpu_count()}, openvino {ov.__version__}, "
+          f"CPU inference precision for FP32 IRs: {core.get_property('CPU', 'INFERENCE_PRECISION_HINT')}")
+    print(f"{'task':<8}{'prec':<6}{'mode':<7}{'input':<9}{'ceiling':>8}{'engine':>8}{'pipe-noenc':>11}{'pipeline':>9}"
+          f"{'pipe/ceil':>10}{'noenc/ceil':>11}")
+    for r in rows:
+        print(f"{r['task']:<8}{r['precision']:<6}{r['mode']:<7}{r['input_hw'][0]}x{r['input_hw'][1]:<5}"
+              f"{r['ceiling_fps']:8.1f}{r['engine_fps']:8.1f}{r['pipeline_noenc_fps']:11.1f}{r['pipeline_fps']:9.1f}"
+              f"{r['pipeline_fps'] / r['ceiling_fps']:10.2f}{r['pipeline_noenc_fps'] / r['ceiling_fps']:11.2f}")
+    summary = {}
+    if peer_rows:
+        print("\nend to end on the same clip (decode + infer + results), frames per second:")
+        print(f"{'task':<8}{'ours INT8 rect':>15}{'ours INT8 square':>17}{'Ultralytics torch':>18}"
+              f"{'Ultralytics OV INT8':>20}{'vs torch':>9}{'vs UL-OV':>9}")
+        for task, p in peer_rows.items():
+            best = {r["mode"]: r["pipeline_noenc_fps"] for r in rows if r["task"] == task and r["precision"] == "int8"}
+            ours = best.get("rect", best.get("square", float("nan")))
+            summary[task] = {"ours_int8_rect": ours, "ours_int8_square": best.get("square"), **p,
+                             "x_vs_torch": ours / p["ultralytics_torch"], "x_vs_ultralytics_ov_int8":
+                             ours / p["ultralytics_ov_int8"]}
+            print(f"{task:<8}{ours:15.1f}{best.get('square', float('nan')):17.1f}{p['ultralytics_torch']:18.1f}"
+                  f"{p['ultralytics_ov_int8']:20.1f}{summary[task]['x_vs_torch']:9.2f}"
+                  f"{summary[task]['x_vs_ultralytics_ov_int8']:9.2f}")
+    print("stages: engine = infer+decode on pre-decoded frames; pipeline_noenc = PyAV decode + engine; "
+          "pipeline = + annotate + H.264 encode. Ceiling = benchmark_app on our compiled graph.")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = args.out.with_suffix(".json.tmp")
+    tmp_out.write_text(json.dumps({"clip": str(args.clip), "frame_hw": list(hw), "frames": args.frames,
+                                   "cpu_count": os.cpu_count(), "openvino": ov.__version__,
+                                   "load_avg_1m_at_end": os.getloadavg()[0], "seconds": time.perf_counter() - start,
+                                   "rows": rows, "peers": peer_rows, "summary": summary}, indent=2))
+    tmp_out.replace(args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
