@@ -23,7 +23,7 @@ test:
 bench:
 	bash scripts/setup.sh test
 	@test -f $(DEFAULT_MODEL) || $(PY) -m quantize build-default
-	$(PY) bench/pipeline_bench.py --peers
+	$(PY) bench/engine_bench.py
 	$(PY) bench/quantize_bench.py
 
 ## clean: remove the venv, generated models (keeps models/README.md) and caches
