@@ -348,9 +348,9 @@ def make_parser() -> argparse.ArgumentParser:
     v.add_argument("--limit", type=int, help="first N images only")
     v.add_argument("--bench-seconds", type=float, default=0.0, help="also measure throughput for N seconds")
     v.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    v.add_argument("--precision", choices=["f32", "bf16", "f16"],
-                   help="force the CPU plugin's inference precision (default: the plugin's default, which is "
-                        "bf16 on CPUs with bf16 support)")
+    v.add_argument("--precision", choices=["f32", "bf16", "f16", "default"], default="f32",
+                   help="the CPU plugin's inference precision for float layers (default f32, so FP32 means FP32; "
+                        "'default' = the plugin's own choice, bf16 on CPUs that have it)")
 
     s = sub.add_parser("sensitivity", help="per-layer INT8 sensitivity ranking (+ build with top-K kept in FP32)",
                        description="Quantizes once, then for each quantized conv restores just that layer to FP32 "
@@ -470,7 +470,8 @@ def cmd_validate(a) -> int:
     if a.bench_seconds < 0:
         raise QuantizeError(f"--bench-seconds must be >= 0, got {a.bench_seconds}")
     quiet_ultralytics()
-    m = validate_ir(a.model, a.data, limit=a.limit, progress=sys.stderr.isatty(), precision=a.precision)
+    m = validate_ir(a.model, a.data, limit=a.limit, progress=sys.stderr.isatty(),
+                    precision=None if a.precision == "default" else a.precision)
     out = m.to_dict()
     if a.bench_seconds > 0:
         from .calibration import load_dataset_yaml, read_image

@@ -295,7 +295,10 @@ def cpu_precision(core=None) -> str:
 
 
 def validate_ir(path: str | Path, data: str | Path, limit: int | None = None, progress: bool = False,
-                precision: str | None = None) -> Metrics:
+                precision: str | None = "f32") -> Metrics:
+    """COCO metrics of an IR through our engine. Accuracy is measured in f32 by default, so that "FP32" really
+    is FP32 (the CPU plugin would otherwise run float layers in bf16 where the CPU has it); None = plugin default.
+    """
     from inference.errors import InferenceError
     from inference.model import YoloModel
     from inference.config import InferenceConfig
