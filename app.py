@@ -87,10 +87,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def assets_root() -> Path:
-    env = os.environ.get("YOLO_APP_ASSETS")
-    return Path(env).expanduser().resolve() if env else (REPO.parent / "shared").resolve()
-
 
 def resolve_model(arg: str | None) -> Path:
     if arg:
@@ -138,20 +134,6 @@ def _classes(text: str | None, model: Path | None) -> tuple[int, ...] | None:
     return tuple(out)
 
 
-def is_loopback(host: str) -> bool:
-    import ipaddress
-    import socket
-
-    host = (host or "").strip().strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        try:
-            return all(ipaddress.ip_address(i[4][0]).is_loopback for i in socket.getaddrinfo(host, None))
-        except (OSError, ValueError):
-            return False
 
 
 def _auth(text: str | None) -> tuple[str, str] | None:
@@ -224,6 +206,8 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
         cfg.max_frames, cfg.output_fps, cfg.annotate = args.max_frames, args.output_fps, not args.no_annotate
         cfg.wait_for_sources = args.wait_for_sources or bool(yaml_cfg.get("wait_for_sources", False))
     else:
+        from inference.assets import is_loopback
+
         cfg.host, cfg.port, cfg.auth = args.host, args.port, _auth(args.auth)
         if not is_loopback(cfg.host) and not cfg.auth:
             raise UsageError(f"--host {cfg.host} is reachable from the network: add --auth user:password "
@@ -272,6 +256,8 @@ def run_headless_cli(cfg: AppConfig) -> int:
 
 
 def run_ui(cfg: AppConfig) -> int:
+    from inference.assets import assets_root
+
     clip = cfg.default_source or assets_root() / DEFAULT_CLIP
     try:
         from ui import launch

@@ -33,9 +33,10 @@ sys.path.insert(0, str(REPO / "bench"))
 import openvino as ov  # noqa: E402
 
 from inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
+from inference.assets import assets_root  # noqa: E402
 from pipeline_bench import ceiling, decode, engine_fps, pipeline_fps, pipeline_infer_only_fps  # noqa: E402
 
-ASSETS = Path(os.environ.get("YOLO_APP_ASSETS", REPO.parent / "shared")).resolve()
+ASSETS = assets_root()
 # task -> (model name, checkpoint, calibration images, validation yaml, calibration yaml for the peer export)
 TASKS = {
     "detect": ("yolov8n", "yolov8n.pt", "datasets/coco128/images/train2017", "datasets/coco-val128/coco-val128.yaml",

@@ -51,8 +51,9 @@ def default_model() -> Path:
 
 
 def default_clip() -> Path:
-    root = Path(os.environ.get("YOLO_APP_ASSETS", REPO.parent / "shared"))
-    return root / "videos" / "one-by-one-person-detection.mp4"
+    from inference.assets import assets_root
+
+    return assets_root() / "videos" / "one-by-one-person-detection.mp4"
 
 
 def decode(clip: Path, n: int) -> list[np.ndarray]:
@@ -124,38 +125,6 @@ def pipeline_infer_only_fps(engine: AsyncEngine, clip: Path, n: int) -> float:
     return count / (time.perf_counter() - t0)
 
 
-def peers(clip: Path, n: int, pt: Path, calib: Path | None, cache: Path) -> dict[str, float]:
-    """Ultralytics predict(source=clip, stream=True): PyTorch FP32, and (with calib) its own OpenVINO INT8
-    export. End to end like ours without annotate/encode. Imports ultralytics/torch: bench only."""
-    os.environ.setdefault("YOLO_OFFLINE", "1")
-    from ultralytics import YOLO
-
-    def timed(model, **kw) -> float:
-        k, t0, warm = 0, None, 5
-        for _ in model.predict(source=str(clip), stream=True, verbose=False, **kw):
-            k += 1
-            if k == warm:
-                t0 = time.perf_counter()
-            if k >= n + warm:
-                break
-        return (k - warm) / (time.perf_counter() - t0)
-
-    out = {"ultralytics torch fp32": timed(YOLO(str(pt)), imgsz=640)}
-    if calib is not None:
-        folder = cache / f"{pt.stem}_int8_openvino_model"
-        if not any(folder.glob("*.xml")):
-            cache.mkdir(parents=True, exist_ok=True)
-            local = cache / pt.name
-            shutil.copy(pt, local)
-            exported = Path(YOLO(str(local)).export(format="openvino", int8=True, data=str(calib), imgsz=640,
-                                                    verbose=False))
-            if exported.resolve() != folder.resolve():
-                shutil.rmtree(folder, ignore_errors=True)
-                exported.rename(folder)
-        out["ultralytics openvino int8"] = timed(YOLO(str(folder), task="detect"), imgsz=640)
-    return out
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=None)
@@ -165,12 +134,6 @@ def main() -> int:
     ap.add_argument("--modes", default="square,rect")
     ap.add_argument("--repeat", type=int, default=2, help="best of N runs per measurement (shared CPUs are noisy)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "pipeline.json")
-    ap.add_argument("--peers", action="store_true", help="also time Ultralytics predict(stream=True): PyTorch, and "
-                    "its OpenVINO INT8 export (exported once into bench/results/peer_cache, needs --calib)")
-    ap.add_argument("--pt", type=Path, default=None, help="checkpoint for --peers (default: the reconstructed "
-                    "yolov8n.pt in the assets)")
-    ap.add_argument("--calib", type=Path, default=None, help="dataset yaml for the peer INT8 export "
-                    "(default: assets datasets/coco128/coco128.yaml if present)")
     args = ap.parse_args()
     model_path = args.model or default_model()
     clip = args.clip or default_clip()
@@ -200,13 +163,6 @@ def main() -> int:
                               ("pipeline", p_fps)):
                 rows.append((mode, f"{lb.input_hw[0]}x{lb.input_hw[1]}", name, fps, fps / ceil))
             print(f"[{mode}] done", file=sys.stderr, flush=True)
-    peer_fps = {}
-    if args.peers:
-        assets = Path(os.environ.get("YOLO_APP_ASSETS", REPO.parent / "shared"))
-        pt = args.pt or assets / "models" / "reconstructed" / "yolov8n.pt"
-        calib = args.calib or (assets / "datasets" / "coco128" / "coco128.yaml")
-        peer_fps = peers(clip, min(args.frames, 150), pt, calib if calib.exists() else None,
-                         REPO / "bench" / "results" / "peer_cache")
     sq = results.get("square", {})
     print(f"\nmodel {model_path}  clip {clip.name} ({w}x{h})  frames {args.frames}  "
           f"cpu {platform.processor() or platform.machine()} x{os.cpu_count()}")
@@ -215,10 +171,6 @@ def main() -> int:
     for mode, inp, name, fps, ratio in rows:
         vs_sq = fps / sq[f"{name}_fps"] if sq else float("nan")
         print(f"{mode:<7} {inp:<8} {name:<26} {fps:8.1f} {ratio:10.2f} {vs_sq:10.2f}")
-    ref = results.get("square", next(iter(results.values())))
-    for name, fps in peer_fps.items():
-        print(f"{'peer':<7} {'640':<8} {name:<26} {fps:8.1f} {fps / ref['ceiling_fps']:10.2f} "
-              f"{fps / ref['pipeline_noenc_fps']:10.2f}   (vs square ceiling / vs our square pipeline_noenc)")
     print("stages: engine = infer+decode on pre-decoded frames; pipeline_noenc = PyAV decode+infer+decode "
           "(like predict(stream=True)); pipeline = + annotate + H.264 encode")
     for mode, r in results.items():
@@ -228,7 +180,7 @@ def main() -> int:
     args.out.write_text(json.dumps({"model": str(model_path), "clip": str(clip), "frame_hw": [h, w],
                                     "frames": args.frames, "cpu_count": os.cpu_count(), "repeat": args.repeat,
                                     "load_avg_1m": os.getloadavg()[0],
-                                    "openvino": ov.__version__, "modes": results, "peers_fps": peer_fps},
+                                    "openvino": ov.__version__, "modes": results},
                                    indent=2))
     print(f"wrote {args.out}")
     return 0

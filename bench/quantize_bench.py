@@ -43,8 +43,9 @@ TASKS = {
 
 
 def assets() -> Path:
-    env = os.environ.get("YOLO_APP_ASSETS")
-    return Path(env).expanduser().resolve() if env else (REPO.parent / "shared").resolve()
+    from inference.assets import assets_root
+
+    return assets_root()
 
 
 def unlabelled_yaml(images: Path, tmp: Path, names: dict, kpt_shape=None) -> Path:

@@ -120,7 +120,9 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(asctime)s %(levelname)s %(message)s")
     outages = [float(x) for x in args.outages.split(",") if x.strip()]
-    assets = Path(os.environ.get("YOLO_APP_ASSETS", REPO.parent / "shared"))
+    from inference.assets import assets_root
+
+    assets = assets_root()
     src_clip = args.clip or assets / "videos" / "one-by-one-person-detection.mp4"
     tmp = Path(tempfile.mkdtemp(prefix="reliability-"))
     clip = tmp / "clip.mp4"

@@ -47,8 +47,9 @@ WARMUP_FRAC = 0.2
 
 
 def assets_root() -> Path:
-    env = os.environ.get("YOLO_APP_ASSETS")
-    return Path(env).expanduser().resolve() if env else (REPO.parent / "shared").resolve()
+    from inference.assets import assets_root as root
+
+    return root()
 
 
 def _python() -> str:

@@ -24,10 +24,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 EXIT_USAGE = 2
 
 
-def assets_root() -> Path:
-    env = os.environ.get("YOLO_APP_ASSETS")
-    return Path(env).expanduser().resolve() if env else (REPO_ROOT.parent / "shared").resolve()
-
 
 def log(msg: str) -> None:
     print(f"[quantize] {msg}", file=sys.stderr, flush=True)
@@ -426,6 +422,8 @@ def cmd_build(a) -> int:
 
 
 def default_build_args() -> dict:
+    from inference.assets import assets_root
+
     root = assets_root()
     return dict(weights=root / "models/reconstructed/yolov8n.pt", name="yolov8n", imgsz=640, mode="ptq",
                 data=root / "datasets/coco128/coco128.yaml", val_data=root / "datasets/coco-val128/coco-val128.yaml",
@@ -436,7 +434,8 @@ def cmd_build_default(_a) -> int:
     kw = default_build_args()
     for key in ("weights", "data", "val_data"):
         if not Path(kw[key]).exists():
-            raise QuantizeError(f"{kw[key]} is missing (assets root {assets_root()}; set YOLO_APP_ASSETS)")
+            raise QuantizeError(f"{kw[key]} is missing (assets root {Path(kw['weights']).parents[2]}; "
+                                "set YOLO_APP_ASSETS)")
     build(progress=True, **kw)
     _print_summary(kw["out"] / "yolov8n" / "report.json")
     return 0

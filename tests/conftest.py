@@ -19,9 +19,7 @@ os.environ["YOLO_OFFLINE"] = "1"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def _assets_root() -> Path:
-    env = os.environ.get("YOLO_APP_ASSETS")
-    return Path(env).expanduser().resolve() if env else (REPO_ROOT.parent / "shared").resolve()
+from inference.assets import assets_root as _assets_root  # noqa: E402  (after YOLO_OFFLINE is set)
 
 
 def _in_ci() -> bool:

@@ -12,6 +12,7 @@ import socket
 import tempfile
 from pathlib import Path
 
+from inference.assets import assets_root, is_loopback
 from inference.config import InferenceConfig
 from inference.errors import InferenceError
 
@@ -29,23 +30,7 @@ class UIError(InferenceError):
     """The UI cannot start as asked (e.g. a public address without auth)."""
 
 
-def assets_root() -> Path:
-    env = os.environ.get("YOLO_APP_ASSETS")
-    return Path(env).expanduser().resolve() if env else (Path(__file__).resolve().parents[1].parent / "shared")
 
-
-def is_loopback(host: str) -> bool:
-    host = (host or "").strip().strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        try:
-            return all(ipaddress.ip_address(info[4][0]).is_loopback
-                       for info in socket.getaddrinfo(host, None))
-        except (OSError, ValueError):
-            return False
 
 
 def check_bind(host: str, auth) -> None:
