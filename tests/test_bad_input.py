@@ -259,9 +259,7 @@ QUANTIZE_CASES = [
      r"subset-size"),
     ("build-imgsz-not-a-number", "build --weights {yolov8n.pt} --calib-images {calib} --imgsz big", 2, r"imgsz"),
     ("build-out-is-a-file", "build --weights {yolov8n.pt} --calib-images {calib} --out {gray.png}", 2,
-     r"out|folder|exists",
-     "quantize/__main__.py build: --out naming an existing file ends in a FileExistsError traceback (exit 1) "
-     "from StagedFolder's mkdir"),
+     r"out|folder|exists"),
     ("unknown-command", "frobnicate", 2, r"frobnicate|invalid choice"),
     ("unknown-option", "build --weights {yolov8n.pt} --confidence 0.5", 2, r"confidence|unrecognized"),
     ("validate-model-missing", "validate --model {missing} --data {val_yaml} --limit 2", 2, r"not found"),
@@ -272,8 +270,8 @@ QUANTIZE_CASES = [
     ("validate-unknown-task-in-ir", "validate --model {task-unknown} --data {val_yaml} --limit 2", 2,
      r"unknown task"),
     ("validate-no-yolo-metadata", "validate --model {no-meta} --data {val_yaml} --limit 2", 2, r"metadata"),
-    ("validate-limit-negative", "validate --model {good} --data {val_yaml} --limit -3", 2, r"limit",
-     "quantize validate accepts --limit -3 (validates all but 3 images) and --limit 0 (all images)"),
+    ("validate-limit-negative", "validate --model {good} --data {val_yaml} --limit -3", 2, r"limit"),
+    ("validate-limit-zero", "validate --model {good} --data {val_yaml} --limit 0", 2, r"limit"),
     ("validate-data-missing", "validate --model {good} --data {root}/nope.yaml --limit 2", 2, r"not found"),
     ("validate-unicode-space-paths-work", "validate --model {good} --data {val_yaml} --limit 2", 0, None),
 ]
@@ -335,19 +333,23 @@ def _start_build_and_wait_for(qdirs, out: Path, step: str) -> subprocess.Popen:
     return proc
 
 
-# (id, step to interrupt, signal, clean exit expected)
+# (id, step to interrupt, signal, clean exit expected[, reason of a known flaky bug])
 KILL_CASES = [
     ("sigint-during-ptq", "PTQ", signal.SIGINT, True),
-    # Ctrl-C inside OpenVINO's model conversion: the previous model must survive; the exit itself is not clean
-    # today (see the report: quantize/export.py export_fp32), so only the files are checked here.
-    ("sigint-during-export", "export FP32", signal.SIGINT, False),
+    # Ctrl-C inside the FP32 export (torch tracing / OpenVINO conversion): exit 130, one line, nothing replaced.
+    # About 1 run in 8 the interrupt is swallowed inside the export and the build completes and REPLACES the
+    # previous model (exit 0): a real bug, flaky by nature, hence a non-strict xfail (see the report).
+    ("sigint-during-export", "export FP32", signal.SIGINT, True,
+     "quantize build: a Ctrl-C swallowed inside the FP32 export is not re-checked before StagedFolder.commit()"),
     ("sigkill-during-export", "export FP32", signal.SIGKILL, False),
     ("sigkill-during-ptq", "PTQ", signal.SIGKILL, False),
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("step,sig,clean", [c[1:] for c in KILL_CASES], ids=[c[0] for c in KILL_CASES])
+@pytest.mark.parametrize("step,sig,clean", [
+    pytest.param(*c[1:4], id=c[0], marks=[pytest.mark.xfail(strict=False, reason=c[4])] if len(c) > 4 else [])
+    for c in KILL_CASES])
 def test_quantize_killed_build_keeps_previous_model(qdirs, tmp_path, step, sig, clean):
     out = tmp_path / "out"
     before = sha_tree(_previous_model(out))
@@ -361,7 +363,7 @@ def test_quantize_killed_build_keeps_previous_model(qdirs, tmp_path, step, sig, 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert sha_tree(out / "yolov8n") == before, "the previous model folder changed"
+    assert sha_tree(out / "yolov8n") == before, f"the previous model folder changed (exit {rc}):\n{rest[-3000:]}"
     # whatever is left besides the model is a hidden staging folder, never a half-written model at the final name
     assert all(p.name == "yolov8n" or p.name.startswith(".yolov8n-staging") for p in out.iterdir())
     if clean:
