@@ -89,8 +89,9 @@ def peers(task: str, clip: Path, n: int, cache: Path) -> dict[str, float]:
             shutil.copy(src, local)
             exported = Path(YOLO(str(local)).export(format="openvino", int8=True, imgsz=640, verbose=False,
                                                     data=str(data / Path(calib_yaml).name)))
-        shutil.rmtree(folder, ignore_errors=True)
-        exported.rename(folder)
+        if exported.resolve() != folder.resolve():
+            shutil.rmtree(folder, ignore_errors=True)
+            exported.rename(folder)
     out["ultralytics_ov_int8"] = timed_ultralytics(YOLO(str(folder), task=task), clip, n, imgsz=640)
     return out
 
