@@ -3,8 +3,9 @@
 Every IR is validated by OUR validator (quantize/validate.py: our runtime, COCO metrics) on the same
 validation set, and its throughput is measured in the same run by timing our AsyncEngine (THROUGHPUT
 hint, square 640 letterbox, conf 0.25, decode included) over validation frames of one size for
---seconds seconds. OpenVINO runs each IR with the CPU plugin's default precision (recorded: bf16 for
-float layers on CPUs that support it), which is what the app gets.
+--seconds seconds, and by OpenVINO's own benchmark_app on the IR (THROUGHPUT hint, its static 640x640
+input). Accuracy is measured with float layers in f32 (so FP32 is FP32); throughput with the CPU plugin's
+default precision (bf16 float layers on CPUs that have it), which is what the app gets.
 
 Data (shared/DATA.md):
   detect : yolov8n.pt      calibrate coco128 (train2017)             validate coco-val128
@@ -112,15 +113,31 @@ def bench_task(task: str, ac: bool, seconds: float, tmp: Path, max_drop: float, 
     for key, row in rows.items():
         print(f"== {task}: throughput {key}", flush=True)
         row["throughput"] = throughput(row["path"], frames, seconds)
+        row["benchmark_app_fps"] = benchmark_app_fps(row["path"], seconds)
     return {"task": task, "weights": str(pt), "calibration": str(calib), "validation": str(val),
             "validation_images": report["validation"]["images"], "cpu_inference_precision": cpu_precision(),
             "variants": rows}
 
 
+def benchmark_app_fps(path: str, seconds: float) -> float | None:
+    """OpenVINO's own benchmark tool on the IR as stored (THROUGHPUT hint); None if it is not installed."""
+    import re
+    import subprocess
+
+    tool = Path(sys.executable).parent / "benchmark_app"
+    xml = path if str(path).endswith(".xml") else next(Path(path).glob("*.xml"))
+    if not tool.exists():
+        return None
+    proc = subprocess.run([str(tool), "-m", str(xml), "-d", "CPU", "-hint", "throughput", "-t", str(int(seconds))],
+                          capture_output=True, text=True, timeout=seconds * 6 + 120)
+    found = re.search(r"Throughput:\s*([\d.]+)\s*FPS", proc.stdout)
+    return float(found.group(1)) if found else None
+
+
 def print_table(results: list[dict]) -> None:
     print()
     print(f"{'task':8s} {'variant':17s} {'box mAP':>8s} {'mask/pose':>9s} {'d vs fp32':>9s} {'fps':>7s} "
-          f"{'x fp32':>6s} {'MB':>6s} {'build s':>8s}")
+          f"{'x fp32':>6s} {'bench_app':>9s} {'x fp32':>6s} {'MB':>6s} {'build s':>8s}")
     for r in results:
         fp32 = r["variants"]["fp32"]
         for key, v in r["variants"].items():
@@ -128,12 +145,14 @@ def print_table(results: list[dict]) -> None:
             second = m.get("mask_map") if m.get("mask_map") is not None else m.get("pose_map")
             drop = (fp32["metrics"]["primary"] - m["primary"]) * 100
             fps = v["throughput"]["fps"]
+            ba, ba32 = v.get("benchmark_app_fps"), fp32.get("benchmark_app_fps")
             print(f"{r['task']:8s} {key:17s} {m['box_map'] * 100:8.2f} "
                   f"{(f'{second * 100:.2f}' if second is not None else '-'):>9s} {-drop:+9.2f} {fps:7.1f} "
-                  f"{fps / fp32['throughput']['fps']:6.2f} {v['size_mb']:6.1f} "
+                  f"{fps / fp32['throughput']['fps']:6.2f} {(f'{ba:.1f}' if ba else '-'):>9s} "
+                  f"{(f'{ba / ba32:.2f}' if ba and ba32 else '-'):>6s} {v['size_mb']:6.1f} "
                   f"{_secs(v.get('build_s')):>8s}")
     print("mAP = COCO mAP50-95 (%) by quantize/validate.py; d vs fp32 = change of the task's main metric "
-          "(box/mask/pose), points; fps = AsyncEngine frames/s")
+          "(box/mask/pose), points; fps = AsyncEngine frames/s (decode included); bench_app = OpenVINO benchmark_app")
 
 
 def _secs(x) -> str:
