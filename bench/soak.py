@@ -39,6 +39,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # `python bench/soak.py` puts bench/ first on the path, not the repo
 SYSTEM_PY = "/usr/bin/python3"
 DEFAULT_CLIP = "videos/one-by-one-person-detection.mp4"
 RSS_LIMIT = 0.05
