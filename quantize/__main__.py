@@ -147,6 +147,7 @@ def build(weights: Path, *, name: str | None = None, imgsz: int = 640, mode: str
         bar = tqdm(total=len(steps), desc=f"build {name}", unit="step", file=sys.stderr)
 
     def stage(label: str) -> None:
+        _raise_if_interrupted()
         if bar is not None:
             bar.set_postfix_str(label)
             bar.refresh()
@@ -253,6 +254,7 @@ def build(weights: Path, *, name: str | None = None, imgsz: int = 640, mode: str
         report["versions"] = _versions()
         write_report(staged.path, report)
         done()
+        _raise_if_interrupted()  # a Ctrl-C that a library swallowed must not publish the new model
         staged.commit()
     if bar is not None:
         bar.close()
@@ -373,6 +375,12 @@ def _on_sigint(signum, frame):
     global _INTERRUPTED
     _INTERRUPTED = True
     raise KeyboardInterrupt
+
+
+def _raise_if_interrupted() -> None:
+    """torch tracing and NNCF's progress bars sometimes catch the KeyboardInterrupt: re-raise it ourselves."""
+    if _INTERRUPTED:
+        raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:

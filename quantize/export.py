@@ -31,7 +31,9 @@ def load_yolo(pt: str | Path):
     try:
         yolo = YOLO(str(pt))
     except Exception as exc:  # torch/pickle/zip errors come in many types
-        raise QuantizeError(f"{pt}: not a loadable YOLO checkpoint ({type(exc).__name__}: {str(exc)[:120]})") from None
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        detail = detail if len(detail) <= 120 else detail[:117].rsplit(" ", 1)[0] + "..."
+        raise QuantizeError(f"{pt}: not a loadable YOLO checkpoint ({type(exc).__name__}: {detail})") from None
     if yolo.task not in ("detect", "segment", "pose"):
         raise QuantizeError(f"{pt}: task {yolo.task!r} is not supported (detect, segment, pose)")
     return yolo
