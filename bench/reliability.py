@@ -114,7 +114,7 @@ def main() -> int:
     ap.add_argument("--resume-limit", type=float, default=15.0)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "reliability.json")
     ap.add_argument("--fast", action="store_true", help="read timeout 2 s, backoff 0.25..2 s (default: library "
-                    "defaults, read timeout 3 s, backoff 0.5..8 s)")
+                    "defaults, read timeout 3 s, backoff 0.25..1 s)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,

@@ -205,7 +205,7 @@ class RtspSink(Sink):
     """
 
     def __init__(self, url: str, fps: float = 25.0, *, source_id: str | None = None, bitrate: str = "2M",
-                 backoff: tuple[float, float] = (0.5, 8.0), ffmpeg: str | None = None):
+                 backoff: tuple[float, float] = (0.25, 1.0), ffmpeg: str | None = None):
         self.url = url
         self.display = redact(url)
         self.fps = float(fps) if fps and fps > 0 else 25.0

@@ -119,7 +119,7 @@ class Source:
     fps: float | None = None  # nominal frame rate when the container tells it
 
     def __init__(self, spec: str, *, live: bool, name: str | None = None, queue_size: int = 4,
-                 max_retries: int | None = None, backoff: tuple[float, float] = (0.5, 8.0),
+                 max_retries: int | None = None, backoff: tuple[float, float] = (0.25, 1.0),
                  stall_timeout: float = 5.0):
         self.spec = str(spec)
         self.display = redact(self.spec)
@@ -296,7 +296,12 @@ class Source:
     reconnectable = False
 
     def _reconnect(self, reason: str) -> bool:
-        """Reopen with exponential backoff; one log line when lost, one when back."""
+        """Reopen with exponential backoff; one log line when lost, one when back.
+
+        The backoff is capped at 1 s by default: a refused connection to a camera costs next to nothing,
+        and a short cap is what lets the stream resume within ~2 s of the camera coming back, however
+        long it was away.
+        """
         self._release()
         self.stats.outages += 1
         self.stats.state = "reconnecting"
