@@ -317,12 +317,17 @@ def test_quantize_failed_build_keeps_previous_model(qdirs, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["yolov8n"], "a failed build left files in the out folder"
 
 
+def _ctrl_c_as_in_a_terminal() -> None:
+    """A shell starts background jobs with SIGINT ignored (CI may run us that way); a user at a terminal has it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_build_and_wait_for(qdirs, out: Path, step: str) -> subprocess.Popen:
     """Start a build and return once it logs the step `step` (e.g. "export FP32", "PTQ")."""
     proc = subprocess.Popen([PY, "-m", "quantize", "build", "--weights", str(qdirs["yolov8n.pt"]), "--name", "yolov8n",
                              "--calib-images", str(qdirs["calib"]), "--out", str(out), "--bench-seconds", "0"],
                             cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            errors="replace")
+                            errors="replace", preexec_fn=_ctrl_c_as_in_a_terminal)
     seen = []
     for line in proc.stdout:  # the build logs "[quantize] <name>: <step>" as each step starts
         seen.append(line)
