@@ -386,7 +386,9 @@ class PyAVSource(Source):
             if not container.streams.video:
                 raise SourceError(f"{self.display}: no video stream")
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            # frame threading holds (threads - 1) decoded frames back: fine for files, but on a live stream
+            # that is 2 frame intervals of latency on a 2-core box, so live streams use slice threading
+            stream.thread_type = "SLICE" if self.live else "AUTO"
             rate = stream.average_rate or stream.guessed_rate
             self.fps = float(rate) if rate else None
             if not self.network:
