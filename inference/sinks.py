@@ -75,10 +75,12 @@ class VideoFileSink(Sink):
 
     H.264 (libx264, yuv420p) through PyAV; falls back to MPEG-4 part 2 if libx264 is unavailable.
     The size is fixed by the first frame (later frames of another size are resized).
+    Preset "ultrafast" by default: on a 2-core box "veryfast" costs ~6.6 ms of CPU per 768x432 frame, a
+    quarter of what inference gets, against ~2.2 ms for files about twice as large.
     """
 
     def __init__(self, path: str | os.PathLike, fps: float = 25.0, *, codec: str | None = None,
-                 crf: int = 23, preset: str = "veryfast", source_id: str | None = None):
+                 crf: int = 23, preset: str = "ultrafast", source_id: str | None = None):
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.codec, self.crf, self.preset = codec, crf, preset
