@@ -41,19 +41,8 @@ from inference.pipeline import Pipeline  # noqa: E402
 from inference.sinks import VideoFileSink  # noqa: E402
 from inference.sources import open_source  # noqa: E402
 
-
-def default_model() -> Path:
-    for v in ("int8", "fp32"):
-        p = REPO / "models" / "yolov8n" / v
-        if any(p.glob("*.xml")):
-            return p
-    sys.exit("bench: no model in models/yolov8n/{int8,fp32}: run `python -m quantize build-default`")
-
-
-def default_clip() -> Path:
-    from inference.assets import assets_root
-
-    return assets_root() / "videos" / "one-by-one-person-detection.mp4"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import default_clip, default_model  # noqa: E402
 
 
 def decode(clip: Path, n: int) -> list[np.ndarray]:
@@ -135,7 +124,7 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2, help="best of N runs per measurement (shared CPUs are noisy)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "pipeline.json")
     args = ap.parse_args()
-    model_path = args.model or default_model()
+    model_path = args.model or default_model(script="pipeline_bench")
     clip = args.clip or default_clip()
     if not clip.exists():
         sys.exit(f"bench: clip {clip} not found (set YOLO_APP_ASSETS)")

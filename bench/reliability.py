@@ -19,9 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,52 +32,13 @@ sys.path.insert(0, str(REPO))
 
 import av  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import RtspServer, default_model  # noqa: E402
 from inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
 from inference.annotate import Annotator  # noqa: E402
 from inference.pipeline import Pipeline  # noqa: E402
 from inference.sinks import RtspSink  # noqa: E402
 from inference.sources import open_source  # noqa: E402
-
-SERVER = REPO / "tests" / "rtsp_server.py"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self, clip: Path, port: int):
-        self.clip, self.port, self.proc = clip, port, None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(["/usr/bin/python3", str(SERVER), str(self.clip), str(self.port)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-        line = self.proc.stdout.readline()
-        if not line.startswith("READY"):
-            raise RuntimeError(f"RTSP server did not start on {self.port}")
-
-    def kill(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGCONT)
-            self.proc.kill()
-            self.proc.wait()
-        self.proc = None
-
-    def sig(self, s: int) -> None:
-        os.kill(self.proc.pid, s)
-
-    def url(self, path: str) -> str:
-        return f"rtsp://127.0.0.1:{self.port}/{path}"
-
-
-def default_model() -> Path:
-    for v in ("int8", "fp32"):
-        p = REPO / "models" / "yolov8n" / v
-        if any(p.glob("*.xml")):
-            return p
-    sys.exit("reliability: no model in models/yolov8n/{int8,fp32}: run `python -m quantize build-default`")
 
 
 def wait_until(cond, timeout: float, step: float = 0.05) -> float | None:
@@ -128,10 +87,8 @@ def main() -> int:
     clip = tmp / "clip.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "25", "-i", str(src_clip), "-t", "6", "-c", "copy", "-an",
                     str(clip)], check=True)
-    cam, out = Server(clip, free_port()), Server(clip, free_port())
-    cam.start()
-    out.start()
-    engine = AsyncEngine(YoloModel.load(args.model or default_model(), InferenceConfig()))
+    cam, out = RtspServer(clip).start(), RtspServer(clip).start()
+    engine = AsyncEngine(YoloModel.load(args.model or default_model(script="reliability"), InferenceConfig()))
     # the same settings the headless app uses (library defaults), unless --fast
     tuned = dict(open_timeout=5, read_timeout=2, backoff=(0.25, 2.0)) if args.fast else {}
     src = open_source(cam.url("x"), **tuned)
@@ -163,6 +120,16 @@ def main() -> int:
         print(f"{name:<10} detect {f(detect):>6} s  resume {f(resume):>6} s  lost {lost if lost is not None else '-':>5}"
               f"  {'PASS' if ok else 'FAIL'} {note}", flush=True)
 
+    def recovered(name: str, detect: float | None, last_before: float) -> None:
+        """The fault has just been cleared: time to the next frame, frames lost over the gap, verdict."""
+        t_clear = time.monotonic()
+        resume = wait_until(lambda: frames_after(t_clear) > 0, args.resume_limit * 3)
+        first_after = next((x for x in times if x > t_clear), None)
+        lost = round((first_after - last_before) * fps) - 1 if first_after else None
+        ok = detect is not None and detect <= args.detect_limit and resume is not None \
+            and resume <= args.resume_limit
+        report(name, detect, resume, lost, ok)
+
     try:
         if not flowing():
             print("pipeline never started", file=sys.stderr)
@@ -179,13 +146,7 @@ def main() -> int:
             detect = wait_until(lambda: src.stats.state != "running", max(args.detect_limit * 2, seconds + 5))
             time.sleep(max(0.0, seconds - (time.monotonic() - t_fault)))
             cam.start()
-            t_clear = time.monotonic()
-            resume = wait_until(lambda: frames_after(t_clear) > 0, args.resume_limit * 3)
-            first_after = next((x for x in times if x > t_clear), None)
-            lost = round((first_after - last_before) * fps) - 1 if first_after else None
-            ok = detect is not None and detect <= args.detect_limit and resume is not None \
-                and resume <= args.resume_limit
-            report(f"kill-{seconds:g}", detect, resume, lost, ok)
+            recovered(f"kill-{seconds:g}", detect, last_before)
         if args.freeze > 0 and flowing():
             last_before = times[-1]
             t_fault = time.monotonic()
@@ -195,13 +156,7 @@ def main() -> int:
                 time.sleep(max(0.0, args.freeze - (time.monotonic() - t_fault)))
             finally:
                 cam.sig(signal.SIGCONT)
-            t_clear = time.monotonic()
-            resume = wait_until(lambda: frames_after(t_clear) > 0, args.resume_limit * 3)
-            first_after = next((x for x in times if x > t_clear), None)
-            lost = round((first_after - last_before) * fps) - 1 if first_after else None
-            ok = detect is not None and detect <= args.detect_limit and resume is not None \
-                and resume <= args.resume_limit
-            report(f"freeze-{args.freeze:g}", detect, resume, lost, ok)
+            recovered(f"freeze-{args.freeze:g}", detect, last_before)
         if args.publisher_outage > 0 and flowing():
             sent0, dropped0 = sink.frames_sent, sink.frames_dropped
             t_fault = time.monotonic()

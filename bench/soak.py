@@ -27,9 +27,7 @@ import json
 import os
 import platform
 import re
-import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,7 +39,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # `python bench/soak.py` puts bench/ first on the path, not the repo
-SYSTEM_PY = "/usr/bin/python3"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchlib import SYSTEM_PY, RtspServer, default_model, free_port  # noqa: E402
+
 DEFAULT_CLIP = "videos/one-by-one-person-detection.mp4"
 RSS_LIMIT = 0.05
 FLAT_LIMIT = 2
@@ -57,21 +57,6 @@ def assets_root() -> Path:
 def _python() -> str:
     venv = REPO / ".venv" / "bin" / "python"
     return str(venv) if venv.exists() else sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def default_model() -> Path:
-    for sub in ("int8", "fp32"):
-        d = REPO / "models" / "yolov8n" / sub
-        if any(d.glob("*.xml")):
-            return d
-    raise SystemExit("soak: no model in models/yolov8n/{int8,fp32}: run `python -m quantize build-default` "
-                     "or pass --model")
 
 
 def gst_available() -> bool:
@@ -111,40 +96,6 @@ class SoakResult:
 
 
 # --- the looping source ---------------------------------------------------------------------------------
-
-class RtspLoop:
-    """tests/rtsp_server.py looping the clip on 127.0.0.1:<port>/x (a child of this process)."""
-
-    def __init__(self, clip: Path, log_path: Path):
-        self.port = free_port()
-        self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen([SYSTEM_PY, str(REPO / "tests" / "rtsp_server.py"), str(clip), str(self.port)],
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
-            if line.startswith("READY"):
-                return
-            if not line and self.proc.poll() is not None:
-                break
-        self.close()
-        raise RuntimeError("the RTSP test server did not start (see the soak log)")
-
-    @property
-    def url(self) -> str:
-        return f"rtsp://127.0.0.1:{self.port}/x"
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.log.close()
-
 
 def file_loop_child(model: str, clip: str, metrics_port: int) -> int:
     """`--child-file-loop`: the Pipeline over the clip re-opened at every end, paced like a camera."""
@@ -277,7 +228,7 @@ def run_soak(minutes: float = 30.0, interval: float = 10.0, *, model: str | Path
 
     out_dir = Path(out_dir) if out_dir else REPO / "bench" / "results"
     out_dir.mkdir(parents=True, exist_ok=True)
-    model = Path(model) if model else default_model()
+    model = Path(model) if model else default_model(script="soak")
     clip = Path(clip) if clip else assets_root() / DEFAULT_CLIP
     if not clip.is_file():
         raise SystemExit(f"soak: clip {clip} not found (set YOLO_APP_ASSETS or pass --clip)")
@@ -291,8 +242,8 @@ def run_soak(minutes: float = 30.0, interval: float = 10.0, *, model: str | Path
     server = None
     env = dict(os.environ, PYTHONUNBUFFERED="1", YOLO_OFFLINE="1")
     if source == "rtsp":
-        server = RtspLoop(clip, log_path)
-        cmd = [_python(), str(REPO / "app.py"), "--headless", "--model", str(model), "--source", server.url,
+        server = RtspServer(clip, log_path=log_path).start()
+        cmd = [_python(), str(REPO / "app.py"), "--headless", "--model", str(model), "--source", server.url("x"),
                "--jsonl", os.devnull, "--metrics-port", str(mport)]
     elif source == "file":
         cmd = [_python(), str(Path(__file__).resolve()), "--child-file-loop", "--model", str(model), "--clip",
@@ -344,7 +295,7 @@ def run_soak(minutes: float = 30.0, interval: float = 10.0, *, model: str | Path
                 child.wait()
         log.close()
         if server is not None:
-            server.close()
+            server.stop()
     result.child_exit = child.returncode
     result.passed = bool(result.checks) and all(c["ok"] for c in result.checks.values())
     (out_dir / "soak.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
