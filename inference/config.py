@@ -15,7 +15,7 @@ class InferenceConfig:
     rect: letterbox to the smallest stride-multiple rectangle that fits the frame (faster on 16:9)
           instead of the model's square size.
     hint: OpenVINO performance hint, THROUGHPUT for streams, LATENCY for one frame at a time.
-    num_requests: async infer requests; 0 = the compiled model's optimal number.
+    num_requests: async infer requests; 0 = engine.default_requests (2x OpenVINO's optimal under THROUGHPUT).
     max_det: cap on detections per frame.
     multi_label: one box may carry several classes (used for mAP validation, like Ultralytics val).
     """
