@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .errors import QuantizeError
+from .options import PRESETS, RANGE_ESTIMATORS, QuantOptions
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXIT_USAGE = 2
@@ -98,7 +99,8 @@ def check_val_data(data: Path, task: str, nc: int):
 
 def build(weights: Path, *, name: str | None = None, imgsz: int = 640, mode: str = "ptq", data: Path | None = None,
           calib_images: Path | None = None, val_data: Path | None = None, subset_size: int = 300,
-          preset: str = "mixed", fast_bias_correction: bool = True, max_drop: float = 0.01,
+          preset: str = "mixed", fast_bias_correction: bool = True, range_estimator: str = "default",
+          max_drop: float = 0.01,
           out: Path = Path("models"), task: str | None = None, val_limit: int | None = None,
           ac_val_images: int = 64, ac_max_iterations: int = 5, bench_seconds: float = 5.0,
           progress: bool = False, keep_fp32: list[str] | None = None) -> dict:
@@ -121,6 +123,7 @@ def build(weights: Path, *, name: str | None = None, imgsz: int = 640, mode: str
         check_max_drop(max_drop)
     if subset_size < 1:
         raise QuantizeError(f"--subset-size must be >= 1, got {subset_size}")
+    options = QuantOptions(preset, subset_size, fast_bias_correction, range_estimator)
     check_positive(val_limit=val_limit, ac_val_images=ac_val_images, ac_max_iterations=ac_max_iterations)
     if bench_seconds < 0:
         raise QuantizeError(f"--bench-seconds must be >= 0, got {bench_seconds}")
@@ -173,8 +176,7 @@ def build(weights: Path, *, name: str | None = None, imgsz: int = 640, mode: str
         calib = source.tensors(meta.imgsz, meta.stride, limit=subset_size)
         timings["calibration_data_s"] = time.perf_counter() - t
         report["calibration"] = {"source": source.origin, "images": len(calib), "skipped_unreadable": source.skipped,
-                                 "subset_size": subset_size, "preset": preset,
-                                 "fast_bias_correction": fast_bias_correction,
+                                 **options.as_dict(),
                                  "preprocessing": "host letterbox (Letterbox.numpy_letterbox, rect=False) + "
                                                   "BGR->RGB + /255, identical to the in-graph preprocessing"}
         if source.skipped:
@@ -189,8 +191,7 @@ def build(weights: Path, *, name: str | None = None, imgsz: int = 640, mode: str
         variants: dict[str, dict] = {"fp32": {"path": f"fp32/{name}.xml"}}
         t = time.perf_counter()
         stage("PTQ (nncf.quantize)")
-        ptq = quantize_ptq(fp32, meta, calib, preset=preset, subset_size=subset_size,
-                           fast_bias_correction=fast_bias_correction, extra_ignored=keep_fp32)
+        ptq = quantize_ptq(fp32, meta, calib, options, extra_ignored=keep_fp32)
         timings["ptq_s"] = time.perf_counter() - t
         if mode in ("ptq", "both"):
             save_ir(ptq, staged.path / "int8", name)
@@ -202,8 +203,7 @@ def build(weights: Path, *, name: str | None = None, imgsz: int = 640, mode: str
 
             t = time.perf_counter()
             stage(f"accuracy control (max drop {max_drop}, {ac_val_images} val images)")
-            ac = quantize_ac(fp32, meta, calib, val_data, max_drop=max_drop, preset=preset, subset_size=subset_size,
-                             fast_bias_correction=fast_bias_correction, val_images=ac_val_images,
+            ac = quantize_ac(fp32, meta, calib, val_data, max_drop=max_drop, options=options, val_images=ac_val_images,
                              max_iterations=ac_max_iterations, ptq_model=ptq)
             save_ir(ac.model, staged.path / "int8-ac", name)
             timings["accuracy_control_s"] = time.perf_counter() - t
@@ -301,11 +301,14 @@ def _add_quant_opts(p: argparse.ArgumentParser) -> None:
                                                      "(recursive; jpg/png/bmp/webp; unreadable files are skipped)")
     p.add_argument("--val-data", type=Path, help="labelled dataset yaml for COCO metrics (val split)")
     p.add_argument("--subset-size", type=int, default=300, help="calibration images used by NNCF (default 300)")
-    p.add_argument("--preset", choices=["mixed", "performance"], default="mixed",
+    p.add_argument("--preset", choices=PRESETS, default="mixed",
                    help="NNCF preset: mixed = symmetric weights + asymmetric activations (default), "
                         "performance = symmetric everything")
     p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction, default=True,
                    help="NNCF fast bias correction (default on; off = full BiasCorrection, slower)")
+    p.add_argument("--range-estimator", choices=RANGE_ESTIMATORS, default="default",
+                   help="activation range estimator (default: NNCF's for the preset; min/max of each batch, their "
+                        "means, quantiles, ...; compared in bench/quantize_options.py)")
     p.add_argument("--out", type=Path, default=Path("models"), help="output root (default models/)")
     p.add_argument("--task", choices=["detect", "segment", "pose"],
                    help="expected task; an error if the checkpoint is another task (default: from the checkpoint)")
@@ -423,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_build(a) -> int:
     build(a.weights, name=a.name, imgsz=a.imgsz, mode=a.mode, data=a.data, calib_images=a.calib_images,
           val_data=a.val_data, subset_size=a.subset_size, preset=a.preset, fast_bias_correction=a.fast_bias_correction,
-          max_drop=a.max_drop, out=a.out, task=a.task, val_limit=a.val_limit, ac_val_images=a.ac_val_images,
+          range_estimator=a.range_estimator, max_drop=a.max_drop, out=a.out, task=a.task, val_limit=a.val_limit, ac_val_images=a.ac_val_images,
           ac_max_iterations=a.ac_max_iterations, bench_seconds=a.bench_seconds, progress=sys.stderr.isatty())
     _print_summary(a.out / (a.name or a.weights.stem) / "report.json")
     return 0

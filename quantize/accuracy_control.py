@@ -28,7 +28,8 @@ from inference.model import ModelMeta, YoloModel
 from .calibration import load_dataset_yaml, preprocess, read_image
 from .errors import QuantizeError
 from .export import attach_meta
-from .ptq import preset_of, quantized_ops, quiet_nncf
+from .options import QuantOptions
+from .ptq import quantized_ops, quiet_nncf
 from .scopes import find_decode_scope
 from .validate import VAL_CONFIG, GroundTruth, check_task, predictions_of, score
 
@@ -89,8 +90,8 @@ def make_validation_fn(model: ov.Model, meta: ModelMeta, gt: GroundTruth, max_de
 
 
 def quantize_ac(model: ov.Model, meta: ModelMeta, calib: list[np.ndarray], val_data: str | Path, *,
-                max_drop: float = 0.01, preset: str = "mixed", subset_size: int = 300,
-                fast_bias_correction: bool = True, val_images: int = 64, max_iterations: int = 5,
+                max_drop: float = 0.01, options: QuantOptions = QuantOptions(), val_images: int = 64,
+                max_iterations: int = 5,
                 ptq_model: ov.Model | None = None) -> ACResult:
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
@@ -111,12 +112,11 @@ def quantize_ac(model: ov.Model, meta: ModelMeta, calib: list[np.ndarray], val_d
     try:
         q = nncf.quantize_with_accuracy_control(
             model, nncf.Dataset(calib), nncf.Dataset(items, lambda d: d["x"]), validation_fn,
-            max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE, preset=preset_of(preset),
-            subset_size=min(subset_size, len(calib)), fast_bias_correction=fast_bias_correction,
-            ignored_scope=find_decode_scope(model).ignored_scope(),
+            max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE, ignored_scope=find_decode_scope(model).ignored_scope(),
             advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
                 max_num_iterations=max_iterations, ranking_subset_size=min(32, len(items)),
-                num_ranking_workers=1))
+                num_ranking_workers=1),
+            **options.nncf_kwargs(len(calib), accuracy_control=True))
     except (RuntimeError, ValueError, nncf.ValidationError) as exc:
         raise QuantizeError(f"NNCF accuracy control failed: {str(exc).splitlines()[0][:200]}") from None
     finally:

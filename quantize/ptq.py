@@ -11,27 +11,16 @@ from inference.model import ModelMeta
 
 from .errors import QuantizeError
 from .export import attach_meta
+from .options import QuantOptions
 from .scopes import find_decode_scope
-
-PRESETS = ("mixed", "performance")
-
 
 def quiet_nncf() -> None:
     """NNCF logs every step at INFO; our CLI prints its own progress."""
     logging.getLogger("nncf").setLevel(logging.WARNING)
 
 
-def preset_of(name: str):
-    import nncf
-
-    if name not in PRESETS:
-        raise QuantizeError(f"preset must be one of {PRESETS}, got {name!r}")
-    return nncf.QuantizationPreset.MIXED if name == "mixed" else nncf.QuantizationPreset.PERFORMANCE
-
-
-def quantize_ptq(model: ov.Model, meta: ModelMeta, calib: list[np.ndarray], *, preset: str = "mixed",
-                 subset_size: int = 300, fast_bias_correction: bool = True,
-                 extra_ignored: list[str] | None = None) -> ov.Model:
+def quantize_ptq(model: ov.Model, meta: ModelMeta, calib: list[np.ndarray], options: QuantOptions = QuantOptions(),
+                 *, extra_ignored: list[str] | None = None) -> ov.Model:
     """INT8 model (FakeQuantize on activations, int8 weights) from preprocessed calibration tensors.
 
     The ignored scope is the head's decode found by graph walking (scopes.py) plus `extra_ignored`
@@ -44,9 +33,7 @@ def quantize_ptq(model: ov.Model, meta: ModelMeta, calib: list[np.ndarray], *, p
     quiet_nncf()
     scope = find_decode_scope(model).ignored_scope(extra_ignored)
     try:
-        q = nncf.quantize(model, nncf.Dataset(calib), preset=preset_of(preset),
-                          subset_size=min(subset_size, len(calib)), fast_bias_correction=fast_bias_correction,
-                          ignored_scope=scope)
+        q = nncf.quantize(model, nncf.Dataset(calib), ignored_scope=scope, **options.nncf_kwargs(len(calib)))
     except (RuntimeError, ValueError, nncf.ValidationError) as exc:
         raise QuantizeError(f"NNCF quantization failed: {str(exc).splitlines()[0][:200]}") from None
     attach_meta(q, replace(meta, precision="int8"))

@@ -141,6 +141,7 @@ def run_sensitivity(a) -> dict:
     from .accuracy_control import make_validation_fn, validation_items
     from .calibration import ImageSource
     from .export import export_fp32, save_ir
+    from .options import QuantOptions
     from .ptq import quantize_ptq
     from .report import write_json
 
@@ -163,8 +164,8 @@ def run_sensitivity(a) -> dict:
     log(f"{name}: export + PTQ")
     fp32, meta = export_fp32(a.weights, a.imgsz)
     calib = source.tensors(meta.imgsz, meta.stride, limit=a.subset_size)
-    int8 = quantize_ptq(fp32, meta, calib, preset=a.preset, subset_size=a.subset_size,
-                        fast_bias_correction=a.fast_bias_correction)
+    options = QuantOptions(a.preset, a.subset_size, a.fast_bias_correction, a.range_estimator)
+    int8 = quantize_ptq(fp32, meta, calib, options)
     items, gt = validation_items(meta, val_data, a.val_images)
     vfn = make_validation_fn(fp32, meta, gt)
     log(f"{name}: ranking quantized layers on {len(items)} validation images")
@@ -181,8 +182,7 @@ def run_sensitivity(a) -> dict:
     if a.keep_fp32:
         keep = [s.name for s in scores[: a.keep_fp32]]
         log(f"{name}: INT8 with the top {len(keep)} layers in FP32")
-        kept = quantize_ptq(fp32, meta, calib, preset=a.preset, subset_size=a.subset_size,
-                            fast_bias_correction=a.fast_bias_correction, extra_ignored=keep)
+        kept = quantize_ptq(fp32, meta, calib, options, extra_ignored=keep)
         xml = save_ir(kept, folder / f"int8-keep{len(keep)}", name)
         metric = float(vfn(ov.Core().compile_model(kept, "CPU"), items)[0])
         result["keep_fp32"] = {"k": len(keep), "layers": keep, "path": str(xml), "metric": metric}

@@ -56,6 +56,8 @@ CASES = [  # (id, args with placeholders, expected fragment of the error line)
     ("no-calibration-data", ["build", "--weights", "{detect}"], "calibration data needed"),
     ("validate-missing-model", ["validate", "--model", "{d}/no-model", "--data", "{coco128}"], "not found"),
     ("unknown-option", ["build", "--weights", "{detect}", "--bogus"], "unrecognized arguments"),
+    ("bad-range-estimator", ["build", "--weights", "{detect}", "--data", "{coco128}", "--range-estimator", "median"],
+     "invalid choice"),
 ]
 
 
@@ -216,14 +218,50 @@ def test_accuracy_control_small(fp32_models, coco128_yaml, coco_val128_yaml):
     """quantize_with_accuracy_control wiring: our validation_fn on the raw model, reverted layers reported."""
     from quantize.accuracy_control import quantize_ac
     from quantize.calibration import ImageSource
+    from quantize.options import QuantOptions
     from quantize.ptq import count_fake_quantize, quantize_ptq, quantized_ops
 
     model, meta = fp32_models["detect"]
     calib = ImageSource.from_args(coco128_yaml).tensors(meta.imgsz, meta.stride, limit=16)
-    ptq = quantize_ptq(model, meta, calib, subset_size=16)
-    res = quantize_ac(model, meta, calib, coco_val128_yaml, max_drop=0.001, subset_size=16, val_images=8,
+    ptq = quantize_ptq(model, meta, calib, QuantOptions(subset_size=16))
+    res = quantize_ac(model, meta, calib, coco_val128_yaml, max_drop=0.001, options=QuantOptions(subset_size=16), val_images=8,
                       max_iterations=1, ptq_model=ptq)
     assert count_fake_quantize(res.model) > 0
     assert json.loads(res.model.get_rt_info(["yolo_app", "meta"]).astype(str))["precision"] == "int8-ac"
     assert set(res.reverted) <= quantized_ops(ptq)
     assert res.reverted_source
+
+
+def test_quant_options_reach_nncf(fp32_models, coco128_yaml):
+    """Preset / range estimator / subset size are validated up front and change what NNCF computes."""
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    from quantize.calibration import ImageSource
+    from quantize.errors import QuantizeError
+    from quantize.options import QuantOptions
+    from quantize.ptq import quantize_ptq
+
+    kw = QuantOptions(range_estimator="mean_minmax", subset_size=500).nncf_kwargs(8)
+    assert kw["subset_size"] == 8
+    assert kw["advanced_parameters"].activations_range_estimator_params == RangeEstimatorParametersSet.MEAN_MINMAX
+    assert "advanced_quantization_parameters" in QuantOptions(range_estimator="minmax").nncf_kwargs(
+        8, accuracy_control=True)
+    assert "advanced_parameters" not in QuantOptions().nncf_kwargs(8)
+    for bad in ({"range_estimator": "median"}, {"preset": "fast"}, {"subset_size": 0}):
+        with pytest.raises(QuantizeError):
+            QuantOptions(**bad)
+
+    model, meta = fp32_models["detect"]
+    calib = ImageSource.from_args(coco128_yaml).tensors(meta.imgsz, meta.stride, limit=8)
+
+    def activation_ranges(options: QuantOptions) -> np.ndarray:
+        q = quantize_ptq(model, meta, calib, options)
+        highs = [op.input_value(2).get_node().get_data().max() for op in q.get_ordered_ops()
+                 if op.get_type_name() == "FakeQuantize" and op.input_value(0).get_node().get_type_name() != "Constant"]
+        return np.array(highs, dtype=np.float64)
+
+    minmax = activation_ranges(QuantOptions(subset_size=8, range_estimator="minmax"))
+    mean_minmax = activation_ranges(QuantOptions(subset_size=8, range_estimator="mean_minmax"))
+    assert len(minmax) == len(mean_minmax) > 20
+    # the largest value over the batch bounds the mean of the per-image largest values, and differs from it
+    assert np.all(minmax >= mean_minmax - 1e-4) and np.any(minmax > mean_minmax + 1e-3)
