@@ -37,7 +37,7 @@ VARIANTS = {
 }
 
 
-def bench_task(task: str, variants: list[str], tmp: Path) -> dict:
+def bench_task(task: str, variants: list[str], tmp: Path, val_data: Path | None = None) -> dict:
     from quantize.calibration import ImageSource
     from quantize.export import export_fp32, save_ir
     from quantize.ptq import quantize_ptq
@@ -45,7 +45,7 @@ def bench_task(task: str, variants: list[str], tmp: Path) -> dict:
 
     cfg = TASKS[task]
     root = assets()
-    pt, calib_dir, val = root / cfg["pt"], root / cfg["calib"], root / cfg["val"]
+    pt, calib_dir, val = root / cfg["pt"], root / cfg["calib"], val_data or root / cfg["val"]
     fp32, meta = export_fp32(pt, 640)
     calib = ImageSource.from_args(None, calib_dir, "train").check().tensors(meta.imgsz, meta.stride, limit=300)
     rows = {"fp32": {"metrics": validate_ir(save_ir(fp32, tmp / "fp32", task), val).to_dict(), "seconds": None}}
@@ -65,6 +65,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", default="detect,segment,pose")
     ap.add_argument("--variants", default=",".join(VARIANTS), help=f"subset of {','.join(VARIANTS)}")
+    ap.add_argument("--val-data", type=Path, help="another labelled yaml to validate on (one task only), e.g. a split "
+                    "disjoint from the reported one, to choose options without looking at the reported set")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "quantize_options.json")
     a = ap.parse_args()
     variants = [v for v in a.variants.split(",") if v]
@@ -74,11 +76,13 @@ def main() -> int:
     tasks = [t for t in a.tasks.split(",") if t]
     if any(t not in TASKS for t in tasks):
         ap.error(f"tasks must be among {list(TASKS)}")
+    if a.val_data and len(tasks) != 1:
+        ap.error("--val-data needs exactly one task in --tasks")
     t0 = time.perf_counter()
     results = []
     with tempfile.TemporaryDirectory(prefix="qopts-") as tmp:
         for task in tasks:
-            results.append(bench_task(task, variants, Path(tmp) / task))
+            results.append(bench_task(task, variants, Path(tmp) / task, a.val_data))
     print(f"\n{'task':8s} {'variant':14s} {'box mAP':>8s} {'mask/pose':>9s} {'main':>7s} {'vs fp32':>8s} "
           f"{'vs default':>10s} {'quantize s':>10s}")
     for r in results:

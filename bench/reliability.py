@@ -150,12 +150,12 @@ def main() -> int:
         if args.freeze > 0 and flowing():
             last_before = times[-1]
             t_fault = time.monotonic()
-            cam.sig(signal.SIGSTOP)
+            cam.signal(signal.SIGSTOP)
             try:
                 detect = wait_until(lambda: src.stats.state != "running", max(args.freeze, args.detect_limit * 2))
                 time.sleep(max(0.0, args.freeze - (time.monotonic() - t_fault)))
             finally:
-                cam.sig(signal.SIGCONT)
+                cam.signal(signal.SIGCONT)
             recovered(f"freeze-{args.freeze:g}", detect, last_before)
         if args.publisher_outage > 0 and flowing():
             sent0, dropped0 = sink.frames_sent, sink.frames_dropped

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # `python bench/soak.py` puts bench/ first on the path, not the repo
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import SYSTEM_PY, RtspServer, default_model, free_port  # noqa: E402
+from benchlib import RtspServer, default_model, free_port, gst_available  # noqa: E402
 
 DEFAULT_CLIP = "videos/one-by-one-person-detection.mp4"
 RSS_LIMIT = 0.05
@@ -57,14 +57,6 @@ def assets_root() -> Path:
 def _python() -> str:
     venv = REPO / ".venv" / "bin" / "python"
     return str(venv) if venv.exists() else sys.executable
-
-
-def gst_available() -> bool:
-    if not Path(SYSTEM_PY).exists():
-        return False
-    probe = subprocess.run([SYSTEM_PY, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); "
-                            "from gi.repository import GstRtspServer"], capture_output=True, timeout=60)
-    return probe.returncode == 0
 
 
 @dataclass

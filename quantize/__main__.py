@@ -99,7 +99,7 @@ def check_val_data(data: Path, task: str, nc: int):
 
 def build(weights: Path, *, name: str | None = None, imgsz: int = 640, mode: str = "ptq", data: Path | None = None,
           calib_images: Path | None = None, val_data: Path | None = None, subset_size: int = 300,
-          preset: str = "mixed", fast_bias_correction: bool = True, range_estimator: str = "default",
+          preset: str = "mixed", fast_bias_correction: bool | None = None, range_estimator: str = "default",
           max_drop: float = 0.01,
           out: Path = Path("models"), task: str | None = None, val_limit: int | None = None,
           ac_val_images: int = 64, ac_max_iterations: int = 5, bench_seconds: float = 5.0,
@@ -123,7 +123,7 @@ def build(weights: Path, *, name: str | None = None, imgsz: int = 640, mode: str
         check_max_drop(max_drop)
     if subset_size < 1:
         raise QuantizeError(f"--subset-size must be >= 1, got {subset_size}")
-    options = QuantOptions(preset, subset_size, fast_bias_correction, range_estimator)
+    QuantOptions(preset, subset_size, True, range_estimator)  # rejects bad values before any slow step
     check_positive(val_limit=val_limit, ac_val_images=ac_val_images, ac_max_iterations=ac_max_iterations)
     if bench_seconds < 0:
         raise QuantizeError(f"--bench-seconds must be >= 0, got {bench_seconds}")
@@ -134,6 +134,8 @@ def build(weights: Path, *, name: str | None = None, imgsz: int = 640, mode: str
     # Validate every input before the slow steps, so a typo fails in seconds.
     source = ImageSource.from_args(data if calib_images is None else None, calib_images, split="train").check()
     task, nc = checkpoint_task(weights, task)
+    options = QuantOptions.for_task(task, preset=preset, subset_size=subset_size,
+                                    fast_bias_correction=fast_bias_correction, range_estimator=range_estimator)
     if val_data is None and data is not None:
         val_data = data
     if val_data is not None:
@@ -304,8 +306,9 @@ def _add_quant_opts(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=PRESETS, default="mixed",
                    help="NNCF preset: mixed = symmetric weights + asymmetric activations (default), "
                         "performance = symmetric everything")
-    p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction, default=True,
-                   help="NNCF fast bias correction (default on; off = full BiasCorrection, slower)")
+    p.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction, default=None,
+                   help="NNCF fast bias correction (default: on, except for pose where full BiasCorrection "
+                        "measured better, see quantize/options.py; off = full BiasCorrection, slower)")
     p.add_argument("--range-estimator", choices=RANGE_ESTIMATORS, default="default",
                    help="activation range estimator (default: NNCF's for the preset; min/max of each batch, their "
                         "means, quantiles, ...; compared in bench/quantize_options.py)")

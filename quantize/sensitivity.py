@@ -164,7 +164,8 @@ def run_sensitivity(a) -> dict:
     log(f"{name}: export + PTQ")
     fp32, meta = export_fp32(a.weights, a.imgsz)
     calib = source.tensors(meta.imgsz, meta.stride, limit=a.subset_size)
-    options = QuantOptions(a.preset, a.subset_size, a.fast_bias_correction, a.range_estimator)
+    options = QuantOptions.for_task(task, preset=a.preset, subset_size=a.subset_size,
+                                    fast_bias_correction=a.fast_bias_correction, range_estimator=a.range_estimator)
     int8 = quantize_ptq(fp32, meta, calib, options)
     items, gt = validation_items(meta, val_data, a.val_images)
     vfn = make_validation_fn(fp32, meta, gt)

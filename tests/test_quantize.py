@@ -247,6 +247,10 @@ def test_quant_options_reach_nncf(fp32_models, coco128_yaml):
     assert "advanced_quantization_parameters" in QuantOptions(range_estimator="minmax").nncf_kwargs(
         8, accuracy_control=True)
     assert "advanced_parameters" not in QuantOptions().nncf_kwargs(8)
+    # per-task defaults (chosen on a split disjoint from the reported one), overridable
+    assert QuantOptions.for_task("pose").fast_bias_correction is False
+    assert QuantOptions.for_task("detect").fast_bias_correction is True
+    assert QuantOptions.for_task("pose", fast_bias_correction=True).fast_bias_correction is True
     for bad in ({"range_estimator": "median"}, {"preset": "fast"}, {"subset_size": 0}):
         with pytest.raises(QuantizeError):
             QuantOptions(**bad)
