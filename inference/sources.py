@@ -448,7 +448,12 @@ def _pts(frame) -> float | None:
 
 
 class WebcamSource(Source):
-    """A local camera by index, read with OpenCV."""
+    """A local camera by index, read with OpenCV.
+
+    A camera that stops sending makes OpenCV's V4L2 backend return a failed read after its select()
+    timeout (10 s by default; the OPENCV_VIDEOIO_V4L_SELECT_TIMEOUT environment variable, in seconds,
+    changes it), which counts as an outage and starts the reconnect loop.
+    """
 
     kind = "webcam"
     reconnectable = True
