@@ -3,6 +3,7 @@
 """
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ for _path in (REPO, REPO / "tests"):  # the repo (inference/, quantize/) and the
 from rtsp_control import SYSTEM_PY, RtspServer, free_port, gst_available  # noqa: E402
 
 __all__ = ["REPO", "SYSTEM_PY", "RtspServer", "default_clip", "default_model", "free_port", "gst_available",
-           "video_only"]
+           "video_only", "write_json"]
 
 
 def default_model(name: str = "yolov8n", script: str = "bench") -> Path:
@@ -40,3 +41,12 @@ def video_only(clip: Path, folder: Path) -> Path:
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-c", "copy", "-an", str(out)], check=True,
                    timeout=120)
     return out
+
+
+def write_json(path: Path, doc: dict) -> None:
+    """Results JSON, written atomically (a temp file beside it, then a rename): a killed run leaves the old one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    tmp.replace(path)

@@ -17,7 +17,6 @@ anything: these machines are shared and noisy.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import subprocess
@@ -34,6 +33,7 @@ import openvino as ov  # noqa: E402
 
 from inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
 from inference.assets import assets_root  # noqa: E402
+from benchlib import write_json  # noqa: E402
 from pipeline_bench import ceiling, decode, engine_fps, pipeline_fps, pipeline_infer_only_fps  # noqa: E402
 
 ASSETS = assets_root()
@@ -163,13 +163,10 @@ def main() -> int:
                   f"{summary[task]['x_vs_ultralytics_ov_int8']:9.2f}")
     print("stages: engine = infer+decode on pre-decoded frames; pipeline_noenc = PyAV decode + engine; "
           "pipeline = + annotate + H.264 encode. Ceiling = benchmark_app on our compiled graph.")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps({"clip": str(args.clip), "frame_hw": list(hw), "frames": args.frames,
-                                   "cpu_count": os.cpu_count(), "openvino": ov.__version__,
-                                   "load_avg_1m_at_end": os.getloadavg()[0], "seconds": time.perf_counter() - start,
-                                   "rows": rows, "peers": peer_rows, "summary": summary}, indent=2))
-    tmp_out.replace(args.out)
+    write_json(args.out, {"clip": str(args.clip), "frame_hw": list(hw), "frames": args.frames,
+                          "cpu_count": os.cpu_count(), "openvino": ov.__version__,
+                          "load_avg_1m_at_end": os.getloadavg()[0], "seconds": time.perf_counter() - start,
+                          "rows": rows, "peers": peer_rows, "summary": summary})
     print(f"wrote {args.out}")
     return 0
 

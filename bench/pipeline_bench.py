@@ -16,7 +16,6 @@ Numbers are only comparable within one run on one machine (shared CPUs make them
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -42,7 +41,7 @@ from inference.sinks import VideoFileSink  # noqa: E402
 from inference.sources import open_source  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import default_clip, default_model  # noqa: E402
+from benchlib import default_clip, default_model, write_json  # noqa: E402
 
 
 def decode(clip: Path, n: int) -> list[np.ndarray]:
@@ -165,12 +164,9 @@ def main() -> int:
     for mode, r in results.items():
         print(f"{mode}: pipeline latency p50 {r['latency_p50_ms']:.0f} ms, p95 {r['latency_p95_ms']:.0f} ms "
               f"(capture -> annotated, incl. queueing), encoder {r['encoder']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"model": str(model_path), "clip": str(clip), "frame_hw": [h, w],
-                                    "frames": args.frames, "cpu_count": os.cpu_count(), "repeat": args.repeat,
-                                    "load_avg_1m": os.getloadavg()[0],
-                                    "openvino": ov.__version__, "modes": results},
-                                   indent=2))
+    write_json(args.out, {"model": str(model_path), "clip": str(clip), "frame_hw": [h, w], "frames": args.frames,
+                          "cpu_count": os.cpu_count(), "repeat": args.repeat, "load_avg_1m": os.getloadavg()[0],
+                          "openvino": ov.__version__, "modes": results})
     print(f"wrote {args.out}")
     return 0
 

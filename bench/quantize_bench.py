@@ -31,6 +31,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+from benchlib import write_json  # noqa: E402
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 TASKS = {
@@ -218,7 +220,7 @@ def main(argv=None) -> int:
                    "throughput_method": "AsyncEngine end-to-end (in-graph letterbox + infer + decode), THROUGHPUT "
                                         "hint, square 640 letterbox, conf 0.25, validation frames of one size",
                    "results": results}
-            (a.out / "quantize.json").write_text(json.dumps(doc, indent=2, default=str) + "\n")  # after each task
+            write_json(a.out / "quantize.json", doc)  # after each task
             plot(results, a.out / "quantize.png")
             print_table(results)
     print_table(results)

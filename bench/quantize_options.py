@@ -12,7 +12,6 @@ the validation sets are 32-128 images, so a variant must win on every task befor
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-from benchlib import REPO  # noqa: E402
+from benchlib import REPO, write_json  # noqa: E402
 from quantize_bench import TASKS, assets  # noqa: E402
 
 from quantize.options import QuantOptions  # noqa: E402
@@ -99,11 +98,8 @@ def main() -> int:
                   f"{secs:>10s}")
     print("mAP50-95 in %, our validator in f32; main = the task's metric (box / mask / keypoints); "
           "quantize s = nncf.quantize time on this machine")
-    a.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = a.out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps({"benchmark": "quantize_options", "seconds": round(time.perf_counter() - t0),
-                                   "results": results}, indent=2) + "\n")
-    tmp_out.replace(a.out)
+    write_json(a.out, {"benchmark": "quantize_options", "seconds": round(time.perf_counter() - t0),
+                       "results": results})
     print(f"wrote {a.out}")
     return 0
 

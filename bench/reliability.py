@@ -17,7 +17,6 @@ again), frames lost (gap x nominal fps). Pass = detected within --detect-limit s
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import subprocess
@@ -33,7 +32,7 @@ sys.path.insert(0, str(REPO))
 import av  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import RtspServer, default_model  # noqa: E402
+from benchlib import RtspServer, default_model, write_json  # noqa: E402
 from inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
 from inference.annotate import Annotator  # noqa: E402
 from inference.pipeline import Pipeline  # noqa: E402
@@ -184,10 +183,8 @@ def main() -> int:
     st = src.stats.as_dict()
     print(f"source stats: {st['frames_read']} read, {st['frames_dropped']} dropped (keep-latest), "
           f"{st['outages']} outages, {st['reconnects']} reconnects; publisher outages {sink.outages}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"faults": records, "source_stats": st, "publisher_outages": sink.outages,
-                                    "limits": {"detect_s": args.detect_limit, "resume_s": args.resume_limit}},
-                                   indent=2))
+    write_json(args.out, {"faults": records, "source_stats": st, "publisher_outages": sink.outages,
+                          "limits": {"detect_s": args.detect_limit, "resume_s": args.resume_limit}})
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 

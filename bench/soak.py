@@ -23,7 +23,6 @@ checks, and a last line `N passed, N failed`. Exit code 0 when every check passe
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import re
@@ -40,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # `python bench/soak.py` puts bench/ first on the path, not the repo
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import RtspServer, default_model, free_port, gst_available  # noqa: E402
+from benchlib import RtspServer, default_model, free_port, gst_available, write_json  # noqa: E402
 
 DEFAULT_CLIP = "videos/one-by-one-person-detection.mp4"
 RSS_LIMIT = 0.05
@@ -290,7 +289,7 @@ def run_soak(minutes: float = 30.0, interval: float = 10.0, *, model: str | Path
             server.stop()
     result.child_exit = child.returncode
     result.passed = bool(result.checks) and all(c["ok"] for c in result.checks.values())
-    (out_dir / "soak.json").write_text(json.dumps(result.to_dict(), indent=2) + "\n")
+    write_json(out_dir / "soak.json", result.to_dict())
     try:
         plot(result, out_dir / "soak.png")
     except Exception as exc:  # noqa: BLE001 - a missing plot must not hide the verdict

@@ -18,7 +18,6 @@ Prints one table and writes bench/results/stream.json. Only ratios within one ru
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -32,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchlib import REPO, RtspServer, default_clip, default_model, video_only  # noqa: E402
+from benchlib import REPO, RtspServer, default_clip, default_model, video_only, write_json  # noqa: E402
 from inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
 from inference.annotate import Annotator  # noqa: E402
 from inference.pipeline import Pipeline  # noqa: E402
@@ -153,10 +152,7 @@ def main() -> int:
     print("ceiling per clip (mean of the runs before and after): " + ", ".join(
         f"{k} {v['ceiling_fps']:.1f} FPS ({' / '.join(f'{x:.1f}' for x in v['ceiling_runs_fps'])}; "
         f"{v['input_hw'][0]}x{v['input_hw'][1]} input)" for k, v in report["clips"].items()))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_suffix(".json.tmp")
-    tmp_out.write_text(json.dumps(report, indent=2))
-    tmp_out.replace(args.out)
+    write_json(args.out, report)
     print(f"wrote {args.out}")
     return 0
 
