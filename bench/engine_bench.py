@@ -124,9 +124,10 @@ def main() -> int:
                     lb = model.prepare(hw).letterbox
                     ceil, how = ceiling(model, frames[0], args.seconds, tmp)
                     row = {"task": task, "precision": precision, "mode": mode, "input_hw": list(lb.input_hw),
-                           "ceiling_fps": ceil, "ceiling_method": how,
-                           "engine_fps": engine_fps(AsyncEngine(model), frames, args.frames),
-                           "pipeline_noenc_fps": pipeline_infer_only_fps(AsyncEngine(model), args.clip, args.frames)}
+                           "ceiling_fps": ceil, "ceiling_method": how}
+                    row["engine_fps"], row["engine_cpu_ms"] = engine_fps(AsyncEngine(model), frames, args.frames)
+                    row["pipeline_noenc_fps"], row["pipeline_noenc_cpu_ms"] = pipeline_infer_only_fps(
+                        AsyncEngine(model), args.clip, args.frames)
                     row["pipeline_fps"], extra = pipeline_fps(AsyncEngine(model), args.clip, args.frames,
                                                               tmp / f"{task}-{precision}-{mode}.mp4")
                     row.update(extra)
@@ -142,11 +143,12 @@ def main() -> int:
           f"cpu {platform.processor() or platform.machine()} x{os.cpu_count()}, openvino {ov.__version__}, "
           f"CPU inference precision for FP32 IRs: {core.get_property('CPU', 'INFERENCE_PRECISION_HINT')}")
     print(f"{'task':<8}{'prec':<6}{'mode':<7}{'input':<9}{'ceiling':>8}{'engine':>8}{'pipe-noenc':>11}{'pipeline':>9}"
-          f"{'pipe/ceil':>10}{'noenc/ceil':>11}")
+          f"{'pipe/ceil':>10}{'noenc/ceil':>11}{'CPU ms/frame: engine':>22}{'noenc':>7}{'pipeline':>9}")
     for r in rows:
         print(f"{r['task']:<8}{r['precision']:<6}{r['mode']:<7}{r['input_hw'][0]}x{r['input_hw'][1]:<5}"
               f"{r['ceiling_fps']:8.1f}{r['engine_fps']:8.1f}{r['pipeline_noenc_fps']:11.1f}{r['pipeline_fps']:9.1f}"
-              f"{r['pipeline_fps'] / r['ceiling_fps']:10.2f}{r['pipeline_noenc_fps'] / r['ceiling_fps']:11.2f}")
+              f"{r['pipeline_fps'] / r['ceiling_fps']:10.2f}{r['pipeline_noenc_fps'] / r['ceiling_fps']:11.2f}"
+              f"{r['engine_cpu_ms']:22.1f}{r['pipeline_noenc_cpu_ms']:7.1f}{r['cpu_ms_per_frame']:9.1f}")
     summary = {}
     if peer_rows:
         print("\nend to end on the same clip (decode + infer + results), frames per second:")
@@ -162,7 +164,10 @@ def main() -> int:
                   f"{p['ultralytics_ov_int8']:20.1f}{summary[task]['x_vs_torch']:9.2f}"
                   f"{summary[task]['x_vs_ultralytics_ov_int8']:9.2f}")
     print("stages: engine = infer+decode on pre-decoded frames; pipeline_noenc = PyAV decode + engine; "
-          "pipeline = + annotate + H.264 encode. Ceiling = benchmark_app on our compiled graph.")
+          "pipeline = + annotate + H.264 encode. Ceiling = benchmark_app on our compiled graph.\n"
+          f"CPU ms/frame = process CPU time (all threads) per frame; {os.cpu_count()} cores x 1000 / ceiling = "
+          "the CPU a frame may cost at the ceiling, so (pipeline - engine) CPU over that budget is the share "
+          "that decode/annotate/encode take from inference.")
     write_json(args.out, {"clip": str(args.clip), "frame_hw": list(hw), "frames": args.frames,
                           "cpu_count": os.cpu_count(), "openvino": ov.__version__,
                           "load_avg_1m_at_end": os.getloadavg()[0], "seconds": time.perf_counter() - start,

@@ -55,6 +55,15 @@ def _image(fr: "FrameResult") -> np.ndarray:
     return fr.annotated if fr.annotated is not None else fr.frame.image
 
 
+def to_i420(image: np.ndarray) -> np.ndarray:
+    """BGR (even width and height) -> planar YUV 4:2:0, what H.264 encodes. OpenCV's SIMD conversion costs
+    ~0.2 ms per 768x432 frame against ~0.5 ms for FFmpeg's swscale from bgr24 (same BT.601 limited-range
+    result within 1 level), and a pipe carries half the bytes."""
+    import cv2
+
+    return cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
+
+
 class NullSink(Sink):
     """Counts frames and drops them (benchmarks, display-free runs)."""
 
@@ -140,7 +149,7 @@ class VideoFileSink(Sink):
                 import cv2
 
                 image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="bgr24")
+            frame = av.VideoFrame.from_ndarray(to_i420(image), format="yuv420p")
             frame.pts = self.frames
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
@@ -255,7 +264,7 @@ class RtspSink(Sink):
     def _start(self, w: int, h: int) -> subprocess.Popen:
         gop = max(int(round(self.fps)), 1)
         cmd = [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
-               "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", f"{w}x{h}", "-r", f"{self.fps:g}", "-i", "-",
+               "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-r", f"{self.fps:g}", "-i", "-",
                "-an", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
                "-g", str(gop), "-b:v", self.bitrate, "-f", "rtsp", "-rtsp_transport", "tcp", self.url]
         return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -307,7 +316,7 @@ class RtspSink(Sink):
                 if down_since is not None:
                     self.restarts += 1
             try:
-                self._proc.stdin.write(memoryview(np.ascontiguousarray(image)).cast("B"))
+                self._proc.stdin.write(memoryview(to_i420(image)).cast("B"))
                 self._proc.stdin.flush()
                 self.frames_sent += 1
                 # "up" once ffmpeg has stayed connected a moment (a write may succeed before it fails)
