@@ -48,10 +48,12 @@ def select(pred: np.ndarray, nc: int, conf: float, iou: float, max_det: int,
         rows, cls_ids = np.nonzero(cls_scores > conf)
         scores = cls_scores[rows, cls_ids]
     else:
-        cls_ids = cls_scores.argmax(1) if nc > 1 else np.zeros(len(pred), np.int64)
-        scores = cls_scores[np.arange(len(pred)), cls_ids]
-        rows = np.nonzero(scores > conf)[0]
-        cls_ids, scores = cls_ids[rows], scores[rows]
+        # max first, argmax only for the few rows above conf: pred is a transposed view of the (4+nc, N)
+        # output, and argmax across it copies the whole matrix (0.24 ms/frame at 384x640 vs 0.03)
+        best = cls_scores.max(1)
+        rows = np.nonzero(best > conf)[0]
+        scores = best[rows]
+        cls_ids = cls_scores[rows].argmax(1) if nc > 1 else np.zeros(len(rows), np.int64)
     if classes is not None:
         keep = np.isin(cls_ids, classes)
         rows, cls_ids, scores = rows[keep], cls_ids[keep], scores[keep]

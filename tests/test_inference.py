@@ -221,3 +221,27 @@ def test_results_to_dict_is_json_ready(seg_ir, pose_ir, bus_image):
         assert ("mask_area" in d["detections"][0]) == (results.masks is not None)
         assert ("keypoints" in d["detections"][0]) == (results.keypoints is not None)
         assert len(results[results.scores > 0.5]) == int((results.scores > 0.5).sum())
+
+
+@pytest.mark.parametrize("nc", [1, 80])
+@pytest.mark.parametrize("density", ["sparse", "dense"])
+def test_score_filter_keeps_argmax_class_and_score(nc, density):
+    """select() takes the max first and the argmax only above conf; it must keep exactly the rows, classes
+    (first maximum on ties) and scores of the plain argmax formulation, on the transposed output layout."""
+    from inference.nms import select
+
+    rng = np.random.default_rng(nc)
+    out = rng.random((4 + nc, 2000), dtype=np.float32)
+    out[:4] *= 600
+    out[4:] = out[4:] ** (1 if density == "dense" else 40)
+    out[4:, 7] = 0.8  # a tie across every class: the first class must win
+    pred = out.T  # the engine's view: (N, 4 + nc), not contiguous
+    boxes, scores, ids, _ = select(pred, nc, 0.25, 1.1, 10_000)  # iou 1.1: NMS keeps every candidate
+    cls = np.ascontiguousarray(pred[:, 4:])
+    want_ids = cls.argmax(1)
+    want_scores = cls[np.arange(len(cls)), want_ids]
+    rows = np.nonzero(want_scores > 0.25)[0]
+    got = sorted(zip(scores.tolist(), ids.tolist()))
+    assert got == sorted(zip(want_scores[rows].tolist(), want_ids[rows].astype(int).tolist()))
+    assert len(got) > (1000 if density == "dense" else 0)
+    assert 0 in ids[np.isclose(scores, 0.8)]
