@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,19 +110,22 @@ def engine_fps(engine: AsyncEngine, frames: list[np.ndarray], n: int) -> tuple[f
     return clock.per_frame(count)
 
 
+def _after_warmup(results: Iterator, clock: _Clock) -> Iterator:
+    """Yield the results after the first WARM, starting the clock at result WARM."""
+    for k, item in enumerate(results, 1):
+        if k == WARM:
+            clock.start()
+        elif k > WARM:
+            yield item
+
+
 def pipeline_fps(engine: AsyncEngine, clip: Path, n: int, out: Path) -> tuple[float, dict]:
     """Steady-state frames/s of decode -> engine -> annotate -> H.264 mp4, from result WARM to the mp4
     being closed (flush included)."""
     sink = VideoFileSink(out, 10)
     pipe = Pipeline(engine, [open_source(str(clip))], [sink], Annotator())
-    lat, count, clock = [], 0, _Clock()
-    clock.start()
-    for fr in pipe.run(max_frames=n + WARM):
-        count += 1
-        if count == WARM:
-            clock.start()
-        elif count > WARM:
-            lat.append(fr.latency_ms)
+    clock = _Clock()
+    lat = [fr.latency_ms for fr in _after_warmup(pipe.run(max_frames=n + WARM), clock)]
     fps, cpu_ms = clock.per_frame(len(lat))  # run() closed the sink (mp4 flushed) before returning
     return fps, {"frames": len(lat), "cpu_ms_per_frame": cpu_ms, "latency_p50_ms": float(np.percentile(lat, 50)),
                  "latency_p95_ms": float(np.percentile(lat, 95)), "encoder": sink.codec}
@@ -130,13 +134,9 @@ def pipeline_fps(engine: AsyncEngine, clip: Path, n: int, out: Path) -> tuple[fl
 def pipeline_infer_only_fps(engine: AsyncEngine, clip: Path, n: int) -> tuple[float, float]:
     """(frames/s, CPU ms/frame) of decode -> engine -> Results, no drawing, no encoding (what Ultralytics'
     predict(stream=True) does)."""
-    count, clock = 0, _Clock()
-    clock.start()
-    for _ in Pipeline(engine, [open_source(str(clip))], annotator=None).run(max_frames=n + WARM):
-        count += 1
-        if count == WARM:
-            clock.start()
-    return clock.per_frame(count - WARM)
+    clock = _Clock()
+    pipe = Pipeline(engine, [open_source(str(clip))], annotator=None)
+    return clock.per_frame(sum(1 for _ in _after_warmup(pipe.run(max_frames=n + WARM), clock)))
 
 
 def main() -> int:
