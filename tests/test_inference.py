@@ -39,7 +39,9 @@ def test_in_graph_preprocessing_matches_ultralytics_letterbox(bus_image, rect):
     """uint8 BGR frame in, the graph's network input out == Ultralytics LetterBox + RGB + /255 on the host."""
     from ultralytics.data.augment import LetterBox
 
-    for frame in (bus_image, cv2.resize(bus_image, (768, 432)), bus_image[:300, :700]):
+    # portrait, 16:9 down- and upscaled, a crop, and a frame smaller than the input (upscaled rows and columns)
+    for frame in (bus_image, cv2.resize(bus_image, (768, 432)), cv2.resize(bus_image, (1920, 1080)),
+                  bus_image[:300, :700], bus_image[100:160, 50:150]):
         lb = Letterbox.fit(frame.shape[:2], (640, 640), 32, rect)
         model = build_graph(_identity_net(lb.input_hw), lb)
         got = ov.Core().compile_model(model, "CPU")(frame[None])[0][0]  # (3, H, W)
@@ -48,6 +50,20 @@ def test_in_graph_preprocessing_matches_ultralytics_letterbox(bus_image, rect):
         diff = np.abs(got - want)
         # OpenCV resizes uint8 with fixed-point weights and rounds; the graph resizes in float.
         assert diff.max() <= 2.5 / 255 and diff.mean() < 0.3 / 255, (diff.max() * 255, diff.mean() * 255)
+
+
+@pytest.mark.parametrize("hw", [(432, 768), (1080, 1920), (612, 612), (500, 333), (17, 900), (1, 1)])
+def test_in_graph_resize_is_opencv_bilinear_in_float(hw):
+    """Without uint8 rounding on either side, the graph's gather+lerp resize is cv2.INTER_LINEAR exactly
+    (float32 images make OpenCV use float weights), down- and upscaling, edges clamped, padding 114."""
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (*hw, 3), dtype=np.uint8)
+    lb = Letterbox.fit(hw, (640, 640), 32, False)
+    graph = build_graph(_identity_net(lb.input_hw), lb)
+    got = ov.Core().compile_model(graph, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})(frame[None])[0][0] * 255
+    resized = cv2.resize(frame.astype(np.float32), lb.resized_hw[::-1], interpolation=cv2.INTER_LINEAR)
+    want = cv2.copyMakeBorder(resized, lb.top, lb.bottom, lb.left, lb.right, cv2.BORDER_CONSTANT, value=(114,) * 3)
+    assert np.abs(got - want[..., ::-1].transpose(2, 0, 1)).max() < 0.01
 
 
 def _match(ours_boxes, ref_boxes):
