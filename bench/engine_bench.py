@@ -5,6 +5,8 @@
 For each task (yolov8n, -seg, -pose), precision (FP32, INT8 PTQ) and letterbox mode (square 640x640,
 rect 384x640 for the 768x432 clip), on the same clip:
   ceiling         benchmark_app on the exact graph we compile (uint8 frame in, letterbox in the graph)
+  network         benchmark_app on the bare IR at the same input shape (float NCHW in, no preprocessing):
+                  the stricter "same IR and input shape" bar
   engine          AsyncEngine over pre-decoded frames (infer + decode of results)
   pipeline_noenc  PyAV decode -> engine -> Results (what Ultralytics' predict(stream=True) does)
   pipeline        + annotate + H.264 encode to mp4
@@ -13,6 +15,10 @@ rect letterbox) and with Ultralytics' own OpenVINO INT8 export (static 640x640).
 Missing IRs are built first with `python -m quantize build` (calibration sets as in DATA.md).
 Prints one table with ratios and writes bench/results/engine.json. Only ratios within one run mean
 anything: these machines are shared and noisy.
+
+To measure as on a CPU without AVX-512/VNNI/bf16 (the project's reference box is an AVX2 Zen 3), cap
+oneDNN's ISA and run float layers in f32, as OpenVINO does on such a CPU; applies to ceilings and engine:
+    ONEDNN_MAX_CPU_ISA=AVX2 .venv/bin/python bench/engine_bench.py --infer-precision f32
 """
 from __future__ import annotations
 
@@ -34,7 +40,8 @@ import openvino as ov  # noqa: E402
 from inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
 from inference.assets import assets_root  # noqa: E402
 from benchlib import write_json  # noqa: E402
-from pipeline_bench import ceiling, decode, engine_fps, pipeline_fps, pipeline_infer_only_fps  # noqa: E402
+from pipeline_bench import (ceiling, decode, engine_fps, network_ceiling, pipeline_fps,  # noqa: E402
+                            pipeline_infer_only_fps)
 
 ASSETS = assets_root()
 # task -> (model name, checkpoint, calibration images, validation yaml, calibration yaml for the peer export)
@@ -105,10 +112,15 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=6.0, help="benchmark_app duration")
     ap.add_argument("--clip", type=Path, default=ASSETS / "videos" / "one-by-one-person-detection.mp4")
     ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--infer-precision", choices=["f32", "bf16"], default=None,
+                    help="INFERENCE_PRECISION_HINT for ceilings and engine (default: the plugin's)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "engine.json")
     args = ap.parse_args()
     if not args.clip.exists():
         sys.exit(f"error: clip {args.clip} not found (set YOLO_APP_ASSETS)")
+    core = ov.Core()
+    if args.infer_precision:
+        core.set_property("CPU", {"INFERENCE_PRECISION_HINT": args.infer_precision})
     frames = decode(args.clip, min(args.frames, 200))
     hw = frames[0].shape[:2]
     rows: list[dict] = []
@@ -120,11 +132,12 @@ def main() -> int:
             root = ensure_models(task)
             for precision in args.precisions.split(","):
                 for mode in args.modes.split(","):
-                    model = YoloModel.load(root / precision, InferenceConfig(rect=mode == "rect"))
+                    model = YoloModel.load(root / precision, InferenceConfig(rect=mode == "rect"), core=core)
                     lb = model.prepare(hw).letterbox
-                    ceil, how = ceiling(model, frames[0], args.seconds, tmp)
+                    ceil, how = ceiling(model, frames[0], args.seconds, tmp, args.infer_precision)
+                    net = network_ceiling(model, lb.input_hw, args.seconds, tmp, args.infer_precision)
                     row = {"task": task, "precision": precision, "mode": mode, "input_hw": list(lb.input_hw),
-                           "ceiling_fps": ceil, "ceiling_method": how}
+                           "ceiling_fps": ceil, "ceiling_method": how, "network_fps": net or float("nan")}
                     row["engine_fps"], row["engine_cpu_ms"] = engine_fps(AsyncEngine(model), frames, args.frames)
                     row["pipeline_noenc_fps"], row["pipeline_noenc_cpu_ms"] = pipeline_infer_only_fps(
                         AsyncEngine(model), args.clip, args.frames)
@@ -138,16 +151,18 @@ def main() -> int:
                 peer_rows[task] = peers(task, args.clip, min(args.frames, 100), REPO / "bench" / "results" / "peer_cache")
                 print(f"[{task}] peers {peer_rows[task]}", file=sys.stderr, flush=True)
 
-    core = ov.Core()
     print(f"\nclip {args.clip.name} ({hw[1]}x{hw[0]}), {args.frames} frames per measurement, "
           f"cpu {platform.processor() or platform.machine()} x{os.cpu_count()}, openvino {ov.__version__}, "
-          f"CPU inference precision for FP32 IRs: {core.get_property('CPU', 'INFERENCE_PRECISION_HINT')}")
-    print(f"{'task':<8}{'prec':<6}{'mode':<7}{'input':<9}{'ceiling':>8}{'engine':>8}{'pipe-noenc':>11}{'pipeline':>9}"
-          f"{'pipe/ceil':>10}{'noenc/ceil':>11}{'CPU ms/frame: engine':>22}{'noenc':>7}{'pipeline':>9}")
+          f"CPU inference precision for FP32 IRs: {core.get_property('CPU', 'INFERENCE_PRECISION_HINT')}, "
+          f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '(not set)')}")
+    print(f"{'task':<8}{'prec':<6}{'mode':<7}{'input':<9}{'network':>8}{'ceiling':>8}{'engine':>8}{'pipe-noenc':>11}"
+          f"{'pipeline':>9}{'pipe/ceil':>10}{'noenc/ceil':>11}{'pipe/net':>9}{'CPU ms/frame: engine':>22}{'noenc':>7}"
+          f"{'pipeline':>9}")
     for r in rows:
         print(f"{r['task']:<8}{r['precision']:<6}{r['mode']:<7}{r['input_hw'][0]}x{r['input_hw'][1]:<5}"
-              f"{r['ceiling_fps']:8.1f}{r['engine_fps']:8.1f}{r['pipeline_noenc_fps']:11.1f}{r['pipeline_fps']:9.1f}"
-              f"{r['pipeline_fps'] / r['ceiling_fps']:10.2f}{r['pipeline_noenc_fps'] / r['ceiling_fps']:11.2f}"
+              f"{r['network_fps']:8.1f}{r['ceiling_fps']:8.1f}{r['engine_fps']:8.1f}{r['pipeline_noenc_fps']:11.1f}"
+              f"{r['pipeline_fps']:9.1f}{r['pipeline_fps'] / r['ceiling_fps']:10.2f}"
+              f"{r['pipeline_noenc_fps'] / r['ceiling_fps']:11.2f}{r['pipeline_fps'] / r['network_fps']:9.2f}"
               f"{r['engine_cpu_ms']:22.1f}{r['pipeline_noenc_cpu_ms']:7.1f}{r['cpu_ms_per_frame']:9.1f}")
     summary = {}
     if peer_rows:
@@ -164,12 +179,15 @@ def main() -> int:
                   f"{p['ultralytics_ov_int8']:20.1f}{summary[task]['x_vs_torch']:9.2f}"
                   f"{summary[task]['x_vs_ultralytics_ov_int8']:9.2f}")
     print("stages: engine = infer+decode on pre-decoded frames; pipeline_noenc = PyAV decode + engine; "
-          "pipeline = + annotate + H.264 encode. Ceiling = benchmark_app on our compiled graph.\n"
+          "pipeline = + annotate + H.264 encode. Ceiling = benchmark_app on our compiled graph; network = "
+          "benchmark_app on the bare IR at the input shape (no preprocessing).\n"
           f"CPU ms/frame = process CPU time (all threads) per frame; {os.cpu_count()} cores x 1000 / ceiling = "
           "the CPU a frame may cost at the ceiling, so (pipeline - engine) CPU over that budget is the share "
           "that decode/annotate/encode take from inference.")
     write_json(args.out, {"clip": str(args.clip), "frame_hw": list(hw), "frames": args.frames,
                           "cpu_count": os.cpu_count(), "openvino": ov.__version__,
+                          "infer_precision": core.get_property("CPU", "INFERENCE_PRECISION_HINT"),
+                          "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
                           "load_avg_1m_at_end": os.getloadavg()[0], "seconds": time.perf_counter() - start,
                           "rows": rows, "peers": peer_rows, "summary": summary})
     print(f"wrote {args.out}")

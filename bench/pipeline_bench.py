@@ -55,20 +55,35 @@ def decode(clip: Path, n: int) -> list[np.ndarray]:
     return frames
 
 
-def ceiling(model: YoloModel, frame: np.ndarray, seconds: float, tmp: Path) -> tuple[float, str]:
+def _benchmark_app() -> str | None:
+    local = Path(sys.executable).parent / "benchmark_app"
+    return shutil.which("benchmark_app") or (str(local) if local.exists() else None)
+
+
+def _run_benchmark_app(tool: str, xml: Path, device: str, seconds: float, precision: str | None) -> float | None:
+    extra = ["-infer_precision", precision] if precision else []
+    proc = subprocess.run([tool, "-m", str(xml), "-d", device, "-hint", "throughput", "-t", str(int(seconds)), *extra],
+                          capture_output=True, text=True, timeout=seconds * 6 + 120)
+    m = re.search(r"Throughput:\s*([\d.]+)\s*FPS", proc.stdout)
+    if not m:
+        print(f"benchmark_app failed ({proc.returncode}): {(proc.stdout + proc.stderr)[-300:]}", file=sys.stderr)
+    return float(m.group(1)) if m else None
+
+
+def ceiling(model: YoloModel, frame: np.ndarray, seconds: float, tmp: Path,
+            precision: str | None = None) -> tuple[float, str]:
+    """benchmark_app on the graph we compile: uint8 frame in, letterbox in the graph. `precision` is
+    benchmark_app's -infer_precision, for runs whose engine was compiled with that INFERENCE_PRECISION_HINT."""
     prepared = model.prepare(frame.shape[:2])
-    tool = shutil.which("benchmark_app") or (str(Path(sys.executable).parent / "benchmark_app")
-                                             if (Path(sys.executable).parent / "benchmark_app").exists() else None)
+    tool = _benchmark_app()
     if tool:
         graph = build_graph(model._model, prepared.letterbox)
         xml = tmp / f"graph_{frame.shape[0]}x{frame.shape[1]}_{int(model.config.rect)}.xml"
         ov.save_model(graph, xml, compress_to_fp16=False)
-        proc = subprocess.run([tool, "-m", str(xml), "-d", model.config.device, "-hint", "throughput",
-                               "-t", str(int(seconds))], capture_output=True, text=True, timeout=seconds * 6 + 120)
-        m = re.search(r"Throughput:\s*([\d.]+)\s*FPS", proc.stdout)
-        if m:
-            return float(m.group(1)), "benchmark_app (THROUGHPUT hint, random u8 input)"
-        print(f"benchmark_app failed ({proc.returncode}); falling back to AsyncInferQueue", file=sys.stderr)
+        fps = _run_benchmark_app(tool, xml, model.config.device, seconds, precision)
+        if fps:
+            return fps, "benchmark_app (THROUGHPUT hint, random u8 input)"
+        print("falling back to AsyncInferQueue", file=sys.stderr)
     compiled = prepared.compiled
     nreq = compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
     q = ov.AsyncInferQueue(compiled, nreq)
@@ -82,6 +97,20 @@ def ceiling(model: YoloModel, frame: np.ndarray, seconds: float, tmp: Path) -> t
         n += 1
     q.wait_all()
     return n / (time.perf_counter() - t0), f"AsyncInferQueue loop ({nreq} requests, fixed frame)"
+
+
+def network_ceiling(model: YoloModel, input_hw: tuple[int, int], seconds: float, tmp: Path,
+                    precision: str | None = None) -> float | None:
+    """benchmark_app on the bare IR reshaped to the input shape (float NCHW in, no preprocessing at all):
+    the literal "same IR and input shape" bar, stricter than our graph by the cost of the in-graph letterbox."""
+    tool = _benchmark_app()
+    if not tool:
+        return None
+    bare = model._model.clone()
+    bare.reshape({bare.inputs[0]: ov.PartialShape([1, 3, *input_hw])})
+    xml = tmp / f"network_{input_hw[0]}x{input_hw[1]}.xml"
+    ov.save_model(bare, xml, compress_to_fp16=False)
+    return _run_benchmark_app(tool, xml, model.config.device, seconds, precision)
 
 
 WARM = 5  # results not timed: first requests and encoder start-up (Ultralytics peers are timed the same way)
