@@ -139,14 +139,15 @@ def main() -> int:
                     row = {"task": task, "precision": precision, "mode": mode, "input_hw": list(lb.input_hw),
                            "ceiling_fps": ceil, "ceiling_method": how, "network_fps": net or float("nan")}
                     row["engine_fps"], row["engine_cpu_ms"] = engine_fps(AsyncEngine(model), frames, args.frames)
-                    row["pipeline_noenc_fps"], row["pipeline_noenc_cpu_ms"] = pipeline_infer_only_fps(
-                        AsyncEngine(model), args.clip, args.frames)
+                    row["pipeline_noenc_fps"], row["pipeline_noenc_cpu_ms"], row["pipeline_noenc_cpu_ms_by_thread"] = \
+                        pipeline_infer_only_fps(AsyncEngine(model), args.clip, args.frames)
                     row["pipeline_fps"], extra = pipeline_fps(AsyncEngine(model), args.clip, args.frames,
                                                               tmp / f"{task}-{precision}-{mode}.mp4")
                     row.update(extra)
                     rows.append(row)
                     print(f"[{task} {precision} {mode}] ceiling {ceil:.1f} engine {row['engine_fps']:.1f} "
-                          f"pipeline {row['pipeline_fps']:.1f}", file=sys.stderr, flush=True)
+                          f"pipeline {row['pipeline_fps']:.1f}; pipeline CPU ms/frame by thread "
+                          f"{row['cpu_ms_by_thread']}", file=sys.stderr, flush=True)
             if not args.no_peers:
                 peer_rows[task] = peers(task, args.clip, min(args.frames, 100), REPO / "bench" / "results" / "peer_cache")
                 print(f"[{task}] peers {peer_rows[task]}", file=sys.stderr, flush=True)

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,16 +117,48 @@ def network_ceiling(model: YoloModel, input_hw: tuple[int, int], seconds: float,
 WARM = 5  # results not timed: first requests and encoder start-up (Ultralytics peers are timed the same way)
 
 
+def _thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds of each live thread of this process (Linux /proc; empty elsewhere), with a group name."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for tid in (os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else []):
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        comm, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        name = names.get(int(tid))
+        group = ("main thread (Python)" if name == "MainThread" else "reader threads (Python, YUV->BGR)"
+                 if name and name.startswith("source:") else f"other Python ({name})" if name
+                 else "FFmpeg decoder threads" if comm.startswith("av:") else "OpenVINO (+ x264) workers")
+        out[int(tid)] = (group, (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
+    return out
+
+
 class _Clock:
-    """Wall and process CPU time (all threads: OpenVINO's, the decoder's, the encoder's) since start()."""
+    """Wall and process CPU time (all threads: OpenVINO's, the decoder's, the encoder's) since start(), and
+    CPU per thread group between start() and stop_threads() (taken while the pipeline's threads still live)."""
 
     def start(self) -> None:
         self.wall, self.cpu = time.perf_counter(), time.process_time()
+        self.threads_before, self.threads_after = _thread_cpu(), {}
+
+    def stop_threads(self) -> None:
+        self.threads_after = _thread_cpu()
 
     def per_frame(self, frames: int) -> tuple[float, float]:
         """(frames per second, CPU milliseconds per frame)."""
         wall, cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
         return frames / wall, cpu * 1000.0 / max(frames, 1)
+
+    def by_thread(self, frames: int) -> dict[str, float]:
+        """CPU milliseconds per frame of each thread group, up to stop_threads()."""
+        groups: dict[str, float] = {}
+        for tid, (group, cpu) in self.threads_after.items():
+            groups[group] = groups.get(group, 0.0) + cpu - self.threads_before.get(tid, (group, 0.0))[1]
+        per = {g: round(v * 1000.0 / max(frames, 1), 2) for g, v in sorted(groups.items(), key=lambda kv: -kv[1])}
+        return {g: v for g, v in per.items() if v > 0}
 
 
 def engine_fps(engine: AsyncEngine, frames: list[np.ndarray], n: int) -> tuple[float, float]:
@@ -139,12 +172,15 @@ def engine_fps(engine: AsyncEngine, frames: list[np.ndarray], n: int) -> tuple[f
     return clock.per_frame(count)
 
 
-def _after_warmup(results: Iterator, clock: _Clock) -> Iterator:
-    """Yield the results after the first WARM, starting the clock at result WARM."""
+def _after_warmup(results: Iterator, clock: _Clock, n: int) -> Iterator:
+    """Yield the results after the first WARM, starting the clock at result WARM and taking the per-thread
+    CPU at result WARM + n (the pipeline's threads end before run() returns)."""
     for k, item in enumerate(results, 1):
         if k == WARM:
             clock.start()
         elif k > WARM:
+            if k == WARM + n:
+                clock.stop_threads()
             yield item
 
 
@@ -154,18 +190,20 @@ def pipeline_fps(engine: AsyncEngine, clip: Path, n: int, out: Path) -> tuple[fl
     sink = VideoFileSink(out, 10)
     pipe = Pipeline(engine, [open_source(str(clip))], [sink], Annotator())
     clock = _Clock()
-    lat = [fr.latency_ms for fr in _after_warmup(pipe.run(max_frames=n + WARM), clock)]
+    lat = [fr.latency_ms for fr in _after_warmup(pipe.run(max_frames=n + WARM), clock, n)]
     fps, cpu_ms = clock.per_frame(len(lat))  # run() closed the sink (mp4 flushed) before returning
-    return fps, {"frames": len(lat), "cpu_ms_per_frame": cpu_ms, "latency_p50_ms": float(np.percentile(lat, 50)),
-                 "latency_p95_ms": float(np.percentile(lat, 95)), "encoder": sink.codec}
+    return fps, {"frames": len(lat), "cpu_ms_per_frame": cpu_ms, "cpu_ms_by_thread": clock.by_thread(len(lat)),
+                 "latency_p50_ms": float(np.percentile(lat, 50)), "latency_p95_ms": float(np.percentile(lat, 95)),
+                 "encoder": sink.codec}
 
 
-def pipeline_infer_only_fps(engine: AsyncEngine, clip: Path, n: int) -> tuple[float, float]:
-    """(frames/s, CPU ms/frame) of decode -> engine -> Results, no drawing, no encoding (what Ultralytics'
-    predict(stream=True) does)."""
+def pipeline_infer_only_fps(engine: AsyncEngine, clip: Path, n: int) -> tuple[float, float, dict[str, float]]:
+    """(frames/s, CPU ms/frame, CPU ms/frame by thread group) of decode -> engine -> Results, no drawing, no
+    encoding (what Ultralytics' predict(stream=True) does)."""
     clock = _Clock()
     pipe = Pipeline(engine, [open_source(str(clip))], annotator=None)
-    return clock.per_frame(sum(1 for _ in _after_warmup(pipe.run(max_frames=n + WARM), clock)))
+    frames = sum(1 for _ in _after_warmup(pipe.run(max_frames=n + WARM), clock, n))
+    return (*clock.per_frame(frames), clock.by_thread(frames))
 
 
 def main() -> int:
@@ -192,16 +230,20 @@ def main() -> int:
             model = YoloModel.load(model_path, cfg)
             lb = model.prepare((h, w)).letterbox
             ceil = e_fps = p_fps = i_fps = 0.0
+            i_threads: dict[str, float] = {}
             for _ in range(max(args.repeat, 1)):  # interleaved, best of N
                 c, how = ceiling(model, frames[0], args.seconds, tmp)
                 ceil = max(ceil, c)
                 e_fps = max(e_fps, engine_fps(AsyncEngine(model), frames, args.frames)[0])
-                i_fps = max(i_fps, pipeline_infer_only_fps(AsyncEngine(model), clip, args.frames)[0])
+                noenc = pipeline_infer_only_fps(AsyncEngine(model), clip, args.frames)
+                if noenc[0] > i_fps:
+                    i_fps, i_threads = noenc[0], noenc[2]
                 p, ex = pipeline_fps(AsyncEngine(model), clip, args.frames, tmp / f"{mode}.mp4")
                 if p > p_fps:
                     p_fps, extra = p, ex
             results[mode] = {"input_hw": list(lb.input_hw), "ceiling_fps": ceil, "ceiling_method": how,
-                             "engine_fps": e_fps, "pipeline_noenc_fps": i_fps, "pipeline_fps": p_fps, **extra}
+                             "engine_fps": e_fps, "pipeline_noenc_fps": i_fps, "pipeline_fps": p_fps, **extra,
+                             "pipeline_noenc_cpu_ms_by_thread": i_threads}
             for name, fps in (("ceiling", ceil), ("engine", e_fps), ("pipeline_noenc", i_fps),
                               ("pipeline", p_fps)):
                 rows.append((mode, f"{lb.input_hw[0]}x{lb.input_hw[1]}", name, fps, fps / ceil))
@@ -219,6 +261,9 @@ def main() -> int:
     for mode, r in results.items():
         print(f"{mode}: pipeline latency p50 {r['latency_p50_ms']:.0f} ms, p95 {r['latency_p95_ms']:.0f} ms "
               f"(capture -> annotated, incl. queueing), encoder {r['encoder']}")
+        for stage, key in (("pipeline_noenc", "pipeline_noenc_cpu_ms_by_thread"), ("pipeline", "cpu_ms_by_thread")):
+            print(f"{mode}: {stage} CPU ms/frame by thread: "
+                  + ", ".join(f"{g} {v:.2f}" for g, v in r[key].items()))
     write_json(args.out, {"model": str(model_path), "clip": str(clip), "frame_hw": [h, w], "frames": args.frames,
                           "cpu_count": os.cpu_count(), "repeat": args.repeat, "load_avg_1m": os.getloadavg()[0],
                           "openvino": ov.__version__, "modes": results})
