@@ -149,7 +149,8 @@ class VideoFileSink(Sink):
                 import cv2
 
                 image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
-            frame = av.VideoFrame.from_ndarray(to_i420(image), format="yuv420p")
+            # wraps the I420 array without a copy; x264 copies the picture inside encode()
+            frame = av.VideoFrame.from_numpy_buffer(to_i420(image), format="yuv420p")
             frame.pts = self.frames
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)

@@ -187,6 +187,30 @@ def test_round_robin_and_failing_source_does_not_stop_others(engine, person_clip
     assert any(isinstance(e, SourceError) for e in pipe.errors)
 
 
+def test_video_file_sink_keeps_the_picture(person_clip, tmp_path):
+    """What the mp4 sink writes decodes back to the frames it was given: real frames within a few levels,
+    and pure colours keep their hue (a U/V swap or a wrong plane offset in the I420 path would not)."""
+    with av.open(str(person_clip)) as c:
+        frames = [f.to_ndarray(format="bgr24") for _, f in zip(range(8), c.decode(video=0))]
+    h, w = frames[0].shape[:2]
+    blocks = np.zeros((h, w, 3), np.uint8)
+    for i, bgr in enumerate([(0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255)]):
+        blocks[:, i * w // 4:(i + 1) * w // 4] = bgr
+    frames += [blocks] * 4
+    sink = VideoFileSink(tmp_path / "v.mp4", 10)
+    for f in frames:
+        sink.write_image(f)
+    sink.close()
+    with av.open(str(tmp_path / "v.mp4")) as c:
+        back = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    assert len(back) == len(frames)
+    for got, want in zip(back, frames):
+        assert np.abs(got.astype(int) - want).mean() < 4, np.abs(got.astype(int) - want).mean()
+    for i, bgr in enumerate([(0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255)]):
+        centre = back[-1][h // 2, i * w // 4 + w // 8].astype(int)
+        assert np.abs(centre - bgr).max() < 12, (bgr, centre)
+
+
 def test_pipeline_stop_and_max_frames_close_sinks(engine, person_clip, tmp_path):
     stop = threading.Event()
     sink = VideoFileSink(tmp_path / "a.mp4", 10)
