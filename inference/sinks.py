@@ -149,7 +149,7 @@ class VideoFileSink(Sink):
                 import cv2
 
                 image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
-            # wraps the I420 array without a copy: libavcodec copies a frame that owns no buffer on send
+            # wraps the I420 array without a copy (the frame keeps the array alive while the encoder needs it)
             frame = av.VideoFrame.from_numpy_buffer(to_i420(image), format="yuv420p")
             frame.pts = self.frames
             for packet in self._stream.encode(frame):
