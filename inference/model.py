@@ -176,7 +176,7 @@ def build_graph(base: ov.Model, lb: Letterbox) -> ov.Model:
     """Clone the network for this frame size: uint8 BGR NHWC in; letterbox, RGB, /255 and NCHW in the graph.
 
     The bilinear resize is two separable passes of Gather + lerp rather than one Interpolate node:
-    OpenVINO's CPU Interpolate took ~2 ms per 768x432 frame on one core (a quarter of an INT8 yolov8n
+    OpenVINO's CPU Interpolate took ~2 ms per 768x432 frame on one core (a sixth of an INT8 yolov8n
     request at 384x640), the gathers ~0.5 ms. Rows go first on the uint8 NHWC frame, where a source row is
     one contiguous copy and a downscale drops rows before any float work; columns then on float NCHW.
     """
