@@ -118,7 +118,8 @@ WARM = 5  # results not timed: first requests and encoder start-up (Ultralytics 
 
 
 def _thread_cpu() -> dict[int, tuple[str, float]]:
-    """CPU seconds of each live thread of this process (Linux /proc; empty elsewhere), with a group name."""
+    """CPU seconds (utime + stime) of each live thread of this process (Linux /proc; empty elsewhere), with
+    its group."""
     names = {t.native_id: t.name for t in threading.enumerate()}
     tick = os.sysconf("SC_CLK_TCK")
     out = {}
@@ -128,12 +129,20 @@ def _thread_cpu() -> dict[int, tuple[str, float]]:
         except OSError:  # the thread ended meanwhile
             continue
         comm, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
-        name = names.get(int(tid))
-        group = ("main thread (Python)" if name == "MainThread" else "reader threads (Python, YUV->BGR)"
-                 if name and name.startswith("source:") else f"other Python ({name})" if name
-                 else "FFmpeg decoder threads" if comm.startswith("av:") else "OpenVINO (+ x264) workers")
-        out[int(tid)] = (group, (int(fields[11]) + int(fields[12])) / tick)  # utime + stime
+        out[int(tid)] = (_thread_group(names.get(int(tid)), comm), (int(fields[11]) + int(fields[12])) / tick)
     return out
+
+
+def _thread_group(python_name: str | None, os_name: str) -> str:
+    """Python threads by their threading name; native ones by OS name (OpenVINO's and x264's workers
+    keep the interpreter's name, so they share a group)."""
+    if python_name == "MainThread":
+        return "main thread (Python)"
+    if python_name and python_name.startswith("source:"):
+        return "reader threads (Python, YUV->BGR)"
+    if python_name:
+        return f"other Python ({python_name})"
+    return "FFmpeg decoder threads" if os_name.startswith("av:") else "OpenVINO (+ x264) workers"
 
 
 class _Clock:
