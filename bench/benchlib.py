@@ -3,7 +3,6 @@
 """
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -43,10 +42,4 @@ def video_only(clip: Path, folder: Path) -> Path:
     return out
 
 
-def write_json(path: Path, doc: dict) -> None:
-    """Results JSON, written atomically (a temp file beside it, then a rename): a killed run leaves the old one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    tmp.replace(path)
+from inference.fileio import write_json  # noqa: E402  (results JSON, atomic: a killed run leaves the old one)

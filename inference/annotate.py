@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 
-from .results import Results
+from .results import Results, label_for
 
 # Ultralytics' palette (hex RGB), stored as BGR tuples.
 _HEX = ("FF3838 FF9D97 FF701F FFB21D CFD231 48F90A 92CC17 3DDB86 1A9334 00D4BB "
@@ -74,7 +74,7 @@ class Annotator:
                     color = color_for(results.class_ids[i])
                     cv2.rectangle(img, (int(x1), int(y1)), (int(x2), int(y2)), color, lw, cv2.LINE_AA)
                     if self.show_labels:
-                        name = results.names.get(int(results.class_ids[i]), str(int(results.class_ids[i])))
+                        name = label_for(results.names, results.class_ids[i])
                         text = f"{name} {results.scores[i]:.2f}" if self.show_conf else name
                         _label(img, text, int(x1), int(y1), color, fs, max(lw - 1, 1))
             if self.show_pose and results.keypoints is not None:

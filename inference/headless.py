@@ -35,7 +35,8 @@ from .metrics import Metrics
 from .model import YoloModel
 from .pipeline import Pipeline
 from .sinks import JsonlSink, RtspSink, Sink, VideoFileSink
-from .sources import Source, open_source, redact
+from .redact import redact
+from .sources import Source, open_source
 
 log = logging.getLogger("headless")
 

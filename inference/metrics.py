@@ -16,7 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 
-from .sources import redact
+from .redact import redact
+from .sources import SourceStats
 
 
 def _esc(value: str) -> str:
@@ -70,8 +71,6 @@ class Metrics:
             for m in self._sources.values():
                 stats = getattr(m.source, "stats", None)
                 if stats is None:  # a minimal source (e.g. the UI's one-frame source)
-                    from .sources import SourceStats
-
                     stats = SourceStats(state="closed" if m.closed else "running")
                 lat = np.asarray(m.latencies, np.float64)
                 fresh = m.last_at is not None and now - m.last_at < self.stale_after

@@ -34,36 +34,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-
-import numpy as np
 
 from .annotate import Annotator
 from .engine import AsyncEngine
 from .errors import InferenceError, SourceError
-from .results import Results
+from .results import Frame, FrameResult, Results
 from .sinks import Sink
-from .sources import Frame, Source
+from .sources import Source
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class FrameResult:
-    frame: Frame
-    results: Results
-    annotated: np.ndarray | None
-    fps: float
-    latency_ms: float
-
-    @property
-    def source_id(self) -> str:
-        return self.frame.source_id
-
-    @property
-    def image(self) -> np.ndarray:
-        """What to show: the annotated frame when there is one, else the raw frame."""
-        return self.annotated if self.annotated is not None else self.frame.image
 
 
 class _Rate:

@@ -1,9 +1,30 @@
-"""Typed per-frame results: small numpy-backed dataclasses, cheap to create, slice and serialise."""
+"""Base types of the runtime: a decoded Frame, its Results and the FrameResult the pipeline hands out.
+
+Small numpy-backed dataclasses, cheap to create, slice and serialise. This module imports nothing of the
+package: every stage (sources, tasks, tracker, annotator, sinks, metrics) imports it, never the reverse.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+def label_for(names: dict[int, str], class_id) -> str:
+    """The class name of an id, or the id as text when the model has no name for it."""
+    cid = int(class_id)
+    return names.get(cid, str(cid))
+
+
+@dataclass
+class Frame:
+    """One decoded frame. `image` is uint8 BGR HxWx3, owned by the consumer (no one else writes it)."""
+
+    image: np.ndarray
+    index: int
+    source_id: str
+    pts: float | None
+    captured_at: float  # time.monotonic() when the reader got it
 
 
 @dataclass
@@ -44,7 +65,7 @@ class Results:
 
     @property
     def labels(self) -> list[str]:
-        return [self.names.get(int(c), str(int(c))) for c in self.class_ids]
+        return [label_for(self.names, c) for c in self.class_ids]
 
     def to_dict(self) -> dict:
         """JSON-ready: masks as their area and box only (full masks would bloat JSON lines)."""
@@ -52,7 +73,7 @@ class Results:
         for i in range(len(self)):
             det = {
                 "class_id": int(self.class_ids[i]),
-                "label": self.names.get(int(self.class_ids[i]), str(int(self.class_ids[i]))),
+                "label": label_for(self.names, self.class_ids[i]),
                 "score": round(float(self.scores[i]), 4),
                 "box": [round(float(v), 1) for v in self.boxes[i]],
             }
@@ -64,3 +85,23 @@ class Results:
             out.append(det)
         return {"frame_shape": list(self.frame_shape), "detections": out,
                 "timing_ms": {k: round(v * 1000, 2) for k, v in self.timing.items()}}
+
+
+@dataclass
+class FrameResult:
+    """What the pipeline yields per frame: the frame, its results, the drawing (if any) and live stats."""
+
+    frame: Frame
+    results: Results
+    annotated: np.ndarray | None
+    fps: float
+    latency_ms: float
+
+    @property
+    def source_id(self) -> str:
+        return self.frame.source_id
+
+    @property
+    def image(self) -> np.ndarray:
+        """What to show or record: the annotated frame when there is one, else the raw frame."""
+        return self.annotated if self.annotated is not None else self.frame.image

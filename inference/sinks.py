@@ -15,15 +15,11 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from .errors import InferenceError
-from .sources import redact, scrub
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import FrameResult
+from .redact import redact, scrub
+from .results import FrameResult
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +34,7 @@ class Sink:
     def accepts(self, source_id: str) -> bool:
         return self.source_id is None or self.source_id == source_id
 
-    def write(self, fr: "FrameResult") -> None:
+    def write(self, fr: FrameResult) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -49,10 +45,6 @@ class Sink:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def _image(fr: "FrameResult") -> np.ndarray:
-    return fr.annotated if fr.annotated is not None else fr.frame.image
 
 
 def to_i420(image: np.ndarray) -> np.ndarray:
@@ -134,7 +126,7 @@ class VideoFileSink(Sink):
         raise SinkError(f"{self.path}: no H.264/MPEG-4 encoder available ({last})")
 
     def write(self, fr) -> None:
-        self.write_image(_image(fr))
+        self.write_image(fr.image)
 
     def write_image(self, image: np.ndarray) -> None:
         import av
@@ -244,7 +236,7 @@ class RtspSink(Sink):
         self.closed = False
 
     def write(self, fr) -> None:
-        self.write_image(_image(fr))
+        self.write_image(fr.image)
 
     def write_image(self, image: np.ndarray) -> None:
         if self._stop.is_set():

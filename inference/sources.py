@@ -17,71 +17,21 @@ from __future__ import annotations
 
 import logging
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import numpy as np
 
 from .errors import SourceError
+from .media import IMAGE_SUFFIXES, NETWORK_SCHEMES
+from .redact import one_line, redact
+from .results import Frame
 
 log = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-NETWORK_SCHEMES = {"rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp", "srt"}
-_SECRET_KEYS = re.compile(r"pass|pwd|token|key|secret|auth|sig|credential", re.I)
-
-
-def redact(url: str) -> str:
-    """The URL with user:password and secret-looking query values replaced by ***."""
-    text = str(url)
-    if "://" not in text:
-        return text
-    try:
-        parts = urlsplit(text)
-    except ValueError:
-        return re.sub(r"://[^/@\s]*@", "://***@", text)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, host = netloc.rpartition("@")
-        netloc = ("***:***@" if ":" in userinfo else "***@") + host
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        if any(_SECRET_KEYS.search(k) for k, _ in pairs):
-            query = urlencode([(k, "***" if _SECRET_KEYS.search(k) else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def scrub(text: str, *secrets: str) -> str:
-    """Remove every raw URL in `secrets` (and any user:pw@ left) from a message."""
-    text = str(text)
-    for s in secrets:
-        if s and s in text:
-            text = text.replace(s, redact(s))
-    return re.sub(r"(\w+://)(?!\*\*\*)[^/@\s'\"]+@", r"\1***@", text)
-
-
-def _one_line(exc: BaseException, *secrets: str) -> str:
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    msg = re.sub(r"^\[Errno -?\d+\]\s*", "", msg)
-    return scrub(msg, *secrets)[:240]
-
-
-@dataclass
-class Frame:
-    """One decoded frame. `image` is uint8 BGR HxWx3, owned by the consumer (no one else writes it)."""
-
-    image: np.ndarray
-    index: int
-    source_id: str
-    pts: float | None
-    captured_at: float  # time.monotonic() when the reader got it
-
 
 @dataclass
 class SourceStats:
@@ -269,7 +219,7 @@ class Source:
                 except SourceError as exc:
                     reason = str(exc)
                 except Exception as exc:  # noqa: BLE001 - decoder/network errors come in many types
-                    reason = _one_line(exc, self.spec)
+                    reason = one_line(exc, self.spec)
                     if type(exc).__name__ == "ExitError":  # PyAV's timeout interrupt fired
                         reason = f"no data for {getattr(self, 'read_timeout', 0):.0f}+ s, stream stalled"
                 if self._stop.is_set():
@@ -381,7 +331,7 @@ class PyAVSource(Source):
             else:
                 container = av.open(self.spec)
         except Exception as exc:  # noqa: BLE001
-            raise SourceError(f"{self.display}: cannot open ({_one_line(exc, self.spec)})") from None
+            raise SourceError(f"{self.display}: cannot open ({one_line(exc, self.spec)})") from None
         try:
             if not container.streams.video:
                 raise SourceError(f"{self.display}: no video stream")
@@ -399,7 +349,7 @@ class PyAVSource(Source):
                 except StopIteration:
                     raise SourceError(f"{self.display}: no decodable video frames") from None
                 except Exception as exc:  # noqa: BLE001
-                    raise SourceError(f"{self.display}: not a readable video ({_one_line(exc, self.spec)})") \
+                    raise SourceError(f"{self.display}: not a readable video ({one_line(exc, self.spec)})") \
                         from None
                 self._first = (first, decoder)
         except BaseException:

@@ -1,28 +1,10 @@
 """report.json + report.png of a build, both written atomically (temp file in the same folder, then rename)."""
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, data: dict) -> None:
-    atomic_write_bytes(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+from inference.fileio import write_bytes as atomic_write_bytes
+from inference.fileio import write_json
 
 
 def plot_variants(path: Path, title: str, variants: dict[str, dict]) -> None:

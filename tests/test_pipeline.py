@@ -22,9 +22,11 @@ from inference import AsyncEngine, InferenceConfig, YoloModel
 from inference.annotate import Annotator
 from inference.errors import SourceError
 from inference.metrics import Metrics
-from inference.pipeline import FrameResult, Pipeline
+from inference.pipeline import Pipeline
+from inference.redact import redact
+from inference.results import FrameResult
 from inference.sinks import JsonlSink, NullSink, VideoFileSink
-from inference.sources import open_source, redact
+from inference.sources import open_source
 
 REPO = Path(__file__).resolve().parents[1]
 

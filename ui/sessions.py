@@ -26,15 +26,16 @@ import numpy as np
 from inference.config import InferenceConfig
 from inference.engine import AsyncEngine
 from inference.errors import InferenceError
-from inference.results import Results
+from inference.media import IMAGE_SUFFIXES, NETWORK_SCHEMES, VIDEO_SUFFIXES
+from inference.results import Results, label_for
 
 from .catalog import NO_MODELS_HINT, Catalog, ModelCache, ModelEntry, discover
 
 log = logging.getLogger("ui")
 
-VIDEO_EXTS = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".gif"}
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
-URL_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://", "srt://")
+VIDEO_EXTS = VIDEO_SUFFIXES
+IMAGE_EXTS = IMAGE_SUFFIXES
+URL_SCHEMES = tuple(f"{s}://" for s in sorted(NETWORK_SCHEMES))
 TABLE_HEADERS = ["label", "score", "x1", "y1", "x2", "y2"]
 DISPLAY_FPS = 10.0          # at most this many frames per second are sent to the browser
 MAX_TABLE_ROWS = 100
@@ -200,7 +201,8 @@ class Session:
     def stream(self, source_text: str) -> Iterator[Update]:
         """Annotated frames of a sample clip or URL until it ends or Stop is pressed (model changes apply live)."""
         from inference.pipeline import Pipeline
-        from inference.sources import open_source, redact
+        from inference.redact import redact
+        from inference.sources import open_source
 
         stop = self.begin_run()
         spec = self.ctx.resolve_source(source_text)
@@ -263,7 +265,7 @@ class Session:
             yield self._update(pending, label)
 
     def _update(self, fr, label: str, fps: float | None = None) -> Update:
-        image = fr.annotated if fr.annotated is not None else fr.frame.image
+        image = fr.image
         fps = fr.fps if fps is None else fps
         return Update(image=np.ascontiguousarray(image[..., ::-1]),
                       stats=stats_text(float(fps or 0.0), float(fr.latency_ms or 0.0), fr.frame.index, label,
@@ -340,7 +342,7 @@ class Session:
                     pass
             if fr is None:
                 raise UserFacingError(f"{src.name}: no result (stopped).")
-            cv2.imwrite(str(png), fr.annotated if fr.annotated is not None else image)
+            cv2.imwrite(str(png), fr.image)
             upd = self._update(fr, self._label(variant))
             upd.status, upd.files = f"Done: {len(fr.results)} detections in {src.name}.", [str(png), str(jsonl)]
             yield upd
@@ -462,7 +464,7 @@ def _annotator(overlay: bool = True):
 
 
 def _frame(image: np.ndarray, index: int, source_id: str):
-    from inference.sources import Frame
+    from inference.results import Frame
 
     return Frame(image=image, index=index, source_id=source_id, pts=None, captured_at=time.monotonic())
 
@@ -562,7 +564,7 @@ def detections_table(results: Results | None) -> list[list]:
     rows = []
     for i in range(min(len(results), MAX_TABLE_ROWS)):
         x1, y1, x2, y2 = (round(float(v), 1) for v in results.boxes[i])
-        rows.append([results.names.get(int(results.class_ids[i]), str(int(results.class_ids[i]))),
+        rows.append([label_for(results.names, results.class_ids[i]),
                      round(float(results.scores[i]), 3), x1, y1, x2, y2])
     return rows
 
