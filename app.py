@@ -11,6 +11,7 @@ Exit codes: 0 ok, 1 runtime failure (every source failed mid-run), 2 usage/confi
 an input/model/output that cannot be opened at start.
 Errors are printed as one line, without a traceback. SIGINT/SIGTERM stop cleanly (outputs finalised).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,11 +62,19 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="app.py", description="YOLOv8 INT8 video analytics on CPU (OpenVINO): Gradio UI or headless.")
     p.add_argument("--headless", action="store_true", help="run without UI: sources -> outputs")
-    p.add_argument("--source", action="append", default=[], metavar="SPEC",
-                   help="video file, image, folder, webcam index, rtsp:// or http(s):// URL (repeatable)")
+    p.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="video file, image, folder, webcam index, rtsp:// or http(s):// URL (repeatable)",
+    )
     p.add_argument("--config", metavar="YAML", help="multi-camera config file (headless)")
-    p.add_argument("--model", help="IR folder or .xml for --headless (default: models/yolov8n/int8, else fp32); "
-                   "the UI offers every model under models/")
+    p.add_argument(
+        "--model",
+        help="IR folder or .xml for --headless (default: models/yolov8n/int8, else fp32); "
+        "the UI offers every model under models/",
+    )
     p.add_argument("--output", metavar="RTSP_URL", help="publish annotated video (rtsp://host:port/path)")
     p.add_argument("--save", metavar="FILE.mp4", help="write annotated video to a file")
     p.add_argument("--jsonl", metavar="FILE", help="write one JSON line of detections per frame")
@@ -77,15 +86,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hint", choices=["THROUGHPUT", "LATENCY"], help="OpenVINO performance hint")
     p.add_argument("--no-annotate", action="store_true", help="headless: write raw frames to video outputs")
     p.add_argument("--max-frames", type=int, help="headless: stop after N frames")
-    p.add_argument("--wait-for-sources", action="store_true",
-                   help="headless: a camera/stream that is down at start is retried instead of exiting")
+    p.add_argument(
+        "--wait-for-sources",
+        action="store_true",
+        help="headless: a camera/stream that is down at start is retried instead of exiting",
+    )
     p.add_argument("--output-fps", type=float, help="frame rate of video outputs (default: the source's)")
     p.add_argument("--host", default="127.0.0.1", help="UI address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="UI port (default 7860)")
     p.add_argument("--auth", help="UI login user:password (or env YOLO_APP_AUTH); required off loopback")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return p
-
 
 
 def resolve_model(arg: str | None) -> Path:
@@ -98,11 +109,16 @@ def resolve_model(arg: str | None) -> Path:
     if any(int8.glob("*.xml")):
         return int8
     if any(fp32.glob("*.xml")):
-        print(f"note: no INT8 model at {int8.relative_to(REPO)}; using FP32 {fp32.relative_to(REPO)} "
-              "(build INT8 with `python -m quantize build-default`)", file=sys.stderr)
+        print(
+            f"note: no INT8 model at {int8.relative_to(REPO)}; using FP32 {fp32.relative_to(REPO)} "
+            "(build INT8 with `python -m quantize build-default`)",
+            file=sys.stderr,
+        )
         return fp32
-    raise UsageError(f"no model in {DEFAULT_MODEL_DIR.relative_to(REPO)}/int8 or fp32: run `make run` or "
-                     "`python -m quantize build-default` first")
+    raise UsageError(
+        f"no model in {DEFAULT_MODEL_DIR.relative_to(REPO)}/int8 or fp32: run `make run` or "
+        "`python -m quantize build-default` first"
+    )
 
 
 def _classes(text: str | None, model: Path | None) -> tuple[int, ...] | None:
@@ -134,8 +150,6 @@ def _classes(text: str | None, model: Path | None) -> tuple[int, ...] | None:
     return tuple(out)
 
 
-
-
 def _auth(text: str | None) -> tuple[str, str] | None:
     text = text if text is not None else os.environ.get("YOLO_APP_AUTH")
     if not text:
@@ -163,8 +177,10 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
     if not args.headless:
         bad = [n for n in ("output", "save", "jsonl", "metrics_port", "max_frames") if getattr(args, n) is not None]
         if bad or len(args.source) > 1:
-            raise UsageError(f"--{(bad or ['source'])[0].replace('_', '-')} needs --headless"
-                             + (" (the UI takes one --source)" if not bad else ""))
+            raise UsageError(
+                f"--{(bad or ['source'])[0].replace('_', '-')} needs --headless"
+                + (" (the UI takes one --source)" if not bad else "")
+            )
     for name in ("port", "metrics_port"):
         v = getattr(args, name)
         if v is not None and not 0 <= v <= 65535:
@@ -182,8 +198,13 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
         classes_text = ",".join(str(c) for c in (raw if isinstance(raw, list) else [raw]))
     rect = False if args.no_rect else bool(yaml_cfg.get("rect", True))
     try:
-        inference = InferenceConfig(conf=float(conf), iou=float(iou), classes=_classes(classes_text, model),
-                                    rect=rect, hint=args.hint or yaml_cfg.get("hint", "THROUGHPUT"))
+        inference = InferenceConfig(
+            conf=float(conf),
+            iou=float(iou),
+            classes=_classes(classes_text, model),
+            rect=rect,
+            hint=args.hint or yaml_cfg.get("hint", "THROUGHPUT"),
+        )
     except (InferenceError, TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
 
@@ -210,8 +231,10 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
 
         cfg.host, cfg.port, cfg.auth = args.host, args.port, _auth(args.auth)
         if not is_loopback(cfg.host) and not cfg.auth:
-            raise UsageError(f"--host {cfg.host} is reachable from the network: add --auth user:password "
-                             "(or env YOLO_APP_AUTH), or use --host 127.0.0.1")
+            raise UsageError(
+                f"--host {cfg.host} is reachable from the network: add --auth user:password "
+                "(or env YOLO_APP_AUTH), or use --host 127.0.0.1"
+            )
         if args.source:
             spec = args.source[0]
             cfg.default_source = spec if "://" in spec else Path(spec).expanduser()
@@ -244,10 +267,19 @@ def run_headless_cli(cfg: AppConfig) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    hcfg = HeadlessConfig(sources=cfg.sources, model=cfg.model, inference=cfg.inference, output=cfg.output,
-                          save=cfg.save, jsonl=cfg.jsonl, metrics_port=cfg.metrics_port, annotate=cfg.annotate,
-                          max_frames=cfg.max_frames, output_fps=cfg.output_fps,
-                          wait_for_sources=cfg.wait_for_sources)
+    hcfg = HeadlessConfig(
+        sources=cfg.sources,
+        model=cfg.model,
+        inference=cfg.inference,
+        output=cfg.output,
+        save=cfg.save,
+        jsonl=cfg.jsonl,
+        metrics_port=cfg.metrics_port,
+        annotate=cfg.annotate,
+        max_frames=cfg.max_frames,
+        output_fps=cfg.output_fps,
+        wait_for_sources=cfg.wait_for_sources,
+    )
     try:
         return run_headless(hcfg, stop)
     except InferenceError as exc:  # model, source or output that cannot start as configured
@@ -267,8 +299,14 @@ def run_ui(cfg: AppConfig) -> int:
     from inference.errors import InferenceError
 
     try:
-        launch(host=cfg.host, port=cfg.port, auth=cfg.auth, models_dir=cfg.models_dir,
-               default_source=clip if "://" in str(clip) or Path(clip).exists() else None, config=cfg.inference)
+        launch(
+            host=cfg.host,
+            port=cfg.port,
+            auth=cfg.auth,
+            models_dir=cfg.models_dir,
+            default_source=clip if "://" in str(clip) or Path(clip).exists() else None,
+            config=cfg.inference,
+        )
     except InferenceError as exc:
         print(f"app.py: error: {exc}", file=sys.stderr)
         return 2

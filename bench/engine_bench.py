@@ -20,6 +20,7 @@ To measure as on a CPU without AVX-512/VNNI/bf16 (the project's reference box is
 oneDNN's ISA and run float layers in f32, as OpenVINO does on such a CPU; applies to ceilings and engine:
     ONEDNN_MAX_CPU_ISA=AVX2 .venv/bin/python bench/engine_bench.py --infer-precision f32
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,22 +37,36 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import openvino as ov  # noqa: E402
+from benchlib import write_json  # noqa: E402
+from pipeline_bench import ceiling, decode, engine_fps, network_ceiling, pipeline_fps, pipeline_infer_only_fps  # noqa: E402
 
 from inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
 from inference.assets import assets_root  # noqa: E402
-from benchlib import write_json  # noqa: E402
-from pipeline_bench import (ceiling, decode, engine_fps, network_ceiling, pipeline_fps,  # noqa: E402
-                            pipeline_infer_only_fps)
 
 ASSETS = assets_root()
 # task -> (model name, checkpoint, calibration images, validation yaml, calibration yaml for the peer export)
 TASKS = {
-    "detect": ("yolov8n", "yolov8n.pt", "datasets/coco128/images/train2017", "datasets/coco-val128/coco-val128.yaml",
-               "datasets/coco128/coco128.yaml"),
-    "segment": ("yolov8n-seg", "yolov8n-seg.pt", "datasets/coco-val128/images/val2017",
-                "datasets/coco128-seg/coco128-seg.yaml", "datasets/coco128-seg/coco128-seg.yaml"),
-    "pose": ("yolov8n-pose", "yolov8n-pose.pt", "datasets/coco128/images/train2017",
-             "datasets/coco-mini-pose/coco-mini-pose.yaml", "datasets/coco-mini-pose/coco-mini-pose.yaml"),
+    "detect": (
+        "yolov8n",
+        "yolov8n.pt",
+        "datasets/coco128/images/train2017",
+        "datasets/coco-val128/coco-val128.yaml",
+        "datasets/coco128/coco128.yaml",
+    ),
+    "segment": (
+        "yolov8n-seg",
+        "yolov8n-seg.pt",
+        "datasets/coco-val128/images/val2017",
+        "datasets/coco128-seg/coco128-seg.yaml",
+        "datasets/coco128-seg/coco128-seg.yaml",
+    ),
+    "pose": (
+        "yolov8n-pose",
+        "yolov8n-pose.pt",
+        "datasets/coco128/images/train2017",
+        "datasets/coco-mini-pose/coco-mini-pose.yaml",
+        "datasets/coco-mini-pose/coco-mini-pose.yaml",
+    ),
 }
 
 
@@ -60,9 +75,30 @@ def ensure_models(task: str) -> Path:
     root = REPO / "models" / name
     if not (any((root / "fp32").glob("*.xml")) and any((root / "int8").glob("*.xml"))):
         print(f"[{task}] building {root} with python -m quantize build", file=sys.stderr, flush=True)
-        subprocess.run([sys.executable, "-m", "quantize", "build", "--weights", str(ASSETS / "models/reconstructed" / pt),
-                        "--calib-images", str(ASSETS / calib), "--val-data", str(ASSETS / val), "--mode", "ptq",
-                        "--subset-size", "128", "--val-limit", "32", "--bench-seconds", "0"], cwd=REPO, check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "quantize",
+                "build",
+                "--weights",
+                str(ASSETS / "models/reconstructed" / pt),
+                "--calib-images",
+                str(ASSETS / calib),
+                "--val-data",
+                str(ASSETS / val),
+                "--mode",
+                "ptq",
+                "--subset-size",
+                "128",
+                "--val-limit",
+                "32",
+                "--bench-seconds",
+                "0",
+            ],
+            cwd=REPO,
+            check=True,
+        )
     return root
 
 
@@ -94,8 +130,11 @@ def peers(task: str, clip: Path, n: int, cache: Path) -> dict[str, float]:
             shutil.copytree((ASSETS / calib_yaml).parent, data)
             local = cache / pt
             shutil.copy(src, local)
-            exported = Path(YOLO(str(local)).export(format="openvino", int8=True, imgsz=640, verbose=False,
-                                                    data=str(data / Path(calib_yaml).name)))
+            exported = Path(
+                YOLO(str(local)).export(
+                    format="openvino", int8=True, imgsz=640, verbose=False, data=str(data / Path(calib_yaml).name)
+                )
+            )
         if exported.resolve() != folder.resolve():
             shutil.rmtree(folder, ignore_errors=True)
             exported.rename(folder)
@@ -112,8 +151,12 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=6.0, help="benchmark_app duration")
     ap.add_argument("--clip", type=Path, default=ASSETS / "videos" / "one-by-one-person-detection.mp4")
     ap.add_argument("--no-peers", action="store_true")
-    ap.add_argument("--infer-precision", choices=["f32", "bf16"], default=None,
-                    help="INFERENCE_PRECISION_HINT for ceilings and engine (default: the plugin's)")
+    ap.add_argument(
+        "--infer-precision",
+        choices=["f32", "bf16"],
+        default=None,
+        help="INFERENCE_PRECISION_HINT for ceilings and engine (default: the plugin's)",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "engine.json")
     args = ap.parse_args()
     if not args.clip.exists():
@@ -136,61 +179,103 @@ def main() -> int:
                     lb = model.prepare(hw).letterbox
                     ceil, how = ceiling(model, frames[0], args.seconds, tmp, args.infer_precision)
                     net = network_ceiling(model, lb.input_hw, args.seconds, tmp, args.infer_precision)
-                    row = {"task": task, "precision": precision, "mode": mode, "input_hw": list(lb.input_hw),
-                           "ceiling_fps": ceil, "ceiling_method": how, "network_fps": net or float("nan")}
+                    row = {
+                        "task": task,
+                        "precision": precision,
+                        "mode": mode,
+                        "input_hw": list(lb.input_hw),
+                        "ceiling_fps": ceil,
+                        "ceiling_method": how,
+                        "network_fps": net or float("nan"),
+                    }
                     row["engine_fps"], row["engine_cpu_ms"] = engine_fps(AsyncEngine(model), frames, args.frames)
-                    row["pipeline_noenc_fps"], row["pipeline_noenc_cpu_ms"], row["pipeline_noenc_cpu_ms_by_thread"] = \
+                    row["pipeline_noenc_fps"], row["pipeline_noenc_cpu_ms"], row["pipeline_noenc_cpu_ms_by_thread"] = (
                         pipeline_infer_only_fps(AsyncEngine(model), args.clip, args.frames)
-                    row["pipeline_fps"], extra = pipeline_fps(AsyncEngine(model), args.clip, args.frames,
-                                                              tmp / f"{task}-{precision}-{mode}.mp4")
+                    )
+                    row["pipeline_fps"], extra = pipeline_fps(
+                        AsyncEngine(model), args.clip, args.frames, tmp / f"{task}-{precision}-{mode}.mp4"
+                    )
                     row.update(extra)
                     rows.append(row)
-                    print(f"[{task} {precision} {mode}] ceiling {ceil:.1f} engine {row['engine_fps']:.1f} "
-                          f"pipeline {row['pipeline_fps']:.1f}; pipeline CPU ms/frame by thread "
-                          f"{row['cpu_ms_by_thread']}", file=sys.stderr, flush=True)
+                    print(
+                        f"[{task} {precision} {mode}] ceiling {ceil:.1f} engine {row['engine_fps']:.1f} "
+                        f"pipeline {row['pipeline_fps']:.1f}; pipeline CPU ms/frame by thread "
+                        f"{row['cpu_ms_by_thread']}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
             if not args.no_peers:
-                peer_rows[task] = peers(task, args.clip, min(args.frames, 100), REPO / "bench" / "results" / "peer_cache")
+                peer_rows[task] = peers(
+                    task, args.clip, min(args.frames, 100), REPO / "bench" / "results" / "peer_cache"
+                )
                 print(f"[{task}] peers {peer_rows[task]}", file=sys.stderr, flush=True)
 
-    print(f"\nclip {args.clip.name} ({hw[1]}x{hw[0]}), {args.frames} frames per measurement, "
-          f"cpu {platform.processor() or platform.machine()} x{os.cpu_count()}, openvino {ov.__version__}, "
-          f"CPU inference precision for FP32 IRs: {core.get_property('CPU', 'INFERENCE_PRECISION_HINT')}, "
-          f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '(not set)')}")
-    print(f"{'task':<8}{'prec':<6}{'mode':<7}{'input':<9}{'network':>8}{'ceiling':>8}{'engine':>8}{'pipe-noenc':>11}"
-          f"{'pipeline':>9}{'pipe/ceil':>10}{'noenc/ceil':>11}{'pipe/net':>9}{'CPU ms/frame: engine':>22}{'noenc':>7}"
-          f"{'pipeline':>9}")
+    print(
+        f"\nclip {args.clip.name} ({hw[1]}x{hw[0]}), {args.frames} frames per measurement, "
+        f"cpu {platform.processor() or platform.machine()} x{os.cpu_count()}, openvino {ov.__version__}, "
+        f"CPU inference precision for FP32 IRs: {core.get_property('CPU', 'INFERENCE_PRECISION_HINT')}, "
+        f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '(not set)')}"
+    )
+    print(
+        f"{'task':<8}{'prec':<6}{'mode':<7}{'input':<9}{'network':>8}{'ceiling':>8}{'engine':>8}{'pipe-noenc':>11}"
+        f"{'pipeline':>9}{'pipe/ceil':>10}{'noenc/ceil':>11}{'pipe/net':>9}{'CPU ms/frame: engine':>22}{'noenc':>7}"
+        f"{'pipeline':>9}"
+    )
     for r in rows:
-        print(f"{r['task']:<8}{r['precision']:<6}{r['mode']:<7}{r['input_hw'][0]}x{r['input_hw'][1]:<5}"
-              f"{r['network_fps']:8.1f}{r['ceiling_fps']:8.1f}{r['engine_fps']:8.1f}{r['pipeline_noenc_fps']:11.1f}"
-              f"{r['pipeline_fps']:9.1f}{r['pipeline_fps'] / r['ceiling_fps']:10.2f}"
-              f"{r['pipeline_noenc_fps'] / r['ceiling_fps']:11.2f}{r['pipeline_fps'] / r['network_fps']:9.2f}"
-              f"{r['engine_cpu_ms']:22.1f}{r['pipeline_noenc_cpu_ms']:7.1f}{r['cpu_ms_per_frame']:9.1f}")
+        print(
+            f"{r['task']:<8}{r['precision']:<6}{r['mode']:<7}{r['input_hw'][0]}x{r['input_hw'][1]:<5}"
+            f"{r['network_fps']:8.1f}{r['ceiling_fps']:8.1f}{r['engine_fps']:8.1f}{r['pipeline_noenc_fps']:11.1f}"
+            f"{r['pipeline_fps']:9.1f}{r['pipeline_fps'] / r['ceiling_fps']:10.2f}"
+            f"{r['pipeline_noenc_fps'] / r['ceiling_fps']:11.2f}{r['pipeline_fps'] / r['network_fps']:9.2f}"
+            f"{r['engine_cpu_ms']:22.1f}{r['pipeline_noenc_cpu_ms']:7.1f}{r['cpu_ms_per_frame']:9.1f}"
+        )
     summary = {}
     if peer_rows:
         print("\nend to end on the same clip (decode + infer + results), frames per second:")
-        print(f"{'task':<8}{'ours INT8 rect':>15}{'ours INT8 square':>17}{'Ultralytics torch':>18}"
-              f"{'Ultralytics OV INT8':>20}{'vs torch':>9}{'vs UL-OV':>9}")
+        print(
+            f"{'task':<8}{'ours INT8 rect':>15}{'ours INT8 square':>17}{'Ultralytics torch':>18}"
+            f"{'Ultralytics OV INT8':>20}{'vs torch':>9}{'vs UL-OV':>9}"
+        )
         for task, p in peer_rows.items():
             best = {r["mode"]: r["pipeline_noenc_fps"] for r in rows if r["task"] == task and r["precision"] == "int8"}
             ours = best.get("rect", best.get("square", float("nan")))
-            summary[task] = {"ours_int8_rect": ours, "ours_int8_square": best.get("square"), **p,
-                             "x_vs_torch": ours / p["ultralytics_torch"], "x_vs_ultralytics_ov_int8":
-                             ours / p["ultralytics_ov_int8"]}
-            print(f"{task:<8}{ours:15.1f}{best.get('square', float('nan')):17.1f}{p['ultralytics_torch']:18.1f}"
-                  f"{p['ultralytics_ov_int8']:20.1f}{summary[task]['x_vs_torch']:9.2f}"
-                  f"{summary[task]['x_vs_ultralytics_ov_int8']:9.2f}")
-    print("stages: engine = infer+decode on pre-decoded frames; pipeline_noenc = PyAV decode + engine; "
-          "pipeline = + annotate + H.264 encode. Ceiling = benchmark_app on our compiled graph; network = "
-          "benchmark_app on the bare IR at the input shape (no preprocessing).\n"
-          f"CPU ms/frame = process CPU time (all threads) per frame; {os.cpu_count()} cores x 1000 / ceiling = "
-          "the CPU a frame may cost at the ceiling, so (pipeline - engine) CPU over that budget is the share "
-          "that decode/annotate/encode take from inference.")
-    write_json(args.out, {"clip": str(args.clip), "frame_hw": list(hw), "frames": args.frames,
-                          "cpu_count": os.cpu_count(), "openvino": ov.__version__,
-                          "infer_precision": core.get_property("CPU", "INFERENCE_PRECISION_HINT"),
-                          "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
-                          "load_avg_1m_at_end": os.getloadavg()[0], "seconds": time.perf_counter() - start,
-                          "rows": rows, "peers": peer_rows, "summary": summary})
+            summary[task] = {
+                "ours_int8_rect": ours,
+                "ours_int8_square": best.get("square"),
+                **p,
+                "x_vs_torch": ours / p["ultralytics_torch"],
+                "x_vs_ultralytics_ov_int8": ours / p["ultralytics_ov_int8"],
+            }
+            print(
+                f"{task:<8}{ours:15.1f}{best.get('square', float('nan')):17.1f}{p['ultralytics_torch']:18.1f}"
+                f"{p['ultralytics_ov_int8']:20.1f}{summary[task]['x_vs_torch']:9.2f}"
+                f"{summary[task]['x_vs_ultralytics_ov_int8']:9.2f}"
+            )
+    print(
+        "stages: engine = infer+decode on pre-decoded frames; pipeline_noenc = PyAV decode + engine; "
+        "pipeline = + annotate + H.264 encode. Ceiling = benchmark_app on our compiled graph; network = "
+        "benchmark_app on the bare IR at the input shape (no preprocessing).\n"
+        f"CPU ms/frame = process CPU time (all threads) per frame; {os.cpu_count()} cores x 1000 / ceiling = "
+        "the CPU a frame may cost at the ceiling, so (pipeline - engine) CPU over that budget is the share "
+        "that decode/annotate/encode take from inference."
+    )
+    write_json(
+        args.out,
+        {
+            "clip": str(args.clip),
+            "frame_hw": list(hw),
+            "frames": args.frames,
+            "cpu_count": os.cpu_count(),
+            "openvino": ov.__version__,
+            "infer_precision": core.get_property("CPU", "INFERENCE_PRECISION_HINT"),
+            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+            "load_avg_1m_at_end": os.getloadavg()[0],
+            "seconds": time.perf_counter() - start,
+            "rows": rows,
+            "peers": peer_rows,
+            "summary": summary,
+        },
+    )
     print(f"wrote {args.out}")
     return 0
 

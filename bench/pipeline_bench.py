@@ -13,6 +13,7 @@ in the graph):
 and prints a table with each row's ratio to the ceiling of the same mode, then writes the JSON.
 Numbers are only comparable within one run on one machine (shared CPUs make them noisy).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,16 +64,21 @@ def _benchmark_app() -> str | None:
 
 def _run_benchmark_app(tool: str, xml: Path, device: str, seconds: float, precision: str | None) -> float | None:
     extra = ["-infer_precision", precision] if precision else []
-    proc = subprocess.run([tool, "-m", str(xml), "-d", device, "-hint", "throughput", "-t", str(int(seconds)), *extra],
-                          capture_output=True, text=True, timeout=seconds * 6 + 120)
+    proc = subprocess.run(
+        [tool, "-m", str(xml), "-d", device, "-hint", "throughput", "-t", str(int(seconds)), *extra],
+        capture_output=True,
+        text=True,
+        timeout=seconds * 6 + 120,
+    )
     m = re.search(r"Throughput:\s*([\d.]+)\s*FPS", proc.stdout)
     if not m:
         print(f"benchmark_app failed ({proc.returncode}): {(proc.stdout + proc.stderr)[-300:]}", file=sys.stderr)
     return float(m.group(1)) if m else None
 
 
-def ceiling(model: YoloModel, frame: np.ndarray, seconds: float, tmp: Path,
-            precision: str | None = None) -> tuple[float, str]:
+def ceiling(
+    model: YoloModel, frame: np.ndarray, seconds: float, tmp: Path, precision: str | None = None
+) -> tuple[float, str]:
     """benchmark_app on the graph we compile: uint8 frame in, letterbox in the graph. `precision` is
     benchmark_app's -infer_precision, for runs whose engine was compiled with that INFERENCE_PRECISION_HINT."""
     prepared = model.prepare(frame.shape[:2])
@@ -100,8 +106,9 @@ def ceiling(model: YoloModel, frame: np.ndarray, seconds: float, tmp: Path,
     return n / (time.perf_counter() - t0), f"AsyncInferQueue loop ({nreq} requests, fixed frame)"
 
 
-def network_ceiling(model: YoloModel, input_hw: tuple[int, int], seconds: float, tmp: Path,
-                    precision: str | None = None) -> float | None:
+def network_ceiling(
+    model: YoloModel, input_hw: tuple[int, int], seconds: float, tmp: Path, precision: str | None = None
+) -> float | None:
     """benchmark_app on the bare IR reshaped to the input shape (float NCHW in, no preprocessing at all):
     the literal "same IR and input shape" bar, stricter than our graph by the cost of the in-graph letterbox."""
     tool = _benchmark_app()
@@ -123,12 +130,12 @@ def _thread_cpu() -> dict[int, tuple[str, float]]:
     names = {t.native_id: t.name for t in threading.enumerate()}
     tick = os.sysconf("SC_CLK_TCK")
     out = {}
-    for tid in (os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else []):
+    for tid in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else []:
         try:
             stat = Path(f"/proc/self/task/{tid}/stat").read_text()
         except OSError:  # the thread ended meanwhile
             continue
-        comm, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        comm, fields = stat[stat.index("(") + 1 : stat.rindex(")")], stat[stat.rindex(")") + 2 :].split()
         out[int(tid)] = (_thread_group(names.get(int(tid)), comm), (int(fields[11]) + int(fields[12])) / tick)
     return out
 
@@ -201,9 +208,14 @@ def pipeline_fps(engine: AsyncEngine, clip: Path, n: int, out: Path) -> tuple[fl
     clock = _Clock()
     lat = [fr.latency_ms for fr in _after_warmup(pipe.run(max_frames=n + WARM), clock, n)]
     fps, cpu_ms = clock.per_frame(len(lat))  # run() closed the sink (mp4 flushed) before returning
-    return fps, {"frames": len(lat), "cpu_ms_per_frame": cpu_ms, "cpu_ms_by_thread": clock.by_thread(len(lat)),
-                 "latency_p50_ms": float(np.percentile(lat, 50)), "latency_p95_ms": float(np.percentile(lat, 95)),
-                 "encoder": sink.codec}
+    return fps, {
+        "frames": len(lat),
+        "cpu_ms_per_frame": cpu_ms,
+        "cpu_ms_by_thread": clock.by_thread(len(lat)),
+        "latency_p50_ms": float(np.percentile(lat, 50)),
+        "latency_p95_ms": float(np.percentile(lat, 95)),
+        "encoder": sink.codec,
+    }
 
 
 def pipeline_infer_only_fps(engine: AsyncEngine, clip: Path, n: int) -> tuple[float, float, dict[str, float]]:
@@ -250,32 +262,54 @@ def main() -> int:
                 p, ex = pipeline_fps(AsyncEngine(model), clip, args.frames, tmp / f"{mode}.mp4")
                 if p > p_fps:
                     p_fps, extra = p, ex
-            results[mode] = {"input_hw": list(lb.input_hw), "ceiling_fps": ceil, "ceiling_method": how,
-                             "engine_fps": e_fps, "pipeline_noenc_fps": i_fps, "pipeline_fps": p_fps, **extra,
-                             "pipeline_noenc_cpu_ms_by_thread": i_threads}
-            for name, fps in (("ceiling", ceil), ("engine", e_fps), ("pipeline_noenc", i_fps),
-                              ("pipeline", p_fps)):
+            results[mode] = {
+                "input_hw": list(lb.input_hw),
+                "ceiling_fps": ceil,
+                "ceiling_method": how,
+                "engine_fps": e_fps,
+                "pipeline_noenc_fps": i_fps,
+                "pipeline_fps": p_fps,
+                **extra,
+                "pipeline_noenc_cpu_ms_by_thread": i_threads,
+            }
+            for name, fps in (("ceiling", ceil), ("engine", e_fps), ("pipeline_noenc", i_fps), ("pipeline", p_fps)):
                 rows.append((mode, f"{lb.input_hw[0]}x{lb.input_hw[1]}", name, fps, fps / ceil))
             print(f"[{mode}] done", file=sys.stderr, flush=True)
     sq = results.get("square", {})
-    print(f"\nmodel {model_path}  clip {clip.name} ({w}x{h})  frames {args.frames}  "
-          f"cpu {platform.processor() or platform.machine()} x{os.cpu_count()}")
+    print(
+        f"\nmodel {model_path}  clip {clip.name} ({w}x{h})  frames {args.frames}  "
+        f"cpu {platform.processor() or platform.machine()} x{os.cpu_count()}"
+    )
     print(f"ceiling: {next(iter(results.values()))['ceiling_method']}; best of {args.repeat} interleaved runs")
     print(f"{'mode':<7} {'input':<8} {'stage':<26} {'FPS':>8} {'vs ceiling':>10} {'vs square':>10}")
     for mode, inp, name, fps, ratio in rows:
         vs_sq = fps / sq[f"{name}_fps"] if sq else float("nan")
         print(f"{mode:<7} {inp:<8} {name:<26} {fps:8.1f} {ratio:10.2f} {vs_sq:10.2f}")
-    print("stages: engine = infer+decode on pre-decoded frames; pipeline_noenc = PyAV decode+infer+decode "
-          "(like predict(stream=True)); pipeline = + annotate + H.264 encode")
+    print(
+        "stages: engine = infer+decode on pre-decoded frames; pipeline_noenc = PyAV decode+infer+decode "
+        "(like predict(stream=True)); pipeline = + annotate + H.264 encode"
+    )
     for mode, r in results.items():
-        print(f"{mode}: pipeline latency p50 {r['latency_p50_ms']:.0f} ms, p95 {r['latency_p95_ms']:.0f} ms "
-              f"(capture -> annotated, incl. queueing), encoder {r['encoder']}")
+        print(
+            f"{mode}: pipeline latency p50 {r['latency_p50_ms']:.0f} ms, p95 {r['latency_p95_ms']:.0f} ms "
+            f"(capture -> annotated, incl. queueing), encoder {r['encoder']}"
+        )
         for stage, key in (("pipeline_noenc", "pipeline_noenc_cpu_ms_by_thread"), ("pipeline", "cpu_ms_by_thread")):
-            print(f"{mode}: {stage} CPU ms/frame by thread: "
-                  + ", ".join(f"{g} {v:.2f}" for g, v in r[key].items()))
-    write_json(args.out, {"model": str(model_path), "clip": str(clip), "frame_hw": [h, w], "frames": args.frames,
-                          "cpu_count": os.cpu_count(), "repeat": args.repeat, "load_avg_1m": os.getloadavg()[0],
-                          "openvino": ov.__version__, "modes": results})
+            print(f"{mode}: {stage} CPU ms/frame by thread: " + ", ".join(f"{g} {v:.2f}" for g, v in r[key].items()))
+    write_json(
+        args.out,
+        {
+            "model": str(model_path),
+            "clip": str(clip),
+            "frame_hw": [h, w],
+            "frames": args.frames,
+            "cpu_count": os.cpu_count(),
+            "repeat": args.repeat,
+            "load_avg_1m": os.getloadavg()[0],
+            "openvino": ov.__version__,
+            "modes": results,
+        },
+    )
     print(f"wrote {args.out}")
     return 0
 

@@ -18,6 +18,7 @@ Ultralytics' INT8 export is calibrated on the same images (given to it as an unl
 
 Writes bench/results/quantize.json and bench/results/quantize.png (accuracy vs throughput).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,15 +34,25 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 from benchlib import write_json  # noqa: E402
+
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 TASKS = {
-    "detect": {"pt": "models/reconstructed/yolov8n.pt", "calib": "datasets/coco128/images/train2017",
-               "val": "datasets/coco-val128/coco-val128.yaml"},
-    "segment": {"pt": "models/reconstructed/yolov8n-seg.pt", "calib": "datasets/coco-val128/images/val2017",
-                "val": "datasets/coco128-seg/coco128-seg.yaml"},
-    "pose": {"pt": "models/reconstructed/yolov8n-pose.pt", "calib": "datasets/coco128/images/train2017",
-             "val": "datasets/coco-mini-pose/coco-mini-pose.yaml"},
+    "detect": {
+        "pt": "models/reconstructed/yolov8n.pt",
+        "calib": "datasets/coco128/images/train2017",
+        "val": "datasets/coco-val128/coco-val128.yaml",
+    },
+    "segment": {
+        "pt": "models/reconstructed/yolov8n-seg.pt",
+        "calib": "datasets/coco-val128/images/val2017",
+        "val": "datasets/coco128-seg/coco128-seg.yaml",
+    },
+    "pose": {
+        "pt": "models/reconstructed/yolov8n-pose.pt",
+        "calib": "datasets/coco128/images/train2017",
+        "val": "datasets/coco-mini-pose/coco-mini-pose.yaml",
+    },
 }
 
 
@@ -94,31 +105,59 @@ def bench_task(task: str, ac: bool, seconds: float, tmp: Path, max_drop: float, 
     pt, calib, val = root / cfg["pt"], root / cfg["calib"], root / cfg["val"]
     out = tmp / "models"
     print(f"== {task}: building ours (mode {'both' if ac else 'ptq'})", flush=True)
-    report = build(pt, name=task, mode="both" if ac else "ptq", calib_images=calib, val_data=val, subset_size=300,
-                   max_drop=max_drop, ac_val_images=ac_val_images, out=out, bench_seconds=0.0)
+    report = build(
+        pt,
+        name=task,
+        mode="both" if ac else "ptq",
+        calib_images=calib,
+        val_data=val,
+        subset_size=300,
+        max_drop=max_drop,
+        ac_val_images=ac_val_images,
+        out=out,
+        bench_seconds=0.0,
+    )
     rows = {}
-    frames = _most_common_size([f for f in (read_image(p) for p in load_dataset_yaml(val).images[:32])
-                                if f is not None])
+    frames = _most_common_size(
+        [f for f in (read_image(p) for p in load_dataset_yaml(val).images[:32]) if f is not None]
+    )
     timings = report["timings"]
-    build_s = {"fp32": timings.get("export_s"), "int8": timings.get("ptq_s"),
-               "int8-ac": timings.get("accuracy_control_s")}
+    build_s = {
+        "fp32": timings.get("export_s"),
+        "int8": timings.get("ptq_s"),
+        "int8-ac": timings.get("accuracy_control_s"),
+    }
     for key, v in report["variants"].items():
-        rows[key] = {"metrics": v["metrics"], "size_mb": v["size_mb"], "build_s": build_s.get(key),
-                     "path": str(out / task / v["path"])}
+        rows[key] = {
+            "metrics": v["metrics"],
+            "size_mb": v["size_mb"],
+            "build_s": build_s.get(key),
+            "path": str(out / task / v["path"]),
+        }
         if key == "int8-ac":
             rows[key]["reverted_to_fp32"] = v.get("reverted_to_fp32")
     print(f"== {task}: Ultralytics INT8 export", flush=True)
     ul_dir, ul_s = ultralytics_int8(pt, calib, tmp / f"ul-{task}")
     m = validate_ir(ul_dir, val)
-    rows["ultralytics-int8"] = {"metrics": m.to_dict(), "build_s": ul_s, "path": str(ul_dir),
-                                "size_mb": round(sum(f.stat().st_size for f in ul_dir.glob("*.bin")) / 1e6, 2)}
+    rows["ultralytics-int8"] = {
+        "metrics": m.to_dict(),
+        "build_s": ul_s,
+        "path": str(ul_dir),
+        "size_mb": round(sum(f.stat().st_size for f in ul_dir.glob("*.bin")) / 1e6, 2),
+    }
     for key, row in rows.items():
         print(f"== {task}: throughput {key}", flush=True)
         row["throughput"] = throughput(row["path"], frames, seconds)
         row["benchmark_app_fps"] = benchmark_app_fps(row["path"], seconds)
-    return {"task": task, "weights": str(pt), "calibration": str(calib), "validation": str(val),
-            "validation_images": report["validation"]["images"], "cpu_inference_precision": cpu_precision(),
-            "variants": rows}
+    return {
+        "task": task,
+        "weights": str(pt),
+        "calibration": str(calib),
+        "validation": str(val),
+        "validation_images": report["validation"]["images"],
+        "cpu_inference_precision": cpu_precision(),
+        "variants": rows,
+    }
 
 
 def benchmark_app_fps(path: str, seconds: float) -> float | None:
@@ -130,16 +169,22 @@ def benchmark_app_fps(path: str, seconds: float) -> float | None:
     xml = path if str(path).endswith(".xml") else next(Path(path).glob("*.xml"))
     if not tool.exists():
         return None
-    proc = subprocess.run([str(tool), "-m", str(xml), "-d", "CPU", "-hint", "throughput", "-t", str(int(seconds))],
-                          capture_output=True, text=True, timeout=seconds * 6 + 120)
+    proc = subprocess.run(
+        [str(tool), "-m", str(xml), "-d", "CPU", "-hint", "throughput", "-t", str(int(seconds))],
+        capture_output=True,
+        text=True,
+        timeout=seconds * 6 + 120,
+    )
     found = re.search(r"Throughput:\s*([\d.]+)\s*FPS", proc.stdout)
     return float(found.group(1)) if found else None
 
 
 def print_table(results: list[dict]) -> None:
     print()
-    print(f"{'task':8s} {'variant':17s} {'box mAP':>8s} {'mask/pose':>9s} {'d vs fp32':>9s} {'fps':>7s} "
-          f"{'x fp32':>6s} {'bench_app':>9s} {'x fp32':>6s} {'MB':>6s} {'build s':>8s}")
+    print(
+        f"{'task':8s} {'variant':17s} {'box mAP':>8s} {'mask/pose':>9s} {'d vs fp32':>9s} {'fps':>7s} "
+        f"{'x fp32':>6s} {'bench_app':>9s} {'x fp32':>6s} {'MB':>6s} {'build s':>8s}"
+    )
     for r in results:
         fp32 = r["variants"]["fp32"]
         for key, v in r["variants"].items():
@@ -148,13 +193,17 @@ def print_table(results: list[dict]) -> None:
             drop = (fp32["metrics"]["primary"] - m["primary"]) * 100
             fps = v["throughput"]["fps"]
             ba, ba32 = v.get("benchmark_app_fps"), fp32.get("benchmark_app_fps")
-            print(f"{r['task']:8s} {key:17s} {m['box_map'] * 100:8.2f} "
-                  f"{(f'{second * 100:.2f}' if second is not None else '-'):>9s} {-drop:+9.2f} {fps:7.1f} "
-                  f"{fps / fp32['throughput']['fps']:6.2f} {(f'{ba:.1f}' if ba else '-'):>9s} "
-                  f"{(f'{ba / ba32:.2f}' if ba and ba32 else '-'):>6s} {v['size_mb']:6.1f} "
-                  f"{_secs(v.get('build_s')):>8s}")
-    print("mAP = COCO mAP50-95 (%) by quantize/validate.py; d vs fp32 = change of the task's main metric "
-          "(box/mask/pose), points; fps = AsyncEngine frames/s (decode included); bench_app = OpenVINO benchmark_app")
+            print(
+                f"{r['task']:8s} {key:17s} {m['box_map'] * 100:8.2f} "
+                f"{(f'{second * 100:.2f}' if second is not None else '-'):>9s} {-drop:+9.2f} {fps:7.1f} "
+                f"{fps / fp32['throughput']['fps']:6.2f} {(f'{ba:.1f}' if ba else '-'):>9s} "
+                f"{(f'{ba / ba32:.2f}' if ba and ba32 else '-'):>6s} {v['size_mb']:6.1f} "
+                f"{_secs(v.get('build_s')):>8s}"
+            )
+    print(
+        "mAP = COCO mAP50-95 (%) by quantize/validate.py; d vs fp32 = change of the task's main metric "
+        "(box/mask/pose), points; fps = AsyncEngine frames/s (decode included); bench_app = OpenVINO benchmark_app"
+    )
 
 
 def _secs(x) -> str:
@@ -204,22 +253,25 @@ def main(argv=None) -> int:
     previous = []
     if (a.out / "quantize.json").is_file():  # keep other tasks' results when running a subset
         try:
-            previous = [r for r in json.loads((a.out / "quantize.json").read_text())["results"]
-                        if r["task"] not in tasks]
+            previous = [
+                r for r in json.loads((a.out / "quantize.json").read_text())["results"] if r["task"] not in tasks
+            ]
         except (ValueError, KeyError):
             previous = []
     results = previous
     with tempfile.TemporaryDirectory(prefix="qbench-") as tmp:
         for task in tasks:
-            results.append(bench_task(task, task in ac_tasks, a.seconds, Path(tmp) / task, a.max_drop,
-                                      a.ac_val_images))
+            results.append(bench_task(task, task in ac_tasks, a.seconds, Path(tmp) / task, a.max_drop, a.ac_val_images))
             for v in results[-1]["variants"].values():
                 v.pop("path", None)
-            doc = {"benchmark": "quantize", "seconds_per_throughput_run": a.seconds,
-                   "total_s": round(time.perf_counter() - t0),
-                   "throughput_method": "AsyncEngine end-to-end (in-graph letterbox + infer + decode), THROUGHPUT "
-                                        "hint, square 640 letterbox, conf 0.25, validation frames of one size",
-                   "results": results}
+            doc = {
+                "benchmark": "quantize",
+                "seconds_per_throughput_run": a.seconds,
+                "total_s": round(time.perf_counter() - t0),
+                "throughput_method": "AsyncEngine end-to-end (in-graph letterbox + infer + decode), THROUGHPUT "
+                "hint, square 640 letterbox, conf 0.25, validation frames of one size",
+                "results": results,
+            }
             write_json(a.out / "quantize.json", doc)  # after each task
             plot(results, a.out / "quantize.png")
             print_table(results)

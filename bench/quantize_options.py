@@ -9,6 +9,7 @@ on the task's validation set. Prints accuracy (box and mask/keypoint mAP50-95, c
 quantization time per variant; writes bench/results/quantize_options.json. The differences are small and
 the validation sets are 32-128 images, so a variant must win on every task before it becomes a default.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,10 +22,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-from benchlib import REPO, write_json  # noqa: E402
-from quantize_bench import TASKS, assets  # noqa: E402
+from benchlib import REPO, write_json
+from quantize_bench import TASKS, assets
 
-from quantize.options import QuantOptions  # noqa: E402
+from quantize.options import QuantOptions
 
 VARIANTS = {
     "default": QuantOptions(),
@@ -56,16 +57,25 @@ def bench_task(task: str, variants: list[str], tmp: Path, val_data: Path | None 
         m = validate_ir(save_ir(q, tmp / name, task), val).to_dict()
         rows[name] = {"options": VARIANTS[name].as_dict(), "metrics": m, "seconds": seconds}
         print(f"[{task}] {name} {m['primary']:.4f} ({seconds:.0f} s)", file=sys.stderr, flush=True)
-    return {"task": task, "calibration": str(calib_dir), "calibration_images": len(calib), "validation": str(val),
-            "variants": rows}
+    return {
+        "task": task,
+        "calibration": str(calib_dir),
+        "calibration_images": len(calib),
+        "validation": str(val),
+        "variants": rows,
+    }
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", default="detect,segment,pose")
     ap.add_argument("--variants", default=",".join(VARIANTS), help=f"subset of {','.join(VARIANTS)}")
-    ap.add_argument("--val-data", type=Path, help="another labelled yaml to validate on (one task only), e.g. a split "
-                    "disjoint from the reported one, to choose options without looking at the reported set")
+    ap.add_argument(
+        "--val-data",
+        type=Path,
+        help="another labelled yaml to validate on (one task only), e.g. a split "
+        "disjoint from the reported one, to choose options without looking at the reported set",
+    )
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "quantize_options.json")
     a = ap.parse_args()
     variants = [v for v in a.variants.split(",") if v]
@@ -82,8 +92,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="qopts-") as tmp:
         for task in tasks:
             results.append(bench_task(task, variants, Path(tmp) / task, a.val_data))
-    print(f"\n{'task':8s} {'variant':14s} {'box mAP':>8s} {'mask/pose':>9s} {'main':>7s} {'vs fp32':>8s} "
-          f"{'vs default':>10s} {'quantize s':>10s}")
+    print(
+        f"\n{'task':8s} {'variant':14s} {'box mAP':>8s} {'mask/pose':>9s} {'main':>7s} {'vs fp32':>8s} "
+        f"{'vs default':>10s} {'quantize s':>10s}"
+    )
     for r in results:
         fp32 = r["variants"]["fp32"]["metrics"]["primary"]
         default = r["variants"].get("default", {}).get("metrics", {}).get("primary")
@@ -92,14 +104,17 @@ def main() -> int:
             second = m.get("mask_map") if m.get("mask_map") is not None else m.get("pose_map")
             vs_def = f"{(m['primary'] - default) * 100:+.2f}" if default is not None and name != "fp32" else "-"
             secs = f"{v['seconds']:.0f}" if v["seconds"] else "-"
-            print(f"{r['task']:8s} {name:14s} {m['box_map'] * 100:8.2f} "
-                  f"{(f'{second * 100:.2f}' if second is not None else '-'):>9s} {m['primary'] * 100:7.2f} "
-                  f"{(m['primary'] - fp32) * 100:+8.2f} {vs_def:>10s} "
-                  f"{secs:>10s}")
-    print("mAP50-95 in %, our validator in f32; main = the task's metric (box / mask / keypoints); "
-          "quantize s = nncf.quantize time on this machine")
-    write_json(a.out, {"benchmark": "quantize_options", "seconds": round(time.perf_counter() - t0),
-                       "results": results})
+            print(
+                f"{r['task']:8s} {name:14s} {m['box_map'] * 100:8.2f} "
+                f"{(f'{second * 100:.2f}' if second is not None else '-'):>9s} {m['primary'] * 100:7.2f} "
+                f"{(m['primary'] - fp32) * 100:+8.2f} {vs_def:>10s} "
+                f"{secs:>10s}"
+            )
+    print(
+        "mAP50-95 in %, our validator in f32; main = the task's metric (box / mask / keypoints); "
+        "quantize s = nncf.quantize time on this machine"
+    )
+    write_json(a.out, {"benchmark": "quantize_options", "seconds": round(time.perf_counter() - t0), "results": results})
     print(f"wrote {a.out}")
     return 0
 

@@ -14,6 +14,7 @@ Per fault: detect time (fault -> source/publisher marked down), resume time (fau
 again), frames lost (gap x nominal fps). Pass = detected within --detect-limit s and resumed within
 --resume-limit s. Ends with an "N passed, N failed" line; exit code 1 if any failed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,6 +34,7 @@ import av  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import RtspServer, default_model, write_json  # noqa: E402
+
 from inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
 from inference.annotate import Annotator  # noqa: E402
 from inference.pipeline import Pipeline  # noqa: E402
@@ -51,8 +53,11 @@ def wait_until(cond, timeout: float, step: float = 0.05) -> float | None:
 
 def readable(url: str, n: int = 3, timeout: float = 15) -> bool:
     try:
-        with av.open(url, options={"rtsp_transport": "tcp", "analyzeduration": "500000", "probesize": "65536"},
-                     timeout=(timeout, 5)) as c:
+        with av.open(
+            url,
+            options={"rtsp_transport": "tcp", "analyzeduration": "500000", "probesize": "65536"},
+            timeout=(timeout, 5),
+        ) as c:
             for i, _ in enumerate(c.decode(video=0)):
                 if i + 1 >= n:
                     return True
@@ -71,12 +76,16 @@ def main() -> int:
     ap.add_argument("--detect-limit", type=float, default=10.0)
     ap.add_argument("--resume-limit", type=float, default=15.0)
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "reliability.json")
-    ap.add_argument("--fast", action="store_true", help="read timeout 2 s, backoff 0.25..2 s (default: library "
-                    "defaults, read timeout 3 s, backoff 0.25..1 s)")
+    ap.add_argument(
+        "--fast",
+        action="store_true",
+        help="read timeout 2 s, backoff 0.25..2 s (default: library defaults, read timeout 3 s, backoff 0.25..1 s)",
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args()
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
-                        format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR, format="%(asctime)s %(levelname)s %(message)s"
+    )
     outages = [float(x) for x in args.outages.split(",") if x.strip()]
     from inference.assets import assets_root
 
@@ -84,8 +93,10 @@ def main() -> int:
     src_clip = args.clip or assets / "videos" / "one-by-one-person-detection.mp4"
     tmp = Path(tempfile.mkdtemp(prefix="reliability-"))
     clip = tmp / "clip.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "25", "-i", str(src_clip), "-t", "6", "-c", "copy", "-an",
-                    str(clip)], check=True)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-ss", "25", "-i", str(src_clip), "-t", "6", "-c", "copy", "-an", str(clip)],
+        check=True,
+    )
     cam, out = RtspServer(clip).start(), RtspServer(clip).start()
     engine = AsyncEngine(YoloModel.load(args.model or default_model(script="reliability"), InferenceConfig()))
     # the same settings the headless app uses (library defaults), unless --fast
@@ -116,8 +127,11 @@ def main() -> int:
         rec = {"fault": name, "detect_s": detect, "resume_s": resume, "frames_lost": lost, "passed": ok, "note": note}
         records.append(rec)
         f = lambda v: "-" if v is None else f"{v:.1f}"  # noqa: E731
-        print(f"{name:<10} detect {f(detect):>6} s  resume {f(resume):>6} s  lost {lost if lost is not None else '-':>5}"
-              f"  {'PASS' if ok else 'FAIL'} {note}", flush=True)
+        print(
+            f"{name:<10} detect {f(detect):>6} s  resume {f(resume):>6} s  lost {lost if lost is not None else '-':>5}"
+            f"  {'PASS' if ok else 'FAIL'} {note}",
+            flush=True,
+        )
 
     def recovered(name: str, detect: float | None, last_before: float) -> None:
         """The fault has just been cleared: time to the next frame, frames lost over the gap, verdict."""
@@ -125,16 +139,17 @@ def main() -> int:
         resume = wait_until(lambda: frames_after(t_clear) > 0, args.resume_limit * 3)
         first_after = next((x for x in times if x > t_clear), None)
         lost = round((first_after - last_before) * fps) - 1 if first_after else None
-        ok = detect is not None and detect <= args.detect_limit and resume is not None \
-            and resume <= args.resume_limit
+        ok = detect is not None and detect <= args.detect_limit and resume is not None and resume <= args.resume_limit
         report(name, detect, resume, lost, ok)
 
     try:
         if not flowing():
             print("pipeline never started", file=sys.stderr)
             return 1
-        print(f"{'fault':<10} (source {src.display}, output {sink.display}, nominal {fps:g} fps, "
-              f"read timeout {src.read_timeout:g} s, backoff {src.backoff[0]:g}..{src.backoff[1]:g} s)")
+        print(
+            f"{'fault':<10} (source {src.display}, output {sink.display}, nominal {fps:g} fps, "
+            f"read timeout {src.read_timeout:g} s, backoff {src.backoff[0]:g}..{src.backoff[1]:g} s)"
+        )
         for seconds in outages:
             if not flowing():
                 report(f"kill-{seconds:g}", None, None, None, False, "no frames before the fault")
@@ -165,13 +180,20 @@ def main() -> int:
             time.sleep(max(0.0, args.publisher_outage - (time.monotonic() - t_fault)))
             input_kept_flowing = len(times) - n_in >= max(1, int(args.publisher_outage * fps * 0.3))
             out.start()
-            t_clear = time.monotonic()
             resume = wait_until(lambda: sink.up, args.resume_limit * 3)
             visible = readable(out.url("out-live")) if resume is not None else False
-            ok = detect is not None and detect <= args.detect_limit and resume is not None \
-                and resume <= args.resume_limit and input_kept_flowing and visible
-            note = f"(input kept flowing: {input_kept_flowing}, /out-live readable: {visible}, " \
-                   f"sent {sink.frames_sent - sent0})"
+            ok = (
+                detect is not None
+                and detect <= args.detect_limit
+                and resume is not None
+                and resume <= args.resume_limit
+                and input_kept_flowing
+                and visible
+            )
+            note = (
+                f"(input kept flowing: {input_kept_flowing}, /out-live readable: {visible}, "
+                f"sent {sink.frames_sent - sent0})"
+            )
             report(f"pub-{args.publisher_outage:g}", detect, resume, sink.frames_dropped - dropped0, ok, note)
     finally:
         stop.set()
@@ -181,10 +203,19 @@ def main() -> int:
     passed = sum(r["passed"] for r in records)
     failed = len(records) - passed
     st = src.stats.as_dict()
-    print(f"source stats: {st['frames_read']} read, {st['frames_dropped']} dropped (keep-latest), "
-          f"{st['outages']} outages, {st['reconnects']} reconnects; publisher outages {sink.outages}")
-    write_json(args.out, {"faults": records, "source_stats": st, "publisher_outages": sink.outages,
-                          "limits": {"detect_s": args.detect_limit, "resume_s": args.resume_limit}})
+    print(
+        f"source stats: {st['frames_read']} read, {st['frames_dropped']} dropped (keep-latest), "
+        f"{st['outages']} outages, {st['reconnects']} reconnects; publisher outages {sink.outages}"
+    )
+    write_json(
+        args.out,
+        {
+            "faults": records,
+            "source_stats": st,
+            "publisher_outages": sink.outages,
+            "limits": {"detect_s": args.detect_limit, "resume_s": args.resume_limit},
+        },
+    )
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 else 1
 

@@ -20,6 +20,7 @@ Verdict (after warm-up = the first 20% of the samples):
 Writes <out>/soak.json and <out>/soak.png (RSS, threads, fds over time), prints a per-sample table, the
 checks, and a last line `N passed, N failed`. Exit code 0 when every check passed, 1 otherwise.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,7 +61,7 @@ def _python() -> str:
 
 @dataclass
 class Sample:
-    t: float            # seconds since sampling started
+    t: float  # seconds since sampling started
     rss_mb: float
     threads: int
     fds: int
@@ -87,6 +88,7 @@ class SoakResult:
 
 
 # --- the looping source ---------------------------------------------------------------------------------
+
 
 def file_loop_child(model: str, clip: str, metrics_port: int) -> int:
     """`--child-file-loop`: the Pipeline over the clip re-opened at every end, paced like a camera."""
@@ -142,6 +144,7 @@ def file_loop_child(model: str, clip: str, metrics_port: int) -> int:
 
 # --- sampling -------------------------------------------------------------------------------------------------
 
+
 def frames_from_metrics(port: int) -> int | None:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as r:
@@ -156,27 +159,47 @@ def evaluate(samples: list[Sample], child_alive: bool) -> dict[str, dict]:
     n = len(samples)
     if n < 5:
         return {"samples": {"ok": False, "detail": f"only {n} samples (need >= 5)"}}
-    steady = samples[int(n * WARMUP_FRAC):]
+    steady = samples[int(n * WARMUP_FRAC) :]
     k = min(3, len(steady))
     base = statistics.median(s.rss_mb for s in steady[:k])
     end = statistics.median(s.rss_mb for s in steady[-k:])
     growth = (end - base) / base if base else float("inf")
     threads = [s.threads for s in steady]
     fds = [s.fds for s in steady]
-    tail = samples[-max(2, int(n * WARMUP_FRAC)):]
+    tail = samples[-max(2, int(n * WARMUP_FRAC)) :]
     tail_frames = [s.frames for s in tail if s.frames is not None]
     flowing = child_alive and len(tail_frames) >= 2 and tail_frames[-1] > tail_frames[0]
     slope = _slope([s.t for s in steady], [s.rss_mb for s in steady]) * 3600.0
     return {
-        "rss": {"ok": growth < RSS_LIMIT, "value": round(growth * 100, 2), "limit": f"< {RSS_LIMIT * 100:g} %",
-                "detail": f"{base:.1f} -> {end:.1f} MB ({growth * 100:+.2f} %), trend {slope:+.1f} MB/h"},
-        "threads": {"ok": max(threads) - min(threads) <= FLAT_LIMIT, "value": max(threads) - min(threads),
-                    "limit": f"max-min <= {FLAT_LIMIT}", "detail": f"{min(threads)}..{max(threads)}"},
-        "fds": {"ok": max(fds) - min(fds) <= FLAT_LIMIT, "value": max(fds) - min(fds),
-                "limit": f"max-min <= {FLAT_LIMIT}", "detail": f"{min(fds)}..{max(fds)}"},
-        "frames": {"ok": flowing, "value": tail_frames[-1] if tail_frames else None, "limit": "rising at the end",
-                   "detail": (f"{tail_frames[0]} -> {tail_frames[-1]} in the last {len(tail)} samples"
-                              if tail_frames else "no /metrics answer") + ("" if child_alive else "; child died")},
+        "rss": {
+            "ok": growth < RSS_LIMIT,
+            "value": round(growth * 100, 2),
+            "limit": f"< {RSS_LIMIT * 100:g} %",
+            "detail": f"{base:.1f} -> {end:.1f} MB ({growth * 100:+.2f} %), trend {slope:+.1f} MB/h",
+        },
+        "threads": {
+            "ok": max(threads) - min(threads) <= FLAT_LIMIT,
+            "value": max(threads) - min(threads),
+            "limit": f"max-min <= {FLAT_LIMIT}",
+            "detail": f"{min(threads)}..{max(threads)}",
+        },
+        "fds": {
+            "ok": max(fds) - min(fds) <= FLAT_LIMIT,
+            "value": max(fds) - min(fds),
+            "limit": f"max-min <= {FLAT_LIMIT}",
+            "detail": f"{min(fds)}..{max(fds)}",
+        },
+        "frames": {
+            "ok": flowing,
+            "value": tail_frames[-1] if tail_frames else None,
+            "limit": "rising at the end",
+            "detail": (
+                f"{tail_frames[0]} -> {tail_frames[-1]} in the last {len(tail)} samples"
+                if tail_frames
+                else "no /metrics answer"
+            )
+            + ("" if child_alive else "; child died"),
+        },
     }
 
 
@@ -211,9 +234,17 @@ def plot(result: SoakResult, path: Path) -> None:
     plt.close(fig)
 
 
-def run_soak(minutes: float = 30.0, interval: float = 10.0, *, model: str | Path | None = None,
-             clip: str | Path | None = None, source: str | None = None, out_dir: str | Path | None = None,
-             startup_timeout: float = 180.0, echo: bool = True) -> SoakResult:
+def run_soak(
+    minutes: float = 30.0,
+    interval: float = 10.0,
+    *,
+    model: str | Path | None = None,
+    clip: str | Path | None = None,
+    source: str | None = None,
+    out_dir: str | Path | None = None,
+    startup_timeout: float = 180.0,
+    echo: bool = True,
+) -> SoakResult:
     """Run the soak and return its result (also written to <out_dir>/soak.json and soak.png)."""
     import psutil
 
@@ -234,19 +265,41 @@ def run_soak(minutes: float = 30.0, interval: float = 10.0, *, model: str | Path
     env = dict(os.environ, PYTHONUNBUFFERED="1", YOLO_OFFLINE="1")
     if source == "rtsp":
         server = RtspServer(clip, log_path=log_path).start()
-        cmd = [_python(), str(REPO / "app.py"), "--headless", "--model", str(model), "--source", server.url("x"),
-               "--jsonl", os.devnull, "--metrics-port", str(mport)]
+        cmd = [
+            _python(),
+            str(REPO / "app.py"),
+            "--headless",
+            "--model",
+            str(model),
+            "--source",
+            server.url("x"),
+            "--jsonl",
+            os.devnull,
+            "--metrics-port",
+            str(mport),
+        ]
     elif source == "file":
-        cmd = [_python(), str(Path(__file__).resolve()), "--child-file-loop", "--model", str(model), "--clip",
-               str(clip), "--metrics-port", str(mport)]
+        cmd = [
+            _python(),
+            str(Path(__file__).resolve()),
+            "--child-file-loop",
+            "--model",
+            str(model),
+            "--clip",
+            str(clip),
+            "--metrics-port",
+            str(mport),
+        ]
     else:
         raise SystemExit(f"soak: --source must be rtsp or file, got {source!r}")
     log = open(log_path, "ab")
     child = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         proc = psutil.Process(child.pid)
-        say(f"soak: {minutes:g} min, sample every {interval:g} s, {source} source ({clip.name}), model {model}, "
-            f"child pid {child.pid}, log {log_path}")
+        say(
+            f"soak: {minutes:g} min, sample every {interval:g} s, {source} source ({clip.name}), model {model}, "
+            f"child pid {child.pid}, log {log_path}"
+        )
         deadline = time.monotonic() + startup_timeout
         while (frames_from_metrics(mport) or 0) == 0:
             if child.poll() is not None or time.monotonic() > deadline:
@@ -262,14 +315,22 @@ def run_soak(minutes: float = 30.0, interval: float = 10.0, *, model: str | Path
                 break
             try:
                 with proc.oneshot():
-                    s = Sample(t=round(time.monotonic() - t0, 1), rss_mb=round(proc.memory_info().rss / 2**20, 2),
-                               threads=proc.num_threads(), fds=proc.num_fds(),
-                               cpu_percent=round(proc.cpu_percent(None), 1), frames=frames_from_metrics(mport))
+                    s = Sample(
+                        t=round(time.monotonic() - t0, 1),
+                        rss_mb=round(proc.memory_info().rss / 2**20, 2),
+                        threads=proc.num_threads(),
+                        fds=proc.num_fds(),
+                        cpu_percent=round(proc.cpu_percent(None), 1),
+                        frames=frames_from_metrics(mport),
+                    )
             except psutil.Error:
                 break
             result.samples.append(s)
-            say(f"{s.t / 60:6.2f} {s.rss_mb:8.1f} {s.threads:7d} {s.fds:5d} {s.cpu_percent:6.1f} "
-                f"{'-' if s.frames is None else s.frames:>8}", flush=True)
+            say(
+                f"{s.t / 60:6.2f} {s.rss_mb:8.1f} {s.threads:7d} {s.fds:5d} {s.cpu_percent:6.1f} "
+                f"{'-' if s.frames is None else s.frames:>8}",
+                flush=True,
+            )
             if i < n_total:
                 time.sleep(max(0.0, t0 + (i + 1) * interval - time.monotonic()))
         alive = child.poll() is None

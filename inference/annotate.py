@@ -4,6 +4,7 @@
 and never modified (unless `in_place=True`). Masks are blended only inside each box's crop, so the cost
 scales with the object area, not the frame area. Colours come from a fixed per-class palette.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -14,15 +15,37 @@ import numpy as np
 from .results import Results, label_for
 
 # Ultralytics' palette (hex RGB), stored as BGR tuples.
-_HEX = ("FF3838 FF9D97 FF701F FFB21D CFD231 48F90A 92CC17 3DDB86 1A9334 00D4BB "
-        "2C99A8 00C2FF 344593 6473FF 0018EC 8438FF 520085 CB38FF FF95C8 FF37C7").split()
-PALETTE: tuple[tuple[int, int, int], ...] = tuple(
-    (int(h[4:6], 16), int(h[2:4], 16), int(h[0:2], 16)) for h in _HEX)
+_HEX = (
+    "FF3838 FF9D97 FF701F FFB21D CFD231 48F90A 92CC17 3DDB86 1A9334 00D4BB "
+    "2C99A8 00C2FF 344593 6473FF 0018EC 8438FF 520085 CB38FF FF95C8 FF37C7"
+).split()
+PALETTE: tuple[tuple[int, int, int], ...] = tuple((int(h[4:6], 16), int(h[2:4], 16), int(h[0:2], 16)) for h in _HEX)
 
 # COCO 17-keypoint skeleton (1-based pairs as in Ultralytics), converted to 0-based.
-SKELETON: tuple[tuple[int, int], ...] = tuple((a - 1, b - 1) for a, b in (
-    (16, 14), (14, 12), (17, 15), (15, 13), (12, 13), (6, 12), (7, 13), (6, 7), (6, 8), (7, 9),
-    (8, 10), (9, 11), (2, 3), (1, 2), (1, 3), (2, 4), (3, 5), (4, 6), (5, 7)))
+SKELETON: tuple[tuple[int, int], ...] = tuple(
+    (a - 1, b - 1)
+    for a, b in (
+        (16, 14),
+        (14, 12),
+        (17, 15),
+        (15, 13),
+        (12, 13),
+        (6, 12),
+        (7, 13),
+        (6, 7),
+        (6, 8),
+        (7, 9),
+        (8, 10),
+        (9, 11),
+        (2, 3),
+        (1, 2),
+        (1, 3),
+        (2, 4),
+        (3, 5),
+        (4, 6),
+        (5, 7),
+    )
+)
 # Limb / keypoint colours: arms, legs, face (pose palette of Ultralytics, BGR).
 _LIMB_COLORS = ((255, 128, 0),) * 4 + ((255, 51, 255),) * 3 + ((51, 153, 255),) * 5 + ((0, 255, 0),) * 7
 _KPT_COLORS = ((0, 255, 0),) * 5 + ((51, 153, 255),) * 6 + ((255, 128, 0),) * 6
@@ -43,10 +66,19 @@ class Annotator:
     show_overlay: draw the `overlay` dict (e.g. fps, latency) as text in the top-left corner.
     """
 
-    def __init__(self, line_width: int | None = None, show_masks: bool = True, mask_alpha: float = 0.45,
-                 show_labels: bool = True, show_conf: bool = True, show_boxes: bool = True,
-                 show_pose: bool = True, kpt_conf: float = 0.5, show_overlay: bool = True,
-                 font_scale: float | None = None):
+    def __init__(
+        self,
+        line_width: int | None = None,
+        show_masks: bool = True,
+        mask_alpha: float = 0.45,
+        show_labels: bool = True,
+        show_conf: bool = True,
+        show_boxes: bool = True,
+        show_pose: bool = True,
+        kpt_conf: float = 0.5,
+        show_overlay: bool = True,
+        font_scale: float | None = None,
+    ):
         self.line_width = line_width
         self.show_masks, self.mask_alpha = show_masks, float(mask_alpha)
         self.show_labels, self.show_conf, self.show_boxes = show_labels, show_conf, show_boxes
@@ -57,8 +89,9 @@ class Annotator:
     def __call__(self, frame: np.ndarray, results: Results, overlay: Mapping | None = None) -> np.ndarray:
         return self.annotate(frame, results, overlay)
 
-    def annotate(self, frame: np.ndarray, results: Results | None, overlay: Mapping | None = None,
-                 in_place: bool = False) -> np.ndarray:
+    def annotate(
+        self, frame: np.ndarray, results: Results | None, overlay: Mapping | None = None, in_place: bool = False
+    ) -> np.ndarray:
         img = frame if in_place else frame.copy()
         h, w = img.shape[:2]
         lw = self.line_width or max(round((h + w) / 2 * 0.003), 2)
@@ -92,10 +125,10 @@ class Annotator:
         for i, (x1, y1, x2, y2) in enumerate(boxes):
             if x2 <= x1 or y2 <= y1:
                 continue
-            m = masks[i, y1:y2 + 1, x1:x2 + 1]
+            m = masks[i, y1 : y2 + 1, x1 : x2 + 1]
             if not m.any():
                 continue
-            roi = img[y1:y2 + 1, x1:x2 + 1]
+            roi = img[y1 : y2 + 1, x1 : x2 + 1]
             # blend the whole box in uint8 and copy back only the mask's pixels, both in OpenCV: ~3x
             # cheaper than gathering the masked pixels into float32 and scattering them back with NumPy
             tint = np.empty_like(roi)
@@ -115,8 +148,14 @@ class Annotator:
         if n == 17:
             for j, (a, b) in enumerate(SKELETON):
                 if visible[a] and visible[b]:
-                    cv2.line(img, tuple(map(int, pts[a])), tuple(map(int, pts[b])), _LIMB_COLORS[j],
-                             max(lw // 2, 1) + 1, cv2.LINE_AA)
+                    cv2.line(
+                        img,
+                        tuple(map(int, pts[a])),
+                        tuple(map(int, pts[b])),
+                        _LIMB_COLORS[j],
+                        max(lw // 2, 1) + 1,
+                        cv2.LINE_AA,
+                    )
         radius = max(lw + 1, 3)
         for k in range(n):
             if visible[k]:
@@ -154,6 +193,5 @@ def _overlay(img: np.ndarray, overlay: Mapping, fs: float) -> None:
     for line in format_overlay(overlay):
         (tw, th), base = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, fs, thickness)
         cv2.rectangle(img, (4, y), (4 + tw + 6, y + th + base + 4), (0, 0, 0), -1)
-        cv2.putText(img, line, (7, y + th + 2), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), thickness,
-                    cv2.LINE_AA)
+        cv2.putText(img, line, (7, y + th + 2), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), thickness, cv2.LINE_AA)
         y += th + base + 6

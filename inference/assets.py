@@ -1,4 +1,5 @@
 """Where things live and who may reach us: shared by app.py, ui/, quantize/ and bench/ (no globals)."""
+
 from __future__ import annotations
 
 import ipaddress

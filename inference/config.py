@@ -1,4 +1,5 @@
 """Runtime configuration, built once from the CLI or UI and passed down (no globals)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -40,5 +41,5 @@ class InferenceConfig:
         if self.num_requests < 0 or self.max_det < 1:
             raise InferenceError("num_requests must be >= 0 and max_det >= 1")
 
-    def with_(self, **changes) -> "InferenceConfig":
+    def with_(self, **changes) -> InferenceConfig:
         return replace(self, **changes)

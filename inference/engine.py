@@ -5,6 +5,7 @@ Completed requests are decoded on the caller's thread rather than in OpenVINO ca
 on OpenVINO's worker threads race with interpreter shutdown (seen here as intermittent aborts at exit),
 and decoding while the other requests run keeps the cores just as busy.
 """
+
 from __future__ import annotations
 
 import threading
@@ -119,7 +120,7 @@ class AsyncEngine:
             outputs = [job.request.get_output_tensor(i).data for i in range(self.model.task.num_outputs)]
             job.results = self.model.decode(outputs, job.pool.prepared.letterbox, job.config)
             job.results.timing.update(infer=t0 - job.submitted, decode=time.perf_counter() - t0)
-        except Exception as exc:  # handed to the consumer with its frame, never lost
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer with its frame, never lost
             job.error = exc
         finally:
             job.pool.idle.append(job.request)
@@ -165,14 +166,15 @@ class AsyncEngine:
         self.drain_discard()
         self._pools.clear()
 
-    def __enter__(self) -> "AsyncEngine":
+    def __enter__(self) -> AsyncEngine:
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def stream(self, frames: Iterable[np.ndarray] | Iterable[tuple[np.ndarray, Any]],
-               with_userdata: bool = False) -> Iterator[tuple[np.ndarray, Results, Any]]:
+    def stream(
+        self, frames: Iterable[np.ndarray] | Iterable[tuple[np.ndarray, Any]], with_userdata: bool = False
+    ) -> Iterator[tuple[np.ndarray, Results, Any]]:
         """Pipeline an iterable of frames (or (frame, userdata) pairs): keep every request busy, yield in order."""
         for item in frames:
             frame, userdata = item if with_userdata else (item, None)

@@ -2,6 +2,7 @@
 
 A reader (or a crash, or a power cut) never sees a half-written file: either the old one or the new one.
 """
+
 from __future__ import annotations
 
 import contextlib

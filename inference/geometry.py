@@ -1,4 +1,5 @@
 """Letterbox geometry, mirroring Ultralytics' LetterBox and scale_boxes so results match theirs exactly."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -19,9 +20,8 @@ class Letterbox:
     right: int
 
     @classmethod
-    def fit(cls, frame_hw: tuple[int, int], imgsz: tuple[int, int], stride: int = 32,
-            rect: bool = False) -> "Letterbox":
-        """Letterbox into imgsz; with rect, shrink the padding to the smallest stride multiple (Ultralytics auto=True)."""
+    def fit(cls, frame_hw: tuple[int, int], imgsz: tuple[int, int], stride: int = 32, rect: bool = False) -> Letterbox:
+        """Letterbox into imgsz; rect shrinks the padding to the smallest stride multiple (Ultralytics auto=True)."""
         h, w = frame_hw
         r = min(imgsz[0] / h, imgsz[1] / w)
         new_w, new_h = max(round(w * r), 1), max(round(h * r), 1)
@@ -61,5 +61,6 @@ class Letterbox:
         img = frame
         if (self.resized_hw[0], self.resized_hw[1]) != tuple(frame.shape[:2]):
             img = cv2.resize(frame, (self.resized_hw[1], self.resized_hw[0]), interpolation=cv2.INTER_LINEAR)
-        return cv2.copyMakeBorder(img, self.top, self.bottom, self.left, self.right, cv2.BORDER_CONSTANT,
-                                  value=(114, 114, 114))
+        return cv2.copyMakeBorder(
+            img, self.top, self.bottom, self.left, self.right, cv2.BORDER_CONSTANT, value=(114, 114, 114)
+        )

@@ -18,6 +18,7 @@ With several sources, the global --output/--save/--jsonl apply to each source wi
 appended (out.mp4 -> out-door.mp4, rtsp://host/out -> rtsp://host/out-door); one --jsonl file takes
 every source's lines (each line carries its source_id).
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,8 +35,8 @@ from .errors import InferenceError, SourceError
 from .metrics import Metrics
 from .model import YoloModel
 from .pipeline import Pipeline
-from .sinks import JsonlSink, RtspSink, Sink, VideoFileSink
 from .redact import redact
+from .sinks import JsonlSink, RtspSink, Sink, VideoFileSink
 from .sources import Source, open_source
 
 log = logging.getLogger("headless")
@@ -97,8 +98,9 @@ def load_yaml(path: str | Path) -> dict:
         unknown = set(item) - {"url", "name", "output", "save", "jsonl", "live"}
         if unknown:
             raise ConfigError(f"{path}: sources[{i}] has unknown keys {sorted(unknown)}")
-        specs.append(SourceSpec(**{k: (str(v) if k not in ("live",) and v is not None else v)
-                                   for k, v in item.items()}))
+        specs.append(
+            SourceSpec(**{k: (str(v) if k not in ("live",) and v is not None else v) for k, v in item.items()})
+        )
     data["sources"] = specs
     return data
 
@@ -158,8 +160,9 @@ def run_headless(cfg: HeadlessConfig, stop: threading.Event | None = None) -> in
             sources.append(open_source(spec.url, live=spec.live, name=spec.name, wait=cfg.wait_for_sources, **kw))
             src = sources[-1]
             if src.stats.state == "reconnecting":
-                log.warning("source %s not reachable yet (%s); retrying in the background", src.id,
-                            src.stats.last_error)
+                log.warning(
+                    "source %s not reachable yet (%s); retrying in the background", src.id, src.stats.last_error
+                )
             else:
                 log.info("source %s opened (%s)", src.id, "live, keep-latest" if src.live else "file")
     except SourceError:
@@ -194,9 +197,16 @@ def run_headless(cfg: HeadlessConfig, stop: threading.Event | None = None) -> in
             if cfg.report_every and now - last_report >= cfg.report_every:
                 last_report = now
                 for name, m in metrics.snapshot().items():
-                    log.info("%s: %d frames, %.1f fps, latency p50 %.0f ms, dropped %d, reconnects %d, %s",
-                             name, m["frames"], m["fps"], m["latency_p50_ms"], m["dropped"], m["reconnects"],
-                             "up" if m["up"] else "DOWN")
+                    log.info(
+                        "%s: %d frames, %.1f fps, latency p50 %.0f ms, dropped %d, reconnects %d, %s",
+                        name,
+                        m["frames"],
+                        m["fps"],
+                        m["latency_p50_ms"],
+                        m["dropped"],
+                        m["reconnects"],
+                        "up" if m["up"] else "DOWN",
+                    )
     except SourceError as exc:
         log.error("%s", exc)
         return 1
@@ -209,8 +219,13 @@ def run_headless(cfg: HeadlessConfig, stop: threading.Event | None = None) -> in
             engine_close()
     elapsed = time.monotonic() - started
     total = sum(counts.values())
-    log.info("done: %d frames in %.1f s (%.1f fps)%s", total, elapsed, total / max(elapsed, 1e-6),
-             " (stopped)" if stop.is_set() else "")
+    log.info(
+        "done: %d frames in %.1f s (%.1f fps)%s",
+        total,
+        elapsed,
+        total / max(elapsed, 1e-6),
+        " (stopped)" if stop.is_set() else "",
+    )
     failed = [s for s in sources if s.error is not None]
     for s in failed:
         log.error("source %s failed: %s", s.id, s.error)

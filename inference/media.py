@@ -1,4 +1,5 @@
 """What counts as an image file, a video file and a network stream: one list each, used everywhere."""
+
 from __future__ import annotations
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})

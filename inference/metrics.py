@@ -7,6 +7,7 @@
 Per source (label `source`, always a redacted name): frames processed, FPS, latency p50/p95 over the
 last 300 frames, frames dropped by keep-latest, reconnects, outages, up (1 while frames flow).
 """
+
 from __future__ import annotations
 
 import threading
@@ -75,11 +76,14 @@ class Metrics:
                 lat = np.asarray(m.latencies, np.float64)
                 fresh = m.last_at is not None and now - m.last_at < self.stale_after
                 out[m.name] = {
-                    "frames": m.frames, "detections": m.detections,
+                    "frames": m.frames,
+                    "detections": m.detections,
                     "fps": m.fps if fresh else 0.0,
                     "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
                     "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
-                    "dropped": stats.frames_dropped, "reconnects": stats.reconnects, "outages": stats.outages,
+                    "dropped": stats.frames_dropped,
+                    "reconnects": stats.reconnects,
+                    "outages": stats.outages,
                     # up: the source says running AND frames actually came out recently (a stalled
                     # stream the reader has not noticed yet reads as down too)
                     "up": int(stats.up and not m.closed and (fresh or m.last_at is None)),
@@ -102,17 +106,20 @@ class Metrics:
             lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}"]
             for src, values in snap.items():
                 lines.append(f'{name}{{source="{_esc(src)}"}} {values[key]:g}')
-        lines += ["# HELP yolo_latency_ms Capture-to-result latency over the last 300 frames",
-                  "# TYPE yolo_latency_ms summary"]
+        lines += [
+            "# HELP yolo_latency_ms Capture-to-result latency over the last 300 frames",
+            "# TYPE yolo_latency_ms summary",
+        ]
         for src, values in snap.items():
             for q, key in (("0.5", "latency_p50_ms"), ("0.95", "latency_p95_ms")):
                 v = values[key]
-                lines.append(f'yolo_latency_ms{{source="{_esc(src)}",quantile="{q}"}} '
-                             f'{"NaN" if v != v else f"{v:.2f}"}')
+                lines.append(
+                    f'yolo_latency_ms{{source="{_esc(src)}",quantile="{q}"}} {"NaN" if v != v else f"{v:.2f}"}'
+                )
         lines.append(f"yolo_uptime_seconds {time.time() - self.started:.1f}")
         return "\n".join(lines) + "\n"
 
-    def serve(self, port: int, host: str = "127.0.0.1") -> "MetricsServer":
+    def serve(self, port: int, host: str = "127.0.0.1") -> MetricsServer:
         return MetricsServer(self, port, host)
 
 
@@ -121,7 +128,7 @@ class MetricsServer:
         registry = metrics
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 if self.path.split("?")[0] not in ("/metrics", "/"):
                     self.send_error(404)
                     return

@@ -4,6 +4,7 @@ The IR carries its own metadata (task, class names, stride, image size, keypoint
 the runtime needs no side files and no torch. Ultralytics' own OpenVINO exports (metadata.yaml beside
 the IR) load too, which lets the benchmarks run peers' models through our engine.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,7 @@ class ModelMeta:
         return json.dumps(d)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelMeta":
+    def from_dict(cls, d: dict) -> ModelMeta:
         imgsz = d.get("imgsz", 640)
         imgsz = (int(imgsz), int(imgsz)) if isinstance(imgsz, (int, float)) else tuple(int(v) for v in imgsz)
         kpt = d.get("kpt_shape")
@@ -108,7 +109,7 @@ class YoloModel:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: str | Path, config: InferenceConfig | None = None, core: ov.Core | None = None) -> "YoloModel":
+    def load(cls, path: str | Path, config: InferenceConfig | None = None, core: ov.Core | None = None) -> YoloModel:
         xml = find_xml(path)
         core = core or ov.Core()
         try:
@@ -122,18 +123,21 @@ class YoloModel:
         extra = {"segment": 32, "pose": int(np.prod(self.meta.kpt_shape or (17, 3)))}.get(self.meta.task, 0)
         want = 4 + nc + extra
         if len(outs) < self.task.num_outputs or len(self._model.inputs) != 1:
-            raise ModelError(f"{self.path}: {len(outs)} outputs, a YOLOv8 {self.meta.task} model has "
-                             f"{self.task.num_outputs}")
+            raise ModelError(
+                f"{self.path}: {len(outs)} outputs, a YOLOv8 {self.meta.task} model has {self.task.num_outputs}"
+            )
         ch = outs[0].get_partial_shape()[1]
         if ch.is_static and ch.get_length() != want:
-            raise ModelError(f"{self.path}: output has {ch.get_length()} channels, a YOLOv8 {self.meta.task} "
-                             f"model with {nc} classes has {want}")
+            raise ModelError(
+                f"{self.path}: output has {ch.get_length()} channels, a YOLOv8 {self.meta.task} "
+                f"model with {nc} classes has {want}"
+            )
 
     @property
     def names(self) -> dict[int, str]:
         return self.meta.names
 
-    def with_config(self, config: InferenceConfig) -> "YoloModel":
+    def with_config(self, config: InferenceConfig) -> YoloModel:
         """Same network and compiled graphs, other thresholds (graph-affecting fields must not change)."""
         clone = object.__new__(YoloModel)
         clone.__dict__.update(self.__dict__)
@@ -156,8 +160,9 @@ class YoloModel:
         try:
             return self.core.compile_model(model, self.config.device, props)
         except RuntimeError as exc:
-            raise ModelError(f"{self.path}: compile failed on {self.config.device} "
-                             f"({str(exc).splitlines()[0][:200]})") from None
+            raise ModelError(
+                f"{self.path}: compile failed on {self.config.device} ({str(exc).splitlines()[0][:200]})"
+            ) from None
 
     def decode(self, outputs: list[np.ndarray], letterbox: Letterbox, config: InferenceConfig | None = None) -> Results:
         return self.task.decode(outputs, letterbox, self.meta.names, config or self.config)
@@ -185,8 +190,9 @@ def build_graph(base: ov.Model, lb: Letterbox) -> ov.Model:
     model.reshape({model.inputs[0]: ov.PartialShape([1, 3, *lb.input_hw])})
     ppp = PrePostProcessor(model)
     inp = ppp.input()
-    inp.tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(ColorFormat.BGR) \
-        .set_shape([1, *lb.frame_hw, 3])
+    inp.tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC")).set_color_format(ColorFormat.BGR).set_shape(
+        [1, *lb.frame_hw, 3]
+    )
     inp.model().set_layout(ov.Layout("NCHW"))
     pre = inp.preprocess()
     pre.custom(lambda node: _resize_axis(node, lb.frame_hw[0], lb.resized_hw[0], axis=1))  # -> f32 NHWC
@@ -211,8 +217,7 @@ def _resize_axis(node: ov.Output, n_in: int, n_out: int, axis: int) -> ov.Output
     if n_in == n_out:
         return ops.convert(node, ov.Type.f32).output(0)
     i0, i1, w = linear_taps(n_in, n_out)
-    a, b = (ops.convert(ops.gather(node, ops.constant(i), ops.constant(np.int64(axis))), ov.Type.f32)
-            for i in (i0, i1))
+    a, b = (ops.convert(ops.gather(node, ops.constant(i), ops.constant(np.int64(axis))), ov.Type.f32) for i in (i0, i1))
     shape = [1, 1, 1, 1]
     shape[axis] = n_out
     return ops.add(a, ops.multiply(ops.subtract(b, a), ops.constant(w.reshape(shape)))).output(0)
@@ -222,8 +227,13 @@ def _pad(node: ov.Output, lb: Letterbox) -> ov.Output:
     """Constant 114 border around the resized NCHW image."""
     if not (lb.top or lb.bottom or lb.left or lb.right):
         return node
-    return ops.pad(node, np.array([0, 0, lb.top, lb.left], np.int64), np.array([0, 0, lb.bottom, lb.right], np.int64),
-                   "constant", np.array(PAD_VALUE, np.float32)).output(0)
+    return ops.pad(
+        node,
+        np.array([0, 0, lb.top, lb.left], np.int64),
+        np.array([0, 0, lb.bottom, lb.right], np.int64),
+        "constant",
+        np.array(PAD_VALUE, np.float32),
+    ).output(0)
 
 
 def check_frame(frame: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
 """Class-aware non-maximum suppression in NumPy, with Ultralytics' semantics (torchvision.ops.nms)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -37,13 +38,20 @@ def xywh2xyxy(xywh: np.ndarray) -> np.ndarray:
     return out
 
 
-def select(pred: np.ndarray, nc: int, conf: float, iou: float, max_det: int,
-           classes: tuple[int, ...] | None = None, multi_label: bool = False):
+def select(
+    pred: np.ndarray,
+    nc: int,
+    conf: float,
+    iou: float,
+    max_det: int,
+    classes: tuple[int, ...] | None = None,
+    multi_label: bool = False,
+):
     """Score filter, optional class filter and class-aware NMS on one image's (N, 4 + nc + extra) predictions.
 
     Returns (boxes xyxy in network pixels, scores, class ids, extra columns) for the kept rows.
     """
-    cls_scores = pred[:, 4:4 + nc]
+    cls_scores = pred[:, 4 : 4 + nc]
     if multi_label and nc > 1:
         rows, cls_ids = np.nonzero(cls_scores > conf)
         scores = cls_scores[rows, cls_ids]
@@ -62,5 +70,9 @@ def select(pred: np.ndarray, nc: int, conf: float, iou: float, max_det: int,
         rows, cls_ids, scores = rows[top], cls_ids[top], scores[top]
     boxes = xywh2xyxy(pred[rows, :4])
     kept = nms(boxes + (cls_ids[:, None] * MAX_WH).astype(boxes.dtype), scores, iou, max_det)
-    return (boxes[kept].astype(np.float32), scores[kept].astype(np.float32), cls_ids[kept].astype(np.int32),
-            pred[rows[kept], 4 + nc:])
+    return (
+        boxes[kept].astype(np.float32),
+        scores[kept].astype(np.float32),
+        cls_ids[kept].astype(np.int32),
+        pred[rows[kept], 4 + nc :],
+    )

@@ -27,6 +27,7 @@ Behaviour:
     them (default), sources too. Sink errors are logged once per sink and that sink is disabled.
   * Copies: decoded frames go to OpenVINO without a copy; the annotator copies once to draw.
 """
+
 from __future__ import annotations
 
 import logging
@@ -64,9 +65,18 @@ class _Rate:
 class Pipeline:
     """Run several sources through one engine; see the module docstring for the contract."""
 
-    def __init__(self, engine: AsyncEngine, sources: Sequence[Source], sinks: Sequence[Sink] = (),
-                 annotator: Annotator | None = None, *, metrics=None, overlay: bool = True,
-                 own_sources: bool = True, max_in_flight: int | None = None):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        sources: Sequence[Source],
+        sinks: Sequence[Sink] = (),
+        annotator: Annotator | None = None,
+        *,
+        metrics=None,
+        overlay: bool = True,
+        own_sources: bool = True,
+        max_in_flight: int | None = None,
+    ):
         if not sources:
             raise InferenceError("Pipeline needs at least one source")
         self.engine = engine

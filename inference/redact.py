@@ -3,6 +3,7 @@
 `redact(url)` hides user:password and secret-looking query values; `scrub(text, *urls)` removes raw URLs
 (and any user:pw@ left) from a message; `one_line(exc, *urls)` makes an exception a short, scrubbed line.
 """
+
 from __future__ import annotations
 
 import re

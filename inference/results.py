@@ -3,6 +3,7 @@
 Small numpy-backed dataclasses, cheap to create, slice and serialise. This module imports nothing of the
 package: every stage (sources, tasks, tracker, annotator, sinks, metrics) imports it, never the reverse.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -45,19 +46,22 @@ class Results:
     timing: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def empty(cls, names: dict[int, str], frame_shape: tuple[int, int]) -> "Results":
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32),
-                   names, frame_shape)
+    def empty(cls, names: dict[int, str], frame_shape: tuple[int, int]) -> Results:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), names, frame_shape)
 
     def __len__(self) -> int:
         return len(self.scores)
 
-    def __getitem__(self, index) -> "Results":
+    def __getitem__(self, index) -> Results:
         """Select detections by boolean mask, index array or slice (like supervision's Detections)."""
         if isinstance(index, (int, np.integer)):
             index = [index]
         return Results(
-            self.boxes[index], self.scores[index], self.class_ids[index], self.names, self.frame_shape,
+            self.boxes[index],
+            self.scores[index],
+            self.class_ids[index],
+            self.names,
+            self.frame_shape,
             None if self.masks is None else self.masks[index],
             None if self.keypoints is None else self.keypoints[index],
             dict(self.timing),
@@ -80,11 +84,16 @@ class Results:
             if self.masks is not None:
                 det["mask_area"] = int(self.masks[i].sum())
             if self.keypoints is not None:
-                det["keypoints"] = [[round(float(v), 1) if j < 2 else round(float(v), 3)
-                                     for j, v in enumerate(kp)] for kp in self.keypoints[i]]
+                det["keypoints"] = [
+                    [round(float(v), 1) if j < 2 else round(float(v), 3) for j, v in enumerate(kp)]
+                    for kp in self.keypoints[i]
+                ]
             out.append(det)
-        return {"frame_shape": list(self.frame_shape), "detections": out,
-                "timing_ms": {k: round(v * 1000, 2) for k, v in self.timing.items()}}
+        return {
+            "frame_shape": list(self.frame_shape),
+            "detections": out,
+            "timing_ms": {k: round(v * 1000, 2) for k, v in self.timing.items()},
+        }
 
 
 @dataclass

@@ -4,6 +4,7 @@ Every sink has `write(frame_result)` and an idempotent `close()`. A sink may be 
 `source_id=...` (the pipeline then only hands it that source's frames); None takes every frame.
 Video sinks write `frame_result.annotated` when present, else the raw frame.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+
 import numpy as np
 
 from .errors import InferenceError
@@ -80,8 +82,16 @@ class VideoFileSink(Sink):
     quarter of what inference gets, against ~2.2 ms for files about twice as large.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float = 25.0, *, codec: str | None = None,
-                 crf: int = 23, preset: str = "ultrafast", source_id: str | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        fps: float = 25.0,
+        *,
+        codec: str | None = None,
+        crf: int = 23,
+        preset: str = "ultrafast",
+        source_id: str | None = None,
+    ):
         self.path = Path(path)
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.codec, self.crf, self.preset = codec, crf, preset
@@ -99,8 +109,9 @@ class VideoFileSink(Sink):
         self._lock = threading.Lock()
 
     def _open(self, w: int, h: int) -> None:
-        import av
         from fractions import Fraction
+
+        import av
 
         w2, h2 = w - w % 2, h - h % 2  # yuv420p needs even sizes
         self._size = (w2, h2)
@@ -108,7 +119,7 @@ class VideoFileSink(Sink):
         container = av.open(str(self.tmp), "w", format=fmt)
         rate = Fraction(self.fps).limit_denominator(1001)
         last = None
-        for codec in ([self.codec] if self.codec else ["libx264", "mpeg4"]):
+        for codec in [self.codec] if self.codec else ["libx264", "mpeg4"]:
             try:
                 stream = container.add_stream(codec, rate=rate)
                 stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
@@ -183,8 +194,14 @@ class JsonlSink(Sink):
     def write(self, fr) -> None:
         if self.skip_empty and not len(fr.results):
             return
-        record = {"source_id": fr.frame.source_id, "frame_index": fr.frame.index, "timestamp": round(time.time(), 3),
-                  "pts": fr.frame.pts, "latency_ms": round(fr.latency_ms, 2), **fr.results.to_dict()}
+        record = {
+            "source_id": fr.frame.source_id,
+            "frame_index": fr.frame.index,
+            "timestamp": round(time.time(), 3),
+            "pts": fr.frame.pts,
+            "latency_ms": round(fr.latency_ms, 2),
+            **fr.results.to_dict(),
+        }
         line = json.dumps(record, separators=(",", ":")) + "\n"
         with self._lock:
             if self._fh is None:
@@ -208,8 +225,16 @@ class RtspSink(Sink):
     per outage) until `close()`.
     """
 
-    def __init__(self, url: str, fps: float = 25.0, *, source_id: str | None = None, bitrate: str = "2M",
-                 backoff: tuple[float, float] = (0.25, 1.0), ffmpeg: str | None = None):
+    def __init__(
+        self,
+        url: str,
+        fps: float = 25.0,
+        *,
+        source_id: str | None = None,
+        bitrate: str = "2M",
+        backoff: tuple[float, float] = (0.25, 1.0),
+        ffmpeg: str | None = None,
+    ):
         self.url = url
         self.display = redact(url)
         self.fps = float(fps) if fps and fps > 0 else 25.0
@@ -256,10 +281,41 @@ class RtspSink(Sink):
 
     def _start(self, w: int, h: int) -> subprocess.Popen:
         gop = max(int(round(self.fps)), 1)
-        cmd = [self.ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
-               "-f", "rawvideo", "-pix_fmt", "yuv420p", "-s", f"{w}x{h}", "-r", f"{self.fps:g}", "-i", "-",
-               "-an", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p",
-               "-g", str(gop), "-b:v", self.bitrate, "-f", "rtsp", "-rtsp_transport", "tcp", self.url]
+        cmd = [
+            self.ffmpeg,
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-nostdin",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "yuv420p",
+            "-s",
+            f"{w}x{h}",
+            "-r",
+            f"{self.fps:g}",
+            "-i",
+            "-",
+            "-an",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            str(gop),
+            "-b:v",
+            self.bitrate,
+            "-f",
+            "rtsp",
+            "-rtsp_transport",
+            "tcp",
+            self.url,
+        ]
         return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def _stop_proc(self) -> str:
@@ -316,8 +372,9 @@ class RtspSink(Sink):
                 if not self.up and time.monotonic() - started_at >= self.confirm_after and self._proc.poll() is None:
                     self.up = True
                     if down_since is not None:
-                        log.warning("output %s: publishing again after %.1f s", self.display,
-                                    time.monotonic() - down_since)
+                        log.warning(
+                            "output %s: publishing again after %.1f s", self.display, time.monotonic() - down_since
+                        )
                     down_since = None
                     delay = self.backoff[0]
             except (BrokenPipeError, OSError, ValueError):

@@ -13,6 +13,7 @@ reconnect with exponential backoff forever (or `max_retries`), log each outage o
 and count it. Credentials in URLs are redacted in every log line, error and stat (`redact`).
 Decoding uses PyAV (bundled FFmpeg); webcams use OpenCV.
 """
+
 from __future__ import annotations
 
 import logging
@@ -33,6 +34,7 @@ from .results import Frame
 
 log = logging.getLogger(__name__)
 
+
 @dataclass
 class SourceStats:
     frames_read: int = 0
@@ -49,9 +51,16 @@ class SourceStats:
         return self.state == "running"
 
     def as_dict(self) -> dict:
-        return {"frames_read": self.frames_read, "frames_delivered": self.frames_delivered,
-                "frames_dropped": self.frames_dropped, "reconnects": self.reconnects, "outages": self.outages,
-                "state": self.state, "up": self.up, "last_error": self.last_error}
+        return {
+            "frames_read": self.frames_read,
+            "frames_delivered": self.frames_delivered,
+            "frames_dropped": self.frames_dropped,
+            "reconnects": self.reconnects,
+            "outages": self.outages,
+            "state": self.state,
+            "up": self.up,
+            "last_error": self.last_error,
+        }
 
 
 class _Stop(Exception):
@@ -68,9 +77,17 @@ class Source:
     kind = "source"
     fps: float | None = None  # nominal frame rate when the container tells it
 
-    def __init__(self, spec: str, *, live: bool, name: str | None = None, queue_size: int = 4,
-                 max_retries: int | None = None, backoff: tuple[float, float] = (0.25, 1.0),
-                 stall_timeout: float = 5.0):
+    def __init__(
+        self,
+        spec: str,
+        *,
+        live: bool,
+        name: str | None = None,
+        queue_size: int = 4,
+        max_retries: int | None = None,
+        backoff: tuple[float, float] = (0.25, 1.0),
+        stall_timeout: float = 5.0,
+    ):
         self.spec = str(spec)
         self.display = redact(self.spec)
         self.id = name or self.display
@@ -90,7 +107,7 @@ class Source:
         self._lock = threading.Lock()
 
     # -- public ---------------------------------------------------------------------------------------
-    def start(self, wait: bool = False) -> "Source":
+    def start(self, wait: bool = False) -> Source:
         """Open synchronously (errors raise SourceError), then start the reader thread.
 
         wait=True (reconnectable sources only): a first open that fails is treated as an outage, so the
@@ -107,8 +124,7 @@ class Source:
                     raise
                 pending = str(exc)
             self.stats.state = "running" if pending is None else "reconnecting"
-            self._thread = threading.Thread(target=self._run, args=(pending,), name=f"source:{self.id}",
-                                            daemon=True)
+            self._thread = threading.Thread(target=self._run, args=(pending,), name=f"source:{self.id}", daemon=True)
             self._thread.start()
         return self
 
@@ -154,7 +170,7 @@ class Source:
             self.stats.state = "closed"
         self._done.set()
 
-    def __enter__(self) -> "Source":
+    def __enter__(self) -> Source:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -279,8 +295,13 @@ class Source:
                 self._handle = handle
             self.stats.reconnects += 1
             self.stats.state = "running"
-            log.warning("source %s: stream restored after %.1f s (%d attempt%s)", self.display,
-                        time.monotonic() - lost_at, attempts, "" if attempts == 1 else "s")
+            log.warning(
+                "source %s: stream restored after %.1f s (%d attempt%s)",
+                self.display,
+                time.monotonic() - lost_at,
+                attempts,
+                "" if attempts == 1 else "s",
+            )
             return True
         return False
 
@@ -300,8 +321,16 @@ class PyAVSource(Source):
 
     kind = "video"
 
-    def __init__(self, spec: str, *, live: bool, open_timeout: float = 10.0, read_timeout: float = 3.0,
-                 options: dict | None = None, **kw):
+    def __init__(
+        self,
+        spec: str,
+        *,
+        live: bool,
+        open_timeout: float = 10.0,
+        read_timeout: float = 3.0,
+        options: dict | None = None,
+        **kw,
+    ):
         super().__init__(spec, live=live, **kw)
         self.network = "://" in self.spec and urlsplit(self.spec).scheme.lower() in NETWORK_SCHEMES
         self.reconnectable = self.network
@@ -326,8 +355,9 @@ class PyAVSource(Source):
 
         try:
             if self.network:
-                container = av.open(self.spec, options=self._av_options(),
-                                    timeout=(self.open_timeout, self.read_timeout))
+                container = av.open(
+                    self.spec, options=self._av_options(), timeout=(self.open_timeout, self.read_timeout)
+                )
             else:
                 container = av.open(self.spec)
         except Exception as exc:  # noqa: BLE001
@@ -349,8 +379,7 @@ class PyAVSource(Source):
                 except StopIteration:
                     raise SourceError(f"{self.display}: no decodable video frames") from None
                 except Exception as exc:  # noqa: BLE001
-                    raise SourceError(f"{self.display}: not a readable video ({one_line(exc, self.spec)})") \
-                        from None
+                    raise SourceError(f"{self.display}: not a readable video ({one_line(exc, self.spec)})") from None
                 self._first = (first, decoder)
         except BaseException:
             container.close()
@@ -464,8 +493,9 @@ class ImageSource(Source):
             yield image, None
 
 
-def open_source(spec: str | int, *, live: bool | None = None, name: str | None = None, start: bool = True,
-                wait: bool = False, **kw) -> Source:
+def open_source(
+    spec: str | int, *, live: bool | None = None, name: str | None = None, start: bool = True, wait: bool = False, **kw
+) -> Source:
     """Open a source from a spec; raises SourceError with one line naming the (redacted) source.
 
     spec: video file (mp4/mkv/avi/gif...), image file, image folder, webcam index ("0"),
@@ -481,15 +511,21 @@ def open_source(spec: str | int, *, live: bool | None = None, name: str | None =
     if not text:
         raise SourceError("empty source: give a video file, image, folder, webcam index or rtsp:// URL")
     if text.isdigit():
-        src: Source = WebcamSource(text, index=int(text), name=name or f"webcam{text}",
-                                   live=True if live is None else live, **_only(kw, Source))
+        src: Source = WebcamSource(
+            text,
+            index=int(text),
+            name=name or f"webcam{text}",
+            live=True if live is None else live,
+            **_only(kw, Source),
+        )
     elif "://" in text:
         scheme = text.split("://", 1)[0].lower()
         if scheme == "file":
             return open_source(urlsplit(text).path, live=live, name=name, start=start, wait=wait, **kw)
         if scheme not in NETWORK_SCHEMES:
-            raise SourceError(f"{shown}: unsupported scheme {scheme!r} (use a file path, webcam index, "
-                              f"rtsp://, http(s)://)")
+            raise SourceError(
+                f"{shown}: unsupported scheme {scheme!r} (use a file path, webcam index, rtsp://, http(s)://)"
+            )
         src = PyAVSource(text, live=True if live is None else live, name=name, **kw)
     else:
         path = Path(text).expanduser()

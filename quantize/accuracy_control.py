@@ -13,6 +13,7 @@ little), `validation_fn` also returns each item's raw outputs so NNCF ranks laye
 ranking subset (cheap) instead of re-running the mAP per candidate, and `max_num_iterations` caps the
 revert loop.
 """
+
 from __future__ import annotations
 
 import logging
@@ -70,8 +71,9 @@ def validation_items(meta: ModelMeta, data: str | Path, limit: int = 64) -> tupl
 
 
 def make_validation_fn(model: ov.Model, meta: ModelMeta, gt: GroundTruth, max_det: int = 100):
-    decoder = YoloModel(model, meta, InferenceConfig(**{**VAL_CONFIG, "max_det": max_det}), ov.Core(),
-                        Path(meta.source or "model"))
+    decoder = YoloModel(
+        model, meta, InferenceConfig(**{**VAL_CONFIG, "max_det": max_det}), ov.Core(), Path(meta.source or "model")
+    )
     full = gt.coco_dict()
 
     def validation_fn(compiled, items):
@@ -82,17 +84,28 @@ def make_validation_fn(model: ov.Model, meta: ModelMeta, gt: GroundTruth, max_de
             preds += predictions_of(decoder.decode(outs, item["lb"]), item["image_id"], meta.task)
             raw.append(outs)
             ids.add(item["image_id"])
-        sub = {**full, "images": [im for im in full["images"] if im["id"] in ids],
-               "annotations": [a for a in full["annotations"] if a["image_id"] in ids]}
+        sub = {
+            **full,
+            "images": [im for im in full["images"] if im["id"] in ids],
+            "annotations": [a for a in full["annotations"] if a["image_id"] in ids],
+        }
         return float(score(sub, preds, meta.task, len(ids)).primary), raw
 
     return validation_fn
 
 
-def quantize_ac(model: ov.Model, meta: ModelMeta, calib: list[np.ndarray], val_data: str | Path, *,
-                max_drop: float = 0.01, options: QuantOptions = QuantOptions(), val_images: int = 64,
-                max_iterations: int = 5,
-                ptq_model: ov.Model | None = None) -> ACResult:
+def quantize_ac(
+    model: ov.Model,
+    meta: ModelMeta,
+    calib: list[np.ndarray],
+    val_data: str | Path,
+    *,
+    max_drop: float = 0.01,
+    options: QuantOptions = QuantOptions(),
+    val_images: int = 64,
+    max_iterations: int = 5,
+    ptq_model: ov.Model | None = None,
+) -> ACResult:
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
@@ -111,12 +124,18 @@ def quantize_ac(model: ov.Model, meta: ModelMeta, calib: list[np.ndarray], val_d
     log.addHandler(capture)
     try:
         q = nncf.quantize_with_accuracy_control(
-            model, nncf.Dataset(calib), nncf.Dataset(items, lambda d: d["x"]), validation_fn,
-            max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE, ignored_scope=find_decode_scope(model).ignored_scope(),
+            model,
+            nncf.Dataset(calib),
+            nncf.Dataset(items, lambda d: d["x"]),
+            validation_fn,
+            max_drop=max_drop,
+            drop_type=nncf.DropType.ABSOLUTE,
+            ignored_scope=find_decode_scope(model).ignored_scope(),
             advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
-                max_num_iterations=max_iterations, ranking_subset_size=min(32, len(items)),
-                num_ranking_workers=1),
-            **options.nncf_kwargs(len(calib), accuracy_control=True))
+                max_num_iterations=max_iterations, ranking_subset_size=min(32, len(items)), num_ranking_workers=1
+            ),
+            **options.nncf_kwargs(len(calib), accuracy_control=True),
+        )
     except (RuntimeError, ValueError, nncf.ValidationError) as exc:
         raise QuantizeError(f"NNCF accuracy control failed: {str(exc).splitlines()[0][:200]}") from None
     finally:
@@ -125,8 +144,14 @@ def quantize_ac(model: ov.Model, meta: ModelMeta, calib: list[np.ndarray], val_d
         for h, level in quieted:
             h.setLevel(level)
     attach_meta(q, replace(meta, precision="int8-ac"))
-    result = ACResult(q, log=[line for line in capture.lines if any(
-        k in line.lower() for k in ("revert", "metric", "accuracy drop", "iteration", "reached"))])
+    result = ACResult(
+        q,
+        log=[
+            line
+            for line in capture.lines
+            if any(k in line.lower() for k in ("revert", "metric", "accuracy drop", "iteration", "reached"))
+        ],
+    )
     # NNCF's final summary is authoritative ("N out of M were reverted back to the floating-point precision:"
     # then one op per line); when it is absent (nothing to revert, or a future NNCF words it differently),
     # compare the INT8 ops (FakeQuantize-fed or int8 weights) of the PTQ and AC graphs.

@@ -6,6 +6,7 @@ must see exactly those tensors, so `preprocess` builds them on the host with the
 geometry and the OpenCV reference letterbox (`Letterbox.numpy_letterbox`), followed by BGR->RGB, /255
 and HWC->NCHW: identical math to the graph (bilinear half-pixel resize, constant 114 padding).
 """
+
 from __future__ import annotations
 
 import os
@@ -118,8 +119,9 @@ class ImageSource:
         self.skipped = 0
 
     @classmethod
-    def from_args(cls, data: str | Path | None = None, images: str | Path | None = None,
-                  split: str = "train") -> "ImageSource":
+    def from_args(
+        cls, data: str | Path | None = None, images: str | Path | None = None, split: str = "train"
+    ) -> ImageSource:
         if images is not None:
             folder = Path(images)
             if not folder.is_dir():
@@ -133,8 +135,8 @@ class ImageSource:
         ds = load_dataset_yaml(data, split)
         return cls(list(ds.images), f"{data} ({ds.split})")
 
-    def check(self) -> "ImageSource":
-        """Fail fast (before export/quantization) when none of the images can be decoded (stops at the first good one)."""
+    def check(self) -> ImageSource:
+        """Fail fast (before export/quantization) when no image decodes (stops at the first good one)."""
         if next(iter(self.frames(1)), None) is None:
             raise QuantizeError(f"{self.origin}: none of the {len(self.paths)} images could be read")
         self.skipped = 0

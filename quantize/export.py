@@ -4,6 +4,7 @@ Exported with dynamic spatial axes, so anchors are computed from the input shape
 saved with a static imgsz shape: the runtime can reshape to any stride-multiple rectangle (rect input)
 and still gets a static graph once compiled.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,7 +31,7 @@ def load_yolo(pt: str | Path):
 
     try:
         yolo = YOLO(str(pt))
-    except Exception as exc:  # torch/pickle/zip errors come in many types
+    except Exception as exc:  # noqa: BLE001 - torch/pickle/zip errors come in many types
         detail = str(exc).splitlines()[0] if str(exc) else ""
         detail = detail if len(detail) <= 120 else detail[:117].rsplit(" ", 1)[0] + "..."
         raise QuantizeError(f"{pt}: not a loadable YOLO checkpoint ({type(exc).__name__}: {detail})") from None
@@ -50,17 +51,22 @@ def export_fp32(pt: str | Path, imgsz: int | tuple[int, int] = 640) -> tuple[ov.
         shutil.copy(pt, src)  # Ultralytics writes its export beside the checkpoint
         from ultralytics import YOLO
 
-        out = Path(YOLO(str(src)).export(format="openvino", imgsz=list(imgsz), dynamic=True, half=False,
-                                         verbose=False))
+        out = Path(YOLO(str(src)).export(format="openvino", imgsz=list(imgsz), dynamic=True, half=False, verbose=False))
         model = ov.Core().read_model(next(out.glob("*.xml")))
     model.reshape({model.inputs[0]: ov.PartialShape([1, 3, *imgsz])})
     for i, output in enumerate(model.outputs):
         output.get_tensor().set_names({f"output{i}"})
     inner = yolo.model
     kpt = getattr(inner, "kpt_shape", None) or (getattr(inner, "yaml", {}) or {}).get("kpt_shape")
-    meta = ModelMeta(task=yolo.task, names={int(k): str(v) for k, v in yolo.names.items()}, imgsz=imgsz,
-                     stride=int(max(inner.stride)), kpt_shape=tuple(kpt) if kpt else None, precision="fp32",
-                     source=Path(pt).name)
+    meta = ModelMeta(
+        task=yolo.task,
+        names={int(k): str(v) for k, v in yolo.names.items()},
+        imgsz=imgsz,
+        stride=int(max(inner.stride)),
+        kpt_shape=tuple(kpt) if kpt else None,
+        precision="fp32",
+        source=Path(pt).name,
+    )
     attach_meta(model, meta)
     return model, meta
 
@@ -118,7 +124,7 @@ class StagedFolder:
         self.done = True
         return self.final
 
-    def __enter__(self) -> "StagedFolder":
+    def __enter__(self) -> StagedFolder:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -2,6 +2,7 @@
 
 Kept free of heavy imports so that `python -m quantize --help` and argument errors stay instant.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -40,13 +41,14 @@ class QuantOptions:
         if self.preset not in PRESETS:
             raise QuantizeError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
         if self.range_estimator not in RANGE_ESTIMATORS:
-            raise QuantizeError(f"range estimator must be one of {', '.join(RANGE_ESTIMATORS)}, "
-                                f"got {self.range_estimator!r}")
+            raise QuantizeError(
+                f"range estimator must be one of {', '.join(RANGE_ESTIMATORS)}, got {self.range_estimator!r}"
+            )
         if not isinstance(self.subset_size, int) or self.subset_size < 1:
             raise QuantizeError(f"subset size must be a positive integer, got {self.subset_size!r}")
 
     @classmethod
-    def for_task(cls, task: str, *, fast_bias_correction: bool | None = None, **kw) -> "QuantOptions":
+    def for_task(cls, task: str, *, fast_bias_correction: bool | None = None, **kw) -> QuantOptions:
         """Options with the task's defaults where the caller did not choose (None)."""
         if fast_bias_correction is None:
             fast_bias_correction = TASK_DEFAULTS.get(task, {}).get("fast_bias_correction", True)
@@ -54,14 +56,18 @@ class QuantOptions:
 
     def nncf_kwargs(self, n_calib: int, accuracy_control: bool = False) -> dict:
         """Keyword arguments for nncf.quantize (or quantize_with_accuracy_control)."""
-        kw = {"preset": preset_of(self.preset), "subset_size": min(self.subset_size, n_calib),
-              "fast_bias_correction": self.fast_bias_correction}
+        kw = {
+            "preset": preset_of(self.preset),
+            "subset_size": min(self.subset_size, n_calib),
+            "fast_bias_correction": self.fast_bias_correction,
+        }
         if self.range_estimator != "default":
             from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
             from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
             advanced = AdvancedQuantizationParameters(
-                activations_range_estimator_params=getattr(RangeEstimatorParametersSet, self.range_estimator.upper()))
+                activations_range_estimator_params=getattr(RangeEstimatorParametersSet, self.range_estimator.upper())
+            )
             kw["advanced_quantization_parameters" if accuracy_control else "advanced_parameters"] = advanced
         return kw
 

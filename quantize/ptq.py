@@ -1,4 +1,5 @@
 """Post-training quantization (NNCF) of the raw FP32 YOLOv8 network, with the decode kept in float."""
+
 from __future__ import annotations
 
 import logging
@@ -14,13 +15,20 @@ from .export import attach_meta
 from .options import QuantOptions
 from .scopes import find_decode_scope
 
+
 def quiet_nncf() -> None:
     """NNCF logs every step at INFO; our CLI prints its own progress."""
     logging.getLogger("nncf").setLevel(logging.WARNING)
 
 
-def quantize_ptq(model: ov.Model, meta: ModelMeta, calib: list[np.ndarray], options: QuantOptions = QuantOptions(),
-                 *, extra_ignored: list[str] | None = None) -> ov.Model:
+def quantize_ptq(
+    model: ov.Model,
+    meta: ModelMeta,
+    calib: list[np.ndarray],
+    options: QuantOptions = QuantOptions(),
+    *,
+    extra_ignored: list[str] | None = None,
+) -> ov.Model:
     """INT8 model (FakeQuantize on activations, int8 weights) from preprocessed calibration tensors.
 
     The ignored scope is the head's decode found by graph walking (scopes.py) plus `extra_ignored`
@@ -62,8 +70,9 @@ def quantized_ops(model: ov.Model) -> set[str]:
     for op in model.get_ordered_ops():
         if op.get_type_name() in ("FakeQuantize", "Constant", "Result", "Parameter"):
             continue
-        if any(i.get_source_output().get_node().get_type_name() == "FakeQuantize" for i in op.inputs()) or \
-                (op.get_type_name() in ("Convolution", "MatMul", "GroupConvolution") and _int8_weights(op)):
+        if any(i.get_source_output().get_node().get_type_name() == "FakeQuantize" for i in op.inputs()) or (
+            op.get_type_name() in ("Convolution", "MatMul", "GroupConvolution") and _int8_weights(op)
+        ):
             out.add(op.get_friendly_name())
     return out
 

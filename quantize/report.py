@@ -1,4 +1,5 @@
 """report.json + report.png of a build, both written atomically (temp file in the same folder, then rename)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,11 @@ def plot_variants(path: Path, title: str, variants: dict[str, dict]) -> None:
     import matplotlib.pyplot as plt
 
     names = list(variants)
-    keys = [k for k in ("box_map", "mask_map", "pose_map")
-            if any((variants[n].get("metrics") or {}).get(k) is not None for n in names)]
+    keys = [
+        k
+        for k in ("box_map", "mask_map", "pose_map")
+        if any((variants[n].get("metrics") or {}).get(k) is not None for n in names)
+    ]
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     width = 0.8 / max(1, len(keys))
     for j, k in enumerate(keys):
@@ -44,5 +48,6 @@ def plot_variants(path: Path, title: str, variants: dict[str, dict]) -> None:
 
 def write_report(folder: Path, report: dict) -> None:
     write_json(Path(folder) / "report.json", report)
-    plot_variants(Path(folder) / "report.png", f"{report.get('name')} ({report.get('task')})",
-                  report.get("variants", {}))
+    plot_variants(
+        Path(folder) / "report.png", f"{report.get('name')} ({report.get('task')})", report.get("variants", {})
+    )

@@ -21,6 +21,7 @@ detect/segment/pose and any YOLOv8 width/depth, because the pattern (head convs 
 is the same for all of them. For segment, output 1 (prototypes) comes straight out of a conv block, so
 only its activation is listed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -67,7 +68,8 @@ def _is_conv_bias(node: ov.Node) -> bool:
         return False
     kinds = sorted(_producer(i).get_type_name() for i in node.inputs())
     return kinds == ["Constant", "Convolution"] and not _is_dfl_conv(
-        next(_producer(i) for i in node.inputs() if _producer(i).get_type_name() == "Convolution"))
+        next(_producer(i) for i in node.inputs() if _producer(i).get_type_name() == "Convolution")
+    )
 
 
 def find_decode_scope(model: ov.Model) -> DecodeScope:

@@ -9,6 +9,7 @@ One NNCF run plus one compile + subset validation per layer: ~5 s per layer for 
 
 `--keep-fp32 K` then builds an INT8 IR with the top-K layers added to the ignored scope.
 """
+
 from __future__ import annotations
 
 import sys
@@ -16,7 +17,6 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import openvino as ov
 import openvino.opset13 as ops
 
@@ -61,8 +61,11 @@ class LayerReverter:
     """Temporarily put one conv of the INT8 graph back in float (FP32 weights, un-quantized input)."""
 
     def __init__(self, fp32: ov.Model):
-        self.fp32_weights = {op.get_friendly_name(): _producer(op.inputs()[1]) for op in fp32.get_ordered_ops()
-                             if op.get_type_name() == "Convolution"}
+        self.fp32_weights = {
+            op.get_friendly_name(): _producer(op.inputs()[1])
+            for op in fp32.get_ordered_ops()
+            if op.get_type_name() == "Convolution"
+        }
 
     def revert(self, conv: ov.Node) -> list:
         changes = []
@@ -84,8 +87,9 @@ class LayerReverter:
             inp.replace_source_output(old)
 
 
-def rank_layers(fp32: ov.Model, int8: ov.Model, validation_fn, items, max_layers: int | None = None,
-                progress: bool = False) -> tuple[float, float, list[LayerScore]]:
+def rank_layers(
+    fp32: ov.Model, int8: ov.Model, validation_fn, items, max_layers: int | None = None, progress: bool = False
+) -> tuple[float, float, list[LayerScore]]:
     core = ov.Core()
     base = float(validation_fn(core.compile_model(int8, "CPU"), items)[0])
     ref = float(validation_fn(core.compile_model(fp32, "CPU"), items)[0])
@@ -164,19 +168,31 @@ def run_sensitivity(a) -> dict:
     log(f"{name}: export + PTQ")
     fp32, meta = export_fp32(a.weights, a.imgsz)
     calib = source.tensors(meta.imgsz, meta.stride, limit=a.subset_size)
-    options = QuantOptions.for_task(task, preset=a.preset, subset_size=a.subset_size,
-                                    fast_bias_correction=a.fast_bias_correction, range_estimator=a.range_estimator)
+    options = QuantOptions.for_task(
+        task,
+        preset=a.preset,
+        subset_size=a.subset_size,
+        fast_bias_correction=a.fast_bias_correction,
+        range_estimator=a.range_estimator,
+    )
     int8 = quantize_ptq(fp32, meta, calib, options)
     items, gt = validation_items(meta, val_data, a.val_images)
     vfn = make_validation_fn(fp32, meta, gt)
     log(f"{name}: ranking quantized layers on {len(items)} validation images")
     ref, base, scores = rank_layers(fp32, int8, vfn, items, a.max_layers, progress=sys.stderr.isatty())
-    result = {"name": name, "task": task, "weights": str(Path(a.weights).resolve()), "val_data": str(val_data),
-              "val_images": len(items), "metric": "task mAP50-95 (box/mask/keypoints) on the subset",
-              "method": "all-but-one: each quantized conv restored to FP32 in the PTQ graph",
-              "fp32_metric": ref, "int8_metric": base, "layers": [asdict(s) for s in scores]}
-    print(f"{name} ({task}): FP32 {ref:.4f}  INT8 {base:.4f}  on {len(items)} images; "
-          f"{len(scores)} layers measured")
+    result = {
+        "name": name,
+        "task": task,
+        "weights": str(Path(a.weights).resolve()),
+        "val_data": str(val_data),
+        "val_images": len(items),
+        "metric": "task mAP50-95 (box/mask/keypoints) on the subset",
+        "method": "all-but-one: each quantized conv restored to FP32 in the PTQ graph",
+        "fp32_metric": ref,
+        "int8_metric": base,
+        "layers": [asdict(s) for s in scores],
+    }
+    print(f"{name} ({task}): FP32 {ref:.4f}  INT8 {base:.4f}  on {len(items)} images; {len(scores)} layers measured")
     print(f"{'rank':>4s}  {'gain (pts)':>10s}  {'mAP':>7s}  layer")
     for i, s in enumerate(scores[: a.top_k], 1):
         print(f"{i:4d}  {s.gain * 100:10.2f}  {s.metric:7.4f}  {short_name(s.name)}")
@@ -190,7 +206,6 @@ def run_sensitivity(a) -> dict:
         print(f"int8-keep{len(keep)}: {metric:.4f} (INT8 {base:.4f}, FP32 {ref:.4f}) -> {xml}")
     result["seconds"] = round(time.perf_counter() - t0, 1)
     write_json(folder / "sensitivity.json", result)
-    plot(folder / "sensitivity.png", scores, max(a.top_k, 20),
-         f"{name}: INT8 sensitivity ({len(items)} val images)")
+    plot(folder / "sensitivity.png", scores, max(a.top_k, 20), f"{name}: INT8 sensitivity ({len(items)} val images)")
     print(f"wrote {folder / 'sensitivity.json'} and sensitivity.png")
     return result

@@ -19,6 +19,7 @@ Metrics: faster-coco-eval (`COCOeval_faster`), standard COCO protocol: 10 IoU th
 OKS with the COCO 17 sigmas. Ultralytics' own printed metric differs slightly (no maxDets cap, its own
 interpolation), which is why the parity test compares like with like (see tests/test_validate_parity.py).
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,10 @@ import numpy as np
 from .calibration import Dataset, load_dataset_yaml, read_image
 from .errors import QuantizeError
 
-COCO_KPT_SIGMAS = [v / 10.0 for v in [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87,
-                                        0.89, 0.89]]  # COCO keypoint sigmas (as pycocotools: /10)
+COCO_KPT_SIGMAS = [
+    v / 10.0
+    for v in [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]
+]  # COCO keypoint sigmas (as pycocotools: /10)
 POSE_AREA_FACTOR = 0.53
 VAL_CONFIG = dict(conf=0.001, iou=0.7, multi_label=True, max_det=300, rect=False)
 
@@ -73,6 +76,7 @@ class Metrics:
 
 
 # --- ground truth -------------------------------------------------------------------------------------
+
 
 def _image_id(path: Path, index: int) -> int:
     return int(path.stem) if path.stem.isnumeric() else index + 1
@@ -178,13 +182,18 @@ def predictions_of(results, image_id: int, task: str) -> list[dict]:
         rles = mask_util.encode(np.asfortranarray(results.masks.transpose(1, 2, 0).astype(np.uint8)))
     for i in range(len(results)):
         x1, y1, x2, y2 = boxes[i]
-        det = {"image_id": image_id, "category_id": int(results.class_ids[i]) + 1,
-               "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
-               "score": round(float(results.scores[i]), 5)}
+        det = {
+            "image_id": image_id,
+            "category_id": int(results.class_ids[i]) + 1,
+            "bbox": [round(x1, 3), round(y1, 3), round(x2 - x1, 3), round(y2 - y1, 3)],
+            "score": round(float(results.scores[i]), 5),
+        }
         if need_masks:
             rle = rles[i]
-            det["segmentation"] = {"size": rle["size"], "counts": rle["counts"].decode()
-                                   if isinstance(rle["counts"], bytes) else rle["counts"]}
+            det["segmentation"] = {
+                "size": rle["size"],
+                "counts": rle["counts"].decode() if isinstance(rle["counts"], bytes) else rle["counts"],
+            }
         if task == "pose" and results.keypoints is not None:
             det["keypoints"] = [round(float(v), 3) for v in results.keypoints[i].reshape(-1)]
         out.append(det)
@@ -226,8 +235,14 @@ def load_ultralytics_json(path: Path, gt_dict: dict) -> list[dict]:
     return preds
 
 
-def validate_model(model, data: str | Path, limit: int | None = None, progress: bool = False,
-                   split: str = "val", keep_predictions: bool = False) -> Metrics:
+def validate_model(
+    model,
+    data: str | Path,
+    limit: int | None = None,
+    progress: bool = False,
+    split: str = "val",
+    keep_predictions: bool = False,
+) -> Metrics:
     """Run a loaded YoloModel (any config; validation settings are applied here) over a dataset split."""
     from inference.engine import AsyncEngine
 
@@ -294,14 +309,15 @@ def cpu_precision(core=None) -> str:
     return str(core.get_property("CPU", "INFERENCE_PRECISION_HINT"))
 
 
-def validate_ir(path: str | Path, data: str | Path, limit: int | None = None, progress: bool = False,
-                precision: str | None = "f32") -> Metrics:
+def validate_ir(
+    path: str | Path, data: str | Path, limit: int | None = None, progress: bool = False, precision: str | None = "f32"
+) -> Metrics:
     """COCO metrics of an IR through our engine. Accuracy is measured in f32 by default, so that "FP32" really
     is FP32 (the CPU plugin would otherwise run float layers in bf16 where the CPU has it); None = plugin default.
     """
+    from inference.config import InferenceConfig
     from inference.errors import InferenceError
     from inference.model import YoloModel
-    from inference.config import InferenceConfig
 
     try:
         model = YoloModel.load(path, InferenceConfig(**VAL_CONFIG), core=make_core(precision))
@@ -313,6 +329,7 @@ def validate_ir(path: str | Path, data: str | Path, limit: int | None = None, pr
 
 
 # --- throughput ---------------------------------------------------------------------------------------
+
 
 def throughput(path: str | Path, frames: list[np.ndarray], seconds: float = 5.0, rect: bool = False) -> dict:
     """Frames/s of OUR AsyncEngine (THROUGHPUT hint, conf 0.25), end to end: in-graph preprocessing +
@@ -340,8 +357,12 @@ def throughput(path: str | Path, frames: list[np.ndarray], seconds: float = 5.0,
     for _ in engine.stream(cycle()):
         count += 1
     dt = time.perf_counter() - t0
-    return {"fps": count / dt, "frames": count, "seconds": dt,
-            "method": f"AsyncEngine end-to-end (in-graph letterbox + infer + decode), THROUGHPUT hint, "
-                      f"{'rect' if rect else 'square'} letterbox, conf 0.25, cycling over {len(frames)} validation "
-                      f"images of size {frames[0].shape[1]}x{frames[0].shape[0]}",
-            "cpu_inference_precision": cpu_precision(model.core)}
+    return {
+        "fps": count / dt,
+        "frames": count,
+        "seconds": dt,
+        "method": f"AsyncEngine end-to-end (in-graph letterbox + infer + decode), THROUGHPUT hint, "
+        f"{'rect' if rect else 'square'} letterbox, conf 0.25, cycling over {len(frames)} validation "
+        f"images of size {frames[0].shape[1]}x{frames[0].shape[0]}",
+        "cpu_inference_precision": cpu_precision(model.core),
+    }

@@ -4,6 +4,7 @@ Assets (videos, reconstructed .pt checkpoints, datasets) live in ``../shared`` n
 or wherever the env var ``YOLO_APP_ASSETS`` points. A missing asset skips the test locally and fails it
 when ``CI=true``, so CI never passes by skipping everything.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -17,6 +18,8 @@ import pytest
 os.environ["YOLO_OFFLINE"] = "1"
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+# fixtures of the video tests (clips, the local RTSP server), available to every test module
+pytest_plugins = ["fixtures_models"]
 
 
 from inference.assets import assets_root as _assets_root  # noqa: E402  (after YOLO_OFFLINE is set)
@@ -54,6 +57,7 @@ def require_asset_fixture():
 
 # --- files used as they are -------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def video_clip() -> Path:
     return require_asset("videos/one-by-one-person-detection.mp4")
@@ -75,6 +79,7 @@ def pose_pt() -> Path:
 
 
 # --- datasets: copied once per session, since Ultralytics writes label caches next to the labels ---
+
 
 def _dataset_copy(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
     src = require_asset(f"datasets/{name}")
@@ -108,6 +113,7 @@ def coco_pose_yaml(tmp_path_factory) -> Path:
 
 # --- images -------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def _bus_image_cached():
     import cv2
@@ -129,6 +135,7 @@ def bus_image(_bus_image_cached):
 
 
 # --- FP32 IRs exported once per session (quantize/ export, ~10 s each) ---------------------------------
+
 
 def _export(tmp_path_factory, pt: Path, name: str) -> Path:
     from quantize.export import export_fp32, save_ir

@@ -1,11 +1,12 @@
 """Fixtures for the pipeline/RTSP tests: short clips cut from the shared video and a local RTSP server.
 
 The FP32 IR fixtures (`detect_ir`, `seg_ir`, `pose_ir`, exported once per session) live in conftest.py;
-this module adds what only the video tests need. Use with `from fixtures_models import *`.
+this module adds what only the video tests need; conftest.py loads it as a pytest plugin.
 
 RTSP server: tests/rtsp_server.py run with Debian's /usr/bin/python3 (GStreamer rtsp-server + gi),
 bound to 127.0.0.1 on a free port. /x loops the clip, /out accepts a publisher, /out-live re-serves it.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import require_asset  # tests/ is on sys.path (pytest prepend import mode)
 from rtsp_control import RtspServer, free_port, gst_available
 
@@ -25,8 +25,26 @@ def cut_clip(src: Path, dst: Path, start: float = 25.0, seconds: float = 6.0) ->
     """A short H.264 clip without audio (stream copy; starts at the keyframe before `start`)."""
     if not shutil.which("ffmpeg"):
         pytest.skip("ffmpeg is not installed")
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", str(start), "-i", str(src), "-t", str(seconds),
-                    "-c", "copy", "-an", str(dst)], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-ss",
+            str(start),
+            "-i",
+            str(src),
+            "-t",
+            str(seconds),
+            "-c",
+            "copy",
+            "-an",
+            str(dst),
+        ],
+        check=True,
+        timeout=60,
+    )
     return dst
 
 

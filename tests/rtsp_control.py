@@ -3,6 +3,7 @@
 Shared by the test fixtures (tests/fixtures_models.py) and the bench scripts (bench/benchlib.py).
 The server needs Debian's /usr/bin/python3 with python3-gi and the GStreamer RTSP server typelib.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,15 @@ def gst_available() -> bool:
     """True when the system Python can import GStreamer's RTSP server bindings."""
     if not Path(SYSTEM_PY).exists():
         return False
-    probe = subprocess.run([SYSTEM_PY, "-c", "import gi; gi.require_version('GstRtspServer', '1.0'); "
-                            "from gi.repository import GstRtspServer"], capture_output=True, timeout=60)
+    probe = subprocess.run(
+        [
+            SYSTEM_PY,
+            "-c",
+            "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
     return probe.returncode == 0
 
 
@@ -43,11 +51,12 @@ class RtspServer:
     def url(self, path: str = "x", auth: str = "") -> str:
         return f"rtsp://{auth + '@' if auth else ''}127.0.0.1:{self.port}/{path}"
 
-    def start(self, timeout: float = 30.0) -> "RtspServer":
+    def start(self, timeout: float = 30.0) -> RtspServer:
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
         try:
-            self.proc = subprocess.Popen([SYSTEM_PY, str(SERVER), str(self.clip), str(self.port)],
-                                         stdout=subprocess.PIPE, stderr=log, text=True)
+            self.proc = subprocess.Popen(
+                [SYSTEM_PY, str(SERVER), str(self.clip), str(self.port)], stdout=subprocess.PIPE, stderr=log, text=True
+            )
         finally:
             if self.log_path:
                 log.close()
@@ -97,7 +106,7 @@ class RtspServer:
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def __enter__(self) -> "RtspServer":
+    def __enter__(self) -> RtspServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

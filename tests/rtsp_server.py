@@ -11,6 +11,7 @@ Mounts:
 Prints "READY rtsp://HOST:PORT" on stdout once listening. SIGTERM/SIGINT stop it at once.
 Recipe: /work/shared/TOOLING.md, need 1.
 """
+
 import signal
 import sys
 
@@ -21,8 +22,11 @@ gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 H264 = "video/x-h264,stream-format=byte-stream,alignment=au"
-PLAY = ("( appsrc name=src is-live=true format=time do-timestamp=false caps=" + H264 +
-        " ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1 )")
+PLAY = (
+    "( appsrc name=src is-live=true format=time do-timestamp=false caps="
+    + H264
+    + " ! h264parse config-interval=-1 ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+)
 
 
 class Bridge:
@@ -70,7 +74,7 @@ def main():
     if "--host" in args:
         i = args.index("--host")
         host = args[i + 1]
-        del args[i:i + 2]
+        del args[i : i + 2]
     if len(args) != 2:
         print(__doc__, file=sys.stderr)
         sys.exit(2)
@@ -88,7 +92,8 @@ def main():
     mounts.add_factory("/x", loop_bridge.factory())
     looper = Gst.parse_launch(
         f"filesrc location={clip} ! qtdemux ! h264parse config-interval=-1 ! {H264} ! "
-        "appsink name=sink emit-signals=true sync=true")
+        "appsink name=sink emit-signals=true sync=true"
+    )
     looper.get_by_name("sink").connect("new-sample", loop_bridge.on_sample)
     bus = looper.get_bus()
     bus.add_signal_watch()
@@ -108,8 +113,11 @@ def main():
     mounts.add_factory("/out-live", out_bridge.factory())
     rec = GstRtspServer.RTSPMediaFactory()
     rec.set_transport_mode(GstRtspServer.RTSPTransportMode.RECORD)
-    rec.set_launch("( rtph264depay name=depay0 ! h264parse config-interval=-1 ! " + H264 +
-                   " ! appsink name=sink emit-signals=true sync=false )")
+    rec.set_launch(
+        "( rtph264depay name=depay0 ! h264parse config-interval=-1 ! "
+        + H264
+        + " ! appsink name=sink emit-signals=true sync=false )"
+    )
     rec.set_shared(False)
 
     def rec_configure(_factory, media):

@@ -1,10 +1,10 @@
 """Annotator: draws boxes/labels/masks/skeletons/overlay, never touches the input, masks stay in their box."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from fixtures_models import *  # noqa: F401,F403  (person_clip)
 from inference.annotate import SKELETON, Annotator, color_for
 from inference.results import Results
 
@@ -113,13 +113,13 @@ def test_real_models_draw_masks_and_skeletons(task, request):
     x1, y1, x2, y2 = np.round(res.boxes[0]).astype(int)
     if task == "segment":
         assert res.masks is not None
-        inside = diff[y1 + 3:y2 - 3, x1 + 3:x2 - 3].mean()
+        inside = diff[y1 + 3 : y2 - 3, x1 + 3 : x2 - 3].mean()
         assert inside > 0.2, "mask blended inside the box"
         outside = diff.copy()
         for bx1, by1, bx2, by2 in np.round(res.boxes).astype(int):
-            outside[max(by1 - 30, 0):by2 + 4, max(bx1 - 4, 0):bx2 + 200] = False  # boxes and their label tags
+            outside[max(by1 - 30, 0) : by2 + 4, max(bx1 - 4, 0) : bx2 + 200] = False  # boxes and their label tags
         assert outside.mean() < 0.01, "nothing drawn away from the detections"
     else:
         assert res.keypoints is not None and res.keypoints.shape[1:] == (17, 3)
-        body = diff[y1 + 3:y2 - 3, x1 + 3:x2 - 3].mean()
+        body = diff[y1 + 3 : y2 - 3, x1 + 3 : x2 - 3].mean()
         assert 0.01 < body < 0.6, "skeleton lines and points, not a filled area"

@@ -10,6 +10,7 @@ The last tests check that nothing already written is lost: a failed or killed `q
 previous model folder byte-identical, and a killed headless `--save` run leaves either a playable mp4
 (SIGTERM) or no half-written file at the final name (SIGKILL).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,14 +30,16 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
-PY = str(REPO_ROOT / ".venv" / "bin" / "python") if (REPO_ROOT / ".venv" / "bin" / "python").exists() \
-    else sys.executable
+PY = (
+    str(REPO_ROOT / ".venv" / "bin" / "python") if (REPO_ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+)
 UNICODE_DIR = "vidéo with space"
 UNICODE_CLIP = "clip é.mp4"
 ERROR_LINE = re.compile(r"^([\w.-]+: )?error: \S", re.I)  # "error: ..." or "app.py: error: ..."
 
 
 # --- helpers --------------------------------------------------------------------------------------------
+
 
 def _env() -> dict:
     env = dict(os.environ)
@@ -45,8 +48,15 @@ def _env() -> dict:
 
 
 def run_cli(args: list[str], timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, *map(str, args)], cwd=REPO_ROOT, env=_env(), capture_output=True, text=True,
-                          timeout=timeout, errors="replace")
+    return subprocess.run(
+        [PY, *map(str, args)],
+        cwd=REPO_ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        errors="replace",
+    )
 
 
 def closed_port() -> int:
@@ -76,8 +86,11 @@ def assert_ok(proc: subprocess.CompletedProcess) -> None:
 
 
 def sha_tree(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def decoded_frames(path: Path) -> int:
@@ -92,17 +105,20 @@ def decoded_frames(path: Path) -> int:
 
 def _params(cases):
     """Table rows -> pytest params; a 5th element is the reason of a known bug (strict xfail, see the report)."""
-    return [pytest.param(*c[1:4], id=c[0], marks=[pytest.mark.xfail(strict=True, reason=c[4])] if len(c) > 4 else [])
-            for c in cases]
+    return [
+        pytest.param(*c[1:4], id=c[0], marks=[pytest.mark.xfail(strict=True, reason=c[4])] if len(c) > 4 else [])
+        for c in cases
+    ]
 
 
 # --- inputs, built once per module ------------------------------------------------------------------------
 
+
 @dataclass
 class Bad:
     root: Path
-    clip: Path                  # the shared clip, untouched
-    short: Path                 # its first ~3 s (stream copy), for quick runs that must work
+    clip: Path  # the shared clip, untouched
+    short: Path  # its first ~3 s (stream copy), for quick runs that must work
     files: dict[str, Path] = field(default_factory=dict)
     models: dict[str, Path] = field(default_factory=dict)
 
@@ -116,8 +132,26 @@ def bad(tmp_path_factory, video_clip, _bus_image_cached) -> Bad:
 
     root = tmp_path_factory.mktemp("bad input")
     short = root / "short.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video_clip), "-t", "3", "-c", "copy", "-an",
-                    "-movflags", "+faststart", str(short)], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(video_clip),
+            "-t",
+            "3",
+            "-c",
+            "copy",
+            "-an",
+            "-movflags",
+            "+faststart",
+            str(short),
+        ],
+        check=True,
+        timeout=60,
+    )
     b = Bad(root=root, clip=video_clip, short=short)
     f = b.files
     f["empty.mp4"] = root / "empty.mp4"
@@ -179,10 +213,14 @@ def bad_models(bad, detect_ir) -> Bad:
     (emptyxml / "yolov8n.bin").write_bytes(b"")
     bad.models["emptyxml"] = emptyxml
     xml_text = detect_ir.read_text(encoding="utf-8")
-    for key, text in (("task-unknown", xml_text.replace("&quot;task&quot;: &quot;detect&quot;",
-                                                        "&quot;task&quot;: &quot;classify&quot;")),
-                      ("no-meta", re.sub(r"<yolo_app>.*?</yolo_app>", "", xml_text, flags=re.S)),
-                      ("meta-garbage", re.sub(r'<meta value="[^"]*"', '<meta value="{not json"', xml_text))):
+    for key, text in (
+        (
+            "task-unknown",
+            xml_text.replace("&quot;task&quot;: &quot;detect&quot;", "&quot;task&quot;: &quot;classify&quot;"),
+        ),
+        ("no-meta", re.sub(r"<yolo_app>.*?</yolo_app>", "", xml_text, flags=re.S)),
+        ("meta-garbage", re.sub(r'<meta value="[^"]*"', '<meta value="{not json"', xml_text)),
+    ):
         assert text != xml_text, key
         d = bad.root / "models" / key / "fp32"
         d.mkdir(parents=True)
@@ -251,15 +289,31 @@ QUANTIZE_CASES = [
     ("build-data-yaml-not-yaml", "build --weights {yolov8n.pt} --data {text.mp4}", 2, r"yaml"),
     ("build-imgsz-not-stride", "build --weights {yolov8n.pt} --calib-images {calib} --imgsz 100", 2, r"imgsz"),
     ("build-imgsz-negative", "build --weights {yolov8n.pt} --calib-images {calib} --imgsz -32", 2, r"imgsz"),
-    ("build-max-drop-over-1", "build --weights {yolov8n.pt} --calib-images {calib} --mode ac --max-drop 1.5", 2,
-     r"max-drop"),
-    ("build-max-drop-negative", "build --weights {yolov8n.pt} --calib-images {calib} --mode ac --max-drop -0.1", 2,
-     r"max-drop"),
-    ("build-subset-size-zero", "build --weights {yolov8n.pt} --calib-images {calib} --subset-size 0", 2,
-     r"subset-size"),
+    (
+        "build-max-drop-over-1",
+        "build --weights {yolov8n.pt} --calib-images {calib} --mode ac --max-drop 1.5",
+        2,
+        r"max-drop",
+    ),
+    (
+        "build-max-drop-negative",
+        "build --weights {yolov8n.pt} --calib-images {calib} --mode ac --max-drop -0.1",
+        2,
+        r"max-drop",
+    ),
+    (
+        "build-subset-size-zero",
+        "build --weights {yolov8n.pt} --calib-images {calib} --subset-size 0",
+        2,
+        r"subset-size",
+    ),
     ("build-imgsz-not-a-number", "build --weights {yolov8n.pt} --calib-images {calib} --imgsz big", 2, r"imgsz"),
-    ("build-out-is-a-file", "build --weights {yolov8n.pt} --calib-images {calib} --out {gray.png}", 2,
-     r"out|folder|exists"),
+    (
+        "build-out-is-a-file",
+        "build --weights {yolov8n.pt} --calib-images {calib} --out {gray.png}",
+        2,
+        r"out|folder|exists",
+    ),
     ("unknown-command", "frobnicate", 2, r"frobnicate|invalid choice"),
     ("unknown-option", "build --weights {yolov8n.pt} --confidence 0.5", 2, r"confidence|unrecognized"),
     ("validate-model-missing", "validate --model {missing} --data {val_yaml} --limit 2", 2, r"not found"),
@@ -267,8 +321,7 @@ QUANTIZE_CASES = [
     ("validate-missing-bin", "validate --model {nobin} --data {val_yaml} --limit 2", 2, r"\.bin|weights"),
     ("validate-corrupt-xml", "validate --model {corrupt} --data {val_yaml} --limit 2", 2, r"cannot read|corrupt"),
     ("validate-empty-xml", "validate --model {emptyxml} --data {val_yaml} --limit 2", 2, r"cannot read|empty"),
-    ("validate-unknown-task-in-ir", "validate --model {task-unknown} --data {val_yaml} --limit 2", 2,
-     r"unknown task"),
+    ("validate-unknown-task-in-ir", "validate --model {task-unknown} --data {val_yaml} --limit 2", 2, r"unknown task"),
     ("validate-no-yolo-metadata", "validate --model {no-meta} --data {val_yaml} --limit 2", 2, r"metadata"),
     ("validate-limit-negative", "validate --model {good} --data {val_yaml} --limit -3", 2, r"limit"),
     ("validate-limit-zero", "validate --model {good} --data {val_yaml} --limit 0", 2, r"limit"),
@@ -278,8 +331,12 @@ QUANTIZE_CASES = [
 
 
 def _fill(template: str, b: Bad, extra: dict[str, Path]) -> list[str]:
-    values = {**{k: str(v) for k, v in b.files.items()}, **{k: str(v) for k, v in b.models.items()},
-              "root": str(b.root), **{k: str(v) for k, v in extra.items()}}
+    values = {
+        **{k: str(v) for k, v in b.files.items()},
+        **{k: str(v) for k, v in b.models.items()},
+        "root": str(b.root),
+        **{k: str(v) for k, v in extra.items()},
+    }
     # split on spaces first, then fill: paths with spaces stay one argument
     return [re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], tok) for tok in template.split()]
 
@@ -294,6 +351,7 @@ def test_quantize_cli_bad_input(argv, code, match, qdirs, bad_models, coco_val12
 
 
 # --- nothing already written is lost: quantize build ----------------------------------------------------
+
 
 def _previous_model(out: Path) -> Path:
     """A previous build in out/yolov8n (content does not matter: build never reads it, it must not touch it)."""
@@ -310,8 +368,21 @@ def _previous_model(out: Path) -> Path:
 def test_quantize_failed_build_keeps_previous_model(qdirs, tmp_path):
     out = tmp_path / "out"
     before = sha_tree(_previous_model(out))
-    proc = run_cli(["-m", "quantize", "build", "--weights", qdirs["yolov8n.pt"], "--name", "yolov8n",
-                    "--calib-images", qdirs["calib_unreadable"], "--out", out])
+    proc = run_cli(
+        [
+            "-m",
+            "quantize",
+            "build",
+            "--weights",
+            qdirs["yolov8n.pt"],
+            "--name",
+            "yolov8n",
+            "--calib-images",
+            qdirs["calib_unreadable"],
+            "--out",
+            out,
+        ]
+    )
     assert_one_line_error(proc, 2, r"could be read")
     assert sha_tree(out / "yolov8n") == before
     assert sorted(p.name for p in out.iterdir()) == ["yolov8n"], "a failed build left files in the out folder"
@@ -324,10 +395,31 @@ def _ctrl_c_as_in_a_terminal() -> None:
 
 def _start_build_and_wait_for(qdirs, out: Path, step: str) -> subprocess.Popen:
     """Start a build and return once it logs the step `step` (e.g. "export FP32", "PTQ")."""
-    proc = subprocess.Popen([PY, "-m", "quantize", "build", "--weights", str(qdirs["yolov8n.pt"]), "--name", "yolov8n",
-                             "--calib-images", str(qdirs["calib"]), "--out", str(out), "--bench-seconds", "0"],
-                            cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            errors="replace", preexec_fn=_ctrl_c_as_in_a_terminal)
+    proc = subprocess.Popen(
+        [
+            PY,
+            "-m",
+            "quantize",
+            "build",
+            "--weights",
+            str(qdirs["yolov8n.pt"]),
+            "--name",
+            "yolov8n",
+            "--calib-images",
+            str(qdirs["calib"]),
+            "--out",
+            str(out),
+            "--bench-seconds",
+            "0",
+        ],
+        cwd=REPO_ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        preexec_fn=_ctrl_c_as_in_a_terminal,
+    )
     seen = []
     for line in proc.stdout:  # the build logs "[quantize] <name>: <step>" as each step starts
         seen.append(line)
@@ -351,9 +443,13 @@ KILL_CASES = [
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("step,sig,clean", [
-    pytest.param(*c[1:4], id=c[0], marks=[pytest.mark.xfail(strict=False, reason=c[4])] if len(c) > 4 else [])
-    for c in KILL_CASES])
+@pytest.mark.parametrize(
+    "step,sig,clean",
+    [
+        pytest.param(*c[1:4], id=c[0], marks=[pytest.mark.xfail(strict=False, reason=c[4])] if len(c) > 4 else [])
+        for c in KILL_CASES
+    ],
+)
 def test_quantize_killed_build_keeps_previous_model(qdirs, tmp_path, step, sig, clean):
     out = tmp_path / "out"
     before = sha_tree(_previous_model(out))
@@ -381,14 +477,20 @@ def test_quantize_killed_build_keeps_previous_model(qdirs, tmp_path, step, sig, 
 
 # --- UI backend (ui.sessions), called directly -----------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def ui_ctx(bad_models, tmp_path_factory):
     from inference.config import InferenceConfig
     from ui.sessions import UIContext
 
     models = bad_models.root / "models é"  # holds yolov8n/fp32 (a copy of the session's FP32 IR)
-    return UIContext(models_dir=models, samples_dir=bad_models.short.parent, default_source=bad_models.short,
-                     config=InferenceConfig(), tmp_root=tmp_path_factory.mktemp("ui tmp é"))
+    return UIContext(
+        models_dir=models,
+        samples_dir=bad_models.short.parent,
+        default_source=bad_models.short,
+        config=InferenceConfig(),
+        tmp_root=tmp_path_factory.mktemp("ui tmp é"),
+    )
 
 
 def _ui_upload(ctx, path):
@@ -480,6 +582,7 @@ def test_ui_backend_bad_input(action, what, expected, ui_ctx, qdirs):
 
 # --- headless CLI: app.py --headless -------------------------------------------------------------------------
 
+
 def headless(b: Bad, argv: str, extra: dict[str, Path] | None = None, timeout: float = 180):
     return run_cli(["app.py", "--headless", *_fill(argv, b, extra or {})], timeout=timeout)
 
@@ -515,8 +618,7 @@ HEADLESS_CASES = [
     ("task-option-unknown", "--model {good} --source {short} --task classify", 2, r"task|unrecognized"),
     ("classes-unknown-name", "--model {good} --source {short} --classes person,unicorn", 2, r"unicorn"),
     ("max-frames-zero", "--model {good} --source {short} --max-frames 0", 2, r"max-frames"),
-    ("save-folder-missing", "--model {good} --source {short} --save {root}/no/such/dir/out.mp4", 2,
-     r"does not exist"),
+    ("save-folder-missing", "--model {good} --source {short} --save {root}/no/such/dir/out.mp4", 2, r"does not exist"),
     ("jsonl-path-is-a-directory", "--model {good} --source {short} --jsonl {out}", 2, r"director|folder"),
     ("save-path-is-a-directory", "--model {good} --source {short} --save {out}", 2, r"director|folder"),
     ("output-not-rtsp", "--model {good} --source {short} --output http://127.0.0.1:1/x", 2, r"rtsp"),
@@ -526,10 +628,18 @@ HEADLESS_CASES = [
     ("config-yaml-not-a-mapping", "--model {good} --config {text.mp4}", 2, r"mapping|yaml"),
     ("source-grayscale-png-works", "--model {good} --source {gray.png} --jsonl {out}/g.jsonl", 0, None),
     ("source-rgba-png-works", "--model {good} --source {rgba.png} --jsonl {out}/r.jsonl", 0, None),
-    ("source-huge-8000x8000-png-works", "--model {good} --source {huge.png} --jsonl {out}/h.jsonl --save {out}/h.mp4",
-     0, None),
-    ("unicode-space-paths-work", "--model {good} --source {unicode.mp4} --max-frames 5 --save {out_mp4} "
-     "--jsonl {out_jsonl}", 0, None),
+    (
+        "source-huge-8000x8000-png-works",
+        "--model {good} --source {huge.png} --jsonl {out}/h.jsonl --save {out}/h.mp4",
+        0,
+        None,
+    ),
+    (
+        "unicode-space-paths-work",
+        "--model {good} --source {unicode.mp4} --max-frames 5 --save {out_mp4} --jsonl {out_jsonl}",
+        0,
+        None,
+    ),
 ]
 
 
@@ -540,9 +650,18 @@ def test_headless_cli_bad_input(argv, code, match, qdirs, bad_models, tmp_path):
     with socket.socket() as busy:  # a port something else already listens on
         busy.bind(("127.0.0.1", 0))
         busy.listen()
-        proc = headless(qdirs, argv, {"out": out, "port": closed_port(), "short": qdirs.short,
-                                      "busy_port": busy.getsockname()[1],
-                                      "out_mp4": out / "vidéo é.mp4", "out_jsonl": out / "dét ü.jsonl"})
+        proc = headless(
+            qdirs,
+            argv,
+            {
+                "out": out,
+                "port": closed_port(),
+                "short": qdirs.short,
+                "busy_port": busy.getsockname()[1],
+                "out_mp4": out / "vidéo é.mp4",
+                "out_jsonl": out / "dét ü.jsonl",
+            },
+        )
     if code != 0:
         assert_one_line_error(proc, code, match)
         return
@@ -594,10 +713,17 @@ def test_headless_truncated_shared_clip(qdirs, bad_models, tmp_path):
 
 # --- nothing already written is lost: headless --save killed mid-run ------------------------------------
 
+
 def _start_headless_save(b: Bad, save: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([PY, "app.py", "--headless", "--model", str(b.models["good"]), "--source", str(b.clip),
-                             "--save", str(save)], cwd=REPO_ROOT, env=_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, errors="replace")
+    proc = subprocess.Popen(
+        [PY, "app.py", "--headless", "--model", str(b.models["good"]), "--source", str(b.clip), "--save", str(save)],
+        cwd=REPO_ROOT,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+    )
     seen = []
     for line in proc.stderr:
         seen.append(line)

@@ -1,4 +1,5 @@
 """Project foundation: runtime stays free of torch/ultralytics, scripts parse, setup is idempotent."""
+
 from __future__ import annotations
 
 import subprocess
@@ -45,7 +46,10 @@ def test_runtime_imports_without_torch_or_ultralytics():
     extra = [name for name in ("app",) if (REPO_ROOT / f"{name}.py").is_file()]
     proc = subprocess.run(
         [sys.executable, "-c", _IMPORT_CHECK, ",".join(BLOCKED), *extra],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
 
@@ -66,8 +70,13 @@ def test_setup_second_run_is_fast_noop():
         pytest.skip("scripts/setup.sh test has not been run in this checkout")
     before = stamp.stat().st_mtime_ns
     start = time.monotonic()
-    proc = subprocess.run(["bash", str(REPO_ROOT / "scripts/setup.sh"), "test"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts/setup.sh"), "test"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     elapsed = time.monotonic() - start
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert "venv: up to date" in proc.stdout, proc.stdout

@@ -2,6 +2,7 @@
 
 Ultralytics is only the reference here (tests may import it; inference/ never does).
 """
+
 from __future__ import annotations
 
 import cv2
@@ -40,8 +41,13 @@ def test_in_graph_preprocessing_matches_ultralytics_letterbox(bus_image, rect):
     from ultralytics.data.augment import LetterBox
 
     # portrait, 16:9 down- and upscaled, a crop, and a frame smaller than the input (upscaled rows and columns)
-    for frame in (bus_image, cv2.resize(bus_image, (768, 432)), cv2.resize(bus_image, (1920, 1080)),
-                  bus_image[:300, :700], bus_image[100:160, 50:150]):
+    for frame in (
+        bus_image,
+        cv2.resize(bus_image, (768, 432)),
+        cv2.resize(bus_image, (1920, 1080)),
+        bus_image[:300, :700],
+        bus_image[100:160, 50:150],
+    ):
         lb = Letterbox.fit(frame.shape[:2], (640, 640), 32, rect)
         model = build_graph(_identity_net(lb.input_hw), lb)
         got = ov.Core().compile_model(model, "CPU")(frame[None])[0][0]  # (3, H, W)
@@ -68,8 +74,8 @@ def test_in_graph_resize_is_opencv_bilinear_in_float(hw):
 
 def _match(ours_boxes, ref_boxes):
     """Index into ref for each of ours by best IoU."""
-    from ultralytics.utils.metrics import box_iou
     import torch
+    from ultralytics.utils.metrics import box_iou
 
     iou = box_iou(torch.from_numpy(ours_boxes), torch.from_numpy(ref_boxes)).numpy()
     return iou.argmax(1), iou.max(1)
@@ -84,13 +90,15 @@ def test_results_equal_ultralytics_on_same_ir(task, request, bus_image):
     zidane = cv2.imread(str(bus_image_path().parent / "zidane.jpg"))
     for image in (bus_image, zidane):
         ours = YoloModel.load(ir, InferenceConfig(rect=False, hint="LATENCY")).predict(image)
-        ref = YOLO(ultralytics_view(ir), task=task).predict(image, imgsz=640, conf=0.25, iou=0.7, verbose=False,
-                                                       retina_masks=True)[0]
+        ref = YOLO(ultralytics_view(ir), task=task).predict(
+            image, imgsz=640, conf=0.25, iou=0.7, verbose=False, retina_masks=True
+        )[0]
         ref_boxes = ref.boxes.xyxy.numpy()
         # Borderline detections (score within 0.02 of the threshold) may fall either side of it.
         strong = ours.scores > 0.27
-        assert abs(len(ours) - len(ref_boxes)) <= int((np.abs(ref.boxes.conf.numpy() - 0.25) < 0.02).sum()) + \
-            int((~strong).sum())
+        assert abs(len(ours) - len(ref_boxes)) <= int((np.abs(ref.boxes.conf.numpy() - 0.25) < 0.02).sum()) + int(
+            (~strong).sum()
+        )
         idx, iou = _match(ours.boxes[strong], ref_boxes)
         assert (iou > 0.97).all(), iou
         assert (ours.class_ids[strong] == ref.boxes.cls.numpy().astype(int)[idx]).all()
@@ -123,8 +131,14 @@ def ultralytics_view(ir):
     folder.mkdir()
     for suffix in (".xml", ".bin"):
         shutil.copy(ir.with_suffix(suffix), folder / f"{ir.stem}{suffix}")
-    info = {"task": meta.task, "names": meta.names, "stride": meta.stride, "imgsz": list(meta.imgsz), "batch": 1,
-            "channels": 3}
+    info = {
+        "task": meta.task,
+        "names": meta.names,
+        "stride": meta.stride,
+        "imgsz": list(meta.imgsz),
+        "batch": 1,
+        "channels": 3,
+    }
     if meta.kpt_shape:
         info["kpt_shape"] = list(meta.kpt_shape)
     (folder / "metadata.yaml").write_text(yaml.safe_dump(info))
@@ -172,18 +186,21 @@ def test_async_engine_returns_in_submission_order_with_mixed_sizes(detect_ir, bu
 
 def test_config_changes_apply_to_the_next_frame(detect_ir, bus_image):
     engine = AsyncEngine(YoloModel.load(detect_ir))
-    (_, loose, _), = engine.stream([bus_image])
+    ((_, loose, _),) = engine.stream([bus_image])
     engine.set_config(engine.config.with_(conf=0.8, classes=(5,)))
-    (_, strict, _), = engine.stream([bus_image])
+    ((_, strict, _),) = engine.stream([bus_image])
     assert len(loose) > len(strict) >= 1 and set(strict.labels) == {"bus"}
 
 
-@pytest.mark.parametrize("frame, message", [
-    (np.zeros((0, 0, 3), np.uint8), "empty"),
-    (np.zeros((10, 10, 3), np.float32), "uint8"),
-    (np.zeros((10, 10, 2), np.uint8), "HxWx3"),
-    ("not an array", "numpy"),
-])
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (np.zeros((0, 0, 3), np.uint8), "empty"),
+        (np.zeros((10, 10, 3), np.float32), "uint8"),
+        (np.zeros((10, 10, 2), np.uint8), "HxWx3"),
+        ("not an array", "numpy"),
+    ],
+)
 def test_bad_frames_raise_one_clear_error(detect_ir, frame, message):
     with pytest.raises(FrameError, match=message):
         YoloModel.load(detect_ir).predict(frame)

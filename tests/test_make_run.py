@@ -4,6 +4,7 @@ starts in seconds (no rebuild, no reinstall).
 
 This writes the real default model into models/yolov8n (what `make run` is for), so later runs reuse it.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,8 +31,14 @@ def _free_port() -> int:
 
 def _start(port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
-    return subprocess.Popen(["make", "run", f"APP_ARGS=--port {port}"], cwd=REPO_ROOT, env=env,
-                            stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        ["make", "run", f"APP_ARGS=--port {port}"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
 
 def _wait_http(proc: subprocess.Popen, url: str, timeout: float, log: Path) -> float:
@@ -73,8 +80,11 @@ def test_make_run_serves_annotated_sample_clip_and_restarts_fast(tmp_path, detec
         _wait_http(proc, url, 900, first_log)  # may build the default model first (a few minutes)
         assert (REPO_ROOT / "models/yolov8n/int8/yolov8n.xml").is_file()
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                                        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            browser = p.chromium.launch(
+                executable_path=str(CHROMIUM),
+                headless=True,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
             page = browser.new_page()
             page.goto(url, wait_until="domcontentloaded")
             page.wait_for_selector("#start", timeout=30_000)

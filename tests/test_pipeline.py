@@ -1,4 +1,5 @@
 """Sources, sinks, pipeline and the headless CLI on real clips (no RTSP server needed here)."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,8 @@ import av
 import cv2
 import numpy as np
 import pytest
+from rtsp_control import free_port
 
-from fixtures_models import *  # noqa: F401,F403
 from inference import AsyncEngine, InferenceConfig, YoloModel
 from inference.annotate import Annotator
 from inference.errors import SourceError
@@ -42,6 +43,7 @@ def engine(detect_ir):
 
 
 # --- sources ------------------------------------------------------------------------------------------
+
 
 def test_file_source_delivers_every_frame(person_clip):
     expected = count_frames(person_clip)
@@ -94,27 +96,48 @@ def bad_inputs(tmp_path_factory, person_clip):
     data = person_clip.read_bytes()
     (d / "cut.mp4").write_bytes(data[: len(data) // 2])  # index (moov) at the end: fails at open
     fast = d / "faststart.mp4"  # index first, then cut: opens, then fails while reading
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(person_clip), "-c", "copy", "-movflags", "+faststart",
-                    str(fast)], check=True, timeout=60)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(person_clip), "-c", "copy", "-movflags", "+faststart", str(fast)],
+        check=True,
+        timeout=60,
+    )
     data = fast.read_bytes()
     (d / "late_cut.mp4").write_bytes(data[: len(data) * 2 // 3])
     (d / "noimages").mkdir()
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac",
-                    str(d / "audio_only.mp4")], check=True, timeout=60)  # a valid mp4 with zero video frames
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=1",
+            "-c:a",
+            "aac",
+            str(d / "audio_only.mp4"),
+        ],
+        check=True,
+        timeout=60,
+    )  # a valid mp4 with zero video frames
     return d
 
 
-@pytest.mark.parametrize("spec, needle", [
-    ("text.mp4", "cannot open"),
-    ("empty.mp4", "empty"),
-    ("cut.mp4", "cannot open"),
-    ("late_cut.mp4", "truncated"),
-    ("missing.mp4", "not found"),
-    ("audio_only.mp4", "no video stream"),
-    ("noimages", "no images"),
-    ("ftp://user:pw@example.com/x.mp4", "unsupported scheme"),
-    ("", "empty source"),
-])
+@pytest.mark.parametrize(
+    "spec, needle",
+    [
+        ("text.mp4", "cannot open"),
+        ("empty.mp4", "empty"),
+        ("cut.mp4", "cannot open"),
+        ("late_cut.mp4", "truncated"),
+        ("missing.mp4", "not found"),
+        ("audio_only.mp4", "no video stream"),
+        ("noimages", "no images"),
+        ("ftp://user:pw@example.com/x.mp4", "unsupported scheme"),
+        ("", "empty source"),
+    ],
+)
 def test_bad_inputs_raise_one_line_source_error(bad_inputs, spec, needle):
     full = spec if (not spec or "://" in spec) else str(bad_inputs / spec)
     with pytest.raises(SourceError) as info:
@@ -129,7 +152,6 @@ def test_bad_inputs_raise_one_line_source_error(bad_inputs, spec, needle):
 
 
 def test_unreachable_rtsp_fails_fast_and_redacted():
-    from fixtures_models import free_port
 
     url = f"rtsp://admin:s3cret@127.0.0.1:{free_port()}/x"
     t0 = time.monotonic()
@@ -147,14 +169,20 @@ def test_redact():
 
 # --- pipeline -----------------------------------------------------------------------------------------
 
+
 def test_pipeline_file_to_sinks(engine, person_clip, tmp_path):
     n = count_frames(person_clip)
     video, jsonl = tmp_path / "out.mp4", tmp_path / "out.jsonl"
     metrics = Metrics()
     server = metrics.serve(0)
     null = NullSink()
-    pipe = Pipeline(engine, [open_source(str(person_clip))], sinks=[VideoFileSink(video, 10), JsonlSink(jsonl), null],
-                    annotator=Annotator(), metrics=metrics)
+    pipe = Pipeline(
+        engine,
+        [open_source(str(person_clip))],
+        sinks=[VideoFileSink(video, 10), JsonlSink(jsonl), null],
+        annotator=Annotator(),
+        metrics=metrics,
+    )
     out = list(pipe.run())
     try:
         assert len(out) == n and all(isinstance(fr, FrameResult) for fr in out)
@@ -197,7 +225,7 @@ def test_video_file_sink_keeps_the_picture(person_clip, tmp_path):
     h, w = frames[0].shape[:2]
     blocks = np.zeros((h, w, 3), np.uint8)
     for i, bgr in enumerate([(0, 0, 255), (0, 255, 0), (255, 0, 0), (0, 255, 255)]):
-        blocks[:, i * w // 4:(i + 1) * w // 4] = bgr
+        blocks[:, i * w // 4 : (i + 1) * w // 4] = bgr
     frames += [blocks] * 4
     sink = VideoFileSink(tmp_path / "v.mp4", 10)
     for f in frames:
@@ -234,16 +262,36 @@ def test_all_sources_failing_raises(engine, bad_inputs):
 
 # --- headless CLI ---------------------------------------------------------------------------------------
 
+
 def _app(*args, **kw):
-    return subprocess.run([sys.executable, str(REPO / "app.py"), *args], capture_output=True, text=True,
-                          timeout=kw.pop("timeout", 120), cwd=kw.pop("cwd", REPO), **kw)
+    return subprocess.run(
+        [sys.executable, str(REPO / "app.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=kw.pop("timeout", 120),
+        cwd=kw.pop("cwd", REPO),
+        **kw,
+    )
 
 
 @pytest.mark.slow
 def test_headless_cli_file_end_to_end(detect_ir, person_clip, tmp_path):
     save, jsonl = tmp_path / "out.mp4", tmp_path / "events.jsonl"
-    proc = _app("--headless", "--source", str(person_clip), "--model", str(detect_ir), "--save", str(save),
-                "--jsonl", str(jsonl), "--conf", "0.3", "--classes", "person,skateboard")
+    proc = _app(
+        "--headless",
+        "--source",
+        str(person_clip),
+        "--model",
+        str(detect_ir),
+        "--save",
+        str(save),
+        "--jsonl",
+        str(jsonl),
+        "--conf",
+        "0.3",
+        "--classes",
+        "person,skateboard",
+    )
     assert proc.returncode == 0, proc.stderr
     n = count_frames(person_clip)
     assert count_frames(save) == n
@@ -260,9 +308,23 @@ def test_headless_sigterm_leaves_playable_file(detect_ir, tmp_path):
 
     clip = require_asset("videos/one-by-one-person-detection.mp4")  # 139 s: still running at SIGTERM
     save = tmp_path / "out.mp4"
-    proc = subprocess.Popen([sys.executable, str(REPO / "app.py"), "--headless", "--source", str(clip),
-                             "--model", str(detect_ir), "--save", str(save)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(REPO / "app.py"),
+            "--headless",
+            "--source",
+            str(clip),
+            "--model",
+            str(detect_ir),
+            "--save",
+            str(save),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(tmp_path.glob(".out.tmp*")):
         time.sleep(0.2)
@@ -275,17 +337,20 @@ def test_headless_sigterm_leaves_playable_file(detect_ir, tmp_path):
     assert not list(tmp_path.glob(".out.tmp*"))
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["--bogus"], "unrecognized"),
-    (["--headless"], "--source"),
-    (["--headless", "--source", "x.mp4", "--model", "/no/such/model"], "not found"),
-    (["--headless", "--source", "/no/such.mp4"], "not found"),
-    (["--headless", "--source", "rtsp://u:topsecret@127.0.0.1:1/x"], "cannot open"),
-    (["--headless", "--source", "a.mp4", "--output", "out.mp4"], "rtsp://"),
-    (["--headless", "--source", "a.mp4", "--conf", "7"], "conf"),
-    (["--save", "x.mp4"], "--headless"),
-    (["--host", "0.0.0.0"], "--auth"),
-])
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--bogus"], "unrecognized"),
+        (["--headless"], "--source"),
+        (["--headless", "--source", "x.mp4", "--model", "/no/such/model"], "not found"),
+        (["--headless", "--source", "/no/such.mp4"], "not found"),
+        (["--headless", "--source", "rtsp://u:topsecret@127.0.0.1:1/x"], "cannot open"),
+        (["--headless", "--source", "a.mp4", "--output", "out.mp4"], "rtsp://"),
+        (["--headless", "--source", "a.mp4", "--conf", "7"], "conf"),
+        (["--save", "x.mp4"], "--headless"),
+        (["--host", "0.0.0.0"], "--auth"),
+    ],
+)
 def test_cli_misuse_one_line_exit_2(detect_ir, args, needle):
     if "--model" not in args:
         args = [*args, "--model", str(detect_ir)]
@@ -302,8 +367,13 @@ def test_cli_missing_default_model_message(tmp_path):
 
     shutil.copy(REPO / "app.py", tmp_path / "app.py")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, str(tmp_path / "app.py"), "--headless", "--source", "a.mp4"],
-                          capture_output=True, text=True, timeout=60, env=env)
+    proc = subprocess.run(
+        [sys.executable, str(tmp_path / "app.py"), "--headless", "--source", "a.mp4"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert proc.returncode == 2 and "make run" in proc.stderr and "quantize build-default" in proc.stderr
 
 
@@ -311,11 +381,14 @@ def test_headless_yaml_multi_camera(detect_ir, person_clip, tmp_path):
     from inference.headless import HeadlessConfig, load_yaml, run_headless
 
     cfg_file = tmp_path / "cams.yaml"
-    cfg_file.write_text(f"conf: 0.3\nsources:\n  - url: {person_clip}\n    name: door\n"
-                        f"  - url: {person_clip}\n    name: yard\n    jsonl: {tmp_path / 'yard.jsonl'}\n")
+    cfg_file.write_text(
+        f"conf: 0.3\nsources:\n  - url: {person_clip}\n    name: door\n"
+        f"  - url: {person_clip}\n    name: yard\n    jsonl: {tmp_path / 'yard.jsonl'}\n"
+    )
     data = load_yaml(cfg_file)
-    cfg = HeadlessConfig(sources=data["sources"], model=detect_ir, save=str(tmp_path / "out.mp4"),
-                         max_frames=30, report_every=0)
+    cfg = HeadlessConfig(
+        sources=data["sources"], model=detect_ir, save=str(tmp_path / "out.mp4"), max_frames=30, report_every=0
+    )
     assert run_headless(cfg) == 0
     assert (tmp_path / "out-door.mp4").exists() and (tmp_path / "out-yard.mp4").exists()
     assert 10 <= len((tmp_path / "yard.jsonl").read_text().splitlines()) <= 20
@@ -323,7 +396,6 @@ def test_headless_yaml_multi_camera(detect_ir, person_clip, tmp_path):
 
 def test_credentials_never_logged(caplog, tmp_path):
     caplog.set_level(logging.DEBUG)
-    from fixtures_models import free_port
 
     url = f"rtsp://admin:hunter2@127.0.0.1:{free_port()}/x"
     with pytest.raises(SourceError) as info:

@@ -3,6 +3,7 @@
 Heavy objects are shared: FP32 exports are module-scoped, and one small PTQ build (32 calibration images,
 32 validation images) serves the build, runtime and atomicity tests.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,11 +21,13 @@ PY = sys.executable
 
 def run_cli(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
     env = {**os.environ, "YOLO_OFFLINE": "1"}
-    return subprocess.run([PY, "-m", "quantize", *map(str, args)], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [PY, "-m", "quantize", *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 # --- CLI error cases: exit 2, one `error:` line, never a traceback --------------------------------------
+
 
 @pytest.fixture(scope="module")
 def bad_inputs(tmp_path_factory, coco128_yaml):
@@ -45,19 +48,31 @@ CASES = [  # (id, args with placeholders, expected fragment of the error line)
     ("yaml-missing", ["build", "--weights", "{detect}", "--data", "{d}/nope.yaml"], "not found"),
     ("empty-folder", ["build", "--weights", "{detect}", "--calib-images", "{d}/empty"], "no images"),
     ("unreadable-folder", ["build", "--weights", "{detect}", "--calib-images", "{d}/junk"], "could be read"),
-    ("task-flag-mismatch", ["build", "--weights", "{detect}", "--data", "{coco128}", "--task", "segment"],
-     "is a detect model"),
+    (
+        "task-flag-mismatch",
+        ["build", "--weights", "{detect}", "--data", "{coco128}", "--task", "segment"],
+        "is a detect model",
+    ),
     ("pose-on-detect-data", ["build", "--weights", "{pose}", "--data", "{coco128}"], "pose model needs a pose dataset"),
-    ("max-drop-range", ["build", "--weights", "{detect}", "--data", "{coco128}", "--mode", "ac", "--max-drop", "5"],
-     "max-drop"),
-    ("max-drop-zero", ["build", "--weights", "{detect}", "--data", "{coco128}", "--mode", "ac", "--max-drop", "0"],
-     "max-drop"),
+    (
+        "max-drop-range",
+        ["build", "--weights", "{detect}", "--data", "{coco128}", "--mode", "ac", "--max-drop", "5"],
+        "max-drop",
+    ),
+    (
+        "max-drop-zero",
+        ["build", "--weights", "{detect}", "--data", "{coco128}", "--mode", "ac", "--max-drop", "0"],
+        "max-drop",
+    ),
     ("imgsz-not-32", ["build", "--weights", "{detect}", "--data", "{coco128}", "--imgsz", "500"], "multiple of 32"),
     ("no-calibration-data", ["build", "--weights", "{detect}"], "calibration data needed"),
     ("validate-missing-model", ["validate", "--model", "{d}/no-model", "--data", "{coco128}"], "not found"),
     ("unknown-option", ["build", "--weights", "{detect}", "--bogus"], "unrecognized arguments"),
-    ("bad-range-estimator", ["build", "--weights", "{detect}", "--data", "{coco128}", "--range-estimator", "median"],
-     "invalid choice"),
+    (
+        "bad-range-estimator",
+        ["build", "--weights", "{detect}", "--data", "{coco128}", "--range-estimator", "median"],
+        "invalid choice",
+    ),
 ]
 
 
@@ -84,12 +99,12 @@ def test_cli_help_lists_commands():
 
 # --- decode ignored scope (export only, no quantization) ----------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def fp32_models(detect_pt, seg_pt, pose_pt):
     from quantize.export import export_fp32
 
-    return {task: export_fp32(pt, 640) for task, pt in
-            (("detect", detect_pt), ("segment", seg_pt), ("pose", pose_pt))}
+    return {task: export_fp32(pt, 640) for task, pt in (("detect", detect_pt), ("segment", seg_pt), ("pose", pose_pt))}
 
 
 EXPECTED_BOUNDARY = {"detect": 6, "segment": 10, "pose": 9}  # box+cls convs x3 levels (+ mask coeffs x3 + proto)
@@ -121,13 +136,22 @@ def test_decode_scope_found_by_pattern(fp32_models, task):
 
 # --- end-to-end PTQ build -------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, detect_pt, coco128_yaml, coco_val128_yaml):
     from quantize.__main__ import build
 
     out = tmp_path_factory.mktemp("models")
-    report = build(detect_pt, name="det", data=coco128_yaml, val_data=coco_val128_yaml, subset_size=32,
-                   val_limit=32, bench_seconds=1.0, out=out)
+    report = build(
+        detect_pt,
+        name="det",
+        data=coco128_yaml,
+        val_data=coco_val128_yaml,
+        subset_size=32,
+        val_limit=32,
+        bench_seconds=1.0,
+        out=out,
+    )
     return out / "det", report
 
 
@@ -203,8 +227,11 @@ def test_calibration_tensor_matches_runtime_graph(bus_image):
     from quantize.calibration import preprocess
 
     x, lb = preprocess(bus_image, (640, 640))
-    assert x.shape == (1, 3, 640, 640) and x.dtype == np.float32 and lb == Letterbox.fit(bus_image.shape[:2],
-                                                                                         (640, 640), 32, False)
+    assert (
+        x.shape == (1, 3, 640, 640)
+        and x.dtype == np.float32
+        and lb == Letterbox.fit(bus_image.shape[:2], (640, 640), 32, False)
+    )
     param = ops.parameter([1, 3, 640, 640], np.float32)
     identity = ov.Model([ops.result(ops.multiply(param, np.float32(1.0)))], [param])
     compiled = ov.Core().compile_model(build_graph(identity, lb), "CPU")
@@ -224,8 +251,17 @@ def test_accuracy_control_small(fp32_models, coco128_yaml, coco_val128_yaml):
     model, meta = fp32_models["detect"]
     calib = ImageSource.from_args(coco128_yaml).tensors(meta.imgsz, meta.stride, limit=16)
     ptq = quantize_ptq(model, meta, calib, QuantOptions(subset_size=16))
-    res = quantize_ac(model, meta, calib, coco_val128_yaml, max_drop=0.001, options=QuantOptions(subset_size=16), val_images=8,
-                      max_iterations=1, ptq_model=ptq)
+    res = quantize_ac(
+        model,
+        meta,
+        calib,
+        coco_val128_yaml,
+        max_drop=0.001,
+        options=QuantOptions(subset_size=16),
+        val_images=8,
+        max_iterations=1,
+        ptq_model=ptq,
+    )
     assert count_fake_quantize(res.model) > 0
     assert json.loads(res.model.get_rt_info(["yolo_app", "meta"]).astype(str))["precision"] == "int8-ac"
     assert set(res.reverted) <= quantized_ops(ptq)
@@ -245,7 +281,8 @@ def test_quant_options_reach_nncf(fp32_models, coco128_yaml):
     assert kw["subset_size"] == 8
     assert kw["advanced_parameters"].activations_range_estimator_params == RangeEstimatorParametersSet.MEAN_MINMAX
     assert "advanced_quantization_parameters" in QuantOptions(range_estimator="minmax").nncf_kwargs(
-        8, accuracy_control=True)
+        8, accuracy_control=True
+    )
     assert "advanced_parameters" not in QuantOptions().nncf_kwargs(8)
     # per-task defaults (chosen on a split disjoint from the reported one), overridable
     assert QuantOptions.for_task("pose").fast_bias_correction is False
@@ -260,8 +297,11 @@ def test_quant_options_reach_nncf(fp32_models, coco128_yaml):
 
     def activation_ranges(options: QuantOptions) -> np.ndarray:
         q = quantize_ptq(model, meta, calib, options)
-        highs = [op.input_value(2).get_node().get_data().max() for op in q.get_ordered_ops()
-                 if op.get_type_name() == "FakeQuantize" and op.input_value(0).get_node().get_type_name() != "Constant"]
+        highs = [
+            op.input_value(2).get_node().get_data().max()
+            for op in q.get_ordered_ops()
+            if op.get_type_name() == "FakeQuantize" and op.input_value(0).get_node().get_type_name() != "Constant"
+        ]
         return np.array(highs, dtype=np.float64)
 
     minmax = activation_ranges(QuantOptions(subset_size=8, range_estimator="minmax"))

@@ -1,6 +1,7 @@
 """Live RTSP against a real local server (tests/rtsp_server.py): read -> infer -> publish -> read back,
 outages (server killed, frozen with SIGSTOP) detected and recovered without help, credentials never logged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,10 +12,11 @@ import time
 import av
 import numpy as np
 import pytest
+from rtsp_control import free_port
 
-from fixtures_models import *  # noqa: F401,F403
 from inference import AsyncEngine, InferenceConfig, YoloModel
 from inference.annotate import Annotator, color_for
+from inference.errors import SourceError
 from inference.pipeline import Pipeline
 from inference.sinks import NullSink, RtspSink
 from inference.sources import open_source
@@ -66,8 +68,9 @@ class Runner:
 
 def _read_frames(url: str, n: int, timeout: float = 20.0) -> list[np.ndarray]:
     out = []
-    with av.open(url, options={"rtsp_transport": "tcp", "analyzeduration": "500000", "probesize": "65536"},
-                 timeout=(timeout, 5)) as c:
+    with av.open(
+        url, options={"rtsp_transport": "tcp", "analyzeduration": "500000", "probesize": "65536"}, timeout=(timeout, 5)
+    ) as c:
         for f in c.decode(video=0):
             out.append(f.to_ndarray(format="bgr24"))
             if len(out) >= n:
@@ -181,7 +184,7 @@ def test_camera_down_at_start_is_waited_for(engine, rtsp_server, caplog):
     """open_source(wait=True): a camera that boots after us is retried in the background."""
     caplog.set_level(logging.INFO)
     rtsp_server.kill()
-    with pytest.raises(Exception):
+    with pytest.raises(SourceError):
         open_source(rtsp_server.url("x"), **FAST)
     src = open_source(rtsp_server.url("x", auth=f"viewer:{SECRET}"), wait=True, **FAST)
     assert src.stats.state == "reconnecting"
@@ -202,14 +205,26 @@ def test_headless_cli_rtsp_in_out_metrics_sigterm(detect_ir, rtsp_server, tmp_pa
     import urllib.request
     from pathlib import Path
 
-    from fixtures_models import free_port
-
     repo = Path(__file__).resolve().parents[1]
     port = free_port()
     save, jsonl = tmp_path / "live.mp4", tmp_path / "live.jsonl"
-    cmd = [sys.executable, str(repo / "app.py"), "--headless", "--model", str(detect_ir),
-           "--source", rtsp_server.url("x", auth=f"cam:{SECRET}"), "--output", rtsp_server.url("out"),
-           "--save", str(save), "--jsonl", str(jsonl), "--metrics-port", str(port)]
+    cmd = [
+        sys.executable,
+        str(repo / "app.py"),
+        "--headless",
+        "--model",
+        str(detect_ir),
+        "--source",
+        rtsp_server.url("x", auth=f"cam:{SECRET}"),
+        "--output",
+        rtsp_server.url("out"),
+        "--save",
+        str(save),
+        "--jsonl",
+        str(jsonl),
+        "--metrics-port",
+        str(port),
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         frames = _read_frames(rtsp_server.url("out-live"), 5, timeout=40)
@@ -234,8 +249,23 @@ def test_http_source_reads_a_served_file(person_clip, tmp_path):
     import subprocess
 
     # python's http.server has no Range support, so serve an mp4 with its index first (faststart)
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(person_clip), "-c", "copy", "-movflags", "+faststart",
-                    str(tmp_path / person_clip.name)], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(person_clip),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            str(tmp_path / person_clip.name),
+        ],
+        check=True,
+        timeout=60,
+    )
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     handler.log_message = lambda *a: None
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)

@@ -7,6 +7,7 @@
 * uploads have a size limit and land in the app's own temp folder (removed at exit); upload names and
   source text typed in the page cannot reach files outside it.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -21,12 +22,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from fixtures_models import *  # noqa: F401,F403  (rtsp_server, person_clip, free_port)
+from rtsp_control import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PY = str(REPO_ROOT / ".venv" / "bin" / "python") if (REPO_ROOT / ".venv" / "bin" / "python").exists() \
-    else sys.executable
+PY = (
+    str(REPO_ROOT / ".venv" / "bin" / "python") if (REPO_ROOT / ".venv" / "bin" / "python").exists() else sys.executable
+)
 SECRET_USER, SECRET_PW, SECRET_TOKEN = "camuser", "s3cr3tPW", "tok3nXYZ"
 SECRETS = (SECRET_PW, SECRET_TOKEN, f"{SECRET_USER}:")
 
@@ -40,8 +41,15 @@ def _env(**extra) -> dict:
 
 
 def run(args: list, timeout: float = 120, **env) -> subprocess.CompletedProcess:
-    return subprocess.run([PY, *map(str, args)], cwd=REPO_ROOT, env=_env(**env), capture_output=True, text=True,
-                          timeout=timeout, errors="replace")
+    return subprocess.run(
+        [PY, *map(str, args)],
+        cwd=REPO_ROOT,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        errors="replace",
+    )
 
 
 def closed_port() -> int:
@@ -56,8 +64,9 @@ def secret_url(port: int, path: str = "x") -> str:
 
 def assert_no_secret(text: str, where: str) -> None:
     for s in SECRETS:
-        assert s not in text, f"credential {s!r} leaked in {where}:\n" + "\n".join(
-            line for line in text.splitlines() if s in line)[:2000]
+        assert s not in text, (
+            f"credential {s!r} leaked in {where}:\n" + "\n".join(line for line in text.splitlines() if s in line)[:2000]
+        )
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +84,7 @@ def model_dir(tmp_path_factory, detect_ir) -> Path:
 
 # --- the UI binds to loopback unless a password is set ----------------------------------------------------
 
+
 def test_ui_defaults_to_loopback():
     import app
     import ui.app
@@ -91,8 +101,10 @@ PUBLIC_HOSTS = ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1"]
 @pytest.mark.parametrize("host", PUBLIC_HOSTS)
 def test_public_host_without_auth_is_refused_before_binding(host, model_dir):
     port = closed_port()
-    code = ("import sys, app; rc = app.main(sys.argv[1:]); "
-            "print('GRADIO_IMPORTED=%s' % ('gradio' in sys.modules)); sys.exit(rc)")
+    code = (
+        "import sys, app; rc = app.main(sys.argv[1:]); "
+        "print('GRADIO_IMPORTED=%s' % ('gradio' in sys.modules)); sys.exit(rc)"
+    )
     t0 = time.monotonic()
     proc = run(["-c", code, "--host", host, "--port", port, "--model", model_dir], timeout=60)
     out = proc.stdout + proc.stderr
@@ -124,19 +136,30 @@ def test_public_host_with_auth_is_accepted_and_bad_auth_refused(model_dir):
     assert cfg.host == "0.0.0.0" and cfg.auth == ("admin", "pw")
     proc = run(["app.py", "--host", "0.0.0.0", "--auth", "adminonly", "--model", model_dir])
     assert proc.returncode == 2 and "user:password" in proc.stderr.strip().splitlines()[-1], proc.stderr[-1000:]
-    proc = run(["-c", "import sys, app; print(app.build_config(sys.argv[1:]).auth)", "--host", "0.0.0.0",
-                "--model", model_dir], YOLO_APP_AUTH="env:pw")
+    proc = run(
+        [
+            "-c",
+            "import sys, app; print(app.build_config(sys.argv[1:]).auth)",
+            "--host",
+            "0.0.0.0",
+            "--model",
+            model_dir,
+        ],
+        YOLO_APP_AUTH="env:pw",
+    )
     assert proc.returncode == 0 and "('env', 'pw')" in proc.stdout, proc.stderr[-1000:]
 
 
 # --- credentials in camera URLs never come out ---------------------------------------------------------------
 
+
 def test_credentials_not_in_headless_output_closed_port(model_dir, tmp_path):
     """An unreachable camera URL with user:password and ?token=: the error and every log line are redacted."""
     url = secret_url(closed_port())
     jsonl = tmp_path / "e.jsonl"
-    proc = run(["app.py", "--headless", "--model", model_dir, "--source", url, "--jsonl", jsonl,
-                "--log-level", "DEBUG"])
+    proc = run(
+        ["app.py", "--headless", "--model", model_dir, "--source", url, "--jsonl", jsonl, "--log-level", "DEBUG"]
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out[-2000:]
     assert "***" in proc.stderr.strip().splitlines()[-1], "the error should name the (redacted) source"
@@ -155,8 +178,20 @@ def test_credentials_not_in_headless_yaml_config_output(model_dir, tmp_path):
 
 def test_credentials_not_in_headless_output_for_rtsp_output_url(model_dir, tmp_path, person_clip):
     """--output rtsp://user:pw@... to a server that is not there: the publisher's retries are logged redacted."""
-    proc = run(["app.py", "--headless", "--model", model_dir, "--source", person_clip,
-                "--output", secret_url(closed_port(), "out"), "--log-level", "DEBUG"])
+    proc = run(
+        [
+            "app.py",
+            "--headless",
+            "--model",
+            model_dir,
+            "--source",
+            person_clip,
+            "--output",
+            secret_url(closed_port(), "out"),
+            "--log-level",
+            "DEBUG",
+        ]
+    )
     out = proc.stdout + proc.stderr
     assert "Traceback" not in out, out[-2000:]
     assert "***" in out, "expected the publisher's failure to be logged (redacted)"
@@ -172,10 +207,31 @@ def test_credentials_not_in_logs_jsonl_or_metrics_live(model_dir, tmp_path, rtsp
 
     url = secret_url(rtsp_server.port)
     jsonl, mport = tmp_path / "live.jsonl", free_port()
-    proc = subprocess.Popen([PY, "app.py", "--headless", "--model", str(model_dir), "--source", url, "--jsonl",
-                             str(jsonl), "--metrics-port", str(mport), "--max-frames", "25", "--log-level", "DEBUG"],
-                            cwd=REPO_ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            errors="replace")
+    proc = subprocess.Popen(
+        [
+            PY,
+            "app.py",
+            "--headless",
+            "--model",
+            str(model_dir),
+            "--source",
+            url,
+            "--jsonl",
+            str(jsonl),
+            "--metrics-port",
+            str(mport),
+            "--max-frames",
+            "25",
+            "--log-level",
+            "DEBUG",
+        ],
+        cwd=REPO_ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+    )
     pages, listen = [], set()
     try:
         deadline = time.monotonic() + 120
@@ -236,8 +292,13 @@ def test_credentials_not_in_ui_status_or_errors(model_dir, tmp_path):
     from inference.config import InferenceConfig
     from ui.sessions import Session, UIContext, UserFacingError
 
-    ctx = UIContext(models_dir=model_dir.parents[1], samples_dir=None, default_source=None,
-                    config=InferenceConfig(), tmp_root=tmp_path / "ui")
+    ctx = UIContext(
+        models_dir=model_dir.parents[1],
+        samples_dir=None,
+        default_source=None,
+        config=InferenceConfig(),
+        tmp_root=tmp_path / "ui",
+    )
     session = Session(ctx, "sec")
     texts = []
     try:
@@ -286,7 +347,7 @@ def test_upload_size_limit_and_temp_folder(tmp_path):
     proc = run(["-c", UPLOAD_PROBE, models], timeout=180)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
     assert proc.returncode == 0 and line, (proc.stdout + proc.stderr)[-3000:]
-    res = json.loads(line[len("RESULT "):])
+    res = json.loads(line[len("RESULT ") :])
     assert res["server_name"] == "127.0.0.1"
     root = Path(res["GRADIO_TEMP_DIR"]).parent
     assert root.name.startswith("yolo-ui-"), res
@@ -300,8 +361,15 @@ def test_upload_size_limit_and_temp_folder(tmp_path):
 
 
 # names a browser could send for the uploaded file (gradio keeps the client's base name)
-ESCAPE_NAMES = ["..%2F..%2Fescape.png", "..\\..\\escape.png", "...png", "-rf --no-preserve-root.png",
-                "a.b.c.png", "x" * 200 + ".png", "é ü 空.png"]
+ESCAPE_NAMES = [
+    "..%2F..%2Fescape.png",
+    "..\\..\\escape.png",
+    "...png",
+    "-rf --no-preserve-root.png",
+    "a.b.c.png",
+    "x" * 200 + ".png",
+    "é ü 空.png",
+]
 
 
 @pytest.mark.parametrize("name", ESCAPE_NAMES, ids=[f"name{i}" for i in range(len(ESCAPE_NAMES))])
@@ -316,8 +384,13 @@ def test_upload_outputs_stay_in_session_folder(name, model_dir, tmp_path, _bus_i
     src = upload_dir / name
     ok, buf = cv2.imencode(".png", cv2.resize(_bus_image_cached, (320, 240)))
     src.write_bytes(buf.tobytes())
-    ctx = UIContext(models_dir=model_dir.parents[1], samples_dir=None, default_source=None,
-                    config=InferenceConfig(), tmp_root=tmp_path / "ui-out")
+    ctx = UIContext(
+        models_dir=model_dir.parents[1],
+        samples_dir=None,
+        default_source=None,
+        config=InferenceConfig(),
+        tmp_root=tmp_path / "ui-out",
+    )
     session = Session(ctx, "sec")
     before = {p for p in tmp_path.rglob("*")}
     try:
@@ -328,14 +401,21 @@ def test_upload_outputs_stay_in_session_folder(name, model_dir, tmp_path, _bus_i
         for f in files:
             assert Path(f).resolve().parent == out_dir, f"{f} outside {out_dir}"
         new = {p for p in tmp_path.rglob("*")} - before
-        assert all(p.resolve().is_relative_to(ctx.tmp_root.resolve()) for p in new), \
-            sorted(str(p) for p in new if not p.resolve().is_relative_to(ctx.tmp_root.resolve()))
+        assert all(p.resolve().is_relative_to(ctx.tmp_root.resolve()) for p in new), sorted(
+            str(p) for p in new if not p.resolve().is_relative_to(ctx.tmp_root.resolve())
+        )
     finally:
         session.close()
 
 
-SOURCE_TEXTS = ["/etc/passwd", "../../../../etc/passwd", "file:///etc/passwd", "~/.ssh/id_rsa",
-                "ftp://127.0.0.1/x.mp4", "/proc/self/environ"]
+SOURCE_TEXTS = [
+    "/etc/passwd",
+    "../../../../etc/passwd",
+    "file:///etc/passwd",
+    "~/.ssh/id_rsa",
+    "ftp://127.0.0.1/x.mp4",
+    "/proc/self/environ",
+]
 
 
 @pytest.mark.parametrize("text", SOURCE_TEXTS)
@@ -344,8 +424,13 @@ def test_ui_source_box_cannot_read_server_files(text, tmp_path, video_clip):
     from inference.config import InferenceConfig
     from ui.sessions import UIContext, UserFacingError
 
-    ctx = UIContext(models_dir=tmp_path, samples_dir=video_clip.parent, default_source=video_clip,
-                    config=InferenceConfig(), tmp_root=tmp_path / "ui")
+    ctx = UIContext(
+        models_dir=tmp_path,
+        samples_dir=video_clip.parent,
+        default_source=video_clip,
+        config=InferenceConfig(),
+        tmp_root=tmp_path / "ui",
+    )
     with pytest.raises(UserFacingError, match="Unknown source"):
         ctx.resolve_source(text)
     assert ctx.resolve_source(video_clip.name) == str(video_clip)

@@ -1,5 +1,6 @@
 """A short soak (2 minutes, a sample every 5 s) of the headless pipeline on a looping source: memory, threads
 and open files stay flat and frames keep flowing. The full 30-minute run is `bench/soak.py`."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -27,8 +28,9 @@ def test_short_soak_is_flat(tmp_path, detect_ir, video_clip):
     soak = _soak_module()
     result = soak.run_soak(minutes=2, interval=5, model=detect_ir, clip=video_clip, out_dir=tmp_path, echo=False)
     detail = json.dumps(result.checks, indent=1) + "\n" + "\n".join(result.notes)
-    assert len(result.samples) >= 20, f"only {len(result.samples)} samples\n{detail}\n" + \
-        (tmp_path / "soak-child.log").read_text()[-2000:]
+    assert len(result.samples) >= 20, (
+        f"only {len(result.samples)} samples\n{detail}\n" + (tmp_path / "soak-child.log").read_text()[-2000:]
+    )
     assert set(result.checks) == {"rss", "threads", "fds", "frames"}
     assert result.passed, detail
     saved = json.loads((tmp_path / "soak.json").read_text())
@@ -46,8 +48,10 @@ def test_verdict_rules():
         threads = threads or [10] * n
         fds = fds or [7] * n
         frames = frames or [100 * i for i in range(n)]
-        return [S(t=5.0 * i, rss_mb=r, threads=th, fds=fd, cpu_percent=50.0, frames=fr)
-                for i, (r, th, fd, fr) in enumerate(zip(rss, threads, fds, frames))]
+        return [
+            S(t=5.0 * i, rss_mb=r, threads=th, fds=fd, cpu_percent=50.0, frames=fr)
+            for i, (r, th, fd, fr) in enumerate(zip(rss, threads, fds, frames))
+        ]
 
     flat = series([200.0] * 5 + [250.0] * 20)  # growth during warm-up only
     assert all(c["ok"] for c in soak.evaluate(flat, True).values())

@@ -4,6 +4,7 @@ One app is started in a subprocess on a free 127.0.0.1 port with a temporary mod
 detect and pose IRs (exported once per session by conftest). The browser gets a fake camera that plays
 a y4m made from the shared clip, so the webcam path is exercised too. Screenshots go to artifacts/ui/.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,9 +27,16 @@ pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO_ROOT / "artifacts" / "ui"
-CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-               "--disable-sync", "--no-first-run", "--use-fake-device-for-media-stream",
-               "--use-fake-ui-for-media-stream"]
+CHROME_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+]
 FPS_RE = re.compile(r"FPS:\s*([\d.]+)")
 
 
@@ -49,7 +57,8 @@ def ui_models_dir(tmp_path_factory, detect_ir, pose_ir) -> Path:
     # TEST DATA, not a measurement: a report.json/png for the Models-tab test to render.
     (root / "yolov8n" / "report.json").write_text(
         '{"variants": {"fp32": {"mAP50-95": 0.123, "fps": 45.6, "note": "TEST DATA"},'
-        ' "int8": {"mAP50-95": 0.111, "fps": 78.9, "note": "TEST DATA"}}}')
+        ' "int8": {"mAP50-95": 0.111, "fps": 78.9, "note": "TEST DATA"}}}'
+    )
     import cv2
 
     png = np.full((120, 360, 3), 255, np.uint8)
@@ -63,15 +72,22 @@ def app_url(ui_models_dir, video_clip, tmp_path_factory):
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed (/usr/bin/chromium)")
     port = _free_port()
-    code = ("import sys; from pathlib import Path; from ui import launch; "
-            "launch(host='127.0.0.1', port=int(sys.argv[1]), auth=None, models_dir=Path(sys.argv[2]), "
-            "default_source=Path(sys.argv[3]), quiet=True)")
+    code = (
+        "import sys; from pathlib import Path; from ui import launch; "
+        "launch(host='127.0.0.1', port=int(sys.argv[1]), auth=None, models_dir=Path(sys.argv[2]), "
+        "default_source=Path(sys.argv[3]), quiet=True)"
+    )
     log = (tmp_path_factory.mktemp("ui-log") / "server.log").open("w")
     tmpdir = tmp_path_factory.mktemp("ui-tmpdir")  # the app's temp root goes here: checked at the end
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "TMPDIR": str(tmpdir)}
     env.pop("GRADIO_TEMP_DIR", None)
-    proc = subprocess.Popen([sys.executable, "-c", code, str(port), str(ui_models_dir), str(video_clip)],
-                            cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(port), str(ui_models_dir), str(video_clip)],
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 90
     while True:
@@ -105,8 +121,11 @@ def fake_camera(video_clip, tmp_path_factory) -> Path:
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is needed to make the fake camera's y4m")
     y4m = tmp_path_factory.mktemp("cam") / "clip.y4m"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "10", "-i", str(video_clip), "-t", "3",
-                    "-pix_fmt", "yuv420p", str(y4m)], check=True, timeout=60)
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-ss", "10", "-i", str(video_clip), "-t", "3", "-pix_fmt", "yuv420p", str(y4m)],
+        check=True,
+        timeout=60,
+    )
     return y4m
 
 
@@ -116,8 +135,11 @@ def browser(fake_camera):
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True,
-                              args=[*CHROME_ARGS, f"--use-file-for-fake-video-capture={fake_camera}"])
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=[*CHROME_ARGS, f"--use-file-for-fake-video-capture={fake_camera}"],
+        )
         yield b
         b.close()
 
@@ -127,8 +149,10 @@ def page(browser, app_url):
     context = browser.new_context(permissions=["camera"], viewport={"width": 1280, "height": 1000})
     pg = context.new_page()
     external: list[str] = []
-    pg.on("request", lambda r: external.append(r.url)
-          if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None)
+    pg.on(
+        "request",
+        lambda r: external.append(r.url) if not r.url.startswith(("http://127.0.0.1", "data:", "blob:")) else None,
+    )
     pg.goto(app_url, wait_until="domcontentloaded")
     pg.wait_for_selector("#start", timeout=30_000)
     yield pg
@@ -137,6 +161,7 @@ def page(browser, app_url):
 
 
 # --- helpers ------------------------------------------------------------------------------------------
+
 
 def _output_src(pg) -> str | None:
     img = pg.query_selector("#output img")
@@ -189,6 +214,7 @@ def _pick(pg, dropdown: str, option: str) -> None:
 
 
 # --- tests --------------------------------------------------------------------------------------------
+
 
 def test_sample_clip_streams_annotated_frames(page):
     page.get_by_text("one-by-one-person-detection.mp4", exact=True).last.click()  # the one-click example
@@ -263,8 +289,26 @@ def test_bad_upload_shows_readable_error(page, tmp_path):
 
 def test_upload_video_gives_annotated_mp4_and_jsonl(page, video_clip, tmp_path):
     clip = tmp_path / "short.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(video_clip), "-t", "1.5", "-an", "-c:v", "libx264",
-                    "-preset", "ultrafast", str(clip)], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(video_clip),
+            "-t",
+            "1.5",
+            "-an",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            str(clip),
+        ],
+        check=True,
+        timeout=60,
+    )
     page.get_by_role("tab", name="Upload").click()
     page.set_input_files("#upload input[type=file]", str(clip))
     page.wait_for_timeout(1000)

@@ -1,4 +1,5 @@
 """The UI's backend without a browser: model catalog, report tables, input checks and their messages."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,7 @@ import pytest
 from inference.config import InferenceConfig
 from inference.errors import InferenceError, ModelError
 from ui.catalog import discover, report_table
-from fixtures_models import person_clip, rtsp_server  # noqa: F401 - pytest fixtures
-from ui.sessions import (Session, SessionStore, UIContext, UserFacingError, check_upload, class_ids_for,
-                         detections_table)
+from ui.sessions import Session, SessionStore, UIContext, UserFacingError, check_upload, class_ids_for, detections_table
 
 
 def _models_dir(root: Path, detect_ir: Path) -> Path:
@@ -25,8 +24,14 @@ def _models_dir(root: Path, detect_ir: Path) -> Path:
 
 
 def _ctx(models_dir: Path, tmp_path: Path, clip: Path | None = None, **kw) -> UIContext:
-    return UIContext(models_dir=models_dir, samples_dir=clip.parent if clip else None, default_source=clip,
-                     config=InferenceConfig(), tmp_root=tmp_path / "ui-tmp", **kw)
+    return UIContext(
+        models_dir=models_dir,
+        samples_dir=clip.parent if clip else None,
+        default_source=clip,
+        config=InferenceConfig(),
+        tmp_root=tmp_path / "ui-tmp",
+        **kw,
+    )
 
 
 def _closed_port() -> int:
@@ -36,6 +41,7 @@ def _closed_port() -> int:
 
 
 # --- catalog --------------------------------------------------------------------------------------------
+
 
 def test_catalog_finds_models_and_reports_broken_folders(tmp_path, detect_ir):
     root = _models_dir(tmp_path / "models", detect_ir)
@@ -65,13 +71,19 @@ def test_catalog_of_missing_or_empty_folder(tmp_path):
             cat.get("yolov8n")
 
 
-@pytest.mark.parametrize("report, headers, first", [
-    ({"variants": {"fp32": {"map": 0.5, "fps": 10.0}, "int8": {"map": 0.49, "fps": 20.0}}},
-     ["variant", "map", "fps"], ["fp32", 0.5, 10.0]),
-    ({"variants": [{"precision": "FP32", "speed": {"fps": 10.0}}]}, ["precision", "speed.fps"], ["FP32", 10.0]),
-    ([{"a": 1, "b": [1, 2]}], ["a", "b"], [1, "1, 2"]),
-    ({"model": "yolov8n", "dataset": "coco"}, ["field", "value"], ["model", "yolov8n"]),
-])
+@pytest.mark.parametrize(
+    "report, headers, first",
+    [
+        (
+            {"variants": {"fp32": {"map": 0.5, "fps": 10.0}, "int8": {"map": 0.49, "fps": 20.0}}},
+            ["variant", "map", "fps"],
+            ["fp32", 0.5, 10.0],
+        ),
+        ({"variants": [{"precision": "FP32", "speed": {"fps": 10.0}}]}, ["precision", "speed.fps"], ["FP32", 10.0]),
+        ([{"a": 1, "b": [1, 2]}], ["a", "b"], [1, "1, 2"]),
+        ({"model": "yolov8n", "dataset": "coco"}, ["field", "value"], ["model", "yolov8n"]),
+    ],
+)
 def test_report_table_layouts(tmp_path, report, headers, first):
     """Whatever the report's layout (test data, not measurements), the Models tab gets a table."""
     path = tmp_path / "report.json"
@@ -89,6 +101,7 @@ def test_report_table_unreadable_or_missing(tmp_path):
 
 
 # --- uploads --------------------------------------------------------------------------------------------
+
 
 def test_bad_uploads_give_readable_messages(tmp_path):
     fake = tmp_path / "fake.mp4"
@@ -122,8 +135,28 @@ def test_bad_upload_through_session(tmp_path, detect_ir):
 
 def test_upload_video_writes_annotated_mp4_and_jsonl(tmp_path, detect_ir, video_clip):
     clip = tmp_path / "short.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", "10", "-i", str(video_clip), "-t", "1", "-an",
-                    "-c:v", "libx264", "-preset", "ultrafast", str(clip)], check=True, timeout=60)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-ss",
+            "10",
+            "-i",
+            str(video_clip),
+            "-t",
+            "1",
+            "-an",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            str(clip),
+        ],
+        check=True,
+        timeout=60,
+    )
     session = Session(_ctx(_models_dir(tmp_path / "models", detect_ir), tmp_path))
     calls = []
     updates = list(session.process_upload(str(clip), progress=lambda frac, desc=None: calls.append(frac)))
@@ -153,6 +186,7 @@ def test_upload_image(tmp_path, detect_ir, bus_image):
 
 
 # --- sources ----------------------------------------------------------------------------------------------
+
 
 def test_unreachable_url_message(tmp_path, detect_ir):
     session = Session(_ctx(_models_dir(tmp_path / "models", detect_ir), tmp_path))
@@ -218,6 +252,7 @@ def test_missing_models_message(tmp_path, video_clip):
 
 
 # --- sessions and helpers ------------------------------------------------------------------------------
+
 
 def test_sessions_are_independent(tmp_path, detect_ir):
     store = SessionStore(_ctx(_models_dir(tmp_path / "models", detect_ir), tmp_path))
@@ -285,8 +320,9 @@ def test_ui_imports_and_builds_without_torch_or_ultralytics(tmp_path):
         assert not leaked, leaked
     """)
     repo = Path(__file__).resolve().parents[1]
-    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], cwd=repo, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], cwd=repo, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 

@@ -17,6 +17,7 @@ resizes bilinearly (like Ultralytics' predict); this stays well inside the toler
 
 Datasets (DATA.md): detect on coco-val128, segment on coco128-seg, pose on coco-mini-pose val2017.
 """
+
 from __future__ import annotations
 
 import os
@@ -35,8 +36,15 @@ def ultralytics_folder(tmp: Path, fp32_xml: Path, meta) -> Path:
     folder.mkdir()
     shutil.copy(fp32_xml, folder / fp32_xml.name)
     shutil.copy(fp32_xml.with_suffix(".bin"), folder / fp32_xml.with_suffix(".bin").name)
-    md = {"task": meta.task, "names": meta.names, "imgsz": list(meta.imgsz), "stride": meta.stride,
-          "batch": 1, "author": "parity test", "args": {"imgsz": list(meta.imgsz), "batch": 1}}
+    md = {
+        "task": meta.task,
+        "names": meta.names,
+        "imgsz": list(meta.imgsz),
+        "stride": meta.stride,
+        "batch": 1,
+        "author": "parity test",
+        "args": {"imgsz": list(meta.imgsz), "batch": 1},
+    }
     if meta.kpt_shape:
         md["kpt_shape"] = list(meta.kpt_shape)
     (folder / "metadata.yaml").write_text(yaml.safe_dump(md))
@@ -79,16 +87,27 @@ def run_parity(tmp: Path, pt: Path, data: Path):
     ours.extra.pop("predictions")
 
     folder = ultralytics_folder(tmp, xml, meta)
-    val = YOLO(str(folder), task=meta.task).val(data=str(data), imgsz=640, batch=1, save_json=True, plots=False,
-                                               project=str(tmp / "runs"), name="val", device="cpu", verbose=False)
+    val = YOLO(str(folder), task=meta.task).val(
+        data=str(data),
+        imgsz=640,
+        batch=1,
+        save_json=True,
+        plots=False,
+        project=str(tmp / "runs"),
+        name="val",
+        device="cpu",
+        verbose=False,
+    )
     preds = load_ultralytics_json(Path(val.save_dir) / "predictions.json", gt)
     theirs = score(gt, preds, meta.task, ours.images)
     return ours, theirs, val
 
 
 def check(ours, theirs, val, keys):
-    info = f"ours {ours.line()} | ultralytics preds, our COCO metric: {theirs.line()} | " \
-           f"ultralytics' own metric: box {val.box.map:.4f}"
+    info = (
+        f"ours {ours.line()} | ultralytics preds, our COCO metric: {theirs.line()} | "
+        f"ultralytics' own metric: box {val.box.map:.4f}"
+    )
     print(info)
     for key in keys:
         a, b = getattr(ours, key), getattr(theirs, key)

@@ -4,6 +4,7 @@
 serving. gradio is imported only when one of them is called, so the environment (analytics off, temp
 folder) is set before gradio reads it.
 """
+
 from __future__ import annotations
 
 import os

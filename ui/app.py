@@ -3,12 +3,11 @@
 Layout: a "Live" tab (controls on the left; clip/URL, upload and webcam inputs on the right with the
 annotated image, stats and the detections table) and a "Models" tab (each model's report.json + .png).
 """
+
 import atexit
-import ipaddress
 import logging
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -17,8 +16,17 @@ from inference.config import InferenceConfig
 from inference.errors import InferenceError
 
 from .catalog import Catalog, report_notes, report_table
-from .sessions import (IMAGE_EXTS, TABLE_HEADERS, VIDEO_EXTS, SessionStore, UIContext, UserFacingError, _one_line,
-                       class_ids_for, missing_models_message)
+from .sessions import (
+    IMAGE_EXTS,
+    TABLE_HEADERS,
+    VIDEO_EXTS,
+    SessionStore,
+    UIContext,
+    UserFacingError,
+    _one_line,
+    class_ids_for,
+    missing_models_message,
+)
 
 log = logging.getLogger("ui")
 
@@ -30,14 +38,13 @@ class UIError(InferenceError):
     """The UI cannot start as asked (e.g. a public address without auth)."""
 
 
-
-
-
 def check_bind(host: str, auth) -> None:
     """Refuse to serve a non-loopback address without a password."""
     if not is_loopback(host) and not auth:
-        raise UIError(f"refusing to serve the UI on {host} without authentication: pass a user and password "
-                      f"(--auth user:password) or bind to 127.0.0.1")
+        raise UIError(
+            f"refusing to serve the UI on {host} without authentication: pass a user and password "
+            f"(--auth user:password) or bind to 127.0.0.1"
+        )
 
 
 def _parse_size(size: str | int) -> int:
@@ -79,19 +86,26 @@ def _live_image_class():
 
         def postprocess(self, value):
             if isinstance(value, np.ndarray):
-                ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(value[..., ::-1]),
-                                       [cv2.IMWRITE_JPEG_QUALITY, 80])
+                ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(value[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 80])
                 if ok:
-                    return ImageData(url="data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode(),
-                                     orig_name="frame.jpg", mime_type="image/jpeg")
+                    return ImageData(
+                        url="data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode(),
+                        orig_name="frame.jpg",
+                        mime_type="image/jpeg",
+                    )
             return super().postprocess(value)
 
     return LiveImage
 
 
-def build_demo(models_dir: str | Path = Path("models"), default_source: str | Path | None = None,
-               config: InferenceConfig | None = None, samples_dir: str | Path | None = None,
-               tmp_root: str | Path | None = None, max_file_size: str | int = DEFAULT_MAX_FILE):
+def build_demo(
+    models_dir: str | Path = Path("models"),
+    default_source: str | Path | None = None,
+    config: InferenceConfig | None = None,
+    samples_dir: str | Path | None = None,
+    tmp_root: str | Path | None = None,
+    max_file_size: str | int = DEFAULT_MAX_FILE,
+):
     """The gr.Blocks app (not launched). Returns (demo, store) is avoided: the store hangs on demo.ui_store."""
     import gradio as gr
 
@@ -99,10 +113,13 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
     default_url = str(default_source) if default_source and "://" in str(default_source) else None
     default_source = Path(default_source) if default_source and not default_url else None
     if samples_dir is None:
-        samples_dir = default_source.parent if default_source and default_source.parent.is_dir() \
-            else assets_root() / "videos"
+        samples_dir = (
+            default_source.parent if default_source and default_source.parent.is_dir() else assets_root() / "videos"
+        )
     ctx = UIContext(
-        models_dir=Path(models_dir), samples_dir=Path(samples_dir), default_source=default_source,
+        models_dir=Path(models_dir),
+        samples_dir=Path(samples_dir),
+        default_source=default_source,
         config=config or InferenceConfig(),
         tmp_root=Path(tmp_root) if tmp_root else Path(tempfile.mkdtemp(prefix="yolo-ui-")),
         max_file_bytes=_parse_size(max_file_size),
@@ -148,7 +165,7 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
     def on_load(model, precision, conf, iou, classes, rect, request: gr.Request):
         try:
             sync(model, precision, conf, iou, classes, rect, request)
-        except Exception as exc:  # noqa: BLE001 - e.g. no models yet: shown, not raised
+        except Exception as exc:
             if not isinstance(exc, (UserFacingError, InferenceError)):
                 log.exception("on_load")
             return initial_status(ctx.catalog())
@@ -159,9 +176,12 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
             cat = ctx.catalog()
             session = store.get(sid(request))
             entry = session.select(model, None, cat)
-            return (gr.update(choices=entry.precisions, value=session.precision), f"Task: **{entry.task}**",
-                    gr.update(choices=list(entry.names.values()), value=[]),
-                    status_md(f"Model {entry.name} {session.precision} ({entry.task}) selected."))
+            return (
+                gr.update(choices=entry.precisions, value=session.precision),
+                f"Task: **{entry.task}**",
+                gr.update(choices=list(entry.names.values()), value=[]),
+                status_md(f"Model {entry.name} {session.precision} ({entry.task}) selected."),
+            )
         except Exception as exc:  # noqa: BLE001
             return gr.skip(), gr.skip(), gr.skip(), fail(exc)
 
@@ -186,18 +206,28 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
         """Re-scan the models folder (e.g. after `python -m quantize` built an INT8 variant)."""
         cat = ctx.catalog()
         value = model if model in cat.models else cat.default_model()
-        note = initial_status(cat) if not cat.models else status_md(
-            f"Found {len(cat.models)} model(s): {', '.join(cat.names)}.")
+        note = (
+            initial_status(cat)
+            if not cat.models
+            else status_md(f"Found {len(cat.models)} model(s): {', '.join(cat.names)}.")
+        )
         entry = cat.models.get(value) if value else None
-        prec = gr.update(choices=entry.precisions, value=precision if precision in entry.variants
-                         else entry.default_precision()) if entry else gr.update(choices=[], value=None)
+        prec = (
+            gr.update(
+                choices=entry.precisions, value=precision if precision in entry.variants else entry.default_precision()
+            )
+            if entry
+            else gr.update(choices=[], value=None)
+        )
         return gr.update(choices=cat.names, value=value), gr.update(choices=cat.names, value=value), prec, note
 
     def outputs_of(upd, with_files=False):
-        out = [gr.skip() if upd.image is None else upd.image,
-               gr.skip() if upd.stats is None else upd.stats,
-               gr.skip() if upd.table is None else upd.table,
-               gr.skip() if upd.status is None else status_md(upd.status)]
+        out = [
+            gr.skip() if upd.image is None else upd.image,
+            gr.skip() if upd.stats is None else upd.stats,
+            gr.skip() if upd.table is None else upd.table,
+            gr.skip() if upd.status is None else status_md(upd.status),
+        ]
         if with_files:
             out.append(gr.skip() if upd.files is None else (upd.files or None))
         return tuple(out)
@@ -210,8 +240,7 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
         except Exception as exc:  # noqa: BLE001
             yield gr.skip(), gr.skip(), gr.skip(), fail(exc)
 
-    def run_upload(path, model, precision, conf, iou, classes, rect, request: gr.Request,
-                   progress=gr.Progress()):
+    def run_upload(path, model, precision, conf, iou, classes, rect, request: gr.Request, progress=gr.Progress()):
         try:
             session, _ = sync(model, precision, conf, iou, classes, rect, request)
             for upd in session.process_upload(path, progress):
@@ -223,7 +252,9 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
         try:
             session, _ = sync(model, precision, conf, iou, classes, rect, request)
             upd = session.webcam_frame(frame)
-            upd.status = upd.status or (f"Webcam: {session.model_name} {session.precision}" if frame is not None else None)
+            upd.status = upd.status or (
+                f"Webcam: {session.model_name} {session.precision}" if frame is not None else None
+            )
             return outputs_of(upd)
         except Exception as exc:  # noqa: BLE001
             return gr.skip(), gr.skip(), gr.skip(), fail(exc)
@@ -247,8 +278,10 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
         text = f"**{entry.name}**: task **{entry.task}**, {len(entry.names)} classes, variants: {variants}."
         notes = "\n".join(f"- `{n}`" for n in report_notes(entry.report_json))
         if entry.report_json is None:
-            text += (f"\n\nNo report.json yet in `{cat.models_dir / entry.name}`; "
-                     f"`python -m quantize` writes it with accuracy and speed of each variant.")
+            text += (
+                f"\n\nNo report.json yet in `{cat.models_dir / entry.name}`; "
+                f"`python -m quantize` writes it with accuracy and speed of each variant."
+            )
         table = {"headers": headers, "data": rows} if rows else gr.update(value=None)
         return text, table, _read_rgb(entry.report_png), notes
 
@@ -260,56 +293,91 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
             with gr.Tab("Live", id="live"):
                 with gr.Row():
                     with gr.Column(scale=1, min_width=260):
-                        model_dd = gr.Dropdown(choices=catalog.names, value=model0, label="Model", elem_id="model",
-                                               allow_custom_value=False)
-                        precision = gr.Radio(choices=entry0.precisions if entry0 else [],
-                                             value=entry0.default_precision() if entry0 else None,
-                                             label="Precision", elem_id="precision")
+                        model_dd = gr.Dropdown(
+                            choices=catalog.names,
+                            value=model0,
+                            label="Model",
+                            elem_id="model",
+                            allow_custom_value=False,
+                        )
+                        precision = gr.Radio(
+                            choices=entry0.precisions if entry0 else [],
+                            value=entry0.default_precision() if entry0 else None,
+                            label="Precision",
+                            elem_id="precision",
+                        )
                         task_md = gr.Markdown(f"Task: **{entry0.task}**" if entry0 else "Task: -", elem_id="task")
                         refresh = gr.Button("Refresh model list", size="sm", elem_id="refresh")
-                        conf = gr.Slider(0.01, 1.0, value=ctx.config.conf, step=0.01, label="Confidence threshold",
-                                         elem_id="conf")
-                        iou = gr.Slider(0.05, 1.0, value=ctx.config.iou, step=0.01, label="IoU threshold (NMS)",
-                                        elem_id="iou")
-                        classes = gr.Dropdown(choices=names0, value=[], multiselect=True,
-                                              label="Classes to show (empty = all)", elem_id="classes")
-                        rect = gr.Checkbox(value=ctx.config.rect, label="Rectangular input (faster on 16:9)",
-                                           elem_id="rect")
+                        conf = gr.Slider(
+                            0.01, 1.0, value=ctx.config.conf, step=0.01, label="Confidence threshold", elem_id="conf"
+                        )
+                        iou = gr.Slider(
+                            0.05, 1.0, value=ctx.config.iou, step=0.01, label="IoU threshold (NMS)", elem_id="iou"
+                        )
+                        classes = gr.Dropdown(
+                            choices=names0,
+                            value=[],
+                            multiselect=True,
+                            label="Classes to show (empty = all)",
+                            elem_id="classes",
+                        )
+                        rect = gr.Checkbox(
+                            value=ctx.config.rect, label="Rectangular input (faster on 16:9)", elem_id="rect"
+                        )
                     with gr.Column(scale=3):
                         with gr.Tabs():
                             with gr.Tab("Clip / URL", id="clip"):
-                                source = gr.Textbox(value=default_url or (samples[0] if samples else ""), elem_id="source",
-                                                    label="Source: a sample clip name, or an rtsp:// / http(s):// URL")
+                                source = gr.Textbox(
+                                    value=default_url or (samples[0] if samples else ""),
+                                    elem_id="source",
+                                    label="Source: a sample clip name, or an rtsp:// / http(s):// URL",
+                                )
                                 if samples:
-                                    gr.Examples(examples=[[s] for s in samples], inputs=[source],
-                                                label="Sample clips (click one)")
+                                    gr.Examples(
+                                        examples=[[s] for s in samples],
+                                        inputs=[source],
+                                        label="Sample clips (click one)",
+                                    )
                                 with gr.Row():
                                     start = gr.Button("Start", variant="primary", elem_id="start")
                                     stop = gr.Button("Stop", variant="stop", elem_id="stop")
                             with gr.Tab("Upload", id="upload"):
-                                upload = gr.File(label="Video or image file", type="filepath", elem_id="upload",
-                                                 file_types=sorted(VIDEO_EXTS | IMAGE_EXTS))
+                                upload = gr.File(
+                                    label="Video or image file",
+                                    type="filepath",
+                                    elem_id="upload",
+                                    file_types=sorted(VIDEO_EXTS | IMAGE_EXTS),
+                                )
                                 with gr.Row():
                                     process = gr.Button("Process file", variant="primary", elem_id="process")
                                     stop2 = gr.Button("Stop", variant="stop", elem_id="stop-upload")
-                                downloads = gr.File(label="Annotated video and JSON lines", file_count="multiple",
-                                                    interactive=False, elem_id="downloads")
+                                downloads = gr.File(
+                                    label="Annotated video and JSON lines",
+                                    file_count="multiple",
+                                    interactive=False,
+                                    elem_id="downloads",
+                                )
                             with gr.Tab("Webcam", id="webcam-tab"):
-                                cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Webcam",
-                                               elem_id="webcam")
+                                cam = gr.Image(
+                                    sources=["webcam"], streaming=True, type="numpy", label="Webcam", elem_id="webcam"
+                                )
                         status = gr.Markdown(initial_status(catalog), elem_id="status")
-                        output = LiveImage(label="Annotated", format="jpeg", interactive=False, elem_id="output",
-                                          height=480)
+                        output = LiveImage(
+                            label="Annotated", format="jpeg", interactive=False, elem_id="output", height=480
+                        )
                         stats = gr.Markdown("FPS: -", elem_id="stats")
-                        table = gr.Dataframe(headers=TABLE_HEADERS, label="Detections in the current frame",
-                                             interactive=False, elem_id="detections", max_height=300)
+                        table = gr.Dataframe(
+                            headers=TABLE_HEADERS,
+                            label="Detections in the current frame",
+                            interactive=False,
+                            elem_id="detections",
+                            max_height=300,
+                        )
             with gr.Tab("Models", id="models"):
-                report_model = gr.Dropdown(choices=catalog.names, value=model0, label="Model",
-                                           elem_id="report-model")
+                report_model = gr.Dropdown(choices=catalog.names, value=model0, label="Model", elem_id="report-model")
                 report_md = gr.Markdown(elem_id="report-status")
                 report_df = gr.Dataframe(label="report.json", interactive=False, elem_id="report-table")
-                report_img = gr.Image(label="report.png", format="png", interactive=False,
-                                      elem_id="report-png")
+                report_img = gr.Image(label="report.png", format="png", interactive=False, elem_id="report-png")
                 with gr.Accordion("Report settings (calibration, validation data, versions)", open=False):
                     report_notes_md = gr.Markdown(elem_id="report-notes")
 
@@ -320,17 +388,26 @@ def build_demo(models_dir: str | Path = Path("models"), default_source: str | Pa
         model_dd.change(on_model, inputs=[model_dd], outputs=[precision, task_md, classes, status])
         precision.change(on_precision, inputs=[model_dd, precision], outputs=[status])
         for ctl in (conf, iou, classes, rect):  # cheap: thresholds swap in from the next frame
-            ctl.change(on_thresholds, inputs=[model_dd, conf, iou, classes, rect], outputs=[status],
-                       trigger_mode="always_last")
+            ctl.change(
+                on_thresholds, inputs=[model_dd, conf, iou, classes, rect], outputs=[status], trigger_mode="always_last"
+            )
         refresh.click(on_refresh, inputs=[model_dd, precision], outputs=[model_dd, report_model, precision, status])
         start.click(run_stream, inputs=[source, *controls], outputs=live_out, concurrency_limit=None)
-        process.click(run_upload, inputs=[upload, *controls], outputs=[*live_out, downloads],
-                      concurrency_limit=None)
-        cam.stream(run_webcam, inputs=[cam, *controls], outputs=live_out, stream_every=0.15,
-                   concurrency_limit=None, time_limit=600, show_progress="hidden")
+        process.click(run_upload, inputs=[upload, *controls], outputs=[*live_out, downloads], concurrency_limit=None)
+        cam.stream(
+            run_webcam,
+            inputs=[cam, *controls],
+            outputs=live_out,
+            stream_every=0.15,
+            concurrency_limit=None,
+            time_limit=600,
+            show_progress="hidden",
+        )
         stop.click(on_stop, outputs=[status])
         stop2.click(on_stop, outputs=[status])
-        report_model.change(show_report, inputs=[report_model], outputs=[report_md, report_df, report_img, report_notes_md])
+        report_model.change(
+            show_report, inputs=[report_model], outputs=[report_md, report_df, report_img, report_notes_md]
+        )
         demo.unload(on_unload)
     demo.ui_store = store
     demo.ui_context = ctx
@@ -345,16 +422,25 @@ def _sigterm_as_interrupt() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+
         def _raise(signum, frame):
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, _raise)
 
 
-def launch(host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | None = None,
-           models_dir: str | Path = Path("models"), default_source: str | Path | None = None,
-           config: InferenceConfig | None = None, max_file_size: str | int = DEFAULT_MAX_FILE,
-           samples_dir: str | Path | None = None, prevent_thread_lock: bool = False, quiet: bool = False):
+def launch(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: tuple[str, str] | None = None,
+    models_dir: str | Path = Path("models"),
+    default_source: str | Path | None = None,
+    config: InferenceConfig | None = None,
+    max_file_size: str | int = DEFAULT_MAX_FILE,
+    samples_dir: str | Path | None = None,
+    prevent_thread_lock: bool = False,
+    quiet: bool = False,
+):
     """Serve the UI (blocks until stopped, unless prevent_thread_lock). Temp outputs are removed on exit."""
     check_bind(host, auth)
     tmp_root = Path(tempfile.mkdtemp(prefix="yolo-ui-"))
@@ -369,10 +455,22 @@ def launch(host: str = "127.0.0.1", port: int = 7860, auth: tuple[str, str] | No
     demo = build_demo(models_dir, default_source, config, samples_dir, tmp_root / "outputs", max_file_size)
     demo.queue(default_concurrency_limit=4, max_size=64)
     try:
-        demo.launch(server_name=host, server_port=port, auth=auth, max_file_size=max_file_size,
-                    show_error=False, allowed_paths=[str(tmp_root)], ssr_mode=False, share=False,
-                    prevent_thread_lock=prevent_thread_lock, quiet=quiet, footer_links=[],
-                    inbrowser=False, mcp_server=False, pwa=False)
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            auth=auth,
+            max_file_size=max_file_size,
+            show_error=False,
+            allowed_paths=[str(tmp_root)],
+            ssr_mode=False,
+            share=False,
+            prevent_thread_lock=prevent_thread_lock,
+            quiet=quiet,
+            footer_links=[],
+            inbrowser=False,
+            mcp_server=False,
+            pwa=False,
+        )
     finally:
         if not prevent_thread_lock:
             demo.ui_store.close_all()

@@ -3,6 +3,7 @@
 Only the IR's metadata is read (task, class names, precision); nothing is compiled here. A folder that is
 not a usable model is listed in `Catalog.problems` with a readable reason instead of breaking discovery.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,15 @@ from inference.model import ModelMeta, YoloModel, find_xml, read_meta
 PRECISIONS: dict[str, str] = {"fp32": "FP32", "int8": "INT8", "int8-ac": "INT8-AC"}
 LABEL_TO_FOLDER = {v: k for k, v in PRECISIONS.items()}
 
-NO_MODELS_HINT = ("No models found in `{dir}`. Build one with `.venv/bin/python -m quantize build-default` "
-                  "(or `make run`), then press Refresh.")
+NO_MODELS_HINT = (
+    "No models found in `{dir}`. Build one with `.venv/bin/python -m quantize build-default` "
+    "(or `make run`), then press Refresh."
+)
 
 
 @dataclass(frozen=True)
 class Variant:
-    precision: str          # label: FP32 / INT8 / INT8-AC
+    precision: str  # label: FP32 / INT8 / INT8-AC
     xml: Path
     meta: ModelMeta
 
@@ -37,7 +40,7 @@ class ModelEntry:
     name: str
     task: str
     names: dict[int, str]
-    variants: dict[str, Variant]            # label -> variant, in PRECISIONS order
+    variants: dict[str, Variant]  # label -> variant, in PRECISIONS order
     report_json: Path | None = None
     report_png: Path | None = None
 
@@ -111,7 +114,10 @@ def discover(models_dir: str | Path, core: ov.Core | None = None) -> Catalog:
         first = next(iter(variants.values())).meta
         report_json, report_png = folder / "report.json", folder / "report.png"
         catalog.models[folder.name] = ModelEntry(
-            name=folder.name, task=first.task, names=dict(first.names), variants=variants,
+            name=folder.name,
+            task=first.task,
+            names=dict(first.names),
+            variants=variants,
             report_json=report_json if report_json.is_file() else None,
             report_png=report_png if report_png.is_file() else None,
         )
@@ -147,6 +153,7 @@ class ModelCache:
 
 
 # --- report.json -> table -------------------------------------------------------------------------------
+
 
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
@@ -196,9 +203,12 @@ def report_table(path: Path | None) -> tuple[list[str], list[list]]:
     for r in rows:
         headers += [k for k in r if k not in headers]
     # drop columns empty in every row (e.g. mask mAP of a detect model) and long prose (shown as notes)
-    headers = [h for h in headers
-               if any(r.get(h) not in (None, "", [], {}) for r in rows)
-               and not any(isinstance(r.get(h), str) and len(r[h]) > 60 for r in rows)]
+    headers = [
+        h
+        for h in headers
+        if any(r.get(h) not in (None, "", [], {}) for r in rows)
+        and not any(isinstance(r.get(h), str) and len(r[h]) > 60 for r in rows)
+    ]
     return headers, [[_cell(r.get(h)) for h in headers] for r in rows]
 
 

@@ -8,6 +8,7 @@ folder, shared model cache, temp folder) live in one `UIContext`; each browser t
 Handlers report problems as `UserFacingError` (one readable line); anything unexpected is logged with
 its traceback on the server and shown as one line in the page.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,7 +38,7 @@ VIDEO_EXTS = VIDEO_SUFFIXES
 IMAGE_EXTS = IMAGE_SUFFIXES
 URL_SCHEMES = tuple(f"{s}://" for s in sorted(NETWORK_SCHEMES))
 TABLE_HEADERS = ["label", "score", "x1", "y1", "x2", "y2"]
-DISPLAY_FPS = 10.0          # at most this many frames per second are sent to the browser
+DISPLAY_FPS = 10.0  # at most this many frames per second are sent to the browser
 MAX_TABLE_ROWS = 100
 
 
@@ -49,7 +50,7 @@ class UserFacingError(Exception):
 class Update:
     """One refresh of the page's outputs; None means "leave as it is"."""
 
-    image: np.ndarray | None = None          # RGB
+    image: np.ndarray | None = None  # RGB
     stats: str | None = None
     table: list[list] | None = None
     status: str | None = None
@@ -82,8 +83,7 @@ class UIContext:
         """File names of the bundled sample clips (videos and gifs), default clip first."""
         names: list[str] = []
         if self.samples_dir and self.samples_dir.is_dir():
-            names = sorted(p.name for p in self.samples_dir.iterdir()
-                           if p.is_file() and p.suffix.lower() in VIDEO_EXTS)
+            names = sorted(p.name for p in self.samples_dir.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS)
         if self.default_source and self.default_source.name in names:
             names.remove(self.default_source.name)
             names.insert(0, self.default_source.name)
@@ -105,8 +105,10 @@ class UIContext:
         for folder in (self.samples_dir, self.default_source.parent if self.default_source else None):
             if folder and (folder / name).is_file():
                 return str(folder / name)
-        raise UserFacingError(f"Unknown source {text!r}: enter an rtsp://, http:// or https:// URL, "
-                              f"or pick one of the sample clips ({', '.join(self.samples()) or 'none found'}).")
+        raise UserFacingError(
+            f"Unknown source {text!r}: enter an rtsp://, http:// or https:// URL, "
+            f"or pick one of the sample clips ({', '.join(self.samples()) or 'none found'})."
+        )
 
 
 class Session:
@@ -117,10 +119,10 @@ class Session:
         self.config = ctx.config
         self.model_name: str | None = None
         self.precision: str | None = None
-        self.version = 0                    # bumped when the network or graph must change (model, precision, rect)
+        self.version = 0  # bumped when the network or graph must change (model, precision, rect)
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._engines: list[AsyncEngine] = []   # engines of runs in progress, for live threshold changes
+        self._engines: list[AsyncEngine] = []  # engines of runs in progress, for live threshold changes
         self._webcam: tuple[int, AsyncEngine] | None = None
         self._cam_last: float | None = None
         self._cam_fps = 0.0
@@ -247,8 +249,7 @@ class Session:
     def _label(self, variant) -> str:
         return f"{self.model_name} {self.precision} ({variant.meta.task})"
 
-    def _frames(self, results, label: str, switch=lambda: False,
-                every: float = 1.0 / DISPLAY_FPS) -> Iterator[Update]:
+    def _frames(self, results, label: str, switch=lambda: False, every: float = 1.0 / DISPLAY_FPS) -> Iterator[Update]:
         """Updates for the page at most `every` seconds apart (the rest are processed, not shown)."""
         last = 0.0
         pending = None
@@ -267,10 +268,11 @@ class Session:
     def _update(self, fr, label: str, fps: float | None = None) -> Update:
         image = fr.image
         fps = fr.fps if fps is None else fps
-        return Update(image=np.ascontiguousarray(image[..., ::-1]),
-                      stats=stats_text(float(fps or 0.0), float(fr.latency_ms or 0.0), fr.frame.index, label,
-                                       len(fr.results)),
-                      table=detections_table(fr.results))
+        return Update(
+            image=np.ascontiguousarray(image[..., ::-1]),
+            stats=stats_text(float(fps or 0.0), float(fr.latency_ms or 0.0), fr.frame.index, label, len(fr.results)),
+            table=detections_table(fr.results),
+        )
 
     # --- webcam (one frame per call from the browser) ------------------------------------------------
     def webcam_frame(self, rgb: np.ndarray | None) -> Update:
@@ -337,8 +339,9 @@ class Session:
             fr = None
             with AsyncEngine(model) as engine:
                 source = open_source(str(src), name=src.name)
-                for fr in Pipeline(engine, [source], sinks=[JsonlSink(jsonl)],
-                                   annotator=_annotator(overlay=False)).run(stop, max_frames=1):
+                for fr in Pipeline(engine, [source], sinks=[JsonlSink(jsonl)], annotator=_annotator(overlay=False)).run(
+                    stop, max_frames=1
+                ):
                     pass
             if fr is None:
                 raise UserFacingError(f"{src.name}: no result (stopped).")
@@ -380,8 +383,10 @@ class Session:
         if n == 0:
             raise UserFacingError(f"{src.name}: no frames could be decoded; is it a video?")
         word = "Stopped after" if stop.is_set() else "Done:"
-        yield Update(status=f"{word} {n} frames of {src.name}. Download the annotated video and JSON lines below.",
-                     files=[str(p) for p in (mp4, jsonl) if p.is_file()])
+        yield Update(
+            status=f"{word} {n} frames of {src.name}. Download the annotated video and JSON lines below.",
+            files=[str(p) for p in (mp4, jsonl) if p.is_file()],
+        )
 
 
 class SessionStore:
@@ -421,6 +426,7 @@ class SessionStore:
 
 # --- helpers --------------------------------------------------------------------------------------------
 
+
 class _OneFrame:
     """A source of exactly one frame (a webcam frame pushed by the browser), in the Source interface
     that Pipeline reads: read(timeout), ended, error, id, on_frame, close()."""
@@ -446,8 +452,11 @@ class _OneFrame:
 def _tree_signature(models_dir: Path) -> tuple:
     """(path, mtime, size) of every file discovery looks at: models/<name>/<precision>/* and the reports."""
     try:
-        files = [p for pattern in ("*/*/*.xml", "*/*/*.bin", "*/report.json", "*/report.png")
-                 for p in models_dir.glob(pattern)]
+        files = [
+            p
+            for pattern in ("*/*/*.xml", "*/*/*.bin", "*/report.json", "*/report.png")
+            for p in models_dir.glob(pattern)
+        ]
         out = []
         for p in sorted(files):
             st = p.stat()
@@ -521,8 +530,10 @@ def check_upload(path: str | Path | None, max_bytes: int) -> Path:
         raise UserFacingError(f"{path.name} is {_human(size)}; the limit is {_human(max_bytes)}.")
     ext = path.suffix.lower()
     if ext not in VIDEO_EXTS | IMAGE_EXTS:
-        raise UserFacingError(f"{path.name}: unsupported file type {ext or '(none)'}; upload a video "
-                              f"({', '.join(sorted(VIDEO_EXTS))}) or an image ({', '.join(sorted(IMAGE_EXTS))}).")
+        raise UserFacingError(
+            f"{path.name}: unsupported file type {ext or '(none)'}; upload a video "
+            f"({', '.join(sorted(VIDEO_EXTS))}) or an image ({', '.join(sorted(IMAGE_EXTS))})."
+        )
     if size == 0:
         raise UserFacingError(f"{path.name} is empty.")
     if ext in IMAGE_EXTS:
@@ -564,8 +575,9 @@ def detections_table(results: Results | None) -> list[list]:
     rows = []
     for i in range(min(len(results), MAX_TABLE_ROWS)):
         x1, y1, x2, y2 = (round(float(v), 1) for v in results.boxes[i])
-        rows.append([label_for(results.names, results.class_ids[i]),
-                     round(float(results.scores[i]), 3), x1, y1, x2, y2])
+        rows.append(
+            [label_for(results.names, results.class_ids[i]), round(float(results.scores[i]), 3), x1, y1, x2, y2]
+        )
     return rows
 
 
@@ -580,4 +592,3 @@ def class_ids_for(labels: list[str] | None, names: dict[int, str]) -> tuple[int,
 
 def missing_models_message(models_dir: Path) -> str:
     return NO_MODELS_HINT.format(dir=models_dir)
-

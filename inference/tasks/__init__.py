@@ -2,6 +2,7 @@
 
 Adding a task means adding a module with a class that has `decode` and registering it in TASKS.
 """
+
 from __future__ import annotations
 
 from typing import Protocol
@@ -20,8 +21,9 @@ class Task(Protocol):
     name: str
     num_outputs: int
 
-    def decode(self, outputs: list[np.ndarray], letterbox: Letterbox, names: dict[int, str],
-               cfg: InferenceConfig) -> Results: ...
+    def decode(
+        self, outputs: list[np.ndarray], letterbox: Letterbox, names: dict[int, str], cfg: InferenceConfig
+    ) -> Results: ...
 
 
 TASKS: dict[str, type] = {"detect": Detect, "segment": Segment, "pose": Pose}

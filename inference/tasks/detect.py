@@ -1,4 +1,5 @@
 """Boxes: (1, 4 + nc, anchors) -> score filter, class-aware NMS, scaled back to the frame."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -20,7 +21,8 @@ class Detect:
         pred = outputs[0][0].T  # (anchors, 4 + nc + extra), a view
         return select(pred, self.nc, cfg.conf, cfg.iou, cfg.max_det, cfg.classes, cfg.multi_label)
 
-    def decode(self, outputs: list[np.ndarray], letterbox: Letterbox, names: dict[int, str],
-               cfg: InferenceConfig) -> Results:
+    def decode(
+        self, outputs: list[np.ndarray], letterbox: Letterbox, names: dict[int, str], cfg: InferenceConfig
+    ) -> Results:
         boxes, scores, cls_ids, _ = self.select(outputs, cfg)
         return Results(letterbox.boxes_to_frame(boxes), scores, cls_ids, names, letterbox.frame_hw)

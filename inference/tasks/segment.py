@@ -3,6 +3,7 @@
 Matches Ultralytics' process_mask_native (retina masks): logits are cropped to the letterbox content,
 resized bilinearly to the frame, thresholded at 0 and cut to the box.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -18,8 +19,9 @@ class Segment(Detect):
     name = "segment"
     num_outputs = 2
 
-    def decode(self, outputs: list[np.ndarray], letterbox: Letterbox, names: dict[int, str],
-               cfg: InferenceConfig) -> Results:
+    def decode(
+        self, outputs: list[np.ndarray], letterbox: Letterbox, names: dict[int, str], cfg: InferenceConfig
+    ) -> Results:
         boxes, scores, cls_ids, coeffs = self.select(outputs, cfg)
         frame_boxes = letterbox.boxes_to_frame(boxes)
         masks = masks_for(outputs[1][0], coeffs, frame_boxes, letterbox)
@@ -51,9 +53,13 @@ def masks_for(protos: np.ndarray, coeffs: np.ndarray, frame_boxes: np.ndarray, l
             continue
         # One inverse warp per box samples frame pixel centres straight from the prototypes: crop + resize
         # of only the pixels that survive the box crop, so cost scales with box area, not frame area.
-        warp = np.array([[ax, 0, left + (x1 + 0.5) * ax - 0.5],
-                         [0, ay, top + (y1 + 0.5) * ay - 0.5]], np.float32)
-        patch = cv2.warpAffine(logits[i], warp, (int(x2 - x1), int(y2 - y1)),
-                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE)
+        warp = np.array([[ax, 0, left + (x1 + 0.5) * ax - 0.5], [0, ay, top + (y1 + 0.5) * ay - 0.5]], np.float32)
+        patch = cv2.warpAffine(
+            logits[i],
+            warp,
+            (int(x2 - x1), int(y2 - y1)),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         masks[i, y1:y2, x1:x2] = patch > 0
     return masks
