@@ -107,18 +107,20 @@ class Pipeline:
             s.on_frame = wake.set
         active = list(self.sources)
         reported: set[int] = set()
-        start = 0
+        cursor = 0  # the next source to serve: rounds continue where the last one stopped
         try:
             while not stop.is_set():
                 if max_frames is not None and self.frames_out >= max_frames:
                     break
-                # 1. one frame per source per round, rotating the starting source
+                # 1. one frame per source per round, in cyclic order: when the engine fills up mid-round,
+                # the next round starts at the first source not yet asked, so none is passed over twice
                 submitted = False
                 n = len(active)
-                for k in range(n):
+                for _ in range(n):
                     if self.engine.in_flight >= self._capacity():
                         break
-                    src = active[(start + k) % n]
+                    src = active[cursor % n]
+                    cursor = (cursor + 1) % n
                     frame = src.read(timeout=0)
                     if frame is None:
                         continue
@@ -127,7 +129,6 @@ class Pipeline:
                         submitted = True
                     except InferenceError as exc:
                         log.warning("%s: frame %d skipped (%s)", src.id, frame.index, exc)
-                start = (start + 1) % max(n, 1)
                 # 2. hand out what is done (in order); block on the oldest only when the engine is full
                 while self.engine.in_flight and (self.engine.ready() or self.engine.in_flight >= self._capacity()):
                     fr = self._collect()
@@ -138,7 +139,10 @@ class Pipeline:
                 # 3. retire sources that ended
                 for src in list(active):
                     if src.ended:
+                        if active.index(src) < cursor:
+                            cursor -= 1  # keep pointing at the same next source
                         active.remove(src)
+                        cursor = cursor % len(active) if active else 0
                         if src.error is not None and id(src) not in reported:
                             reported.add(id(src))
                             self.errors.append(src.error)

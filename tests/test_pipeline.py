@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 from rtsp_control import free_port
+from waiting import wait_until
 
 from inference import AsyncEngine, InferenceConfig, YoloModel
 from inference.annotate import Annotator
@@ -52,7 +53,11 @@ def test_file_source_delivers_every_frame(person_clip):
     for f in src:
         frames.append(f)
         if len(frames) == 3:
-            time.sleep(0.3)  # a slow consumer: the reader must wait, not drop
+            # a slow consumer: the reader fills the queue and must then wait, not drop
+            assert wait_until(lambda: src._queue.full(), 20), "the reader never filled the queue"
+            read_at_full = src.stats.frames_read
+            went_on = wait_until(lambda n=read_at_full: src.stats.frames_read > n, 0.5)
+            assert not went_on, "the reader went on past a full queue"
     assert [f.index for f in frames] == list(range(expected))
     assert src.stats.frames_dropped == 0 and src.stats.state == "ended"
     f = frames[0]
@@ -80,7 +85,9 @@ def test_keep_latest_drops_on_slow_consumer(person_clip):
         if f is None:
             break
         got.append(f.index)
-        time.sleep(0.05)
+        # a consumer slower than the reader: before taking the next frame, let the reader decode two more
+        # (or reach the end), so at least one of them is replaced unseen
+        wait_until(lambda i=f.index: src.stats.frames_read >= i + 3 or src.stats.state != "running", 20)
     st = src.stats
     assert st.frames_dropped > 0, st
     assert st.frames_read == count_frames(person_clip)
@@ -157,7 +164,8 @@ def test_unreachable_rtsp_fails_fast_and_redacted():
     t0 = time.monotonic()
     with pytest.raises(SourceError) as info:
         open_source(url, open_timeout=3)
-    assert time.monotonic() - t0 < 5
+    # a refused connection fails at once; the bound is the 3 s open timeout with a generous margin for a busy box
+    assert time.monotonic() - t0 < 15
     assert "s3cret" not in str(info.value) and "127.0.0.1" in str(info.value)
 
 
@@ -205,15 +213,22 @@ def test_pipeline_file_to_sinks(engine, person_clip, tmp_path):
 
 
 def test_round_robin_and_failing_source_does_not_stop_others(engine, person_clip, bad_inputs):
-    good = [open_source(str(person_clip), name=f"cam{i}") for i in range(2)]
-    broken = open_source(str(bad_inputs / "late_cut.mp4"), name="broken")
-    pipe = Pipeline(engine, [*good, broken], annotator=None)
-    order = [fr.source_id for fr in pipe.run()]
     n = count_frames(person_clip)
+    # every source decodes its whole file into its queue before the pipeline starts, so each has a frame ready
+    # at every round and the order of service depends only on the round-robin, not on decoding speed
+    good = [open_source(str(person_clip), name=f"cam{i}", queue_size=n + 1) for i in range(2)]
+    broken = open_source(str(bad_inputs / "late_cut.mp4"), name="broken", queue_size=n + 1)
+    sources = [*good, broken]
+    done = wait_until(lambda: all(s.stats.state in ("ended", "failed") for s in sources), 60)
+    assert done, [s.stats for s in sources]
+    pipe = Pipeline(engine, sources, annotator=None)
+    order = [fr.source_id for fr in pipe.run()]
     assert order.count("cam0") == n and order.count("cam1") == n
-    # fairness: in the first 20 outputs both good cameras appear about equally
-    first = order[:20]
-    assert abs(first.count("cam0") - first.count("cam1")) <= 4, first
+    # fairness: the two good cameras alternate strictly, however the engine's requests fill and empty
+    cams = [s for s in order if s != "broken"]
+    assert all(a != b for a, b in zip(cams, cams[1:])), cams
+    # and the broken file's frames were served in turn until it failed, not after the others
+    assert 0 < order.count("broken") and order.index("broken") <= 2, order[:10]
     assert any(isinstance(e, SourceError) for e in pipe.errors)
 
 
@@ -325,10 +340,8 @@ def test_headless_sigterm_leaves_playable_file(detect_ir, tmp_path):
         text=True,
         cwd=REPO,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not list(tmp_path.glob(".out.tmp*")):
-        time.sleep(0.2)
-    time.sleep(2)
+    # frames are flowing once the encoder has muxed something into its temp file
+    assert wait_until(lambda: any(p.stat().st_size > 0 for p in tmp_path.glob(".out.tmp*")), 120), proc.poll()
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
