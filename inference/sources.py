@@ -41,6 +41,7 @@ class SourceStats:
     frames_delivered: int = 0
     frames_dropped: int = 0
     reconnects: int = 0
+    failed_attempts: int = 0  # reconnect attempts that failed, over all outages
     outages: int = 0
     state: str = "opening"  # opening | running | reconnecting | ended | failed | closed
     last_frame_at: float | None = None
@@ -56,6 +57,7 @@ class SourceStats:
             "frames_delivered": self.frames_delivered,
             "frames_dropped": self.frames_dropped,
             "reconnects": self.reconnects,
+            "failed_attempts": self.failed_attempts,
             "outages": self.outages,
             "state": self.state,
             "up": self.up,
@@ -287,6 +289,7 @@ class Source:
                 handle = self._open()
             except SourceError as exc:
                 self.stats.last_error = str(exc)
+                self.stats.failed_attempts += 1
                 if self._stop.wait(delay):
                     return False
                 delay = min(delay * 2, self.backoff[1])
