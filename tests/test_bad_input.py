@@ -21,12 +21,12 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pytest
+from waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -426,8 +426,7 @@ def _start_build_and_wait_for(qdirs, out: Path, step: str) -> subprocess.Popen:
         if step.lower() in line.lower():
             break
     assert any(step.lower() in s.lower() for s in seen), f"build never reached {step!r}:\n{''.join(seen)[-2000:]}"
-    time.sleep(1.5)  # let the step get going
-    return proc
+    return proc  # the step has started: the signal lands inside it
 
 
 # (id, step to interrupt, signal, clean exit expected[, reason of a known flaky bug])
@@ -730,14 +729,11 @@ def _start_headless_save(b: Bad, save: Path) -> subprocess.Popen:
         if "opened" in line:
             break
     assert proc.poll() is None, "".join(seen)[-2000:]
-    # wait until the encoder has written something to its temp file (frames are flowing)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        tmp = [p for p in save.parent.iterdir() if p.name.startswith(".") and p.stat().st_size > 0]
-        if tmp:
-            break
-        time.sleep(0.2)
-    time.sleep(1.0)
+    # frames are flowing once the encoder has muxed something into its temp file
+    flowing = wait_until(
+        lambda: any(p.name.startswith(".") and p.stat().st_size > 0 for p in save.parent.iterdir()), 120
+    )
+    assert flowing, "no encoded frame within 120 s"
     return proc
 
 

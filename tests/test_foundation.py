@@ -81,4 +81,5 @@ def test_setup_second_run_is_fast_noop():
     assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
     assert "venv: up to date" in proc.stdout, proc.stdout
     assert stamp.stat().st_mtime_ns == before
-    assert elapsed < 20, f"second setup run took {elapsed:.1f} s"
+    # the cause is asserted above (stamp reused, nothing installed); this bound only catches a reinstall
+    assert elapsed < 60, f"second setup run took {elapsed:.1f} s"

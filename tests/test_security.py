@@ -105,7 +105,6 @@ def test_public_host_without_auth_is_refused_before_binding(host, model_dir):
         "import sys, app; rc = app.main(sys.argv[1:]); "
         "print('GRADIO_IMPORTED=%s' % ('gradio' in sys.modules)); sys.exit(rc)"
     )
-    t0 = time.monotonic()
     proc = run(["-c", code, "--host", host, "--port", port, "--model", model_dir], timeout=60)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out[-2000:]
@@ -113,7 +112,6 @@ def test_public_host_without_auth_is_refused_before_binding(host, model_dir):
     last = proc.stderr.strip().splitlines()[-1]
     assert re.match(r"^([\w.-]+: )?error: ", last) and "auth" in last.lower(), last
     assert "GRADIO_IMPORTED=False" in proc.stdout, "gradio was imported: the refusal came too late"
-    assert time.monotonic() - t0 < 60
 
 
 def test_public_host_refused_by_launch_itself(monkeypatch):

@@ -195,7 +195,7 @@ def test_unreachable_url_message(tmp_path, detect_ir):
         t0 = time.monotonic()
         with pytest.raises(UserFacingError, match=rf"Cannot open .*127\.0\.0\.1:{port}"):
             list(session.stream(url))
-        assert time.monotonic() - t0 < 15
+        assert time.monotonic() - t0 < 30  # refused at once; a generous bound for a busy box
 
 
 @pytest.mark.rtsp
