@@ -63,18 +63,23 @@ def test_mask_blended_only_inside_its_box(frame):
     assert tuple(Annotator(show_masks=False, show_boxes=False).annotate(frame, res)[120, 150]) == (40, 40, 40)
 
 
-def test_pose_skeleton_skips_low_confidence_points(frame):
+def test_pose_skeleton_draws_coco_limbs_and_skips_low_confidence_points(frame):
+    """Limbs join the COCO pairs (shoulder-elbow drawn in the arm colour at its midpoint); a limb with an
+    end below kpt_conf is not drawn, nor is the point itself."""
     kpts = np.zeros((1, 17, 3), np.float32)
-    rng = np.random.default_rng(0)
-    kpts[0, :, 0] = rng.uniform(120, 200, 17)
-    kpts[0, :, 1] = rng.uniform(60, 200, 17)
     kpts[0, :, 2] = 0.9
+    kpts[0, :, :2] = (300, 230)  # every other point parked in one corner
+    kpts[0, 5, :2] = (100, 60)  # left shoulder
+    kpts[0, 7, :2] = (100, 180)  # left elbow, straight below it
     kpts[0, 0, :] = (20, 20, 0.1)  # nose: low confidence, far from the others
-    res = _results([[110, 50, 210, 210]], [0], keypoints=kpts)
+    kpts[0, 1, :2] = (20, 120)  # left eye, joined to the nose in the skeleton
+    res = _results([[10, 10, 310, 235]], [0], keypoints=kpts)
     out = Annotator(show_boxes=False, kpt_conf=0.5).annotate(frame, res)
-    assert (out[60:200, 120:200] != 40).any(), "skeleton drawn"
+    arm = (51, 153, 255)  # BGR of Ultralytics' arm limbs (face limbs are green, legs blue)
+    assert tuple(out[120, 100]) == arm, "the shoulder-elbow limb is drawn between them, in the arm colour"
     assert tuple(out[20, 20]) == (40, 40, 40), "a low-confidence keypoint must not be drawn"
-    assert len(SKELETON) == 19
+    assert (0, 1) in SKELETON and tuple(out[70, 20]) == (40, 40, 40), "no limb to a low-confidence point"
+    assert tuple(out[120, 20]) != (40, 40, 40), "the confident eye itself is drawn"
 
 
 def test_overlay_text_drawn_top_left(frame):
@@ -84,10 +89,16 @@ def test_overlay_text_drawn_top_left(frame):
     assert np.array_equal(Annotator(show_overlay=False).annotate(frame, None, {"fps": 1.0}), frame)
 
 
-def test_boxes_outside_frame_are_clipped(frame):
-    res = _results([[-50, -50, 400, 300], [310, 230, 330, 250]], [0, 1])
-    out = Annotator().annotate(frame, res)
+def test_boxes_outside_frame_are_clipped_to_its_edges(frame):
+    """A box larger than the frame is drawn along the frame's border; one hanging off a corner keeps its
+    visible edges."""
+    res = _results([[-50, -50, 400, 300], [300, 220, 330, 250]], [0, 1])
+    out = Annotator(line_width=2, show_labels=False).annotate(frame, res)
     assert out.shape == frame.shape
+    assert tuple(out[120, 0]) == color_for(0) and tuple(out[120, 319]) == color_for(0)
+    assert tuple(out[0, 160]) == color_for(0) and tuple(out[239, 160]) == color_for(0)
+    assert tuple(out[230, 300]) == color_for(1), "left edge of the corner box"
+    assert tuple(out[120, 160]) == (40, 40, 40), "inside the big box: untouched"
 
 
 def test_palette_is_stable():
