@@ -228,8 +228,9 @@ def test_sample_clip_streams_annotated_frames(page):
     _wait_text(page, "#stats", r"FPS:\s*[1-9]")
     assert _fps(page) > 0
     assert "(detect)" in page.inner_text("#stats")
-    _wait_text(page, "#stats", r"detections: [1-9]", timeout=40)  # people walk in from ~6 s into the clip
-    assert "person" in page.inner_text("#detections")
+    # people walk in from ~6 s into the clip; wait for a person row itself (a stray detection of another
+    # class on the empty room may come first)
+    _wait_text(page, "#detections", r"\bperson\b", timeout=120)
     page.screenshot(path=str(ARTIFACTS / "live-detect.png"), full_page=True)
     # raising the confidence threshold applies to the running stream (no restart)
     box = page.locator("#conf input[type=number]")
@@ -274,7 +275,7 @@ def test_bad_upload_shows_readable_error(page, tmp_path):
     bad.write_text("this is a text file, not a video\n" * 20)
     page.get_by_role("tab", name="Upload").click()
     page.set_input_files("#upload input[type=file]", str(bad))
-    page.wait_for_timeout(1000)  # upload finishes
+    _wait_text(page, "#upload", "not-a-video.mp4")  # the upload finished
     page.click("#process")
     text = _wait_text(page, "#status", r"not a readable video")
     assert "Traceback" not in page.content()
@@ -311,7 +312,7 @@ def test_upload_video_gives_annotated_mp4_and_jsonl(page, video_clip, tmp_path):
     )
     page.get_by_role("tab", name="Upload").click()
     page.set_input_files("#upload input[type=file]", str(clip))
-    page.wait_for_timeout(1000)
+    _wait_text(page, "#upload", "short.mp4")  # the upload finished
     page.click("#process")
     _wait_text(page, "#status", r"Done: \d+ frames", timeout=60)
     files = page.inner_text("#downloads").replace("\n", "")
