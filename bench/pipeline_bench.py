@@ -84,7 +84,7 @@ def ceiling(
     prepared = model.prepare(frame.shape[:2])
     tool = _benchmark_app()
     if tool:
-        graph = build_graph(model._model, prepared.letterbox)
+        graph = build_graph(model.network, prepared.letterbox)
         xml = tmp / f"graph_{frame.shape[0]}x{frame.shape[1]}_{int(model.config.rect)}.xml"
         ov.save_model(graph, xml, compress_to_fp16=False)
         fps = _run_benchmark_app(tool, xml, model.config.device, seconds, precision)
@@ -114,7 +114,7 @@ def network_ceiling(
     tool = _benchmark_app()
     if not tool:
         return None
-    bare = model._model.clone()
+    bare = model.network.clone()
     bare.reshape({bare.inputs[0]: ov.PartialShape([1, 3, *input_hw])})
     xml = tmp / f"network_{input_hw[0]}x{input_hw[1]}.xml"
     ov.save_model(bare, xml, compress_to_fp16=False)

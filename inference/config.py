@@ -43,3 +43,11 @@ class InferenceConfig:
 
     def with_(self, **changes) -> InferenceConfig:
         return replace(self, **changes)
+
+    def graph_key(self) -> tuple:
+        """The settings that change the compiled graph (the others only filter its outputs)."""
+        return tuple(getattr(self, name) for name in GRAPH_FIELDS)
+
+
+# fields baked into a compiled model: letterbox shape, OpenVINO performance hint, device
+GRAPH_FIELDS = ("rect", "hint", "device")

@@ -74,12 +74,10 @@ class AsyncEngine:
     def set_config(self, config: InferenceConfig) -> None:
         """Thresholds and class filters apply from the next frame; graph settings (rect, hint) rebuild lazily."""
         with self._lock:
-            if config.rect != self.model.config.rect or config.hint != self.model.config.hint:
+            if config.graph_key() != self.config.graph_key():
                 self.drain_discard()
                 self._pools.clear()
-                self.model = YoloModel(self.model._model, self.model.meta, config, self.model.core, self.model.path)
-            else:
-                self.model = self.model.with_config(config)
+            self.model = self.model.reconfigured(config)
 
     def _pool_for(self, frame_hw: tuple[int, int]) -> _Pool:
         pool = self._pools.get(frame_hw)

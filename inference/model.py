@@ -96,17 +96,37 @@ def read_meta(model: ov.Model, xml: Path) -> ModelMeta:
     raise ModelError(f"{xml}: no YOLO metadata in the IR; is this a model written by `python -m quantize`?")
 
 
-class YoloModel:
-    """What a YOLOv8 network means (task, names, decoding) plus compiled graphs cached per frame size."""
+class _Graphs:
+    """Compiled graphs per frame size, shared by the YoloModels that differ only in output filtering."""
 
-    def __init__(self, model: ov.Model, meta: ModelMeta, config: InferenceConfig, core: ov.Core, path: Path):
+    def __init__(self) -> None:
+        self.by_size: dict[tuple[int, int], Prepared] = {}
+        self.lock = threading.Lock()
+
+
+class YoloModel:
+    """What a YOLOv8 network means (task, names, decoding) plus compiled graphs cached per frame size.
+
+    A YoloModel is immutable apart from its graph cache: `reconfigured(config)` gives one with other
+    settings, sharing the compiled graphs when only thresholds or class filters differ.
+    """
+
+    def __init__(
+        self,
+        network: ov.Model,
+        meta: ModelMeta,
+        config: InferenceConfig,
+        core: ov.Core,
+        path: Path,
+        *,
+        graphs: _Graphs | None = None,
+    ):
         self.meta, self.config, self.core, self.path = meta, config, core, path
-        self._model = model
+        self._network = network
         nc = len(meta.names)
         self.task: Task = make_task(meta.task, nc=nc, kpt_shape=meta.kpt_shape)
         self._check_outputs(nc)
-        self._cache: dict[tuple[int, int, bool], Prepared] = {}
-        self._lock = threading.Lock()
+        self._graphs = graphs or _Graphs()
 
     @classmethod
     def load(cls, path: str | Path, config: InferenceConfig | None = None, core: ov.Core | None = None) -> YoloModel:
@@ -119,10 +139,10 @@ class YoloModel:
         return cls(model, read_meta(model, xml), config or InferenceConfig(), core, xml)
 
     def _check_outputs(self, nc: int) -> None:
-        outs = self._model.outputs
+        outs = self._network.outputs
         extra = {"segment": 32, "pose": int(np.prod(self.meta.kpt_shape or (17, 3)))}.get(self.meta.task, 0)
         want = 4 + nc + extra
-        if len(outs) < self.task.num_outputs or len(self._model.inputs) != 1:
+        if len(outs) < self.task.num_outputs or len(self._network.inputs) != 1:
             raise ModelError(
                 f"{self.path}: {len(outs)} outputs, a YOLOv8 {self.meta.task} model has {self.task.num_outputs}"
             )
@@ -137,22 +157,26 @@ class YoloModel:
     def names(self) -> dict[int, str]:
         return self.meta.names
 
-    def with_config(self, config: InferenceConfig) -> YoloModel:
-        """Same network and compiled graphs, other thresholds (graph-affecting fields must not change)."""
-        clone = object.__new__(YoloModel)
-        clone.__dict__.update(self.__dict__)
-        clone.config = config
-        return clone
+    @property
+    def network(self) -> ov.Model:
+        """The network as read from the IR (no preprocessing); treat it as read-only."""
+        return self._network
+
+    def reconfigured(self, config: InferenceConfig) -> YoloModel:
+        """The same network with other settings. Thresholds and class filters share this model's compiled
+        graphs; a change of a graph setting (rect, hint, device) starts an empty graph cache."""
+        same = config.graph_key() == self.config.graph_key()
+        return YoloModel(self._network, self.meta, config, self.core, self.path, graphs=self._graphs if same else None)
 
     def prepare(self, frame_hw: tuple[int, int]) -> Prepared:
         """The compiled graph for this frame size, built on first use and cached."""
-        key = (int(frame_hw[0]), int(frame_hw[1]), self.config.rect)
-        with self._lock:
-            prepared = self._cache.get(key)
+        key = (int(frame_hw[0]), int(frame_hw[1]))
+        with self._graphs.lock:
+            prepared = self._graphs.by_size.get(key)
             if prepared is None:
-                lb = Letterbox.fit(key[:2], self.meta.imgsz, self.meta.stride, self.config.rect)
-                prepared = Prepared(self._compile(build_graph(self._model, lb)), lb)
-                self._cache[key] = prepared
+                lb = Letterbox.fit(key, self.meta.imgsz, self.meta.stride, self.config.rect)
+                prepared = Prepared(self._compile(build_graph(self._network, lb)), lb)
+                self._graphs.by_size[key] = prepared
             return prepared
 
     def _compile(self, model: ov.Model) -> ov.CompiledModel:

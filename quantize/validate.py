@@ -250,12 +250,7 @@ def validate_model(
     task = model.meta.task
     check_task(ds, task, len(model.meta.names))
     vconfig = model.config.with_(**VAL_CONFIG)
-    if model.config.rect or model.config.hint != vconfig.hint:  # graph-affecting: a fresh object, same network
-        from inference.model import YoloModel
-
-        vmodel = YoloModel(model._model, model.meta, vconfig, model.core, model.path)
-    else:
-        vmodel = model.with_config(vconfig)
+    vmodel = model.reconfigured(vconfig)
     gt = GroundTruth(ds, task)
     paths = list(ds.images[:limit] if limit else ds.images)
 

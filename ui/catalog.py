@@ -127,19 +127,19 @@ def discover(models_dir: str | Path, core: ov.Core | None = None) -> Catalog:
 class ModelCache:
     """Loaded YoloModels shared by all sessions (read-only network + compiled graphs per frame size).
 
-    Each session gets its own thresholds through `YoloModel.with_config`, so sharing is safe; at most
+    Each session gets its own thresholds through `YoloModel.reconfigured`, so sharing is safe; at most
     `capacity` networks stay in memory.
     """
 
     def __init__(self, capacity: int = 4):
         self.capacity = capacity
-        self._models: OrderedDict[tuple[str, float, bool, str], YoloModel] = OrderedDict()
+        self._models: OrderedDict[tuple, YoloModel] = OrderedDict()
         self._lock = threading.Lock()
         self._core = ov.Core()
 
     def get(self, xml: Path, config: InferenceConfig) -> YoloModel:
         xml = Path(xml)
-        key = (str(xml.resolve()), xml.stat().st_mtime if xml.exists() else 0.0, config.rect, config.hint)
+        key = (str(xml.resolve()), xml.stat().st_mtime if xml.exists() else 0.0, *config.graph_key())
         with self._lock:
             model = self._models.get(key)
             if model is None:
@@ -149,7 +149,7 @@ class ModelCache:
                     self._models.popitem(last=False)
             else:
                 self._models.move_to_end(key)
-        return model.with_config(config)
+        return model.reconfigured(config)
 
 
 # --- report.json -> table -------------------------------------------------------------------------------
