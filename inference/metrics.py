@@ -18,7 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 
 from .redact import redact
-from .sources import SourceStats
+from .results import FrameResult
+from .sources import FrameSource
 
 
 def _esc(value: str) -> str:
@@ -26,9 +27,9 @@ def _esc(value: str) -> str:
 
 
 class _SourceMetrics:
-    def __init__(self, source):
+    def __init__(self, source: FrameSource):
         self.source = source
-        self.name = redact(getattr(source, "id", str(source)))
+        self.name = redact(source.id)
         self.frames = 0
         self.fps = 0.0
         self.latencies: deque[float] = deque(maxlen=300)
@@ -44,11 +45,11 @@ class Metrics:
         self.stale_after = stale_after
         self.started = time.time()
 
-    def register_source(self, source) -> None:
+    def register_source(self, source: FrameSource) -> None:
         with self._lock:
             self._sources.setdefault(id(source), _SourceMetrics(source))
 
-    def observe(self, source, fr) -> None:
+    def observe(self, source: FrameSource, fr: FrameResult) -> None:
         with self._lock:
             m = self._sources.get(id(source))
             if m is None:
@@ -59,7 +60,7 @@ class Metrics:
             m.detections += len(fr.results)
             m.last_at = time.monotonic()
 
-    def source_closed(self, source) -> None:
+    def source_closed(self, source: FrameSource) -> None:
         with self._lock:
             m = self._sources.get(id(source))
             if m is not None:
@@ -70,9 +71,7 @@ class Metrics:
         now = time.monotonic()
         with self._lock:
             for m in self._sources.values():
-                stats = getattr(m.source, "stats", None)
-                if stats is None:  # a minimal source (e.g. the UI's one-frame source)
-                    stats = SourceStats(state="closed" if m.closed else "running")
+                stats = m.source.stats
                 lat = np.asarray(m.latencies, np.float64)
                 fresh = m.last_at is not None and now - m.last_at < self.stale_after
                 out[m.name] = {

@@ -41,7 +41,7 @@ from .engine import AsyncEngine
 from .errors import InferenceError, SourceError
 from .results import Frame, FrameResult, Results
 from .sinks import Sink
-from .sources import Source
+from .sources import FrameSource
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class Pipeline:
     def __init__(
         self,
         engine: AsyncEngine,
-        sources: Sequence[Source],
+        sources: Sequence[FrameSource],
         sinks: Sequence[Sink] = (),
         annotator: Annotator | None = None,
         *,
@@ -176,7 +176,7 @@ class Pipeline:
             return None
         return self._finish(src, frame, results)
 
-    def _finish(self, src: Source, frame: Frame, results: Results) -> FrameResult:
+    def _finish(self, src: FrameSource, frame: Frame, results: Results) -> FrameResult:
         now = time.monotonic()
         fps = self._rates[id(src)].tick(now)
         annotated = None

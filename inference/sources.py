@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -63,6 +64,32 @@ class SourceStats:
             "up": self.up,
             "last_error": self.last_error,
         }
+
+
+class FrameSource(Protocol):
+    """What the pipeline, metrics and sinks need of a source; `Source` below is the threaded
+    implementation for files, folders, webcams and streams, and anything else that pushes frames
+    (a browser webcam, a test) implements these few members."""
+
+    id: str
+    fps: float | None
+    live: bool
+    stats: SourceStats
+    error: SourceError | None
+    on_frame: Callable[[], None] | None
+
+    def read(self, timeout: float | None = None) -> Frame | None: ...
+
+    @property
+    def ended(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def output_fps(source: FrameSource, default: float = 25.0) -> float:
+    """The frame rate to write a source's video at: its nominal rate when it has a plausible one."""
+    fps = source.fps
+    return float(fps) if fps and 1 <= fps <= 240 else default
 
 
 class _Stop(Exception):

@@ -1,5 +1,5 @@
 """Bad input at the three front doors: the headless CLI (`app.py --headless`), `python -m quantize`, and the
-UI backend (`ui.sessions`, called directly, no browser).
+UI backend (`ui.session`, called directly, no browser).
 
 Every case is a row in a table. Bad input must end in ONE readable line (stderr's last line starts with
 `error:`), exit code 2, and no `Traceback` anywhere in the output; inputs that are merely unusual (grayscale
@@ -474,13 +474,13 @@ def test_quantize_killed_build_keeps_previous_model(qdirs, tmp_path, step, sig, 
         assert rc == -signal.SIGKILL
 
 
-# --- UI backend (ui.sessions), called directly -----------------------------------------------------------
+# --- UI backend (ui.session), called directly -----------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def ui_ctx(bad_models, tmp_path_factory):
     from inference.config import InferenceConfig
-    from ui.sessions import UIContext
+    from ui.context import UIContext
 
     models = bad_models.root / "models é"  # holds yolov8n/fp32 (a copy of the session's FP32 IR)
     return UIContext(
@@ -493,7 +493,7 @@ def ui_ctx(bad_models, tmp_path_factory):
 
 
 def _ui_upload(ctx, path):
-    from ui.sessions import Session
+    from ui.session import Session
 
     session = Session(ctx, "bad-input")
     try:
@@ -504,7 +504,7 @@ def _ui_upload(ctx, path):
 
 
 def _ui_stream(ctx, text):
-    from ui.sessions import Session
+    from ui.session import Session
 
     session = Session(ctx, "bad-input")
     updates = []
@@ -545,7 +545,7 @@ UI_CASES = [
 
 @pytest.mark.parametrize("action,what,expected", [c[1:] for c in UI_CASES], ids=[c[0] for c in UI_CASES])
 def test_ui_backend_bad_input(action, what, expected, ui_ctx, qdirs):
-    from ui.sessions import UserFacingError
+    from ui.context import UserFacingError
 
     b = qdirs
     if what in b.files:

@@ -288,7 +288,8 @@ def test_metrics_and_stats_redact_in_process():
 def test_credentials_not_in_ui_status_or_errors(model_dir, tmp_path):
     """The page's status lines and its 'Cannot open' error show the URL redacted (fixed in 122a3ed)."""
     from inference.config import InferenceConfig
-    from ui.sessions import Session, UIContext, UserFacingError
+    from ui.context import UIContext, UserFacingError
+    from ui.session import Session
 
     ctx = UIContext(
         models_dir=model_dir.parents[1],
@@ -375,7 +376,8 @@ def test_upload_outputs_stay_in_session_folder(name, model_dir, tmp_path, _bus_i
     import cv2
 
     from inference.config import InferenceConfig
-    from ui.sessions import Session, UIContext
+    from ui.context import UIContext
+    from ui.session import Session
 
     upload_dir = tmp_path / "gradio" / "abc123"
     upload_dir.mkdir(parents=True)
@@ -420,7 +422,7 @@ SOURCE_TEXTS = [
 def test_ui_source_box_cannot_read_server_files(text, tmp_path, video_clip):
     """The page's source box takes URLs and the sample clips by name, never an arbitrary server path."""
     from inference.config import InferenceConfig
-    from ui.sessions import UIContext, UserFacingError
+    from ui.context import UIContext, UserFacingError
 
     ctx = UIContext(
         models_dir=tmp_path,

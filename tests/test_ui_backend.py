@@ -14,7 +14,10 @@ import pytest
 from inference.config import InferenceConfig
 from inference.errors import InferenceError, ModelError
 from ui.catalog import discover, report_table
-from ui.sessions import Session, SessionStore, UIContext, UserFacingError, check_upload, class_ids_for, detections_table
+from ui.context import UIContext, UserFacingError
+from ui.session import Session, SessionStore
+from ui.uploads import check_upload
+from ui.view import class_ids_for, detections_table
 
 
 def _models_dir(root: Path, detect_ir: Path) -> Path:
@@ -314,7 +317,7 @@ def test_ui_imports_and_builds_without_torch_or_ultralytics(tmp_path):
                     raise ModuleNotFoundError(f"blocked by test: {name}", name=name)
         sys.meta_path.insert(0, Blocker())
         from pathlib import Path
-        import ui, ui.app, ui.catalog, ui.sessions
+        import ui, ui.app, ui.catalog, ui.context, ui.session, ui.uploads, ui.view
         ui.build_demo(Path(sys.argv[1]), tmp_root=Path(sys.argv[1]) / "t")
         leaked = sorted(m for m in sys.modules if m.partition(".")[0] in BLOCKED)
         assert not leaked, leaked

@@ -1,4 +1,4 @@
-"""The Gradio Blocks page. Wiring only: the work is done by `ui.sessions` (through inference.pipeline).
+"""The Gradio Blocks page. Wiring only: `ui.session`, `ui.uploads` and `ui.view` do the work (via the pipeline).
 
 Layout: a "Live" tab (controls on the left; clip/URL, upload and webcam inputs on the right with the
 annotated image, stats and the detections table) and a "Models" tab (each model's report.json + .png).
@@ -14,21 +14,15 @@ from pathlib import Path
 from inference.assets import assets_root, is_loopback
 from inference.config import InferenceConfig
 from inference.errors import InferenceError
+from inference.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from inference.redact import one_line
 
 from .catalog import Catalog, report_notes, report_table
-from .sessions import (
-    IMAGE_EXTS,
-    TABLE_HEADERS,
-    VIDEO_EXTS,
-    SessionStore,
-    UIContext,
-    UserFacingError,
-    _one_line,
-    class_ids_for,
-    missing_models_message,
-)
+from .context import UIContext, UserFacingError
+from .session import SessionStore
+from .view import TABLE_HEADERS, class_ids_for, missing_models_message
 
-log = logging.getLogger("ui")
+log = logging.getLogger(__name__)
 
 TITLE = "YOLOv8 INT8 video analytics (OpenVINO, CPU)"
 DEFAULT_MAX_FILE = "200mb"
@@ -146,11 +140,11 @@ def build_demo(
     def fail(exc: BaseException) -> str:
         """A page-readable line for any exception; tracebacks go to the server log only."""
         if isinstance(exc, (UserFacingError, InferenceError)):
-            msg = _one_line(exc)
+            msg = one_line(exc, limit=300)
             gr.Warning(msg)
             return status_md(msg, "warn")
         log.exception("UI handler failed")
-        msg = f"Internal error ({type(exc).__name__}): {_one_line(exc)}"
+        msg = f"Internal error ({type(exc).__name__}): {one_line(exc, limit=300)}"
         gr.Warning(msg)
         return status_md(msg, "error")
 
@@ -346,7 +340,7 @@ def build_demo(
                                     label="Video or image file",
                                     type="filepath",
                                     elem_id="upload",
-                                    file_types=sorted(VIDEO_EXTS | IMAGE_EXTS),
+                                    file_types=sorted(VIDEO_SUFFIXES | IMAGE_SUFFIXES),
                                 )
                                 with gr.Row():
                                     process = gr.Button("Process file", variant="primary", elem_id="process")
