@@ -20,8 +20,13 @@ import os
 import signal
 import sys
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported lazily at run time to keep --help fast
+    from inference.config import InferenceConfig
+    from inference.headless import HeadlessConfig
 
 REPO = Path(__file__).resolve().parent
 DEFAULT_MODEL_DIR = REPO / "models" / "yolov8n"
@@ -33,25 +38,24 @@ class UsageError(Exception):
 
 
 @dataclass
-class AppConfig:
-    headless: bool
-    model: Path | None
-    inference: object  # InferenceConfig (imported lazily to keep --help fast)
-    sources: list = field(default_factory=list)  # headless SourceSpec list
-    output: str | None = None
-    save: str | None = None
-    jsonl: str | None = None
-    metrics_port: int | None = None
-    max_frames: int | None = None
-    wait_for_sources: bool = False
-    output_fps: float | None = None
-    annotate: bool = True
+class UIConfig:
+    """Where and how the Gradio UI is served."""
+
+    inference: InferenceConfig
     host: str = "127.0.0.1"
     port: int = 7860
     auth: tuple[str, str] | None = None
     models_dir: Path = REPO / "models"
     default_source: Path | str | None = None
+
+
+@dataclass
+class AppConfig:
+    """What one run of the app does: exactly one of `headless` and `ui` is set."""
+
     log_level: str = "INFO"
+    headless: HeadlessConfig | None = None
+    ui: UIConfig | None = None
 
 
 class _Parser(argparse.ArgumentParser):
@@ -164,7 +168,7 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
     args = build_parser().parse_args(argv)
     from inference.config import InferenceConfig
     from inference.errors import InferenceError
-    from inference.headless import ConfigError, SourceSpec, load_yaml
+    from inference.headless import ConfigError, load_yaml
 
     yaml_cfg: dict = {}
     if args.config:
@@ -208,37 +212,49 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
     except (InferenceError, TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None
 
-    cfg = AppConfig(headless=args.headless, model=model, inference=inference, log_level=args.log_level)
     if args.headless:
-        specs = [SourceSpec(url=s) for s in args.source] + list(yaml_cfg.get("sources", []))
-        if not specs:
-            raise UsageError("--headless needs at least one --source (or --config with sources)")
-        cfg.sources = specs
-        cfg.output, cfg.save, cfg.jsonl = args.output, args.save, args.jsonl
-        if cfg.output and not cfg.output.lower().startswith(("rtsp://", "rtsps://")):
-            raise UsageError("--output must be an rtsp:// URL (use --save for files)")
-        for target in filter(None, [cfg.save, cfg.jsonl] + [s.save for s in specs] + [s.jsonl for s in specs]):
-            path = Path(target).expanduser()
-            if path.is_dir():
-                raise UsageError(f"{target}: is a directory; give a file name inside it")
-            if not path.resolve().parent.is_dir():
-                raise UsageError(f"{target}: output folder does not exist")
-        cfg.metrics_port = args.metrics_port if args.metrics_port is not None else yaml_cfg.get("metrics_port")
-        cfg.max_frames, cfg.output_fps, cfg.annotate = args.max_frames, args.output_fps, not args.no_annotate
-        cfg.wait_for_sources = args.wait_for_sources or bool(yaml_cfg.get("wait_for_sources", False))
-    else:
-        from inference.assets import is_loopback
+        return AppConfig(args.log_level, headless=_headless_config(args, yaml_cfg, model, inference))
+    from inference.assets import is_loopback
 
-        cfg.host, cfg.port, cfg.auth = args.host, args.port, _auth(args.auth)
-        if not is_loopback(cfg.host) and not cfg.auth:
-            raise UsageError(
-                f"--host {cfg.host} is reachable from the network: add --auth user:password "
-                "(or env YOLO_APP_AUTH), or use --host 127.0.0.1"
-            )
-        if args.source:
-            spec = args.source[0]
-            cfg.default_source = spec if "://" in spec else Path(spec).expanduser()
-    return cfg
+    ui = UIConfig(inference, host=args.host, port=args.port, auth=_auth(args.auth))
+    if not is_loopback(ui.host) and not ui.auth:
+        raise UsageError(
+            f"--host {ui.host} is reachable from the network: add --auth user:password "
+            "(or env YOLO_APP_AUTH), or use --host 127.0.0.1"
+        )
+    if args.source:
+        spec = args.source[0]
+        ui.default_source = spec if "://" in spec else Path(spec).expanduser()
+    return AppConfig(args.log_level, ui=ui)
+
+
+def _headless_config(args, yaml_cfg: dict, model: Path, inference: InferenceConfig) -> HeadlessConfig:
+    from inference.headless import HeadlessConfig, SourceSpec
+
+    specs = [SourceSpec(url=s) for s in args.source] + list(yaml_cfg.get("sources", []))
+    if not specs:
+        raise UsageError("--headless needs at least one --source (or --config with sources)")
+    if args.output and not args.output.lower().startswith(("rtsp://", "rtsps://")):
+        raise UsageError("--output must be an rtsp:// URL (use --save for files)")
+    for target in filter(None, [args.save, args.jsonl] + [s.save for s in specs] + [s.jsonl for s in specs]):
+        path = Path(target).expanduser()
+        if path.is_dir():
+            raise UsageError(f"{target}: is a directory; give a file name inside it")
+        if not path.resolve().parent.is_dir():
+            raise UsageError(f"{target}: output folder does not exist")
+    return HeadlessConfig(
+        sources=specs,
+        model=model,
+        inference=inference,
+        output=args.output,
+        save=args.save,
+        jsonl=args.jsonl,
+        metrics_port=args.metrics_port if args.metrics_port is not None else yaml_cfg.get("metrics_port"),
+        annotate=not args.no_annotate,
+        max_frames=args.max_frames,
+        output_fps=args.output_fps,
+        wait_for_sources=args.wait_for_sources or bool(yaml_cfg.get("wait_for_sources", False)),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,46 +264,34 @@ def main(argv: list[str] | None = None) -> int:
         print(f"app.py: error: {exc}", file=sys.stderr)
         return 2
     logging.basicConfig(level=cfg.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if cfg.headless:
-        return run_headless_cli(cfg)
-    return run_ui(cfg)
+    if cfg.headless is not None:
+        return run_headless_cli(cfg.headless)
+    assert cfg.ui is not None
+    return run_ui(cfg.ui)
 
 
-def run_headless_cli(cfg: AppConfig) -> int:
+def run_headless_cli(cfg: HeadlessConfig) -> int:
     from inference.errors import InferenceError
-    from inference.headless import HeadlessConfig, run_headless
+    from inference.headless import run_headless
 
     stop = threading.Event()
 
     def on_signal(signum, _frame):
         if stop.is_set():  # second signal: give up on a clean stop
             os._exit(128 + signum)
-        logging.getLogger("headless").info("signal %d: stopping", signum)
+        logging.getLogger("inference.headless").info("signal %d: stopping", signum)
         stop.set()
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    hcfg = HeadlessConfig(
-        sources=cfg.sources,
-        model=cfg.model,
-        inference=cfg.inference,
-        output=cfg.output,
-        save=cfg.save,
-        jsonl=cfg.jsonl,
-        metrics_port=cfg.metrics_port,
-        annotate=cfg.annotate,
-        max_frames=cfg.max_frames,
-        output_fps=cfg.output_fps,
-        wait_for_sources=cfg.wait_for_sources,
-    )
     try:
-        return run_headless(hcfg, stop)
+        return run_headless(cfg, stop)
     except InferenceError as exc:  # model, source or output that cannot start as configured
         print(f"app.py: error: {exc}", file=sys.stderr)
         return 2
 
 
-def run_ui(cfg: AppConfig) -> int:
+def run_ui(cfg: UIConfig) -> int:
     from inference.assets import assets_root
 
     clip = cfg.default_source or assets_root() / DEFAULT_CLIP

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import openvino as ov
@@ -142,6 +142,7 @@ class AsyncEngine:
             self._pending.popleft()
         if job.error is not None:
             raise job.error
+        assert job.results is not None  # _finish set results or error
         job.results.timing["latency"] = time.perf_counter() - job.submitted
         return job.frame, job.results, job.userdata
 
@@ -174,8 +175,8 @@ class AsyncEngine:
         self, frames: Iterable[np.ndarray] | Iterable[tuple[np.ndarray, Any]], with_userdata: bool = False
     ) -> Iterator[tuple[np.ndarray, Results, Any]]:
         """Pipeline an iterable of frames (or (frame, userdata) pairs): keep every request busy, yield in order."""
-        for item in frames:
-            frame, userdata = item if with_userdata else (item, None)
+        pairs = cast(Iterable[tuple[np.ndarray, Any]], frames if with_userdata else ((f, None) for f in frames))
+        for frame, userdata in pairs:
             self.submit(frame, userdata)
             while self.in_flight >= self.capacity or self.ready():
                 yield self.get()

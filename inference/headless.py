@@ -21,6 +21,7 @@ every source's lines (each line carries its source_id).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -37,9 +38,9 @@ from .model import YoloModel
 from .pipeline import Pipeline
 from .redact import redact
 from .sinks import JsonlSink, RtspSink, Sink, VideoFileSink
-from .sources import Source, open_source
+from .sources import Source, open_source, output_fps
 
-log = logging.getLogger("headless")
+log = logging.getLogger(__name__)
 
 
 class ConfigError(InferenceError):
@@ -98,9 +99,9 @@ def load_yaml(path: str | Path) -> dict:
         unknown = set(item) - {"url", "name", "output", "save", "jsonl", "live"}
         if unknown:
             raise ConfigError(f"{path}: sources[{i}] has unknown keys {sorted(unknown)}")
-        specs.append(
-            SourceSpec(**{k: (str(v) if k not in ("live",) and v is not None else v) for k, v in item.items()})
-        )
+        live = item.get("live")
+        text = {k: str(v) for k, v in item.items() if k != "live" and v is not None}
+        specs.append(SourceSpec(**text, live=None if live is None else bool(live)))
     data["sources"] = specs
     return data
 
@@ -117,34 +118,44 @@ def _suffixed(target: str, name: str) -> str:
     return str(p.with_name(f"{p.stem}-{slug}{p.suffix}"))
 
 
-def _source_fps(src: Source, default: float = 25.0) -> float:
-    fps = getattr(src, "fps", None)
-    return float(fps) if fps and 1 <= fps <= 240 else default
-
-
-def build_sinks(cfg: HeadlessConfig, sources: list[Source]) -> list[Sink]:
+def build_sinks(cfg: HeadlessConfig, sources: list[Source], stack: contextlib.ExitStack) -> list[Sink]:
+    """Every output the config asks for; each is closed by `stack` (also when a later one fails to open)."""
     sinks: list[Sink] = []
     multi = len(sources) > 1
-    shared_jsonl = {}
-    try:
-        for spec, src in zip(cfg.sources, sources):
-            fps = cfg.output_fps or _source_fps(src)
-            output = spec.output or (cfg.output and (_suffixed(cfg.output, src.id) if multi else cfg.output))
-            save = spec.save or (cfg.save and (_suffixed(cfg.save, src.id) if multi else cfg.save))
-            if output:
-                sinks.append(RtspSink(output, fps, source_id=src.id))
-            if save:
-                sinks.append(VideoFileSink(save, fps, source_id=src.id))
-            if spec.jsonl:
-                sinks.append(JsonlSink(spec.jsonl, source_id=src.id))
-        if cfg.jsonl:
-            shared_jsonl = JsonlSink(cfg.jsonl)
-            sinks.append(shared_jsonl)
-    except InferenceError:
-        for s in sinks:
-            s.close()
-        raise
+
+    def add(sink: Sink) -> None:
+        stack.callback(sink.close)
+        sinks.append(sink)
+
+    for spec, src in zip(cfg.sources, sources):
+        fps = cfg.output_fps or output_fps(src)
+        output = spec.output or (cfg.output and (_suffixed(cfg.output, src.id) if multi else cfg.output))
+        save = spec.save or (cfg.save and (_suffixed(cfg.save, src.id) if multi else cfg.save))
+        if output:
+            add(RtspSink(output, fps, source_id=src.id))
+        if save:
+            add(VideoFileSink(save, fps, source_id=src.id))
+        if spec.jsonl:
+            add(JsonlSink(spec.jsonl, source_id=src.id))
+    if cfg.jsonl:
+        add(JsonlSink(cfg.jsonl))
     return sinks
+
+
+def open_sources(cfg: HeadlessConfig, stack: contextlib.ExitStack) -> list[Source]:
+    """Every configured source, opened (or waiting for its camera); each is closed by `stack`."""
+    sources: list[Source] = []
+    for spec in cfg.sources:
+        src = open_source(
+            spec.url, live=spec.live, name=spec.name, wait=cfg.wait_for_sources, max_retries=cfg.max_retries
+        )
+        stack.callback(src.close)
+        sources.append(src)
+        if src.stats.state == "reconnecting":
+            log.warning("source %s not reachable yet (%s); retrying in the background", src.id, src.stats.last_error)
+        else:
+            log.info("source %s opened (%s)", src.id, "live, keep-latest" if src.live else "file")
+    return sources
 
 
 def run_headless(cfg: HeadlessConfig, stop: threading.Event | None = None) -> int:
@@ -152,42 +163,24 @@ def run_headless(cfg: HeadlessConfig, stop: threading.Event | None = None) -> in
     stop = stop or threading.Event()
     model = YoloModel.load(cfg.model, cfg.inference)
     log.info("model %s (%s, %s, %d classes)", cfg.model, model.meta.task, model.meta.precision, len(model.names))
-    engine = AsyncEngine(model)
-    sources: list[Source] = []
-    try:
-        for spec in cfg.sources:
-            kw = {"max_retries": cfg.max_retries} if cfg.max_retries is not None else {}
-            sources.append(open_source(spec.url, live=spec.live, name=spec.name, wait=cfg.wait_for_sources, **kw))
-            src = sources[-1]
-            if src.stats.state == "reconnecting":
-                log.warning(
-                    "source %s not reachable yet (%s); retrying in the background", src.id, src.stats.last_error
-                )
-            else:
-                log.info("source %s opened (%s)", src.id, "live, keep-latest" if src.live else "file")
-    except SourceError:
-        for s in sources:
-            s.close()
-        raise
-    try:
-        sinks = build_sinks(cfg, sources)
-    except InferenceError:
-        for s in sources:
-            s.close()
-        raise
-    metrics = Metrics()
-    server = None
-    if cfg.metrics_port is not None:
-        try:
-            server = metrics.serve(cfg.metrics_port)
-        except OSError as exc:
-            for s in sources:
-                s.close()
-            for s in sinks:
-                s.close()
-            raise ConfigError(f"metrics port {cfg.metrics_port}: {exc.strerror or exc}") from None
-        log.info("metrics on %s", server.url)
-    pipe = Pipeline(engine, sources, sinks, Annotator() if cfg.annotate else None, metrics=metrics)
+    with contextlib.ExitStack() as stack:  # closes, in reverse order, whatever was opened before a failure
+        engine = stack.enter_context(AsyncEngine(model))
+        sources = open_sources(cfg, stack)
+        sinks = build_sinks(cfg, sources, stack)
+        metrics = Metrics()
+        if cfg.metrics_port is not None:
+            try:
+                server = metrics.serve(cfg.metrics_port)
+            except OSError as exc:
+                raise ConfigError(f"metrics port {cfg.metrics_port}: {exc.strerror or exc}") from None
+            stack.callback(server.close)
+            log.info("metrics on %s", server.url)
+        return _run(
+            cfg, Pipeline(engine, sources, sinks, Annotator() if cfg.annotate else None, metrics=metrics), metrics, stop
+        )
+
+
+def _run(cfg: HeadlessConfig, pipe: Pipeline, metrics: Metrics, stop: threading.Event) -> int:
     started = last_report = time.monotonic()
     counts: dict[str, int] = {}
     try:
@@ -212,11 +205,6 @@ def run_headless(cfg: HeadlessConfig, stop: threading.Event | None = None) -> in
         return 1
     finally:
         pipe.close()
-        if server is not None:
-            server.close()
-        engine_close = getattr(engine, "close", None)
-        if engine_close:
-            engine_close()
     elapsed = time.monotonic() - started
     total = sum(counts.values())
     log.info(
@@ -226,10 +214,10 @@ def run_headless(cfg: HeadlessConfig, stop: threading.Event | None = None) -> in
         total / max(elapsed, 1e-6),
         " (stopped)" if stop.is_set() else "",
     )
-    failed = [s for s in sources if s.error is not None]
+    failed = [s for s in pipe.sources if s.error is not None]
     for s in failed:
         log.error("source %s failed: %s", s.id, s.error)
-    return 1 if failed and len(failed) == len(sources) and total == 0 else 0
+    return 1 if failed and len(failed) == len(pipe.sources) and total == 0 else 0
 
 
 __all__ = ["ConfigError", "HeadlessConfig", "SourceSpec", "load_yaml", "redact", "run_headless"]

@@ -141,7 +141,7 @@ class MetricsServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer((host, int(port)), Handler)
+        self.httpd: ThreadingHTTPServer | None = ThreadingHTTPServer((host, int(port)), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://{host}:{self.port}/metrics"

@@ -52,7 +52,7 @@ class ModelMeta:
             names={int(k): str(v) for k, v in dict(d["names"]).items()},
             imgsz=imgsz,
             stride=int(d.get("stride", 32)),
-            kpt_shape=tuple(int(v) for v in kpt) if kpt else None,
+            kpt_shape=(int(kpt[0]), int(kpt[1])) if kpt else None,
             precision=str(d.get("precision", "fp32")),
             source=str(d.get("source", "")),
         )

@@ -34,7 +34,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 
 from .annotate import Annotator
 from .engine import AsyncEngine
@@ -100,7 +100,9 @@ class Pipeline:
         cap = self.engine.capacity
         return min(cap, self.max_in_flight) if self.max_in_flight else cap
 
-    def run(self, stop: threading.Event | None = None, max_frames: int | None = None) -> Iterator[FrameResult]:
+    def run(
+        self, stop: threading.Event | None = None, max_frames: int | None = None
+    ) -> Generator[FrameResult, None, None]:
         stop = stop or threading.Event()
         wake = threading.Event()
         for s in self.sources:
@@ -181,7 +183,7 @@ class Pipeline:
         fps = self._rates[id(src)].tick(now)
         annotated = None
         if self.annotator is not None:
-            overlay = None
+            overlay: dict[str, object] | None = None
             if self.overlay:
                 overlay = {"fps": round(fps, 1), "latency_ms": (now - frame.captured_at) * 1000}
                 if len(self.sources) > 1:

@@ -131,13 +131,13 @@ def test_public_host_with_auth_is_accepted_and_bad_auth_refused(model_dir):
     import app
 
     cfg = app.build_config(["--host", "0.0.0.0", "--auth", "admin:pw", "--model", str(model_dir)])
-    assert cfg.host == "0.0.0.0" and cfg.auth == ("admin", "pw")
+    assert cfg.ui.host == "0.0.0.0" and cfg.ui.auth == ("admin", "pw")
     proc = run(["app.py", "--host", "0.0.0.0", "--auth", "adminonly", "--model", model_dir])
     assert proc.returncode == 2 and "user:password" in proc.stderr.strip().splitlines()[-1], proc.stderr[-1000:]
     proc = run(
         [
             "-c",
-            "import sys, app; print(app.build_config(sys.argv[1:]).auth)",
+            "import sys, app; print(app.build_config(sys.argv[1:]).ui.auth)",
             "--host",
             "0.0.0.0",
             "--model",

@@ -14,12 +14,13 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from inference.engine import AsyncEngine
-from inference.errors import InferenceError
+from inference.errors import InferenceError, SourceError
 from inference.media import is_url
 from inference.pipeline import Pipeline
 from inference.redact import one_line, redact
@@ -85,6 +86,10 @@ class Session:
             self.select(catalog.default_model(), None, catalog)
         variant = self.ctx.catalog().variant(self.model_name, self.precision)
         return self.ctx.cache.get(variant.xml, self.config), variant
+
+    def _switched(self, version: int) -> bool:
+        """The model, precision or graph changed since `version`: the running pipeline must be rebuilt."""
+        return self.version != version
 
     def label(self, variant) -> str:
         return f"{self.model_name} {self.precision} ({variant.meta.task})"
@@ -156,7 +161,7 @@ class Session:
                     yield Update(status=f"Running {self.label(variant)} on {shown}")
                     run = pipeline.run(stop)
                     try:
-                        yield from throttled(run, self.label(variant), lambda v=version: self.version != v)
+                        yield from throttled(run, self.label(variant), partial(self._switched, version))
                     finally:
                         run.close()
                 if self.version == version:  # not a model switch: the source ended or Stop was pressed
@@ -251,13 +256,13 @@ class SessionStore:
 class OneFrameSource:
     """A FrameSource of exactly one frame: a webcam frame pushed by the browser."""
 
-    fps = None
+    fps: float | None = None
     live = True
 
     def __init__(self, frame: Frame):
         self._frame: Frame | None = frame
         self.id = frame.source_id
-        self.error = None
+        self.error: SourceError | None = None
         self.on_frame: Callable[[], None] | None = None
         self.stats = SourceStats(state="running")
 
