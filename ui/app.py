@@ -1,8 +1,10 @@
-"""The Gradio Blocks page. Wiring only: `ui.session`, `ui.uploads` and `ui.view` do the work (via the pipeline).
+"""The Gradio Blocks page: layout and wiring. `ui.handlers` maps events to `ui.session` / `ui.uploads` work.
 
 Layout: a "Live" tab (controls on the left; clip/URL, upload and webcam inputs on the right with the
 annotated image, stats and the detections table) and a "Models" tab (each model's report.json + .png).
 """
+
+from __future__ import annotations
 
 import atexit
 import logging
@@ -15,12 +17,10 @@ from inference.assets import assets_root, is_loopback
 from inference.config import InferenceConfig
 from inference.errors import InferenceError
 from inference.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-from inference.redact import one_line
 
-from .catalog import Catalog, report_notes, report_table
-from .context import UIContext, UserFacingError
+from .context import UIContext
 from .session import SessionStore
-from .view import TABLE_HEADERS, class_ids_for, missing_models_message
+from .view import TABLE_HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -51,47 +51,6 @@ def _parse_size(size: str | int) -> int:
     return int(text)
 
 
-def _read_rgb(path: Path | None):
-    """An image file as an RGB array (served from Gradio's cache, so the models folder needs no allow-listing)."""
-    if path is None:
-        return None
-    import cv2
-
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    return None if img is None else img[..., ::-1].copy()
-
-
-def _live_image_class():
-    """gr.Image that sends numpy frames inline as JPEG data URLs instead of one cache file per frame.
-
-    A live stream at 10 frames/s would otherwise leave ~36,000 files an hour in Gradio's cache.
-    The frontend is the stock Image component (same block name).
-    """
-    import base64
-
-    import cv2
-    import gradio as gr
-    import numpy as np
-    from gradio.data_classes import ImageData
-
-    class LiveImage(gr.Image):
-        def get_block_name(self) -> str:
-            return "image"
-
-        def postprocess(self, value):
-            if isinstance(value, np.ndarray):
-                ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(value[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 80])
-                if ok:
-                    return ImageData(
-                        url="data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode(),
-                        orig_name="frame.jpg",
-                        mime_type="image/jpeg",
-                    )
-            return super().postprocess(value)
-
-    return LiveImage
-
-
 def build_demo(
     models_dir: str | Path = Path("models"),
     default_source: str | Path | None = None,
@@ -103,7 +62,10 @@ def build_demo(
     """The gr.Blocks app (not launched). Returns (demo, store) is avoided: the store hangs on demo.ui_store."""
     import gradio as gr
 
-    LiveImage = _live_image_class()
+    from .handlers import Handlers
+    from .widgets import live_image_class
+
+    LiveImage = live_image_class()
     default_url = str(default_source) if default_source and "://" in str(default_source) else None
     default_source = Path(default_source) if default_source and not default_url else None
     if samples_dir is None:
@@ -124,160 +86,7 @@ def build_demo(
     model0 = catalog.default_model()
     entry0 = catalog.models.get(model0) if model0 else None
 
-    def sid(request: gr.Request | None) -> str:
-        return getattr(request, "session_hash", None) or "local"
-
-    def status_md(text: str, kind: str = "info") -> str:
-        icon = {"info": "", "warn": "⚠️ ", "error": "❌ "}[kind]
-        return f"{icon}{text}"
-
-    def initial_status(cat: Catalog) -> str:
-        if not cat.models:
-            return status_md(missing_models_message(cat.models_dir), "warn")
-        return "Pick a sample clip (or type an RTSP/HTTP URL) and press **Start**; or upload a file; or use the webcam."
-
-    # --- handlers -------------------------------------------------------------------------------------
-    def fail(exc: BaseException) -> str:
-        """A page-readable line for any exception; tracebacks go to the server log only."""
-        if isinstance(exc, (UserFacingError, InferenceError)):
-            msg = one_line(exc, limit=300)
-            gr.Warning(msg)
-            return status_md(msg, "warn")
-        log.exception("UI handler failed")
-        msg = f"Internal error ({type(exc).__name__}): {one_line(exc, limit=300)}"
-        gr.Warning(msg)
-        return status_md(msg, "error")
-
-    def sync(model, precision, conf, iou, classes, rect, request: gr.Request):
-        """Apply the page's current control values to this tab's session."""
-        session = store.get(sid(request))
-        cat = ctx.catalog()
-        entry = session.select(model, precision, cat)
-        session.set_thresholds(conf, iou, class_ids_for(classes, entry.names), rect)
-        return session, entry
-
-    def on_load(model, precision, conf, iou, classes, rect, request: gr.Request):
-        try:
-            sync(model, precision, conf, iou, classes, rect, request)
-        except Exception as exc:
-            if not isinstance(exc, (UserFacingError, InferenceError)):
-                log.exception("on_load")
-            return initial_status(ctx.catalog())
-        return gr.skip()
-
-    def on_model(model, request: gr.Request):
-        try:
-            cat = ctx.catalog()
-            session = store.get(sid(request))
-            entry = session.select(model, None, cat)
-            return (
-                gr.update(choices=entry.precisions, value=session.precision),
-                f"Task: **{entry.task}**",
-                gr.update(choices=list(entry.names.values()), value=[]),
-                status_md(f"Model {entry.name} {session.precision} ({entry.task}) selected."),
-            )
-        except Exception as exc:  # noqa: BLE001
-            return gr.skip(), gr.skip(), gr.skip(), fail(exc)
-
-    def on_precision(model, precision, request: gr.Request):
-        try:
-            session = store.get(sid(request))
-            entry = session.select(model, precision)
-            return status_md(f"Model {entry.name} {session.precision} ({entry.task}) selected.")
-        except Exception as exc:  # noqa: BLE001
-            return fail(exc)
-
-    def on_thresholds(model, conf, iou, classes, rect, request: gr.Request):
-        try:
-            session = store.get(sid(request))
-            names = ctx.catalog().get(model).names if model else {}
-            session.set_thresholds(conf, iou, class_ids_for(classes, names), rect)
-            return gr.skip()
-        except Exception as exc:  # noqa: BLE001
-            return fail(exc)
-
-    def on_refresh(model, precision):
-        """Re-scan the models folder (e.g. after `python -m quantize` built an INT8 variant)."""
-        cat = ctx.catalog()
-        value = model if model in cat.models else cat.default_model()
-        note = (
-            initial_status(cat)
-            if not cat.models
-            else status_md(f"Found {len(cat.models)} model(s): {', '.join(cat.names)}.")
-        )
-        entry = cat.models.get(value) if value else None
-        prec = (
-            gr.update(
-                choices=entry.precisions, value=precision if precision in entry.variants else entry.default_precision()
-            )
-            if entry
-            else gr.update(choices=[], value=None)
-        )
-        return gr.update(choices=cat.names, value=value), gr.update(choices=cat.names, value=value), prec, note
-
-    def outputs_of(upd, with_files=False):
-        out = [
-            gr.skip() if upd.image is None else upd.image,
-            gr.skip() if upd.stats is None else upd.stats,
-            gr.skip() if upd.table is None else upd.table,
-            gr.skip() if upd.status is None else status_md(upd.status),
-        ]
-        if with_files:
-            out.append(gr.skip() if upd.files is None else (upd.files or None))
-        return tuple(out)
-
-    def run_stream(source, model, precision, conf, iou, classes, rect, request: gr.Request):
-        try:
-            session, _ = sync(model, precision, conf, iou, classes, rect, request)
-            for upd in session.stream(source):
-                yield outputs_of(upd)
-        except Exception as exc:  # noqa: BLE001
-            yield gr.skip(), gr.skip(), gr.skip(), fail(exc)
-
-    def run_upload(path, model, precision, conf, iou, classes, rect, request: gr.Request, progress=gr.Progress()):
-        try:
-            session, _ = sync(model, precision, conf, iou, classes, rect, request)
-            for upd in session.process_upload(path, progress):
-                yield outputs_of(upd, with_files=True)
-        except Exception as exc:  # noqa: BLE001
-            yield gr.skip(), gr.skip(), gr.skip(), fail(exc), gr.skip()
-
-    def run_webcam(frame, model, precision, conf, iou, classes, rect, request: gr.Request):
-        try:
-            session, _ = sync(model, precision, conf, iou, classes, rect, request)
-            upd = session.webcam_frame(frame)
-            upd.status = upd.status or (
-                f"Webcam: {session.model_name} {session.precision}" if frame is not None else None
-            )
-            return outputs_of(upd)
-        except Exception as exc:  # noqa: BLE001
-            return gr.skip(), gr.skip(), gr.skip(), fail(exc)
-
-    def on_stop(request: gr.Request):
-        store.get(sid(request)).stop()
-        return status_md("Stopping ...")
-
-    def on_unload(request: gr.Request):
-        store.drop(sid(request))
-
-    def show_report(model):
-        cat = ctx.catalog()
-        if not cat.models:
-            return status_md(missing_models_message(cat.models_dir), "warn"), gr.update(value=None), None, ""
-        if model not in cat.models:
-            return status_md(f"Pick a model ({', '.join(cat.names)})."), gr.update(value=None), None, ""
-        entry = cat.models[model]
-        headers, rows = report_table(entry.report_json)
-        variants = ", ".join(f"{p} ({v.xml.parent.name}/{v.xml.name})" for p, v in entry.variants.items())
-        text = f"**{entry.name}**: task **{entry.task}**, {len(entry.names)} classes, variants: {variants}."
-        notes = "\n".join(f"- `{n}`" for n in report_notes(entry.report_json))
-        if entry.report_json is None:
-            text += (
-                f"\n\nNo report.json yet in `{cat.models_dir / entry.name}`; "
-                f"`python -m quantize` writes it with accuracy and speed of each variant."
-            )
-        table = {"headers": headers, "data": rows} if rows else gr.update(value=None)
-        return text, table, _read_rgb(entry.report_png), notes
+    h = Handlers(ctx, store)
 
     # --- layout ---------------------------------------------------------------------------------------
     names0 = list(entry0.names.values()) if entry0 else []
@@ -355,7 +164,7 @@ def build_demo(
                                 cam = gr.Image(
                                     sources=["webcam"], streaming=True, type="numpy", label="Webcam", elem_id="webcam"
                                 )
-                        status = gr.Markdown(initial_status(catalog), elem_id="status")
+                        status = gr.Markdown(h.initial_status(catalog), elem_id="status")
                         output = LiveImage(
                             label="Annotated", format="jpeg", interactive=False, elem_id="output", height=480
                         )
@@ -377,19 +186,22 @@ def build_demo(
 
         controls = [model_dd, precision, conf, iou, classes, rect]
         live_out = [output, stats, table, status]
-        demo.load(on_load, inputs=controls, outputs=[status])
-        demo.load(show_report, inputs=[report_model], outputs=[report_md, report_df, report_img, report_notes_md])
-        model_dd.change(on_model, inputs=[model_dd], outputs=[precision, task_md, classes, status])
-        precision.change(on_precision, inputs=[model_dd, precision], outputs=[status])
+        demo.load(h.on_load, inputs=controls, outputs=[status])
+        demo.load(h.show_report, inputs=[report_model], outputs=[report_md, report_df, report_img, report_notes_md])
+        model_dd.change(h.on_model, inputs=[model_dd], outputs=[precision, task_md, classes, status])
+        precision.change(h.on_precision, inputs=[model_dd, precision], outputs=[status])
         for ctl in (conf, iou, classes, rect):  # cheap: thresholds swap in from the next frame
             ctl.change(
-                on_thresholds, inputs=[model_dd, conf, iou, classes, rect], outputs=[status], trigger_mode="always_last"
+                h.on_thresholds,
+                inputs=[model_dd, conf, iou, classes, rect],
+                outputs=[status],
+                trigger_mode="always_last",
             )
-        refresh.click(on_refresh, inputs=[model_dd, precision], outputs=[model_dd, report_model, precision, status])
-        start.click(run_stream, inputs=[source, *controls], outputs=live_out, concurrency_limit=None)
-        process.click(run_upload, inputs=[upload, *controls], outputs=[*live_out, downloads], concurrency_limit=None)
+        refresh.click(h.on_refresh, inputs=[model_dd, precision], outputs=[model_dd, report_model, precision, status])
+        start.click(h.run_stream, inputs=[source, *controls], outputs=live_out, concurrency_limit=None)
+        process.click(h.run_upload, inputs=[upload, *controls], outputs=[*live_out, downloads], concurrency_limit=None)
         cam.stream(
-            run_webcam,
+            h.run_webcam,
             inputs=[cam, *controls],
             outputs=live_out,
             stream_every=0.15,
@@ -397,12 +209,12 @@ def build_demo(
             time_limit=600,
             show_progress="hidden",
         )
-        stop.click(on_stop, outputs=[status])
-        stop2.click(on_stop, outputs=[status])
+        stop.click(h.on_stop, outputs=[status])
+        stop2.click(h.on_stop, outputs=[status])
         report_model.change(
-            show_report, inputs=[report_model], outputs=[report_md, report_df, report_img, report_notes_md]
+            h.show_report, inputs=[report_model], outputs=[report_md, report_df, report_img, report_notes_md]
         )
-        demo.unload(on_unload)
+        demo.unload(h.on_unload)
     demo.ui_store = store
     demo.ui_context = ctx
     return demo
