@@ -129,8 +129,8 @@ class Annotator:
             if not m.any():
                 continue
             roi = img[y1 : y2 + 1, x1 : x2 + 1]
-            # blend the whole box in uint8 and copy back only the mask's pixels, both in OpenCV: ~3x
-            # cheaper than gathering the masked pixels into float32 and scattering them back with NumPy
+            # blend the whole box in uint8 and copy back only the mask's pixels, both in OpenCV: cheaper
+            # than gathering the masked pixels into float32 and scattering them back with NumPy
             tint = np.empty_like(roi)
             tint[:] = color_for(class_ids[i])
             blended = cv2.addWeighted(roi, 1.0 - a, tint, a, 0.0)

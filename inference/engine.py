@@ -47,8 +47,8 @@ class Job:
 
 def default_requests(compiled: ov.CompiledModel, hint: str) -> int:
     """Twice OpenVINO's optimal number under THROUGHPUT: a queued request starts the moment a stream frees
-    while Python is still decoding the previous result (bench: +5-10% engine, +10-20% full pipeline on
-    2 cores). Under LATENCY the optimal number (1): queued frames would only wait longer."""
+    while Python is still decoding the previous result (bench/engine_bench.py measures the gain). Under
+    LATENCY the optimal number (1): queued frames would only wait longer."""
     optimal = int(compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
     return optimal * 2 if hint.upper() != "LATENCY" else optimal
 
@@ -145,13 +145,6 @@ class AsyncEngine:
         assert job.results is not None  # _finish set results or error
         job.results.timing["latency"] = time.perf_counter() - job.submitted
         return job.frame, job.results, job.userdata
-
-    def drain(self) -> list[tuple[np.ndarray, Results, Any]]:
-        """Everything still in flight, in order."""
-        out = []
-        while self._pending:
-            out.append(self.get())
-        return out
 
     def drain_discard(self) -> None:
         with self._lock:

@@ -204,11 +204,10 @@ class YoloModel:
 def build_graph(base: ov.Model, lb: Letterbox) -> ov.Model:
     """Clone the network for this frame size: uint8 BGR NHWC in; letterbox, RGB, /255 and NCHW in the graph.
 
-    The bilinear resize is two separable passes of Gather + lerp rather than one Interpolate node:
-    per-layer counters of an INT8 yolov8n request at 384x640 (768x432 frame, one core) gave ~3.6 ms of
-    12.8 for preprocessing with Interpolate (2.1 ms of it) and ~1.3 ms with these passes. Rows go first on
-    the uint8 NHWC frame, where a source row is one contiguous copy and a downscale drops rows before any
-    float work; columns then on float NCHW.
+    The bilinear resize is two separable passes of Gather + lerp rather than one Interpolate node, which
+    `benchmark_app -pc` showed to be the costliest preprocessing layer (the README's speed section has the
+    numbers). Rows go first on the uint8 NHWC frame, where a source row is one contiguous copy and a
+    downscale drops rows before any float work; columns then on float NCHW.
     """
     model = base.clone()
     model.reshape({model.inputs[0]: ov.PartialShape([1, 3, *lb.input_hw])})

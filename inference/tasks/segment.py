@@ -36,8 +36,7 @@ def masks_for(protos: np.ndarray, coeffs: np.ndarray, frame_boxes: np.ndarray, l
         return masks
     c, mh, mw = protos.shape
     # einsum's own loops, not `@`: NumPy's BLAS (OpenBLAS) wakes its worker threads for this product and
-    # they spin after it, taking ~25% of the CPU from OpenVINO's inference threads on a 2-core box
-    # (bench: segment engine 47 -> 60 FPS against a ceiling of 62)
+    # they spin after it, taking CPU from OpenVINO's inference threads on a small box
     logits = np.einsum("nc,ck->nk", coeffs.astype(np.float32), protos.reshape(c, -1), optimize=False)
     logits = logits.reshape(n, mh, mw)
     # Letterbox content in prototype pixels (prototypes are 1/4 of the network input).
