@@ -5,7 +5,7 @@ DEFAULT_MODEL := models/yolov8n/int8/yolov8n.xml
 PYTEST_ARGS ?=
 APP_ARGS ?=
 
-.PHONY: run test bench clean
+.PHONY: run test lint bench clean
 
 ## run: set up, build the default INT8 model if missing, start the app
 run:
@@ -18,6 +18,14 @@ test:
 	bash scripts/setup.sh test
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected (ok)"; exit 0; fi; exit $$rc
+
+## lint: ruff (lint + format check), mypy (package strictly; tests and bench at mypy's default), import contracts
+lint:
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy inference ui quantize app.py
+	$(PY) -m mypy --no-check-untyped-defs tests bench
+	.venv/bin/lint-imports
 
 ## bench: the headline benchmarks (each prints a table and writes bench/results/*.json); see bench/README.md
 bench:

@@ -103,7 +103,7 @@ def ensure_models(task: str) -> Path:
 
 
 def timed_ultralytics(model, clip: Path, n: int, **kw) -> float:
-    k, t0, warm = 0, None, 5
+    k, t0, warm = 0, time.perf_counter(), 5
     for _ in model.predict(source=str(clip), stream=True, verbose=False, **kw):
         k += 1
         if k == warm:

@@ -158,7 +158,8 @@ class _Clock:
 
     def start(self) -> None:
         self.wall, self.cpu = time.perf_counter(), time.process_time()
-        self.threads_before, self.threads_after = _thread_cpu(), {}
+        self.threads_before = _thread_cpu()
+        self.threads_after: dict = {}
 
     def stop_threads(self) -> None:
         self.threads_after = _thread_cpu()

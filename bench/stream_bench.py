@@ -26,6 +26,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -50,7 +51,7 @@ def run_pipeline(
     stop = threading.Event()
     lat: list[float] = []
     per_source = {s.id: 0 for s in sources}
-    t_measure = None  # warm-up ends `warmup` s after every source has delivered a frame
+    t_measure: float | None = None  # warm-up ends `warmup` s after every source has delivered a frame
     read0: dict[str, tuple[int, int]] = {}
     t_end = None
     for fr in pipe.run(stop):
@@ -63,7 +64,7 @@ def run_pipeline(
                 t_measure = now
             lat.append(fr.latency_ms)
             per_source[fr.source_id] += 1
-        if read0 and now - t_measure >= seconds:
+        if read0 and t_measure is not None and now - t_measure >= seconds:
             t_end = now
             stop.set()
             break
@@ -127,7 +128,7 @@ def main() -> int:
         with av.open(str(clip)) as c:
             rate = c.streams.video[0].average_rate
             clip_fps = float(rate) if rate else 25.0
-        entry = {
+        entry: dict[str, Any] = {
             "fps": clip_fps,
             "frame_hw": list(frames[0].shape[:2]),
             "input_hw": list(model.prepare(frames[0].shape[:2]).letterbox.input_hw),
@@ -174,13 +175,13 @@ def main() -> int:
         f"{'clip':<34}{'mode':<11}{'n':>3}{'offered':>9}{'FPS':>8}{'vs ceil':>8}{'dropped':>9}"
         f"{'p50 ms':>8}{'p95 ms':>8}{'p95/intv':>9}{'server cpu':>11}"
     )
-    for clip, mode, n, r, ceil, fps in rows:
+    for name, mode, n, r, ceil, fps in rows:
         offered = f"{n * fps:.0f}" if mode == "live rtsp" else "all"
         drop = r["frames_dropped"] / max(r["frames_read"], 1)
         p95i = f"{r['p95_intervals']:.2f}" if "p95_intervals" in r else "-"
         srv = f"{r['server_cpu_share'] * 100:.1f}%" if "server_cpu_share" in r else "-"
         print(
-            f"{clip:<34}{mode:<11}{n:>3}{offered:>9}{r['fps']:8.1f}{r['fps'] / ceil:8.2f}{drop * 100:8.1f}%"
+            f"{name:<34}{mode:<11}{n:>3}{offered:>9}{r['fps']:8.1f}{r['fps'] / ceil:8.2f}{drop * 100:8.1f}%"
             f"{r.get('latency_p50_ms', float('nan')):8.0f}{r.get('latency_p95_ms', float('nan')):8.0f}"
             f"{p95i:>9}{srv:>11}"
         )

@@ -241,7 +241,9 @@ def qdirs(bad) -> Bad:
 
     calib = bad.root / "calib ok"
     calib.mkdir()
-    cv2.imwrite(str(calib / "bus.jpg"), cv2.imread(str(bad["gray.png"]), cv2.IMREAD_COLOR))
+    gray = cv2.imread(str(bad["gray.png"]), cv2.IMREAD_COLOR)
+    assert gray is not None
+    cv2.imwrite(str(calib / "bus.jpg"), gray)
     bad.files["calib"] = calib
     unreadable = bad.root / "calib unreadable"
     unreadable.mkdir()
@@ -421,6 +423,7 @@ def _start_build_and_wait_for(qdirs, out: Path, step: str) -> subprocess.Popen:
         preexec_fn=_ctrl_c_as_in_a_terminal,
     )
     seen = []
+    assert proc.stdout is not None
     for line in proc.stdout:  # the build logs "[quantize] <name>: <step>" as each step starts
         seen.append(line)
         if step.lower() in line.lower():
@@ -724,6 +727,7 @@ def _start_headless_save(b: Bad, save: Path) -> subprocess.Popen:
         errors="replace",
     )
     seen = []
+    assert proc.stderr is not None
     for line in proc.stderr:
         seen.append(line)
         if "opened" in line:

@@ -63,9 +63,7 @@ def build_demo(
     import gradio as gr
 
     from .handlers import Handlers
-    from .widgets import live_image_class
-
-    LiveImage = live_image_class()
+    from .widgets import LiveImage
     default_url = str(default_source) if default_source and "://" in str(default_source) else None
     default_source = Path(default_source) if default_source and not default_url else None
     if samples_dir is None:
