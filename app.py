@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported lazily at run time to keep --help fast
     from inference.config import InferenceConfig
+    from inference.devices import default_cache_dir
     from inference.headless import HeadlessConfig
 
 REPO = Path(__file__).resolve().parent
@@ -88,6 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", help="keep only these classes: ids or names, comma-separated (0,2 or person,car)")
     p.add_argument("--no-rect", action="store_true", help="square letterbox instead of the minimal rectangle")
     p.add_argument("--hint", choices=["THROUGHPUT", "LATENCY"], help="OpenVINO performance hint")
+    p.add_argument(
+        "--device",
+        help="OpenVINO device: CPU (default), GPU, NPU, AUTO, or a list such as AUTO:GPU,CPU / MULTI:GPU,CPU",
+    )
+    p.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="compiled-model cache (default: $YOLO_APP_CACHE or ~/.cache/yolo-app/openvino); later starts are faster",
+    )
+    p.add_argument("--no-cache", action="store_true", help="compile the model at every start (no cache folder)")
     p.add_argument("--no-annotate", action="store_true", help="headless: write raw frames to video outputs")
     p.add_argument("--max-frames", type=int, help="headless: stop after N frames")
     p.add_argument(
@@ -154,6 +165,15 @@ def _classes(text: str | None, model: Path | None) -> tuple[int, ...] | None:
     return tuple(out)
 
 
+def _device(spec: str) -> str:
+    """The device spec, checked against the devices OpenVINO sees on this machine (one line if absent)."""
+    import openvino as ov
+
+    from inference.devices import check_device
+
+    return check_device(str(spec), list(ov.Core().available_devices))
+
+
 def _auth(text: str | None) -> tuple[str, str] | None:
     text = text if text is not None else os.environ.get("YOLO_APP_AUTH")
     if not text:
@@ -208,6 +228,10 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
             classes=_classes(classes_text, model),
             rect=rect,
             hint=args.hint or yaml_cfg.get("hint", "THROUGHPUT"),
+            device=_device(args.device or yaml_cfg.get("device") or "CPU"),
+            cache_dir=None
+            if args.no_cache
+            else str(Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()),
         )
     except (InferenceError, TypeError, ValueError) as exc:
         raise UsageError(str(exc)) from None

@@ -19,6 +19,9 @@ class InferenceConfig:
     num_requests: async infer requests; 0 = engine.default_requests (2x OpenVINO's optimal under THROUGHPUT).
     max_det: cap on detections per frame.
     multi_label: one box may carry several classes (used for mAP validation, like Ultralytics val).
+    device: OpenVINO device spec (CPU, GPU, NPU, AUTO, AUTO:GPU,CPU, MULTI:..., HETERO:...); see devices.py.
+    cache_dir: OpenVINO's compiled-model cache folder (None = no cache): a later start imports the
+               compiled graph instead of compiling it again.
     """
 
     conf: float = 0.25
@@ -30,6 +33,7 @@ class InferenceConfig:
     max_det: int = 300
     multi_label: bool = False
     device: str = "CPU"
+    cache_dir: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("conf", "iou"):

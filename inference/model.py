@@ -18,6 +18,7 @@ import openvino.opset13 as ops
 from openvino.preprocess import ColorFormat, PrePostProcessor
 
 from .config import InferenceConfig
+from .devices import check_device
 from .errors import FrameError, ModelError
 from .geometry import Letterbox
 from .results import Results
@@ -121,7 +122,8 @@ class YoloModel:
         *,
         graphs: _Graphs | None = None,
     ):
-        self.meta, self.config, self.core, self.path = meta, config, core, path
+        self.meta, self.core, self.path = meta, core, path
+        self.config = config.with_(device=check_device(config.device, list(core.available_devices)))
         self._network = network
         nc = len(meta.names)
         self.task: Task = make_task(meta.task, nc=nc, kpt_shape=meta.kpt_shape)
@@ -132,11 +134,15 @@ class YoloModel:
     def load(cls, path: str | Path, config: InferenceConfig | None = None, core: ov.Core | None = None) -> YoloModel:
         xml = find_xml(path)
         core = core or ov.Core()
+        config = config or InferenceConfig()
+        if config.cache_dir:
+            Path(config.cache_dir).mkdir(parents=True, exist_ok=True)
+            core.set_property({"CACHE_DIR": str(config.cache_dir)})
         try:
             model = core.read_model(xml)
         except RuntimeError as exc:
             raise ModelError(f"{xml}: OpenVINO cannot read this model ({str(exc).splitlines()[0][:200]})") from None
-        return cls(model, read_meta(model, xml), config or InferenceConfig(), core, xml)
+        return cls(model, read_meta(model, xml), config, core, xml)
 
     def _check_outputs(self, nc: int) -> None:
         outs = self._network.outputs

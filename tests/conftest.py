@@ -10,12 +10,15 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 # Ultralytics (used only by quantize/ and reference tests) must never try the network.
 os.environ["YOLO_OFFLINE"] = "1"
+# The app's compiled-model cache goes to a folder of this test session, not the user's ~/.cache.
+os.environ.setdefault("YOLO_APP_CACHE", tempfile.mkdtemp(prefix="yolo-app-cache-"))
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # fixtures of the video tests (clips, the local RTSP server), available to every test module

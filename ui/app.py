@@ -64,6 +64,7 @@ def build_demo(
 
     from .handlers import Handlers
     from .widgets import LiveImage
+
     default_url = str(default_source) if default_source and "://" in str(default_source) else None
     default_source = Path(default_source) if default_source and not default_url else None
     if samples_dir is None:
@@ -125,6 +126,12 @@ def build_demo(
                         rect = gr.Checkbox(
                             value=ctx.config.rect, label="Rectangular input (faster on 16:9)", elem_id="rect"
                         )
+                        device = gr.Dropdown(
+                            choices=device_choices(ctx.config.device),
+                            value=ctx.config.device,
+                            label="Device (OpenVINO)",
+                            elem_id="device",
+                        )
                     with gr.Column(scale=3):
                         with gr.Tabs():
                             with gr.Tab("Clip / URL", id="clip"):
@@ -182,16 +189,16 @@ def build_demo(
                 with gr.Accordion("Report settings (calibration, validation data, versions)", open=False):
                     report_notes_md = gr.Markdown(elem_id="report-notes")
 
-        controls = [model_dd, precision, conf, iou, classes, rect]
+        controls = [model_dd, precision, conf, iou, classes, rect, device]
         live_out = [output, stats, table, status]
         demo.load(h.on_load, inputs=controls, outputs=[status])
         demo.load(h.show_report, inputs=[report_model], outputs=[report_md, report_df, report_img, report_notes_md])
         model_dd.change(h.on_model, inputs=[model_dd], outputs=[precision, task_md, classes, status])
         precision.change(h.on_precision, inputs=[model_dd, precision], outputs=[status])
-        for ctl in (conf, iou, classes, rect):  # cheap: thresholds swap in from the next frame
+        for ctl in (conf, iou, classes, rect, device):  # thresholds swap in from the next frame; rect/device rebuild
             ctl.change(
                 h.on_thresholds,
-                inputs=[model_dd, conf, iou, classes, rect],
+                inputs=[model_dd, conf, iou, classes, rect, device],
                 outputs=[status],
                 trigger_mode="always_last",
             )
@@ -216,6 +223,14 @@ def build_demo(
     demo.ui_store = store
     demo.ui_context = ctx
     return demo
+
+
+def device_choices(current: str) -> list[str]:
+    """The devices OpenVINO sees here, AUTO, and the configured one (so a CLI choice shows as selected)."""
+    import openvino as ov
+
+    choices = list(ov.Core().available_devices) + ["AUTO"]
+    return choices if current in choices else [current, *choices]
 
 
 def _sigterm_as_interrupt() -> None:

@@ -51,17 +51,17 @@ class Handlers:
         gr.Warning(msg)
         return self.status_md(msg, "error")
 
-    def sync(self, model, precision, conf, iou, classes, rect, request: gr.Request):
+    def sync(self, model, precision, conf, iou, classes, rect, device, request: gr.Request):
         """Apply the page's current control values to this tab's session."""
         session = self.store.get(self.sid(request))
         cat = self.ctx.catalog()
         entry = session.select(model, precision, cat)
-        session.set_thresholds(conf, iou, class_ids_for(classes, entry.names), rect)
+        session.set_thresholds(conf, iou, class_ids_for(classes, entry.names), rect, device)
         return session, entry
 
-    def on_load(self, model, precision, conf, iou, classes, rect, request: gr.Request):
+    def on_load(self, model, precision, conf, iou, classes, rect, device, request: gr.Request):
         try:
-            self.sync(model, precision, conf, iou, classes, rect, request)
+            self.sync(model, precision, conf, iou, classes, rect, device, request)
         except Exception as exc:
             if not isinstance(exc, (UserFacingError, InferenceError)):
                 log.exception("on_load")
@@ -90,11 +90,11 @@ class Handlers:
         except Exception as exc:  # noqa: BLE001
             return self.fail(exc)
 
-    def on_thresholds(self, model, conf, iou, classes, rect, request: gr.Request):
+    def on_thresholds(self, model, conf, iou, classes, rect, device, request: gr.Request):
         try:
             session = self.store.get(self.sid(request))
             names = self.ctx.catalog().get(model).names if model else {}
-            session.set_thresholds(conf, iou, class_ids_for(classes, names), rect)
+            session.set_thresholds(conf, iou, class_ids_for(classes, names), rect, device)
             return gr.skip()
         except Exception as exc:  # noqa: BLE001
             return self.fail(exc)
@@ -129,25 +129,27 @@ class Handlers:
             out.append(gr.skip() if upd.files is None else (upd.files or None))
         return tuple(out)
 
-    def run_stream(self, source, model, precision, conf, iou, classes, rect, request: gr.Request):
+    def run_stream(self, source, model, precision, conf, iou, classes, rect, device, request: gr.Request):
         try:
-            session, _ = self.sync(model, precision, conf, iou, classes, rect, request)
+            session, _ = self.sync(model, precision, conf, iou, classes, rect, device, request)
             for upd in session.stream(source):
                 yield self.outputs_of(upd)
         except Exception as exc:  # noqa: BLE001
             yield gr.skip(), gr.skip(), gr.skip(), self.fail(exc)
 
-    def run_upload(self, path, model, precision, conf, iou, classes, rect, request: gr.Request, progress=gr.Progress()):
+    def run_upload(
+        self, path, model, precision, conf, iou, classes, rect, device, request: gr.Request, progress=gr.Progress()
+    ):
         try:
-            session, _ = self.sync(model, precision, conf, iou, classes, rect, request)
+            session, _ = self.sync(model, precision, conf, iou, classes, rect, device, request)
             for upd in session.process_upload(path, progress):
                 yield self.outputs_of(upd, with_files=True)
         except Exception as exc:  # noqa: BLE001
             yield gr.skip(), gr.skip(), gr.skip(), self.fail(exc), gr.skip()
 
-    def run_webcam(self, frame, model, precision, conf, iou, classes, rect, request: gr.Request):
+    def run_webcam(self, frame, model, precision, conf, iou, classes, rect, device, request: gr.Request):
         try:
-            session, _ = self.sync(model, precision, conf, iou, classes, rect, request)
+            session, _ = self.sync(model, precision, conf, iou, classes, rect, device, request)
             upd = session.webcam_frame(frame)
             upd.status = upd.status or (
                 f"Webcam: {session.model_name} {session.precision}" if frame is not None else None

@@ -43,7 +43,7 @@ class Session:
         self.config = ctx.config
         self.model_name: str | None = None
         self.precision: str | None = None
-        self.version = 0  # bumped when the network or graph must change (model, precision, rect)
+        self.version = 0  # bumped when the network or graph must change (model, precision, rect, device)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._engines: list[AsyncEngine] = []  # engines of runs in progress, for live threshold changes
@@ -66,16 +66,20 @@ class Session:
                 self.version += 1
         return entry
 
-    def set_thresholds(self, conf: float, iou: float, class_ids: tuple[int, ...] | None, rect: bool) -> None:
-        """conf/iou/classes apply to running streams from the next frame; rect rebuilds the graph."""
-        new = self.config.with_(conf=float(conf), iou=float(iou), classes=class_ids, rect=bool(rect))
+    def set_thresholds(
+        self, conf: float, iou: float, class_ids: tuple[int, ...] | None, rect: bool, device: str | None = None
+    ) -> None:
+        """conf/iou/classes apply to running streams from the next frame; rect or device rebuilds the graph."""
+        new = self.config.with_(
+            conf=float(conf), iou=float(iou), classes=class_ids, rect=bool(rect), device=device or self.config.device
+        )
         with self._lock:
-            rect_changed = new.rect != self.config.rect
+            graph_changed = new.graph_key() != self.config.graph_key()
             self.config = new
-            if rect_changed:
+            if graph_changed:
                 self.version += 1
             engines = list(self._engines)
-        if not rect_changed:
+        if not graph_changed:
             for engine in engines:
                 engine.set_config(new)
 
@@ -152,7 +156,7 @@ class Session:
             raise UserFacingError(f"Cannot open {shown}: {one_line(exc)}") from None
         try:
             # One Pipeline per model choice on the same open source (own_sources=False): a model,
-            # precision or rect change ends the current Pipeline and the next one goes on from there.
+            # precision, rect or device change ends the current Pipeline and the next one goes on from there.
             while not stop.is_set():
                 model, variant = self.load()
                 version = self.version
