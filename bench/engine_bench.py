@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,69 +35,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import openvino as ov  # noqa: E402
-from benchlib import write_json  # noqa: E402
+from benchlib import ASSETS, TASKS, ensure_models, machine_info, machine_line, write_json  # noqa: E402
 from pipeline_bench import ceiling, decode, engine_fps, network_ceiling, pipeline_fps, pipeline_infer_only_fps  # noqa: E402
 
 from inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
-from inference.assets import assets_root  # noqa: E402
-
-ASSETS = assets_root()
-# task -> (model name, checkpoint, calibration images, validation yaml, calibration yaml for the peer export)
-TASKS = {
-    "detect": (
-        "yolov8n",
-        "yolov8n.pt",
-        "datasets/coco128/images/train2017",
-        "datasets/coco-val128/coco-val128.yaml",
-        "datasets/coco128/coco128.yaml",
-    ),
-    "segment": (
-        "yolov8n-seg",
-        "yolov8n-seg.pt",
-        "datasets/coco-val128/images/val2017",
-        "datasets/coco128-seg/coco128-seg.yaml",
-        "datasets/coco128-seg/coco128-seg.yaml",
-    ),
-    "pose": (
-        "yolov8n-pose",
-        "yolov8n-pose.pt",
-        "datasets/coco128/images/train2017",
-        "datasets/coco-mini-pose/coco-mini-pose.yaml",
-        "datasets/coco-mini-pose/coco-mini-pose.yaml",
-    ),
-}
-
-
-def ensure_models(task: str) -> Path:
-    name, pt, calib, val, _ = TASKS[task]
-    root = REPO / "models" / name
-    if not (any((root / "fp32").glob("*.xml")) and any((root / "int8").glob("*.xml"))):
-        print(f"[{task}] building {root} with python -m quantize build", file=sys.stderr, flush=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "quantize",
-                "build",
-                "--weights",
-                str(ASSETS / "models/reconstructed" / pt),
-                "--calib-images",
-                str(ASSETS / calib),
-                "--val-data",
-                str(ASSETS / val),
-                "--mode",
-                "ptq",
-                "--subset-size",
-                "128",
-                "--val-limit",
-                "32",
-                "--bench-seconds",
-                "0",
-            ],
-            cwd=REPO,
-            check=True,
-        )
-    return root
 
 
 def timed_ultralytics(model, clip: Path, n: int, **kw) -> float:
@@ -212,9 +151,8 @@ def main() -> int:
 
     print(
         f"\nclip {args.clip.name} ({hw[1]}x{hw[0]}), {args.frames} frames per measurement, "
-        f"cpu {platform.processor() or platform.machine()} x{os.cpu_count()}, openvino {ov.__version__}, "
-        f"CPU inference precision for FP32 IRs: {core.get_property('CPU', 'INFERENCE_PRECISION_HINT')}, "
-        f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '(not set)')}"
+        f"CPU inference precision for FP32 IRs: {core.get_property('CPU', 'INFERENCE_PRECISION_HINT')}\n"
+        + machine_line()
     )
     print(
         f"{'task':<8}{'prec':<6}{'mode':<7}{'input':<9}{'network':>8}{'ceiling':>8}{'engine':>8}{'pipe-noenc':>11}"
@@ -269,6 +207,7 @@ def main() -> int:
             "openvino": ov.__version__,
             "infer_precision": core.get_property("CPU", "INFERENCE_PRECISION_HINT"),
             "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+            "machine": machine_info(),
             "load_avg_1m_at_end": os.getloadavg()[0],
             "seconds": time.perf_counter() - start,
             "rows": rows,

@@ -161,6 +161,7 @@ def open_sources(cfg: HeadlessConfig, stack: contextlib.ExitStack) -> list[Sourc
 def run_headless(cfg: HeadlessConfig, stop: threading.Event | None = None) -> int:
     """Run until every source ends, `stop` is set, or max_frames; returns the process exit code."""
     stop = stop or threading.Event()
+    loading = time.monotonic()
     model = YoloModel.load(cfg.model, cfg.inference)
     log.info("model %s (%s, %s, %d classes)", cfg.model, model.meta.task, model.meta.precision, len(model.names))
     with contextlib.ExitStack() as stack:  # closes, in reverse order, whatever was opened before a failure
@@ -175,16 +176,17 @@ def run_headless(cfg: HeadlessConfig, stop: threading.Event | None = None) -> in
                 raise ConfigError(f"metrics port {cfg.metrics_port}: {exc.strerror or exc}") from None
             stack.callback(server.close)
             log.info("metrics on %s", server.url)
-        return _run(
-            cfg, Pipeline(engine, sources, sinks, Annotator() if cfg.annotate else None, metrics=metrics), metrics, stop
-        )
+        pipe = Pipeline(engine, sources, sinks, Annotator() if cfg.annotate else None, metrics=metrics)
+        return _run(cfg, pipe, metrics, stop, loading)
 
 
-def _run(cfg: HeadlessConfig, pipe: Pipeline, metrics: Metrics, stop: threading.Event) -> int:
+def _run(cfg: HeadlessConfig, pipe: Pipeline, metrics: Metrics, stop: threading.Event, loading: float) -> int:
     started = last_report = time.monotonic()
     counts: dict[str, int] = {}
     try:
         for fr in pipe.run(stop, max_frames=cfg.max_frames):
+            if not counts:  # how long a start takes (model load, compile or cache import, first frame)
+                log.info("first result after %.2f s", time.monotonic() - loading)
             counts[fr.source_id] = counts.get(fr.source_id, 0) + 1
             now = time.monotonic()
             if cfg.report_every and now - last_report >= cfg.report_every:
