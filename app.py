@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported lazily at run time to keep --help fast
     from inference.config import InferenceConfig
-    from inference.devices import default_cache_dir
     from inference.headless import HeadlessConfig
 
 REPO = Path(__file__).resolve().parent
@@ -187,6 +186,7 @@ def _auth(text: str | None) -> tuple[str, str] | None:
 def build_config(argv: list[str] | None = None) -> AppConfig:
     args = build_parser().parse_args(argv)
     from inference.config import InferenceConfig
+    from inference.devices import default_cache_dir
     from inference.errors import InferenceError
     from inference.headless import ConfigError, load_yaml
 
