@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 SYSTEM_PY = "/usr/bin/python3"
@@ -41,22 +42,42 @@ def gst_available() -> bool:
 
 class RtspServer:
     """The server as a child process on 127.0.0.1: /x loops the clip at its own frame rate, /out takes a
-    publisher, /out-live re-serves it. Restartable on the same port (kill, then start)."""
+    publisher, /out-live re-serves it. Restartable on the same port (kill, then start), with other clips
+    if wanted (a camera that comes back with another codec).
 
-    def __init__(self, clip: Path, port: int | None = None, log_path: Path | None = None):
-        self.clip, self.port = Path(clip), port or free_port()
+    Several clips (one codec): /x plays the first; `switch()` moves it to the next on the same path.
+    `corrupt()` flips bytes in the next `corrupt_burst` non-key access units sent on /x.
+    """
+
+    def __init__(
+        self,
+        clip: Path | Sequence[Path],
+        port: int | None = None,
+        log_path: Path | None = None,
+        corrupt_burst: int = 10,
+    ):
+        self.clips = [Path(clip)] if isinstance(clip, (str, Path)) else [Path(c) for c in clip]
+        self.port = port or free_port()
         self.log_path = log_path
+        self.corrupt_burst = corrupt_burst
+        self.codec: str | None = None  # "h264" | "h265", as the server found it in the clips
         self.proc: subprocess.Popen | None = None
+
+    @property
+    def clip(self) -> Path:
+        return self.clips[0]
 
     def url(self, path: str = "x", auth: str = "") -> str:
         return f"rtsp://{auth + '@' if auth else ''}127.0.0.1:{self.port}/{path}"
 
-    def start(self, timeout: float = 30.0) -> RtspServer:
+    def start(self, timeout: float = 30.0, clips: Path | Sequence[Path] | None = None) -> RtspServer:
+        """Start (or restart after kill/stop) on the same port; `clips` replaces what /x serves."""
+        if clips is not None:
+            self.clips = [Path(clips)] if isinstance(clips, (str, Path)) else [Path(c) for c in clips]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        cmd = [SYSTEM_PY, str(SERVER), *map(str, self.clips), str(self.port), "--corrupt", str(self.corrupt_burst)]
         try:
-            self.proc = subprocess.Popen(
-                [SYSTEM_PY, str(SERVER), str(self.clip), str(self.port)], stdout=subprocess.PIPE, stderr=log, text=True
-            )
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
         finally:
             if self.log_path:
                 log.close()
@@ -64,6 +85,7 @@ class RtspServer:
         while time.monotonic() < deadline:
             line = self.proc.stdout.readline()
             if line.startswith("READY"):
+                self.codec = line.split()[-1]
                 return self
             if not line and self.proc.poll() is not None:
                 break
@@ -77,6 +99,14 @@ class RtspServer:
     def signal(self, sig: int) -> None:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, sig)
+
+    def switch(self) -> None:
+        """/x moves to the next clip at once, on the same path (SIGUSR1)."""
+        self.signal(signal.SIGUSR1)
+
+    def corrupt(self) -> None:
+        """Flip bytes in the next `corrupt_burst` non-key access units sent on /x (SIGUSR2)."""
+        self.signal(signal.SIGUSR2)
 
     def kill(self) -> None:
         """SIGKILL (a camera losing power), then reap; also works on a SIGSTOPped server."""
