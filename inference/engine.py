@@ -57,12 +57,15 @@ class AsyncEngine:
     """Submit frames, get (frame, results, userdata) back in submission order.
 
     One pool of requests per frame size (the graph is static per size); several sources may share one
-    engine, which is how one compiled model serves many cameras.
+    engine, which is how one compiled model serves many cameras. A camera whose resolution changes gets
+    a graph for the new size on its first frame (compiled once, reused when the size comes back); at
+    most `max_sizes` graphs are kept, the least recently used idle one is let go beyond that.
     """
 
-    def __init__(self, model: YoloModel):
+    def __init__(self, model: YoloModel, max_sizes: int = 8):
         self.model = model
-        self._pools: dict[tuple[int, int], _Pool] = {}
+        self.max_sizes = max(1, int(max_sizes))
+        self._pools: dict[tuple[int, int], _Pool] = {}  # in order of last use
         self._pending: deque[Job] = deque()
         self._seq = 0
         self._lock = threading.RLock()
@@ -80,13 +83,29 @@ class AsyncEngine:
             self.model = self.model.reconfigured(config)
 
     def _pool_for(self, frame_hw: tuple[int, int]) -> _Pool:
-        pool = self._pools.get(frame_hw)
+        pool = self._pools.pop(frame_hw, None)
         if pool is None:
+            self._evict(keep=self.max_sizes - 1)
             prepared = self.model.prepare(frame_hw)
             n = self.config.num_requests or default_requests(prepared.compiled, self.config.hint)
             pool = _Pool(prepared, [prepared.compiled.create_infer_request() for _ in range(int(n))], int(n))
-            self._pools[frame_hw] = pool
+        self._pools[frame_hw] = pool  # most recently used last
         return pool
+
+    def _evict(self, keep: int) -> None:
+        """Let go of the least recently used graphs with nothing in flight until `keep` remain."""
+        busy = {id(job.pool) for job in self._pending}
+        for hw, pool in list(self._pools.items()):
+            if len(self._pools) <= keep:
+                break
+            if id(pool) not in busy:
+                del self._pools[hw]
+                self.model.forget(hw)
+
+    @property
+    def frame_sizes(self) -> list[tuple[int, int]]:
+        """(height, width) of the frame sizes with a compiled graph, least recently used first."""
+        return list(self._pools)
 
     @property
     def capacity(self) -> int:
@@ -140,6 +159,8 @@ class AsyncEngine:
             if job.results is None and job.error is None:
                 self._finish(job)
             self._pending.popleft()
+            if len(self._pools) > self.max_sizes:
+                self._evict(keep=self.max_sizes)
         if job.error is not None:
             raise job.error
         assert job.results is not None  # _finish set results or error

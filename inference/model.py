@@ -185,6 +185,11 @@ class YoloModel:
                 self._graphs.by_size[key] = prepared
             return prepared
 
+    def forget(self, frame_hw: tuple[int, int]) -> None:
+        """Drop the compiled graph for this frame size (it is rebuilt if the size comes back)."""
+        with self._graphs.lock:
+            self._graphs.by_size.pop((int(frame_hw[0]), int(frame_hw[1])), None)
+
     def _compile(self, model: ov.Model) -> ov.CompiledModel:
         props = {"PERFORMANCE_HINT": self.config.hint.upper()}
         try:

@@ -184,6 +184,23 @@ def test_async_engine_returns_in_submission_order_with_mixed_sizes(detect_ir, bu
         assert results.boxes[:, 2].max() <= frame.shape[1] and results.boxes[:, 3].max() <= frame.shape[0]
 
 
+def test_engine_keeps_a_bounded_number_of_frame_sizes(detect_ir, bus_image):
+    """A camera cycling through sizes: graphs are reused while they fit in max_sizes, the least recently
+    used idle one is let go beyond (and rebuilt, with the same results, when its size comes back)."""
+    engine = AsyncEngine(YoloModel.load(detect_ir), max_sizes=2)
+    a, b, c = (480, 640), (320, 427), (400, 300)  # (height, width)
+    out = []
+    for hw in [a, b, a, c, a, b]:
+        engine.submit(cv2.resize(bus_image, hw[::-1]))
+        out.append(engine.get()[1])
+    # c came when b was the least recently used: b went; b's return pushed c out
+    assert engine.frame_sizes == [a, b] and len(engine.model._graphs.by_size) == 2
+    assert out[1].labels == out[5].labels and np.allclose(out[1].boxes, out[5].boxes, atol=1e-3)
+    # with requests in flight a busy graph is kept; the bound holds again once they are done
+    frames = [cv2.resize(bus_image, hw[::-1]) for hw in [c, a, b, c, b, a] * 2]
+    assert len(list(engine.stream(frames))) == len(frames) and len(engine.frame_sizes) <= 2
+
+
 def test_config_changes_apply_to_the_next_frame(detect_ir, bus_image):
     engine = AsyncEngine(YoloModel.load(detect_ir))
     ((_, loose, _),) = engine.stream([bus_image])
