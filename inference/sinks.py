@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,27 @@ class Sink:
         self.close()
 
 
+def fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The image at `size` (width, height) for an encoder whose size is fixed: a frame one pixel wider or
+    taller (odd sizes, trimmed to even for 4:2:0) loses its last column or row; any other size (a camera
+    whose resolution changed mid-stream) is scaled to fit inside, aspect ratio kept, on black bars."""
+    h, w = image.shape[:2]
+    tw, th = size
+    if (w, h) == (tw, th):
+        return image
+    if 0 <= w - tw <= 1 and 0 <= h - th <= 1:
+        return np.ascontiguousarray(image[:th, :tw])
+    import cv2
+
+    scale = min(tw / w, th / h)
+    nw, nh = min(tw, max(1, round(w * scale))), min(th, max(1, round(h * scale)))
+    out = np.zeros((th, tw, 3), np.uint8)
+    top, left = (th - nh) // 2, (tw - nw) // 2
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    out[top : top + nh, left : left + nw] = cv2.resize(image, (nw, nh), interpolation=interp)
+    return out
+
+
 def to_i420(image: np.ndarray) -> np.ndarray:
     """BGR (even width and height) -> planar YUV 4:2:0, what H.264 encodes. OpenCV's SIMD conversion costs
     ~0.2 ms per 768x432 frame against ~0.5 ms for FFmpeg's swscale from bgr24 (same BT.601 limited-range
@@ -73,11 +95,16 @@ class NullSink(Sink):
         self.closed = True
 
 
+TIME_BASE = Fraction(1, 1000)  # of written video files: millisecond timestamps
+
+
 class VideoFileSink(Sink):
     """Annotated video to a file, written atomically: a hidden temp file beside it, renamed on close.
 
     H.264 (libx264, yuv420p) through PyAV; falls back to MPEG-4 part 2 if libx264 is unavailable.
-    The size is fixed by the first frame (later frames of another size are resized).
+    The size is fixed by the first frame, trimmed to even; frames of another size are fitted (`fit`).
+    Timestamps follow the source's (`_next_pts`), so a variable frame rate, or live frames dropped by
+    keep-latest, keep their timing; `fps` is the nominal rate, used where a frame has no timestamp.
     Preset "ultrafast" by default: on a 2-core box "veryfast" costs ~6.6 ms of CPU per 768x432 frame, a
     quarter of what inference gets, against ~2.2 ms for files about twice as large.
     """
@@ -107,10 +134,11 @@ class VideoFileSink(Sink):
         self.frames = 0
         self.closed = False
         self._lock = threading.Lock()
+        self._last_t: float | None = None  # output time (s) of the last frame written
+        self._offset: float | None = None  # output time - source pts
+        self._last_pts = -1
 
     def _open(self, w: int, h: int) -> None:
-        from fractions import Fraction
-
         import av
 
         w2, h2 = w - w % 2, h - h % 2  # yuv420p needs even sizes
@@ -127,7 +155,7 @@ class VideoFileSink(Sink):
                     stream.options = {"crf": str(self.crf), "preset": self.preset}
                 else:
                     stream.bit_rate = 4_000_000
-                stream.codec_context.time_base = 1 / rate
+                stream.codec_context.time_base = TIME_BASE
                 self._container, self._stream = container, stream
                 self.codec = codec
                 return
@@ -137,9 +165,28 @@ class VideoFileSink(Sink):
         raise SinkError(f"{self.path}: no H.264/MPEG-4 encoder available ({last})")
 
     def write(self, fr) -> None:
-        self.write_image(fr.image)
+        self.write_image(fr.image, fr.frame.pts)
 
-    def write_image(self, image: np.ndarray) -> None:
+    def _next_pts(self, pts: float | None, max_gap: float = 5.0) -> int:
+        """Output timestamp (in TIME_BASE) of the next frame: the source's pts shifted to start at 0; one
+        frame interval after the last when there is none, or when it goes back or leaps ahead by more
+        than `max_gap` s (a reconnect, a looped file)."""
+        step = 1.0 / self.fps
+        last = self._last_t
+        if last is None:
+            t = 0.0
+        elif pts is None or self._offset is None or not (last < pts + self._offset <= last + max_gap):
+            t = last + step
+        else:
+            t = pts + self._offset
+        if pts is not None:
+            self._offset = t - pts
+        self._last_t = t
+        self._last_pts = max(round(t / TIME_BASE), self._last_pts + 1)
+        return self._last_pts
+
+    def write_image(self, image: np.ndarray, pts: float | None = None) -> None:
+        """Encode one BGR frame; `pts` is its source timestamp in seconds (None: one interval on)."""
         import av
 
         with self._lock:
@@ -148,13 +195,10 @@ class VideoFileSink(Sink):
             h, w = image.shape[:2]
             if self._container is None:
                 self._open(w, h)
-            if (w, h) != self._size:
-                import cv2
-
-                image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+            image = fit(image, self._size or (w, h))
             # wraps the I420 array without a copy (the frame keeps the array alive while the encoder needs it)
             frame = av.VideoFrame.from_numpy_buffer(to_i420(image), format="yuv420p")
-            frame.pts = self.frames
+            frame.pts = self._next_pts(pts)
             for packet in self._stream.encode(frame):
                 self._container.mux(packet)
             self.frames += 1
@@ -222,7 +266,8 @@ class RtspSink(Sink):
 
     `write` never blocks the pipeline: a writer thread takes the latest frame (older ones are dropped and
     counted). If the server goes away, ffmpeg exits; the writer restarts it with backoff (one log line
-    per outage) until `close()`.
+    per outage) until `close()`. The size is fixed by the first frame, so readers stay connected when a
+    camera's resolution changes; frames of another size are fitted (`fit`).
     """
 
     def __init__(
@@ -352,10 +397,7 @@ class RtspSink(Sink):
             h, w = image.shape[:2]
             if self._size is None:
                 self._size = (w - w % 2, h - h % 2)
-            if (w, h) != self._size:
-                import cv2
-
-                image = cv2.resize(image, self._size)
+            image = fit(image, self._size)
             if self._proc is None:
                 if time.monotonic() < retry_at:
                     self.frames_dropped += 1

@@ -256,6 +256,27 @@ def test_video_file_sink_keeps_the_picture(person_clip, tmp_path):
         assert np.abs(centre - bgr).max() < 12, (bgr, centre)
 
 
+def test_sink_fits_frames_of_another_size(tmp_path):
+    """The mp4 keeps its first size: an odd frame loses its last column and row (no resampling), a frame
+    of another shape is scaled into it with its aspect ratio kept, on black bars."""
+    from inference.sinks import fit
+
+    odd = np.random.default_rng(0).integers(0, 255, (359, 641, 3), np.uint8)
+    assert np.array_equal(fit(odd, (640, 358)), odd[:358, :640])
+    square = np.full((300, 300, 3), 200, np.uint8)
+    boxed = fit(square, (640, 360))
+    assert boxed.shape == (360, 640, 3)
+    assert (boxed[:, :139] == 0).all() and (boxed[:, 501:] == 0).all() and (boxed[:, 141:499] == 200).all()
+    sink = VideoFileSink(tmp_path / "v.mp4", 10)
+    for image in (odd, square, odd):
+        sink.write_image(image)
+    sink.close()
+    with av.open(str(tmp_path / "v.mp4")) as c:
+        back = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    assert [f.shape for f in back] == [(358, 640, 3)] * 3
+    assert np.abs(back[1][:, 150:490].astype(int) - 200).mean() < 4 and back[1][:, :120].mean() < 4
+
+
 def test_pipeline_stop_and_max_frames_close_sinks(engine, person_clip, tmp_path):
     stop = threading.Event()
     sink = VideoFileSink(tmp_path / "a.mp4", 10)
