@@ -12,6 +12,7 @@ import time
 import av
 import numpy as np
 import pytest
+from pipeline_runner import Runner, read_frames
 from rtsp_control import free_port
 from waiting import wait_until
 
@@ -33,52 +34,6 @@ def engine(detect_ir):
     return AsyncEngine(YoloModel.load(detect_ir, InferenceConfig()))
 
 
-class Runner:
-    """Pipeline.run in a background thread, recording (arrival time, FrameResult-lite)."""
-
-    def __init__(self, pipe: Pipeline):
-        self.pipe, self.stop = pipe, threading.Event()
-        self.times: list[float] = []
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        try:
-            for _ in self.pipe.run(self.stop):
-                self.times.append(time.monotonic())
-        except BaseException as exc:  # noqa: BLE001
-            self.error = exc
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(timeout=30)
-        assert not self.thread.is_alive(), "pipeline did not stop"
-
-    def wait_frames(self, n: int, timeout: float, after: float = 0.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if sum(1 for t in self.times if t > after) >= n:
-                return True
-            time.sleep(0.05)
-        return False
-
-
-def _read_frames(url: str, n: int, timeout: float = 20.0) -> list[np.ndarray]:
-    out = []
-    with av.open(
-        url, options={"rtsp_transport": "tcp", "analyzeduration": "500000", "probesize": "65536"}, timeout=(timeout, 5)
-    ) as c:
-        for f in c.decode(video=0):
-            out.append(f.to_ndarray(format="bgr24"))
-            if len(out) >= n:
-                break
-    return out
-
-
 def _near(img: np.ndarray, bgr, tol: int = 45) -> int:
     return int((np.abs(img.astype(int) - np.array(bgr)).max(axis=2) < tol).sum())
 
@@ -88,8 +43,8 @@ def test_rtsp_read_infer_publish_read_back(engine, rtsp_server):
     sink = RtspSink(rtsp_server.url("out"), fps=10)
     with Runner(Pipeline(engine, [src], [sink], Annotator())) as run:
         assert run.wait_frames(5, 20), f"no frames from /x ({src.stats})"
-        published = _read_frames(rtsp_server.url("out-live"), 10)
-        raw = _read_frames(rtsp_server.url("x"), 10)
+        published = read_frames(rtsp_server.url("out-live"), 10)
+        raw = read_frames(rtsp_server.url("x"), 10)
     assert len(published) == 10 and published[0].shape == (432, 768, 3)
     person = color_for(0)
     drawn = np.median([_near(f, person) for f in published])
@@ -159,7 +114,7 @@ def test_publisher_survives_server_restart(rtsp_server):
         assert wait_until(lambda: not sink.up, 20) and sink.outages == 1
         rtsp_server.start()
         assert wait_until(lambda: sink.up, 30), "publisher did not reconnect"
-        assert len(_read_frames(rtsp_server.url("out-live"), 3)) == 3
+        assert len(read_frames(rtsp_server.url("out-live"), 3)) == 3
     finally:
         stop.set()
         feeder.join()
@@ -215,7 +170,7 @@ def test_headless_cli_rtsp_in_out_metrics_sigterm(detect_ir, rtsp_server, tmp_pa
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        frames = _read_frames(rtsp_server.url("out-live"), 5, timeout=40)
+        frames = read_frames(rtsp_server.url("out-live"), 5, timeout=40)
         assert len(frames) == 5
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
         assert "yolo_source_up{" in text and " 1" in text.split("yolo_source_up{")[1].splitlines()[0]
