@@ -5,7 +5,8 @@
     Pipeline(..., metrics=metrics)
 
 Per source (label `source`, always a redacted name): frames processed, FPS, latency p50/p95 over the
-last 300 frames, frames dropped by keep-latest, reconnects, outages, up (1 while frames flow).
+last 300 frames, frames dropped by keep-latest, reconnects, outages, decode errors (corrupt data the
+decoder rejected or concealed), up (1 while frames flow).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class Metrics:
                     "dropped": stats.frames_dropped,
                     "reconnects": stats.reconnects,
                     "outages": stats.outages,
+                    "decode_errors": stats.decode_errors,
                     # up: the source says running AND frames actually came out recently (a stalled
                     # stream the reader has not noticed yet reads as down too)
                     "up": int(stats.up and not m.closed and (fresh or m.last_at is None)),
@@ -98,6 +100,7 @@ class Metrics:
             ("yolo_frames_dropped_total", "counter", "Stale live frames dropped (keep-latest)", "dropped"),
             ("yolo_reconnects_total", "counter", "Successful reconnects after an outage", "reconnects"),
             ("yolo_outages_total", "counter", "Stream outages detected", "outages"),
+            ("yolo_decode_errors_total", "counter", "Corrupt packets or frames from the decoder", "decode_errors"),
             ("yolo_source_up", "gauge", "1 while the source delivers frames", "up"),
         ]
         lines = []

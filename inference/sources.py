@@ -11,7 +11,9 @@ Two delivery modes:
 Network sources have an open timeout and a read timeout (a frozen stream is noticed within seconds),
 reconnect with exponential backoff forever (or `max_retries`), log each outage once (lost / restored),
 and count it. Credentials in URLs are redacted in every log line, error and stat (`redact`).
-Decoding uses PyAV (bundled FFmpeg); webcams use OpenCV.
+Decoding uses PyAV (bundled FFmpeg); webcams use OpenCV. Corrupt data is counted (stats.decode_errors,
+one log line per burst) and skipped, never a reason to reconnect (inference/decode.py). A frame size
+change mid-stream is logged and passed on.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from .decode import decode_tolerant
 from .errors import SourceError
 from .media import IMAGE_SUFFIXES, NETWORK_SCHEMES
 from .redact import one_line, redact
@@ -44,6 +47,7 @@ class SourceStats:
     reconnects: int = 0
     failed_attempts: int = 0  # reconnect attempts that failed, over all outages
     outages: int = 0
+    decode_errors: int = 0  # packets the decoder rejected + frames it decoded with concealed errors
     state: str = "opening"  # opening | running | reconnecting | ended | failed | closed
     last_frame_at: float | None = None
     last_error: str | None = None
@@ -60,6 +64,7 @@ class SourceStats:
             "reconnects": self.reconnects,
             "failed_attempts": self.failed_attempts,
             "outages": self.outages,
+            "decode_errors": self.decode_errors,
             "state": self.state,
             "up": self.up,
             "last_error": self.last_error,
@@ -134,6 +139,8 @@ class Source:
         self._handle = None
         self._index = 0
         self._lock = threading.Lock()
+        self._size: tuple[int, int] | None = None  # (width, height) of the last frame
+        self._last_decode_error = float("-inf")
 
     # -- public ---------------------------------------------------------------------------------------
     def start(self, wait: bool = False) -> Source:
@@ -218,8 +225,25 @@ class Source:
             except Exception:  # noqa: BLE001 - closing a broken stream may fail in many ways
                 pass
 
+    def _decode_error(self, rejected: bool, reason: str, quiet_after: float = 10.0) -> None:
+        """Count a decode error; log only the first of a burst (none in the `quiet_after` s before)."""
+        now = time.monotonic()
+        self.stats.decode_errors += 1
+        if now - self._last_decode_error > quiet_after:
+            log.warning(
+                "source %s: corrupt data (%s); decode errors are counted in its stats, not logged each",
+                self.display,
+                reason,
+            )
+        self._last_decode_error = now
+
     def _deliver(self, image: np.ndarray, pts: float | None) -> None:
         now = time.monotonic()
+        size = (image.shape[1], image.shape[0])
+        if size != self._size:
+            if self._size is not None:
+                log.warning("source %s: frame size changed %dx%d -> %dx%d", self.display, *self._size, *size)
+            self._size = size
         frame = Frame(image, self._index, self.id, pts, now)
         self._index += 1
         self.stats.frames_read += 1
@@ -367,6 +391,8 @@ class PyAVSource(Source):
         self.open_timeout, self.read_timeout = open_timeout, read_timeout
         self.options = dict(options or {})
         self._first = None  # first decoded frame of a file, decoded at open to validate it
+        self._rejected = 0  # packets of this file the decoder rejected (they give no frame)
+        self.codec: str | None = None  # decoder of the video stream (h264, hevc, mjpeg ...), known once open
 
     def _av_options(self) -> dict:
         opts: dict[str, str] = {}
@@ -399,15 +425,21 @@ class PyAVSource(Source):
             # frame threading holds (threads - 1) decoded frames back: fine for files, but on a live stream
             # that is 2 frame intervals of latency on a 2-core box, so live streams use slice threading
             stream.thread_type = "SLICE" if self.live else "AUTO"
+            codec = stream.codec_context.name
+            if self.codec is not None and codec != self.codec:
+                log.warning("source %s: codec changed %s -> %s", self.display, self.codec, codec)
+            self.codec = codec
             rate = stream.average_rate or stream.guessed_rate
             self.fps = float(rate) if rate else None
             if not self.network:
                 # decode one frame now, so a file that is not a video / has zero frames fails at open
-                decoder = container.decode(stream)
+                self._rejected = 0
+                decoder = decode_tolerant(container.demux(stream), self._file_decode_error)
                 try:
                     first = next(decoder)
                 except StopIteration:
-                    raise SourceError(f"{self.display}: no decodable video frames") from None
+                    errors = f" ({self.stats.decode_errors} decode errors)" if self.stats.decode_errors else ""
+                    raise SourceError(f"{self.display}: no decodable video frames{errors}") from None
                 except Exception as exc:  # noqa: BLE001
                     raise SourceError(f"{self.display}: not a readable video ({one_line(exc, self.spec)})") from None
                 self._first = (first, decoder)
@@ -425,25 +457,34 @@ class PyAVSource(Source):
         elif self.network:
             frames = self._watched(container)
         else:
-            frames = container.decode(container.streams.video[0])
+            self._rejected = 0
+            frames = decode_tolerant(container.demux(container.streams.video[0]), self._file_decode_error)
         for f in frames:
             yield f.to_ndarray(format="bgr24"), _pts(f)
         expected = container.streams.video[0].frames  # from the file index; 0 when unknown
-        if not self.network and expected and self._index < expected - 2:
+        if not self.network and expected and self._index + self._rejected < expected - 2:
             raise SourceError(f"file is truncated: {self._index} of {expected} frames decoded")
+
+    def _file_decode_error(self, rejected: bool, reason: str) -> None:
+        self._rejected += rejected
+        self._decode_error(rejected, reason)
 
     def _watched(self, container):
         """Decode a network stream; watchdog: packets that never give a picture for stall_timeout seconds
         (a camera sending garbage or only non-video data) count as an outage, like silence does
         (silence itself is caught by FFmpeg's read timeout)."""
         stream = container.streams.video[0]
-        last = time.monotonic()
-        for packet in container.demux(stream):
-            for f in packet.decode():
-                last = time.monotonic()
-                yield f
-            if time.monotonic() - last > self.stall_timeout:
-                raise SourceError(f"no decodable frame for {self.stall_timeout:.0f} s")
+        last = [time.monotonic()]
+
+        def packets():
+            for packet in container.demux(stream):
+                if time.monotonic() - last[0] > self.stall_timeout:
+                    raise SourceError(f"no decodable frame for {self.stall_timeout:.0f} s")
+                yield packet
+
+        for f in decode_tolerant(packets(), self._decode_error):
+            last[0] = time.monotonic()
+            yield f
 
     def _close_handle(self, container) -> None:
         container.close()

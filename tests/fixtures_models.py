@@ -18,7 +18,7 @@ import pytest
 from conftest import require_asset  # tests/ is on sys.path (pytest prepend import mode)
 from rtsp_control import RtspServer, free_port, gst_available
 
-__all__ = ["RtspServer", "free_port", "person_clip", "rtsp_server", "cut_clip"]
+__all__ = ["RtspServer", "cut_clip", "free_port", "person_clip", "rtsp_server", "stream_clips", "transcode"]
 
 
 def cut_clip(src: Path, dst: Path, start: float = 25.0, seconds: float = 6.0) -> Path:
@@ -48,6 +48,31 @@ def cut_clip(src: Path, dst: Path, start: float = 25.0, seconds: float = 6.0) ->
     return dst
 
 
+def transcode(src: Path, dst: Path, *args: str, inputs: tuple[str, ...] = ()) -> Path:
+    """ffmpeg -i SRC [more inputs] ARGS DST (errors only); the test formats and streams are made this way."""
+    if not shutil.which("ffmpeg"):
+        pytest.skip("ffmpeg is not installed")
+    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(src), *inputs, *args, str(dst)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"{' '.join(cmd)}: {proc.stderr.strip()}"
+    return dst
+
+
+@pytest.fixture(scope="session")
+def stream_clips(tmp_path_factory, person_clip) -> dict[str, Path]:
+    """The person clip as a camera may send it: "768x432" (the H.264 clip itself), H.264 at "1280x720" and
+    "640x360", H.265 at 768x432 ("h265"); 3 s each at 10 fps, a keyframe every second."""
+    d = tmp_path_factory.mktemp("streams")
+    x264 = ("-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-an")
+    x265 = ("-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error:keyint=10", "-an")
+    return {
+        "768x432": person_clip,
+        "1280x720": transcode(person_clip, d / "720p.mp4", "-t", "3", "-vf", "scale=1280:720", *x264),
+        "640x360": transcode(person_clip, d / "360p.mp4", "-t", "3", "-vf", "scale=640:360", *x264),
+        "h265": transcode(person_clip, d / "h265.mp4", "-t", "3", *x265),
+    }
+
+
 @pytest.fixture(scope="session")
 def person_clip(tmp_path_factory) -> Path:
     """6 s, 10 fps, 768x432 with a person and skateboards in view (from 25 s into the shared clip)."""
@@ -55,14 +80,31 @@ def person_clip(tmp_path_factory) -> Path:
     return cut_clip(src, tmp_path_factory.mktemp("clips") / "person.mp4")
 
 
-@pytest.fixture
-def rtsp_server(person_clip):
-    """A running RTSP test server (function scope: tests may kill and restart it)."""
+def require_gst() -> None:
     if not gst_available():
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail("GStreamer RTSP server (python3-gi, gir1.2-gst-rtsp-server-1.0) is required under CI")
         pytest.skip("GStreamer RTSP server packages are not installed (see /work/shared/TOOLING.md)")
+
+
+@pytest.fixture
+def rtsp_server(person_clip):
+    """A running RTSP test server (function scope: tests may kill and restart it)."""
+    require_gst()
     server = RtspServer(person_clip).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def switching_server(stream_clips):
+    """A server whose /x plays the 768x432, 1280x720 and 640x360 H.264 clips in turn, one per `switch()`;
+    `corrupt()` damages the next 6 non-key access units."""
+    require_gst()
+    clips = [stream_clips[k] for k in ("768x432", "1280x720", "640x360")]
+    server = RtspServer(clips, corrupt_burst=6).start()
     try:
         yield server
     finally:
