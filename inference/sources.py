@@ -12,8 +12,8 @@ Network sources have an open timeout and a read timeout (a frozen stream is noti
 reconnect with exponential backoff forever (or `max_retries`), log each outage once (lost / restored),
 and count it. Credentials in URLs are redacted in every log line, error and stat (`redact`).
 Decoding uses PyAV (bundled FFmpeg); webcams use OpenCV. Corrupt data is counted (stats.decode_errors,
-one log line per burst) and skipped, never a reason to reconnect (inference/decode.py). A frame size
-change mid-stream is logged and passed on.
+one log line per burst) and skipped, never a reason to reconnect; pictures are turned upright as the
+display matrix says (inference/decode.py). A frame size change mid-stream is logged and passed on.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from .decode import decode_tolerant
+from .decode import decode_tolerant, upright
 from .errors import SourceError
 from .media import IMAGE_SUFFIXES, NETWORK_SCHEMES
 from .redact import one_line, redact
@@ -452,7 +452,7 @@ class PyAVSource(Source):
         if self._first is not None:
             first, decoder = self._first
             self._first = None
-            yield first.to_ndarray(format="bgr24"), _pts(first)
+            yield upright(first), _pts(first)
             frames = decoder
         elif self.network:
             frames = self._watched(container)
@@ -460,7 +460,7 @@ class PyAVSource(Source):
             self._rejected = 0
             frames = decode_tolerant(container.demux(container.streams.video[0]), self._file_decode_error)
         for f in frames:
-            yield f.to_ndarray(format="bgr24"), _pts(f)
+            yield upright(f), _pts(f)
         expected = container.streams.video[0].frames  # from the file index; 0 when unknown
         if not self.network and expected and self._index + self._rejected < expected - 2:
             raise SourceError(f"file is truncated: {self._index} of {expected} frames decoded")
