@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import media_formats
 import pytest
 from conftest import require_asset  # tests/ is on sys.path (pytest prepend import mode)
 from rtsp_control import RtspServer, free_port, gst_available
@@ -48,14 +49,11 @@ def cut_clip(src: Path, dst: Path, start: float = 25.0, seconds: float = 6.0) ->
     return dst
 
 
-def transcode(src: Path, dst: Path, *args: str, inputs: tuple[str, ...] = ()) -> Path:
-    """ffmpeg -i SRC [more inputs] ARGS DST (errors only); the test formats and streams are made this way."""
+def transcode(src: Path, dst: Path, *args: str) -> Path:
+    """ffmpeg -i SRC ARGS DST (tests/media_formats.py); skips when ffmpeg is not installed."""
     if not shutil.which("ffmpeg"):
         pytest.skip("ffmpeg is not installed")
-    cmd = ["ffmpeg", "-v", "error", "-y", "-i", str(src), *inputs, *args, str(dst)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, f"{' '.join(cmd)}: {proc.stderr.strip()}"
-    return dst
+    return media_formats.transcode(src, dst, *args)
 
 
 @pytest.fixture(scope="session")

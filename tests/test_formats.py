@@ -2,19 +2,21 @@
 run through the pipeline into an mp4: decoded upright at its own size, the person found where the H.264
 original shows it, an annotated output that decodes at that size, and a frame rate reported.
 
-Every format below works; what the runtime refuses (no video stream, zero frames, truncated files) is in
-tests/test_pipeline.py. bench/formats_bench.py measures the same formats' throughput.
+Every format in tests/media_formats.py works; what the runtime refuses (no video stream, zero frames,
+truncated files) is in tests/test_pipeline.py. bench/formats_bench.py measures their throughput.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import av
 import cv2
+import media_formats
 import numpy as np
 import pytest
-from fixtures_models import transcode
+from media_formats import FORMATS, transcode
 
 from inference import AsyncEngine, InferenceConfig, YoloModel
 from inference.annotate import Annotator, color_for
@@ -23,37 +25,12 @@ from inference.sinks import VideoFileSink
 from inference.sources import open_source
 
 N = 6  # frames per test video
-X264 = ("-c:v", "libx264", "-preset", "ultrafast")
-X265 = ("-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error")
-VFR = "setpts='if(lt(N,3),N*0.1,0.3+(N-3)*0.04)/TB'"  # 10 fps, then 25 fps
-
-# name: (ffmpeg output arguments, file suffix, frame (height, width) the pipeline must see)
-FORMATS: dict[str, tuple[tuple[str, ...], str, tuple[int, int]]] = {
-    "h265": (X265, ".mp4", (432, 768)),
-    "mjpeg": (("-c:v", "mjpeg", "-q:v", "3"), ".avi", (432, 768)),
-    "1080p": (("-vf", "scale=1920:1080", *X264), ".mp4", (1080, 1920)),
-    "4k-h265": (("-vf", "scale=3840:2160", *X265), ".mp4", (2160, 3840)),
-    "odd-641x359": (("-vf", "scale=641:359", *X264, "-pix_fmt", "yuv444p"), ".mp4", (359, 641)),
-    "rotated-phone": ((), ".mp4", (432, 768)),  # made below: stored sideways + display matrix
-    "vfr": (("-vf", VFR, "-vsync", "vfr", "-enc_time_base", "1:1000", *X264), ".mp4", (432, 768)),
-    "with-audio": (("-map", "0:v", "-map", "1:a", *X264, "-c:a", "aac", "-shortest"), ".mp4", (432, 768)),
-    "one-frame": (X264, ".mp4", (432, 768)),
-    "h265-10bit": ((*X265, "-pix_fmt", "yuv420p10le"), ".mp4", (432, 768)),
-    "ffv1-16bit": (("-c:v", "ffv1", "-pix_fmt", "yuv444p16le"), ".mkv", (432, 768)),
-}
 
 
 def make_format(name: str, clip: Path, folder: Path) -> Path:
-    """The first frames of `clip` in format `name` (one frame for "one-frame")."""
-    args, suffix, _ = FORMATS[name]
-    out = folder / f"{name}{suffix}"
-    frames = ("-frames:v", "1" if name == "one-frame" else str(N))
-    if name == "rotated-phone":
-        # pixels stored turned a quarter clockwise, display matrix saying: turn a quarter back to show it
-        sideways = transcode(clip, folder / "sideways.mp4", *frames, "-vf", "transpose=1", *X264, "-an")
-        return transcode(sideways, out, "-c", "copy", "-metadata:s:v:0", "rotate=90")
-    inputs = ("-f", "lavfi", "-i", "sine=frequency=440:duration=2") if name == "with-audio" else ()
-    return transcode(clip, out, *frames, *args, *(() if name == "with-audio" else ("-an",)), inputs=inputs)
+    if not shutil.which("ffmpeg"):
+        pytest.skip("ffmpeg is not installed")
+    return media_formats.make_format(name, clip, folder, N)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +65,7 @@ def edge_drawn(image: np.ndarray, box: np.ndarray, color, tol: int = 60) -> floa
 @pytest.mark.parametrize("name", list(FORMATS))
 def test_format_runs_through_the_pipeline(name, engine, reference, person_clip, tmp_path):
     path = make_format(name, person_clip, tmp_path)
-    h, w = FORMATS[name][2]
+    h, w = FORMATS[name].hw
     n = 1 if name == "one-frame" else N
     src = open_source(str(path))
     out = tmp_path / "annotated.mp4"
