@@ -8,6 +8,7 @@ import time
 
 import av
 import numpy as np
+from waiting import wait_until
 
 from inference.pipeline import Pipeline
 from inference.results import FrameResult
@@ -44,21 +45,7 @@ class Runner:
         assert not self.thread.is_alive(), "pipeline did not stop"
 
     def wait_frames(self, n: int, timeout: float, after: float = 0.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if sum(1 for t in self.times if t > after) >= n:
-                return True
-            time.sleep(0.05)
-        return False
-
-    def wait_for(self, condition, timeout: float) -> bool:
-        """Poll `condition()` until it holds or `timeout` s pass."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition():
-                return True
-            time.sleep(0.05)
-        return False
+        return wait_until(lambda: sum(1 for t in self.times if t > after) >= n, timeout)
 
 
 def read_frames(url: str, n: int, timeout: float = 20.0) -> list[np.ndarray]:

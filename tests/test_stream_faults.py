@@ -12,6 +12,7 @@ import av
 import numpy as np
 import pytest
 from pipeline_runner import Runner, read_frames
+from waiting import wait_until
 
 from inference import AsyncEngine, InferenceConfig, YoloModel
 from inference.annotate import Annotator
@@ -53,7 +54,7 @@ def test_resolution_change_mid_stream(engine, switching_server, tmp_path):
             def arrived(hw=hw, since=switched):
                 return [t for t, fr in zip(run.times, run.results) if t > since and fr.frame.image.shape[:2] == hw]
 
-            assert run.wait_for(lambda: len(arrived()) >= 5, 20), f"no {hw[1]}x{hw[0]} frames ({src.stats})"
+            assert wait_until(lambda: len(arrived()) >= 5, 20), f"no {hw[1]}x{hw[0]} frames ({src.stats})"
             gaps.append(round((arrived()[0] - last_before) * 10) - 1)
         published = read_frames(switching_server.url("out-live"), 3)
     assert run.error is None and src.stats.outages == 0 and src.stats.reconnects == 0
@@ -86,7 +87,7 @@ def test_corrupt_burst_counted_and_recovered(engine, switching_server, caplog):
         assert src.stats.decode_errors == 0
         burst_at = time.monotonic()
         switching_server.corrupt()
-        assert run.wait_for(lambda: src.stats.decode_errors > 0, 15), "the corrupt burst was not counted"
+        assert wait_until(lambda: src.stats.decode_errors > 0, 15), "the corrupt burst was not counted"
         last = {"errors": src.stats.decode_errors, "frames": len(run.times)}
 
         def clean_for(n: int) -> bool:
@@ -95,7 +96,7 @@ def test_corrupt_burst_counted_and_recovered(engine, switching_server, caplog):
             return len(run.times) - last["frames"] >= n
 
         # 6 damaged frames, then whatever refers to them until the next keyframe (every 10 frames)
-        assert run.wait_for(lambda: clean_for(20), 30), f"decode errors did not stop ({src.stats})"
+        assert wait_until(lambda: clean_for(20), 30), f"decode errors did not stop ({src.stats})"
         times = [t for t in run.times if t >= burst_at]
     assert run.error is None
     assert src.stats.outages == 0 and src.stats.reconnects == 0 and src.stats.state == "closed"
@@ -118,7 +119,7 @@ def test_camera_back_with_h265_after_reconnect(engine, switching_server, stream_
         assert run.wait_frames(5, 20), f"no frames from /x ({src.stats})"
         assert src.codec == "h264"
         switching_server.kill()
-        assert run.wait_for(lambda: src.stats.state == "reconnecting", 10), "outage not detected"
+        assert wait_until(lambda: src.stats.state == "reconnecting", 10), "outage not detected"
         switching_server.start(clips=[stream_clips["h265"]])
         restarted = time.monotonic()
         assert switching_server.codec == "h265"
