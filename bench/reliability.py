@@ -127,7 +127,7 @@ class Bench:
     def _run(self) -> None:
         try:
             for fr in self.pipe.run(self.stop):
-                self.misdrawn += fr.annotated.shape != fr.frame.image.shape
+                self.misdrawn += fr.annotated is None or fr.annotated.shape != fr.frame.image.shape
                 self.shapes.append(fr.frame.image.shape[:2])
                 self.times.append(time.monotonic())
         except BaseException as exc:  # noqa: BLE001 - reported as a failed row, not a traceback

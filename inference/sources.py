@@ -110,6 +110,7 @@ class Source:
 
     kind = "source"
     fps: float | None = None  # nominal frame rate when the container tells it
+    codec: str | None = None  # decoder of the video stream (h264, hevc, mjpeg ...) when known
 
     def __init__(
         self,
@@ -392,7 +393,6 @@ class PyAVSource(Source):
         self.options = dict(options or {})
         self._first = None  # first decoded frame of a file, decoded at open to validate it
         self._rejected = 0  # packets of this file the decoder rejected (they give no frame)
-        self.codec: str | None = None  # decoder of the video stream (h264, hevc, mjpeg ...), known once open
 
     def _av_options(self) -> dict:
         opts: dict[str, str] = {}
