@@ -39,6 +39,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -109,10 +110,10 @@ class Bench:
     def __init__(self, args, engine: AsyncEngine, cam: RtspServer, out: RtspServer):
         self.args, self.engine, self.cam, self.out = args, engine, cam, out
         # the same settings the headless app uses (library defaults), unless --fast
-        tuned = dict(open_timeout=5, read_timeout=2, backoff=(0.25, 2.0)) if args.fast else {}
+        tuned: dict[str, Any] = dict(open_timeout=5, read_timeout=2, backoff=(0.25, 2.0)) if args.fast else {}
         self.src = open_source(cam.url("x"), **tuned)
         self.fps = self.src.fps or 10.0
-        self.sink = RtspSink(out.url("out"), self.fps, **({"backoff": (0.25, 2.0)} if args.fast else {}))
+        self.sink = RtspSink(out.url("out"), self.fps, backoff=(0.25, 2.0) if args.fast else (0.25, 1.0))
         self.pipe = Pipeline(engine, [self.src], [self.sink], Annotator())
         self.stop = threading.Event()
         self.times: list[float] = []
@@ -323,7 +324,7 @@ def main() -> int:
         bench.first_size = bench.shapes[0]
         print(
             f"{'fault':<15} (source {src.display}, output {sink.display}, nominal {bench.fps:g} fps, "
-            f"read timeout {src.read_timeout:g} s, backoff {src.backoff[0]:g}..{src.backoff[1]:g} s)"
+            f"read timeout {getattr(src, 'read_timeout', 0):g} s, backoff {src.backoff[0]:g}..{src.backoff[1]:g} s)"
         )
         for seconds in outages:
             bench.kill(seconds)

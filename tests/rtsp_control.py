@@ -74,27 +74,29 @@ class RtspServer:
         """Start (or restart after kill/stop) on the same port; `clips` replaces what /x serves."""
         if clips is not None:
             self.clips = [Path(clips)] if isinstance(clips, (str, Path)) else [Path(c) for c in clips]
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        log = open(self.log_path, "ab") if self.log_path else None
         cmd = [SYSTEM_PY, str(SERVER), *map(str, self.clips), str(self.port), "--corrupt", str(self.corrupt_burst)]
         try:
-            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log or subprocess.DEVNULL, text=True)
         finally:
-            if self.log_path:
+            if log is not None:
                 log.close()
+        self.proc, out = proc, proc.stdout
+        assert out is not None  # stdout=PIPE
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
+            line = out.readline()
             if line.startswith("READY"):
                 self.codec = line.split()[-1]
                 return self
-            if not line and self.proc.poll() is not None:
+            if not line and proc.poll() is not None:
                 break
         self.kill()
         raise RuntimeError(f"the RTSP test server did not start on 127.0.0.1:{self.port}")
 
     @property
-    def pid(self) -> int:
-        return self.proc.pid
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
 
     def signal(self, sig: int) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -115,7 +117,8 @@ class RtspServer:
                 self.signal(signal.SIGCONT)
                 self.proc.kill()
             self.proc.wait(timeout=10)
-            self.proc.stdout.close()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
             self.proc = None
 
     def stop(self) -> None:
