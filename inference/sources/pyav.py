@@ -1,0 +1,143 @@
+"""Video files, GIFs and network streams (RTSP, HTTP, ...) decoded with PyAV (FFmpeg)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..decode import decode_tolerant, upright
+from ..errors import SourceError
+from ..media import NETWORK_SCHEMES
+from ..redact import one_line
+from .base import Source
+
+log = logging.getLogger(__name__)
+
+
+class PyAVSource(Source):
+    """Video file, GIF or network stream decoded with PyAV."""
+
+    kind = "video"
+
+    def __init__(
+        self,
+        spec: str,
+        *,
+        live: bool,
+        open_timeout: float = 10.0,
+        read_timeout: float = 3.0,
+        options: dict | None = None,
+        **kw,
+    ):
+        super().__init__(spec, live=live, **kw)
+        self.network = "://" in self.spec and urlsplit(self.spec).scheme.lower() in NETWORK_SCHEMES
+        self.reconnectable = self.network
+        self.open_timeout, self.read_timeout = open_timeout, read_timeout
+        self.options = dict(options or {})
+        self._first: tuple[Any, Iterator[Any]] | None = None  # a file's first frame, decoded at open to check it
+        self._rejected = 0  # packets of this file the decoder rejected (they give no frame)
+
+    def _av_options(self) -> dict:
+        opts: dict[str, str] = {}
+        scheme = urlsplit(self.spec).scheme.lower() if self.network else ""
+        if scheme in ("rtsp", "rtsps"):
+            opts.update(rtsp_transport="tcp", timeout=str(int(self.read_timeout * 1e6)))
+        elif scheme in ("http", "https"):
+            opts.update(rw_timeout=str(int(self.read_timeout * 1e6)), reconnect="0")
+        if self.network:
+            opts.update(analyzeduration="500000", probesize="65536")
+        opts.update({k: str(v) for k, v in self.options.items()})
+        return opts
+
+    def _open(self):
+        import av
+
+        try:
+            if self.network:
+                container = av.open(
+                    self.spec, options=self._av_options(), timeout=(self.open_timeout, self.read_timeout)
+                )
+            else:
+                container = av.open(self.spec)
+        except Exception as exc:  # noqa: BLE001
+            raise SourceError(f"{self.display}: cannot open ({one_line(exc, self.spec)})") from None
+        try:
+            if not container.streams.video:
+                raise SourceError(f"{self.display}: no video stream")
+            stream = container.streams.video[0]
+            # frame threading holds (threads - 1) decoded frames back: fine for files, but on a live stream
+            # that is 2 frame intervals of latency on a 2-core box, so live streams use slice threading
+            stream.thread_type = "SLICE" if self.live else "AUTO"
+            codec = stream.codec_context.name
+            if self.codec is not None and codec != self.codec:
+                log.warning("source %s: codec changed %s -> %s", self.display, self.codec, codec)
+            self.codec = codec
+            rate = stream.average_rate or stream.guessed_rate
+            self.fps = float(rate) if rate else None
+            if not self.network:
+                # decode one frame now, so a file that is not a video / has zero frames fails at open
+                self._rejected = 0
+                decoder = decode_tolerant(container.demux(stream), self._file_decode_error)
+                try:
+                    first = next(decoder)
+                except StopIteration:
+                    errors = f" ({self.stats.decode_errors} decode errors)" if self.stats.decode_errors else ""
+                    raise SourceError(f"{self.display}: no decodable video frames{errors}") from None
+                except Exception as exc:  # noqa: BLE001
+                    raise SourceError(f"{self.display}: not a readable video ({one_line(exc, self.spec)})") from None
+                self._first = (first, decoder)
+        except BaseException:
+            container.close()
+            raise
+        return container
+
+    def _frames(self, container):
+        if self._first is not None:
+            first, decoder = self._first
+            self._first = None
+            yield upright(first), _pts(first)
+            frames = decoder
+        elif self.network:
+            frames = self._watched(container)
+        else:
+            self._rejected = 0
+            frames = decode_tolerant(container.demux(container.streams.video[0]), self._file_decode_error)
+        for f in frames:
+            yield upright(f), _pts(f)
+        expected = container.streams.video[0].frames  # from the file index; 0 when unknown
+        if not self.network and expected and self._index + self._rejected < expected - 2:
+            raise SourceError(f"file is truncated: {self._index} of {expected} frames decoded")
+
+    def _file_decode_error(self, rejected: bool, reason: str) -> None:
+        self._rejected += rejected
+        self._decode_error(rejected, reason)
+
+    def _watched(self, container):
+        """Decode a network stream; watchdog: packets that never give a picture for stall_timeout seconds
+        (a camera sending garbage or only non-video data) count as an outage, like silence does
+        (silence itself is caught by FFmpeg's read timeout)."""
+        stream = container.streams.video[0]
+        last = [time.monotonic()]
+
+        def packets():
+            for packet in container.demux(stream):
+                if time.monotonic() - last[0] > self.stall_timeout:
+                    raise SourceError(f"no decodable frame for {self.stall_timeout:.0f} s")
+                yield packet
+
+        for f in decode_tolerant(packets(), self._decode_error):
+            last[0] = time.monotonic()
+            yield f
+
+    def _close_handle(self, container) -> None:
+        container.close()
+
+
+def _pts(frame) -> float | None:
+    try:
+        return float(frame.time) if frame.time is not None else None
+    except (TypeError, ValueError):
+        return None
