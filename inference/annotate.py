@@ -12,7 +12,9 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 
+from .events import Scene
 from .results import Results, label_for
+from .scene_draw import draw_scene
 
 # Ultralytics' palette (hex RGB), stored as BGR tuples.
 _HEX = (
@@ -90,12 +92,20 @@ class Annotator:
         return self.annotate(frame, results, overlay)
 
     def annotate(
-        self, frame: np.ndarray, results: Results | None, overlay: Mapping | None = None, in_place: bool = False
+        self,
+        frame: np.ndarray,
+        results: Results | None,
+        overlay: Mapping | None = None,
+        in_place: bool = False,
+        scene: Scene | None = None,
     ) -> np.ndarray:
+        """`scene`: zones, lines, trails and counts of the analytics stage, drawn under the boxes."""
         img = frame if in_place else frame.copy()
         h, w = img.shape[:2]
         lw = self.line_width or max(round((h + w) / 2 * 0.003), 2)
         fs = self.font_scale or lw / 3
+        if scene is not None:
+            draw_scene(img, scene, lw, fs)
         if results is not None and len(results):
             boxes = np.round(results.boxes).astype(np.int32)
             boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w - 1)
@@ -108,6 +118,8 @@ class Annotator:
                     cv2.rectangle(img, (int(x1), int(y1)), (int(x2), int(y2)), color, lw, cv2.LINE_AA)
                     if self.show_labels:
                         name = label_for(results.names, results.class_ids[i])
+                        if results.track_ids is not None and results.track_ids[i] >= 0:
+                            name = f"#{int(results.track_ids[i])} {name}"
                         text = f"{name} {results.scores[i]:.2f}" if self.show_conf else name
                         _label(img, text, int(x1), int(y1), color, fs, max(lw - 1, 1))
             if self.show_pose and results.keypoints is not None:

@@ -15,3 +15,7 @@ class FrameError(InferenceError):
 
 class SourceError(InferenceError):
     """A video source that cannot be opened or read."""
+
+
+class ConfigError(InferenceError):
+    """A configuration (CLI, YAML or UI) that cannot work; the message names the key path. The CLI exits 2."""

@@ -35,13 +35,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Generator, Sequence
+from typing import Protocol
 
 from .annotate import Annotator
 from .engine import AsyncEngine
 from .errors import InferenceError, SourceError
+from .events import FrameAnalytics
 from .results import Frame, FrameResult, Results
 from .sinks import Sink
 from .sources import FrameSource
+from .stride import StridedEngine
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +65,20 @@ class _Rate:
         return (len(self.times) - 1) / max(self.times[-1] - self.times[0], 1e-6)
 
 
+class ResultsStage(Protocol):
+    """What runs between results and annotation (inference.analytics.Analytics: tracker -> zones -> events):
+    it may replace the results (track IDs, boxes carried on frames the detector skipped) and returns what
+    the annotator draws and the FrameResult carries. Owned by the caller, who closes it."""
+
+    def process(self, source: FrameSource, frame: Frame, results: Results) -> tuple[Results, FrameAnalytics | None]: ...
+
+
 class Pipeline:
     """Run several sources through one engine; see the module docstring for the contract."""
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        engine: AsyncEngine | StridedEngine,
         sources: Sequence[FrameSource],
         sinks: Sequence[Sink] = (),
         annotator: Annotator | None = None,
@@ -76,6 +87,7 @@ class Pipeline:
         overlay: bool = True,
         own_sources: bool = True,
         max_in_flight: int | None = None,
+        analytics: ResultsStage | None = None,
     ):
         if not sources:
             raise InferenceError("Pipeline needs at least one source")
@@ -87,6 +99,7 @@ class Pipeline:
         self.overlay = overlay
         self.own_sources = own_sources
         self.max_in_flight = max_in_flight
+        self.analytics = analytics
         self.frames_out = 0
         self.errors: list[BaseException] = []
         self._rates = {id(s): _Rate() for s in self.sources}
@@ -181,6 +194,9 @@ class Pipeline:
     def _finish(self, src: FrameSource, frame: Frame, results: Results) -> FrameResult:
         now = time.monotonic()
         fps = self._rates[id(src)].tick(now)
+        info = None
+        if self.analytics is not None:
+            results, info = self.analytics.process(src, frame, results)
         annotated = None
         if self.annotator is not None:
             overlay: dict[str, object] | None = None
@@ -188,9 +204,9 @@ class Pipeline:
                 overlay = {"fps": round(fps, 1), "latency_ms": (now - frame.captured_at) * 1000}
                 if len(self.sources) > 1:
                     overlay = {"source": src.id, **overlay}
-            annotated = self.annotator.annotate(frame.image, results, overlay)
+            annotated = self.annotator.annotate(frame.image, results, overlay, scene=info.scene if info else None)
         latency_ms = (time.monotonic() - frame.captured_at) * 1000.0
-        fr = FrameResult(frame, results, annotated, fps, latency_ms)
+        fr = FrameResult(frame, results, annotated, fps, latency_ms, info)
         for sink in self.sinks:
             if id(sink) in self._bad_sinks or not sink.accepts(src.id):
                 continue

@@ -7,8 +7,12 @@ package: every stage (sources, tasks, tracker, annotator, sinks, metrics) import
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # a base type too (inference/events.py imports nothing); no import at run time
+    from .events import FrameAnalytics
 
 
 def label_for(names: dict[int, str], class_id) -> str:
@@ -34,6 +38,8 @@ class Results:
 
     boxes: (N, 4) float32 xyxy; scores: (N,) float32; class_ids: (N,) int32;
     masks: (N, H, W) bool at frame size, or None; keypoints: (N, K, 3) float32 (x, y, conf), or None.
+    track_ids: (N,) int64 set by the tracker (-1: not confirmed yet), or None when tracking is off.
+    carried: the detector skipped this frame (detect every Nth frame) and the boxes are the tracker's.
     """
 
     boxes: np.ndarray
@@ -44,6 +50,8 @@ class Results:
     masks: np.ndarray | None = None
     keypoints: np.ndarray | None = None
     timing: dict[str, float] = field(default_factory=dict)
+    track_ids: np.ndarray | None = None
+    carried: bool = False
 
     @classmethod
     def empty(cls, names: dict[int, str], frame_shape: tuple[int, int]) -> Results:
@@ -65,6 +73,8 @@ class Results:
             None if self.masks is None else self.masks[index],
             None if self.keypoints is None else self.keypoints[index],
             dict(self.timing),
+            None if self.track_ids is None else self.track_ids[index],
+            self.carried,
         )
 
     @property
@@ -81,6 +91,8 @@ class Results:
                 "score": round(float(self.scores[i]), 4),
                 "box": [round(float(v), 1) for v in self.boxes[i]],
             }
+            if self.track_ids is not None and self.track_ids[i] >= 0:
+                det["track_id"] = int(self.track_ids[i])
             if self.masks is not None:
                 det["mask_area"] = int(self.masks[i].sum())
             if self.keypoints is not None:
@@ -89,11 +101,14 @@ class Results:
                     for kp in self.keypoints[i]
                 ]
             out.append(det)
-        return {
+        record = {
             "frame_shape": list(self.frame_shape),
             "detections": out,
             "timing_ms": {k: round(v * 1000, 2) for k, v in self.timing.items()},
         }
+        if self.carried:
+            record["carried"] = True
+        return record
 
 
 @dataclass
@@ -105,6 +120,7 @@ class FrameResult:
     annotated: np.ndarray | None
     fps: float
     latency_ms: float
+    analytics: FrameAnalytics | None = None  # events, counts and drawing of the analytics stage, when on
 
     @property
     def source_id(self) -> str:
