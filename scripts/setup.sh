@@ -19,7 +19,8 @@ say() { echo "setup[$mode]: $*"; }
 # ffmpeg: publish/probe test streams; GStreamer + python3-gi: the local RTSP test server.
 apt_pkgs=(ffmpeg gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base
           gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools)
-if [ "$mode" = test ]; then apt_pkgs+=(chromium); fi   # headless browser for the Playwright UI tests
+# test only: headless browser for the Playwright UI tests; a real MQTT broker for the event tests
+if [ "$mode" = test ]; then apt_pkgs+=(chromium mosquitto); fi
 
 missing=()
 if command -v dpkg-query >/dev/null 2>&1; then

@@ -34,7 +34,7 @@ def box_at(cx: float, cy: float, w: float = 40, h: float = 100) -> tuple[float, 
 
 
 def run_scene(objects, frames: int, cfg: dict | None = None, source=None, seed: int = 0, pts=None):
-    """objects: list of (class_id, fn(k) -> box or None). Returns (per-frame [(gt index, track id)], events, analytics)."""
+    """objects: (class_id, fn(k) -> box or None) each. Returns ([(gt index, track id)] per frame, events, analytics)."""
     rng = np.random.default_rng(seed)
     analytics = Analytics(resolve_classes(parse_analytics(cfg or {}), NAMES))
     source = source or FakeSource()
