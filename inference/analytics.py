@@ -74,10 +74,7 @@ class SourceAnalytics:
         ids = [int(i) for i in results.track_ids if i >= 0] if results.track_ids is not None else []
         for tid in ids:
             if tid not in known:
-                track = tracks[tid]
-                label = label_for(results.names, track.class_id)
-                self.tracks_total[label] = self.tracks_total.get(label, 0) + 1
-                events.append(self._event(EventKind.APPEARED, track, frame, t))
+                events.append(self._event(EventKind.APPEARED, tracks[tid], frame, t))
         if not results.carried:
             alive = self.tracker.alive()
             gone = [tid for tid in known if tid not in alive]
@@ -139,13 +136,16 @@ class SourceAnalytics:
         for line in self.lines:
             line.end(track.id, t)
         ended = self._event(EventKind.ENDED, track, frame, t, duration_s=track.last_t - track.first_t)
+        # counted by the class the track ends with (the majority of its detections): at confirmation a
+        # person walking in may still be a "dog" (only legs in view) for a frame or two
+        self.tracks_total[ended.label] = self.tracks_total.get(ended.label, 0) + 1
         ended.reason = reason
         out.append(ended)
         return out
 
     def _end_all(self, frame: Frame, t: float, reason: str) -> list[Event]:
         out = []
-        for track in list(self.tracker.tracks.values()):
+        for track in self.tracker.end(list(self.tracker.tracks)):
             out += self._end_track(track, frame, t, reason)
         return out
 
@@ -240,11 +240,12 @@ class Analytics:
                 for sid, s in self._state.items()
             }
 
-    def close(self) -> None:
-        """End every live track (events with reason "closed"), then flush and close the event sinks."""
+    def close(self) -> list[Event]:
+        """End every live track (events with reason "closed", also returned), then flush and close the
+        event sinks. Idempotent."""
         with self._lock:
             if self._closed:
-                return
+                return []
             self._closed = True
             finals = [(sid, s.close(self._last_frame.get(sid))) for sid, s in self._state.items()]
         if self.hub is not None:
@@ -252,3 +253,4 @@ class Analytics:
                 if events:
                     self.hub.publish(sid, FrameAnalytics(events), None)
             self.hub.close()
+        return [e for _, events in finals for e in events]

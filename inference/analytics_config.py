@@ -187,11 +187,11 @@ def _zone(raw, where: str, i: int, anchor: str) -> ZoneSpec:
     pts = _points(m["points"], f"{where}.points")
     if len(pts) < 3:
         raise _err(f"{where}.points", f"a zone needs at least 3 points, got {len(pts)}")
+    if self_intersects(pts):
+        raise _err(f"{where}.points", "the polygon crosses itself: list the points in order around the zone")
     area = 0.5 * abs(sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(pts, pts[1:] + pts[:1])))
     if area <= 1e-6:
         raise _err(f"{where}.points", "the polygon has no area (points on one line or repeated)")
-    if self_intersects(pts):
-        raise _err(f"{where}.points", "the polygon crosses itself: list the points in order around the zone")
     return ZoneSpec(
         name=_text(m.get("name", f"zone{i}"), f"{where}.name"),
         points=pts,

@@ -15,8 +15,8 @@ from enum import StrEnum
 class EventKind(StrEnum):
     """The kinds of events, as they appear in JSON (`"kind": "line_crossed"`)."""
 
-    APPEARED = "track_appeared"  # a track was confirmed (it got its ID)
-    ENDED = "track_ended"  # the tracker dropped it (duration_s = first to last sighting)
+    APPEARED = "track_appeared"  # a track was confirmed (it got its ID); label: its class so far
+    ENDED = "track_ended"  # the tracker dropped it (duration_s = first to last sighting); label: majority class
     ENTERED = "zone_entered"
     LEFT = "zone_left"  # duration_s = time spent inside
     DWELL = "zone_dwell"  # stayed inside longer than the zone's dwell_s (once per visit)

@@ -12,6 +12,9 @@
         output: rtsp://127.0.0.1:8554/door   # optional per-camera outputs
         save: door.mp4
         jsonl: door.jsonl
+        analytics:                     # tracking, zones, lines, events (inference/analytics_config.py)
+          lines: [{name: gate, points: [[0.0, 0.6], [1.0, 0.6]], classes: [person]}]
+          events: {jsonl: door-events.jsonl}
       - url: /data/clip.mp4
 
 With several sources, the global --output/--save/--jsonl apply to each source with the source's name
@@ -29,22 +32,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .analytics import Analytics
+from .analytics_config import AnalyticsConfig, parse_analytics, resolve_classes
 from .annotate import Annotator
 from .config import InferenceConfig
 from .engine import AsyncEngine
-from .errors import InferenceError, SourceError
+from .errors import ConfigError, SourceError
 from .metrics import Metrics
 from .model import YoloModel
 from .pipeline import Pipeline
 from .redact import redact
 from .sinks import JsonlSink, RtspSink, Sink, VideoFileSink
 from .sources import Source, open_source, output_fps
+from .stride import StridedEngine
 
 log = logging.getLogger(__name__)
-
-
-class ConfigError(InferenceError):
-    """A configuration (CLI or YAML) that cannot work; the CLI exits with code 2."""
 
 
 @dataclass
@@ -55,6 +57,7 @@ class SourceSpec:
     save: str | None = None
     jsonl: str | None = None
     live: bool | None = None
+    analytics: AnalyticsConfig | None = None
 
 
 @dataclass
@@ -96,12 +99,15 @@ def load_yaml(path: str | Path) -> dict:
             item = {"url": item}
         if not isinstance(item, dict) or not item.get("url"):
             raise ConfigError(f"{path}: sources[{i}] needs a 'url'")
-        unknown = set(item) - {"url", "name", "output", "save", "jsonl", "live"}
+        unknown = set(item) - {"url", "name", "output", "save", "jsonl", "live", "analytics"}
         if unknown:
             raise ConfigError(f"{path}: sources[{i}] has unknown keys {sorted(unknown)}")
         live = item.get("live")
-        text = {k: str(v) for k, v in item.items() if k != "live" and v is not None}
-        specs.append(SourceSpec(**text, live=None if live is None else bool(live)))
+        analytics = (
+            parse_analytics(item["analytics"], f"{path}: sources[{i}].analytics") if "analytics" in item else None
+        )
+        text = {k: str(v) for k, v in item.items() if k not in ("live", "analytics") and v is not None}
+        specs.append(SourceSpec(**text, live=None if live is None else bool(live), analytics=analytics))
     data["sources"] = specs
     return data
 
@@ -164,11 +170,20 @@ def run_headless(cfg: HeadlessConfig, stop: threading.Event | None = None) -> in
     loading = time.monotonic()
     model = YoloModel.load(cfg.model, cfg.inference)
     log.info("model %s (%s, %s, %d classes)", cfg.model, model.meta.task, model.meta.precision, len(model.names))
+    per_source = [  # class names checked against the model before anything is opened
+        resolve_classes(s.analytics, model.names, f"sources[{i}].analytics") if s.analytics else None
+        for i, s in enumerate(cfg.sources)
+    ]
     with contextlib.ExitStack() as stack:  # closes, in reverse order, whatever was opened before a failure
-        engine = stack.enter_context(AsyncEngine(model))
+        base = stack.enter_context(AsyncEngine(model))
+        engine: AsyncEngine | StridedEngine = base
         sources = open_sources(cfg, stack)
         sinks = build_sinks(cfg, sources, stack)
-        metrics = Metrics()
+        analytics = open_analytics({src.id: a for src, a in zip(sources, per_source) if a is not None}, stack)
+        strides = {src.id: a.detect_every for src, a in zip(sources, per_source) if a is not None}
+        if any(n > 1 for n in strides.values()):
+            engine = StridedEngine(base, strides)
+        metrics = Metrics(registry=analytics_registry(analytics))
         if cfg.metrics_port is not None:
             try:
                 server = metrics.serve(cfg.metrics_port)
@@ -176,8 +191,34 @@ def run_headless(cfg: HeadlessConfig, stop: threading.Event | None = None) -> in
                 raise ConfigError(f"metrics port {cfg.metrics_port}: {exc.strerror or exc}") from None
             stack.callback(server.close)
             log.info("metrics on %s", server.url)
-        pipe = Pipeline(engine, sources, sinks, Annotator() if cfg.annotate else None, metrics=metrics)
+        annotator = Annotator() if cfg.annotate else None
+        pipe = Pipeline(engine, sources, sinks, annotator, metrics=metrics, analytics=analytics)
         return _run(cfg, pipe, metrics, stop, loading)
+
+
+def open_analytics(configs: dict[str, AnalyticsConfig], stack: contextlib.ExitStack) -> Analytics | None:
+    """The analytics stage and its event outputs for the sources that have an `analytics:` block."""
+    if not configs:
+        return None
+    from .event_sinks import EventHub
+
+    hub = EventHub.build({sid: a.events for sid, a in configs.items()})
+    analytics = Analytics(configs, hub=hub)
+    stack.callback(analytics.close)  # ends live tracks, flushes the event outputs
+    return analytics
+
+
+def analytics_registry(analytics: Analytics | None):
+    """A prometheus_client registry with the analytics counters (None without analytics)."""
+    if analytics is None:
+        return None
+    from prometheus_client import CollectorRegistry
+
+    from .analytics_metrics import register_analytics
+
+    registry = CollectorRegistry()
+    register_analytics(analytics, registry)
+    return registry
 
 
 def _run(cfg: HeadlessConfig, pipe: Pipeline, metrics: Metrics, stop: threading.Event, loading: float) -> int:

@@ -40,7 +40,8 @@ class _SourceMetrics:
 
 
 class Metrics:
-    def __init__(self, stale_after: float = 10.0):
+    def __init__(self, stale_after: float = 10.0, registry=None):
+        self.registry = registry  # a prometheus_client registry whose metrics are served too (analytics)
         self._lock = threading.Lock()
         self._sources: dict[int, _SourceMetrics] = {}
         self.stale_after = stale_after
@@ -119,7 +120,12 @@ class Metrics:
                     f'yolo_latency_ms{{source="{_esc(src)}",quantile="{q}"}} {"NaN" if v != v else f"{v:.2f}"}'
                 )
         lines.append(f"yolo_uptime_seconds {time.time() - self.started:.1f}")
-        return "\n".join(lines) + "\n"
+        extra = ""
+        if self.registry is not None:
+            from prometheus_client import generate_latest
+
+            extra = generate_latest(self.registry).decode()
+        return "\n".join(lines) + "\n" + extra
 
     def serve(self, port: int, host: str = "127.0.0.1") -> MetricsServer:
         return MetricsServer(self, port, host)

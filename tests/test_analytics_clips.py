@@ -1,0 +1,76 @@
+"""Tracking and counting on the real sample clips, through the real pipeline and detector, default settings.
+
+Ground truth, counted by eye from contact sheets of the clips (every 10th frame of the person clip, every
+5th of the car clip, each frame numbered; the sheets are made by `bench/tracker_compare.py --sheets`):
+
+* one-by-one-person-detection.mp4 (1394 frames, 10 fps): **6 different people**, one at a time: a blonde
+  woman in a grey cardigan (frames ~60-200), a man in a black hoodie (~230-445), a long-haired woman in black
+  (~505-700), a man in a black T-shirt with glasses (~745-870), a dark-haired woman in a grey cardigan
+  (~925-1200), a man in a grey shirt (~1235-1365). Each walks in from the bottom left, stands at the
+  high table for 10-25 s and leaves to the right: so 6 entries into the floor zone in front of the table,
+  6 exits, and 6 stays longer than 5 s.
+* car-detection.mp4 (377 frames, 12.5 fps, camera looking straight down on a lane): **4 cars**: a white car
+  driving up the frame (~55-105), a silver car driving down (~185-255) that passes a red car driving up
+  (~195-235), and a white car driving down (~315-350). A line across the middle of the lane is crossed
+  twice downwards ("in") and twice upwards ("out"). Seen from above, COCO's model calls these cars "car",
+  "cell phone", "suitcase", "bus" or "toilet" from frame to frame, so this test counts tracks of any class
+  (a track's class is the majority of its detections) instead of filtering on "car".
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from inference import AsyncEngine, InferenceConfig, YoloModel
+from inference.analytics import Analytics
+from inference.analytics_config import parse_analytics, resolve_classes
+from inference.events import EventKind
+from inference.pipeline import Pipeline
+from inference.sources import open_source
+
+pytestmark = pytest.mark.slow
+
+
+def run_clip(detect_ir, clip, analytics_yaml: dict):
+    model = YoloModel.load(detect_ir, InferenceConfig())
+    analytics = Analytics(resolve_classes(parse_analytics(analytics_yaml), model.names))
+    events = []
+    with AsyncEngine(model) as engine:
+        for fr in Pipeline(engine, [open_source(str(clip), live=False)], analytics=analytics).run():
+            assert fr.analytics is not None and fr.results.track_ids is not None
+            events += fr.analytics.events
+    events += analytics.close()  # the tracks still alive at the end of the clip end here
+    return events, next(iter(analytics.snapshot().values()))
+
+
+def test_person_clip_six_people_each_visit_the_table(detect_ir, require_asset):
+    clip = require_asset("videos/one-by-one-person-detection.mp4")
+    table = [[0.45, 0.8], [0.7, 0.8], [0.7, 0.96], [0.45, 0.96]]  # the floor in front of the table (feet)
+    events, snap = run_clip(
+        detect_ir, clip, {"zones": [{"name": "table", "points": table, "classes": ["person"], "dwell_s": 5}]}
+    )
+    # a track's class is settled when it ends (majority of its detections; the first frames of someone
+    # walking in, legs only, can read "dog"); close() ended the tracks still alive at the end of the clip
+    people = {e.track_id for e in events if e.kind == EventKind.ENDED and e.label == "person"}
+    kinds = [e.kind for e in events]
+    summary = f"tracks {sorted(people)}, totals {snap['tracks_total']}, zone {snap['regions'][0]}"
+    print(summary)
+    assert len(people) == 6, summary
+    zone = snap["regions"][0]
+    assert zone.entries == {"person": 6} and zone.exits == {"person": 6}, summary
+    assert kinds.count(EventKind.DWELL) == 6, summary
+
+
+def test_car_clip_four_cars_two_each_way(detect_ir, require_asset):
+    clip = require_asset("videos/car-detection.mp4")
+    # seen from straight above a car has no "feet": its box centre is the point that crosses the line
+    middle = {"name": "middle", "points": [[0.0, 0.5], [1.0, 0.5]], "anchor": "center"}
+    events, snap = run_clip(detect_ir, clip, {"lines": [middle]})
+    tracks = {e.track_id for e in events if e.kind == EventKind.ENDED}
+    line = snap["regions"][0]
+    summary = f"tracks {sorted(tracks)} ({snap['tracks_total']}), in {line.crossed_in}, out {line.crossed_out}"
+    print(summary)
+    assert len(tracks) == 4, summary
+    crossed = [e for e in events if e.kind == EventKind.CROSSED]
+    assert sorted(e.direction for e in crossed) == ["in", "in", "out", "out"], summary
+    assert len({e.track_id for e in crossed}) == 4, summary  # four different cars, each counted once
