@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -156,7 +156,8 @@ class SourceAnalytics:
             a, b = to_pixels([ln.spec.a, ln.spec.b], frame_hw)
             lines.append((ln.spec.name, (int(a[0]), int(a[1])), (int(b[0]), int(b[1]))))
         tracks = self.tracker.tracks
-        trails = {i: list(tracks[i].trail) for i in ids if i in tracks}
+        # live views of the trails (drawn before the next frame changes them): no copy per frame
+        trails: dict[int, Sequence[tuple[int, int]]] = {i: tracks[i].trail for i in ids if i in tracks}
         return Scene(zones, lines, trails, counts)
 
     def close(self, frame: Frame | None) -> list[Event]:
@@ -207,17 +208,21 @@ class Analytics:
             self.hub.publish(source.id, info, frame.image)
         return results, info
 
-    def set_geometry(self, source_id: str, zones: tuple[ZoneSpec, ...], lines: tuple[LineSpec, ...]) -> None:
+    def set_geometry(
+        self, zones: tuple[ZoneSpec, ...], lines: tuple[LineSpec, ...], source_id: str | None = None
+    ) -> None:
+        """New zones and lines (the UI editor) for one source, or for every source and the default config;
+        the changed sources' counts start at zero, their tracks go on."""
         with self._lock:
-            cfg = self.config_for(source_id)
-            if cfg is not None:
-                cfg = replace(cfg, zones=zones, lines=lines)
-                if source_id in self._configs or self._default is None:
-                    self._configs[source_id] = cfg
-                else:
-                    self._default = cfg
-            if source_id in self._state:
-                self._state[source_id].set_geometry(zones, lines)
+            if source_id is None and self._default is not None:
+                self._default = replace(self._default, zones=zones, lines=lines)
+            targets = [source_id] if source_id is not None else list({*self._configs, *self._state})
+            for sid in targets:
+                cfg = self._configs.get(sid, self._default)
+                if cfg is not None:
+                    self._configs[sid] = replace(cfg, zones=zones, lines=lines)
+                if sid in self._state:
+                    self._state[sid].set_geometry(zones, lines)
 
     def set_enabled(self, enabled: bool) -> None:
         """Tracking on/off (the UI): off drops every source's state, so on starts with fresh tracks."""

@@ -161,11 +161,9 @@ def _tracker(raw, where: str) -> TrackerConfig | None:
     if raw is False or raw in ("off", "none"):
         return None
     if isinstance(raw, str):
-        return TrackerConfig(kind=_choice(raw, where, sorted(TRACKERS)))
+        return TrackerConfig.for_kind(_choice(raw, where, sorted(TRACKERS)))
     m = _mapping(raw, where, {"kind", "lost_track_s", "activation", "high_score", "min_iou", "min_frames", "trail"})
-    cfg = TrackerConfig()
-    if "kind" in m:
-        cfg = replace(cfg, kind=_choice(m["kind"], f"{where}.kind", sorted(TRACKERS)))
+    cfg = TrackerConfig.for_kind(_choice(m.get("kind", "bytetrack"), f"{where}.kind", sorted(TRACKERS)))
     for key, lo, hi in (
         ("lost_track_s", 0.0, 600.0),
         ("activation", 0.0, 1.0),

@@ -8,6 +8,7 @@ pixels here, for the frame they were drawn on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -107,7 +108,7 @@ class Scene:
 
     zones: list[tuple[str, list[tuple[int, int]]]] = field(default_factory=list)
     lines: list[tuple[str, tuple[int, int], tuple[int, int]]] = field(default_factory=list)
-    trails: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    trails: dict[int, Sequence[tuple[int, int]]] = field(default_factory=dict)  # anchor points, oldest first
     counts: list[RegionCounts] = field(default_factory=list)
 
 

@@ -45,6 +45,18 @@ class TrackerConfig:
     min_frames: int = 2
     trail: int = 24
 
+    @classmethod
+    def for_kind(cls, kind: str) -> TrackerConfig:
+        """The library's own defaults for that algorithm (SORT and OC-SORT differ from ByteTrack)."""
+        return cls(kind=kind, **LIBRARY_DEFAULTS.get(kind, {}))
+
+
+# the library's defaults where they differ from ByteTrack's (trackers 2.6.1)
+LIBRARY_DEFAULTS: dict[str, dict] = {
+    "sort": {"activation": 0.25, "min_iou": 0.3, "min_frames": 3},
+    "ocsort": {"min_iou": 0.3, "min_frames": 3},
+}
+
 
 def _bytetrack(cfg: TrackerConfig, fps: float):
     from trackers import ByteTrackTracker
@@ -99,14 +111,21 @@ class Track:
     score: float
     votes: dict[int, int] = field(default_factory=dict)
     class_id: int = -1
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4, np.float32))
-    trail: deque = field(default_factory=deque)
+    prev_box: np.ndarray | None = None  # the detection before the last one, for the velocity
+    prev_t: float = 0.0
+    trail: deque[tuple[int, int]] = field(default_factory=deque)
 
     def vote(self, class_id: int) -> None:
         n = self.votes.get(class_id, 0) + 1
         self.votes[class_id] = n
         if self.class_id < 0 or (class_id != self.class_id and n > self.votes.get(self.class_id, 0)):
             self.class_id = class_id
+
+    def velocity(self) -> np.ndarray:
+        """Pixels per second of each box edge between the last two detections (zero before the second)."""
+        if self.prev_box is None or self.last_t <= self.prev_t:
+            return np.zeros(4, np.float32)
+        return (self.box - self.prev_box) / (self.last_t - self.prev_t)
 
 
 def anchor_points(boxes: np.ndarray, anchor: str = "bottom_center") -> np.ndarray:
@@ -164,26 +183,21 @@ class Tracker:
         return our
 
     def _observe(self, results: Results, ids: np.ndarray, t: float) -> None:
-        seen = []
-        anchors = anchor_points(results.boxes, self.anchor) if len(results) else None
-        for i in np.flatnonzero(ids >= 0):
-            tid = int(ids[i])
-            box = results.boxes[i].astype(np.float32)
+        idx = np.flatnonzero(ids >= 0)
+        boxes = results.boxes[idx].astype(np.float32)
+        anchors = anchor_points(boxes, self.anchor).astype(np.int32).tolist()
+        scores, classes, tids = results.scores[idx].tolist(), results.class_ids[idx].tolist(), ids[idx].tolist()
+        for j, tid in enumerate(tids):
             track = self.tracks.get(tid)
             if track is None:
-                track = self.tracks[tid] = Track(tid, t, t, box, float(results.scores[i]))
+                track = self.tracks[tid] = Track(tid, t, t, boxes[j], scores[j])
                 track.trail = deque(maxlen=max(self.config.trail, 1))
-            else:
-                dt = t - track.last_t
-                if dt > 0:
-                    v = (box - track.box) / dt
-                    track.velocity = v if not track.velocity.any() else 0.5 * (track.velocity + v)
-                track.box, track.score, track.last_t = box, float(results.scores[i]), t
-            track.vote(int(results.class_ids[i]))
-            assert anchors is not None
-            track.trail.append((int(anchors[i, 0]), int(anchors[i, 1])))
-            seen.append(tid)
-        self._last_seen = seen
+            elif t > track.last_t:
+                track.prev_box, track.prev_t = track.box, track.last_t
+                track.box, track.score, track.last_t = boxes[j], scores[j], t
+            track.vote(classes[j])
+            track.trail.append(tuple(anchors[j]))
+        self._last_seen = tids
 
     def carry(self, results: Results, t: float) -> Results:
         """Boxes for a frame the detector skipped: each track seen on the last detected frame, moved along
@@ -192,7 +206,7 @@ class Tracker:
         if not live or self._last_t is None:
             return replace(results, track_ids=np.zeros(0, np.int64), carried=True)
         dt = t - self._last_t
-        boxes = np.stack([tr.box + tr.velocity * dt for tr in live]).astype(np.float32)
+        boxes = np.stack([tr.box + tr.velocity() * dt for tr in live]).astype(np.float32)
         h, w = results.frame_shape
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
@@ -211,9 +225,10 @@ class Tracker:
         )
 
     def alive(self) -> set[int]:
-        """Our ids of the tracks the library still keeps (seen now or lost within lost_track_s)."""
-        lib_ids = np.asarray(self._lib.tracked_objects.tracker_id)
-        return {self._ids[int(i)] for i in lib_ids if int(i) in self._ids}
+        """Our ids of the tracks the library still keeps (seen now or lost within lost_track_s): its
+        `tracks` list (BaseTracker's documented attribute; `tracked_objects` would also predict every box)."""
+        ids = self._ids
+        return {ids[t.tracker_id] for t in self._lib.tracks if t.tracker_id in ids}
 
     def end(self, track_ids) -> list[Track]:
         """Forget tracks the library dropped; returns them (for "ended" events)."""

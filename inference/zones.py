@@ -54,15 +54,25 @@ def to_pixels(points, frame_hw: tuple[int, int]) -> np.ndarray:
 
 def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
     """(N,) bool: which of the (N, 2) points lie inside the (M, 2) polygon (even-odd ray casting)."""
-    if not len(points):
-        return np.zeros(0, bool)
-    x, y = points[:, 0:1], points[:, 1:2]
-    x1, y1 = polygon[:, 0], polygon[:, 1]
-    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
-    straddles = (y1 > y) != (y2 > y)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-    return ((straddles & (x < x_cross)).sum(axis=1) % 2).astype(bool)
+    return _Edges(polygon).inside(points)
+
+
+class _Edges:
+    """A polygon's edges, prepared once per frame size for vectorised point-in-polygon tests."""
+
+    def __init__(self, polygon: np.ndarray):
+        self.x1, self.y1 = polygon[:, 0], polygon[:, 1]
+        x2, self.y2 = np.roll(self.x1, -1), np.roll(self.y1, -1)
+        dy = self.y2 - self.y1
+        self.slope = np.divide(x2 - self.x1, dy, out=np.zeros_like(dy), where=dy != 0)
+
+    def inside(self, points: np.ndarray) -> np.ndarray:
+        if not len(points):
+            return np.zeros(0, bool)
+        x, y = points[:, 0:1], points[:, 1:2]
+        straddles = (self.y1 > y) != (self.y2 > y)
+        x_cross = self.x1 + (y - self.y1) * self.slope
+        return ((straddles & (x < x_cross)).sum(axis=1) % 2).astype(bool)
 
 
 def _orient(a, b, c) -> float:
@@ -121,26 +131,30 @@ class _Visit:
 class ZoneCounter:
     def __init__(self, spec: ZoneSpec, min_frames: int = 2):
         self.spec, self.min_frames = spec, max(1, min_frames)
-        self._poly: tuple[tuple[int, int], np.ndarray] | None = None
+        self._poly: tuple[tuple[int, int], np.ndarray, _Edges] | None = None
         self._visits: dict[int, _Visit] = {}
         self.counts = RegionCounts(spec.name, "zone")
 
     def polygon(self, frame_hw: tuple[int, int]) -> np.ndarray:
+        return self._prepared(frame_hw)[1]
+
+    def _prepared(self, frame_hw: tuple[int, int]) -> tuple[tuple[int, int], np.ndarray, _Edges]:
         if self._poly is None or self._poly[0] != frame_hw:
-            self._poly = (frame_hw, to_pixels(self.spec.points, frame_hw))
-        return self._poly[1]
+            poly = to_pixels(self.spec.points, frame_hw)
+            self._poly = (frame_hw, poly, _Edges(poly))
+        return self._poly
 
     def update(self, ids, labels, class_ids, anchors: np.ndarray, t: float, frame_hw) -> list[Hit]:
         hits: list[Hit] = []
-        inside = inside_polygon(anchors, self.polygon(frame_hw))
-        allowed = self.spec.classes
+        inside = self._prepared(frame_hw)[2].inside(anchors).tolist()
+        allowed, visits = self.spec.classes, self._visits
         for k, tid in enumerate(ids):
-            visit = self._visits.get(tid)
-            if visit is None:
+            visit = visits.get(tid)
+            if visit is None:  # most tracks, most of the time: outside and never in
                 if not inside[k] or (allowed is not None and class_ids[k] not in allowed):
                     continue
-                visit = self._visits[tid] = _Visit(label=labels[k])
-            if bool(inside[k]) == visit.inside:
+                visit = visits[tid] = _Visit(label=labels[k])
+            if inside[k] == visit.inside:
                 visit.streak = 0
             else:
                 visit.streak += 1
@@ -189,7 +203,7 @@ class ZoneCounter:
 @dataclass
 class _Side:
     side: int  # settled side: +1 right of A->B, -1 left
-    pos: tuple[float, float]  # last anchor position on the settled side
+    pos: tuple[float, float] | list[float]  # last anchor position on the settled side
     pending: int = 0
     label: str = ""
 
@@ -221,33 +235,31 @@ class LineCounter:
         assert self._px is not None
         band = self._px[3]
         d = b - a
-        length = float(np.hypot(*d)) or 1.0
-        dist = (d[0] * (anchors[:, 1] - a[1]) - d[1] * (anchors[:, 0] - a[0])) / length  # signed, + = right
-        allowed = self.spec.classes
+        dist = (d[0] * (anchors[:, 1] - a[1]) - d[1] * (anchors[:, 0] - a[0])) / (float(np.hypot(*d)) or 1.0)
+        sides = np.where(dist > band, 1, np.where(dist < -band, -1, 0)).tolist()  # + = right of A->B, 0 = dead band
+        allowed, states = self.spec.classes, self._sides
+        pts = anchors.tolist()
         for k, tid in enumerate(ids):
-            if allowed is not None and class_ids[k] not in allowed:
-                continue
-            side = 1 if dist[k] > band else -1 if dist[k] < -band else 0
-            pos = (float(anchors[k, 0]), float(anchors[k, 1]))
-            state = self._sides.get(tid)
-            if state is None:
-                if side:
-                    self._sides[tid] = _Side(side, pos, label=labels[k])
-                continue
+            side = sides[k]
             if side == 0:
                 continue  # inside the dead band: neither here nor there
-            if side == state.side:
-                state.pending, state.pos = 0, pos
+            state = states.get(tid)
+            if state is None:
+                if allowed is None or class_ids[k] in allowed:
+                    states[tid] = _Side(side, tuple(pts[k]), label=labels[k])
+                continue
+            if side == state.side:  # the usual case: still on its settled side
+                state.pos = pts[k]
+                state.pending = 0
                 continue
             state.pending += 1
             if state.pending < self.min_frames:
                 continue
-            crossed = segments_intersect(state.pos, pos, tuple(a), tuple(b))
-            state.side, state.pos, state.pending, state.label = side, pos, 0, labels[k]
+            crossed = segments_intersect(state.pos, pts[k], tuple(a), tuple(b))
+            state.side, state.pos, state.pending, state.label = side, pts[k], 0, labels[k]
             if crossed:
-                direction = "in" if side > 0 else "out"
                 _inc(self.counts.crossed_in if side > 0 else self.counts.crossed_out, labels[k])
-                hits.append(Hit(EventKind.CROSSED, tid, direction=direction))
+                hits.append(Hit(EventKind.CROSSED, tid, direction="in" if side > 0 else "out"))
         return hits
 
     def end(self, tid: int, t: float) -> None:
