@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.analytics import Analytics
 from inference.engine import AsyncEngine
 from inference.errors import InferenceError, SourceError
 from inference.media import is_url
@@ -27,6 +28,7 @@ from inference.redact import one_line, redact
 from inference.results import Frame
 from inference.sources import SourceStats, open_source
 
+from .analytics_state import AnalyticsState
 from .catalog import Catalog, ModelEntry
 from .context import UIContext, UserFacingError
 from .uploads import process_upload
@@ -53,6 +55,8 @@ class Session:
         self._cam_busy = threading.Lock()
         self._cam_n = -1
         self._out_dir: Path | None = None
+        self.analytics = AnalyticsState()  # tracking on/off, zones, lines, counts, event log (ui/analytics_state.py)
+        self._cam_analytics: Analytics | None = None
 
     # --- choices -------------------------------------------------------------------------------------
     def select(self, name: str | None, precision: str | None, catalog: Catalog | None = None) -> ModelEntry:
@@ -136,6 +140,8 @@ class Session:
             cam, self._webcam = self._webcam, None
         if cam is not None:
             cam[1].close()
+        self.analytics.finish(self._cam_analytics)
+        self._cam_analytics = None
         if self._out_dir is not None:
             shutil.rmtree(self._out_dir, ignore_errors=True)
             self._out_dir = None
@@ -154,6 +160,7 @@ class Session:
             source = open_source(spec, live=None if url else False)
         except InferenceError as exc:
             raise UserFacingError(f"Cannot open {shown}: {one_line(exc)}") from None
+        analytics = self.analytics.open(self.load()[0].names)  # tracks and counts go on across model switches
         try:
             # One Pipeline per model choice on the same open source (own_sources=False): a model,
             # precision, rect or device change ends the current Pipeline and the next one goes on from there.
@@ -161,7 +168,7 @@ class Session:
                 model, variant = self.load()
                 version = self.version
                 with self.tracked(AsyncEngine(model)) as engine:
-                    pipeline = Pipeline(engine, [source], annotator=annotator(), own_sources=False)
+                    pipeline = Pipeline(engine, [source], annotator=annotator(), own_sources=False, analytics=analytics)
                     yield Update(status=f"Running {self.label(variant)} on {shown}")
                     run = pipeline.run(stop)
                     try:
@@ -178,6 +185,7 @@ class Session:
                 yield Update(status=f"End of {shown}.")
         finally:
             source.close()
+            self.analytics.finish(analytics)
 
     # --- webcam (one frame per call from the browser) ------------------------------------------------
     def webcam_frame(self, rgb: np.ndarray | None) -> Update:
@@ -210,7 +218,11 @@ class Session:
         self._cam_last = now
         fr = None
         # no in-image FPS overlay: a one-frame pipeline run cannot know the camera's rate (stats has it)
-        pipeline = Pipeline(engine, [OneFrameSource(frame)], annotator=annotator(overlay=False))
+        if self._cam_analytics is None:  # one analytics stage for the whole webcam session
+            self._cam_analytics = self.analytics.open(model.names)
+        pipeline = Pipeline(
+            engine, [OneFrameSource(frame)], annotator=annotator(overlay=False), analytics=self._cam_analytics
+        )
         for fr in pipeline.run(None, max_frames=1):
             pass
         if fr is None:

@@ -75,11 +75,12 @@ def process_upload(session: Session, path: str | None, progress: Callable | None
     for old in (mp4, jsonl):  # a second run of the same file replaces the first one's outputs
         old.unlink(missing_ok=True)
     n = 0
+    analytics = session.analytics.open(model.names)  # track IDs in the video and the JSON lines, counts, events
     try:
         with session.tracked(AsyncEngine(model)) as engine:
             sinks = [VideoFileSink(mp4, output_fps(source)), JsonlSink(jsonl)]
             last = 0.0
-            for fr in Pipeline(engine, [source], sinks=sinks, annotator=annotator()).run(stop):
+            for fr in Pipeline(engine, [source], sinks=sinks, annotator=annotator(), analytics=analytics).run(stop):
                 n += 1
                 now = time.perf_counter()
                 if progress is not None and total:
@@ -91,6 +92,7 @@ def process_upload(session: Session, path: str | None, progress: Callable | None
                     yield upd
     finally:
         source.close()  # the pipeline closes it too; this covers a failure before the pipeline ran
+        session.analytics.finish(analytics)
     if n == 0:
         raise UserFacingError(f"{src.name}: no frames could be decoded; is it a video?")
     word = "Stopped after" if stop.is_set() else "Done:"

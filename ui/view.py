@@ -17,7 +17,7 @@ from inference.results import FrameResult, Results, label_for
 
 from .catalog import NO_MODELS_HINT
 
-TABLE_HEADERS = ["label", "score", "x1", "y1", "x2", "y2"]
+TABLE_HEADERS = ["label", "score", "x1", "y1", "x2", "y2", "track"]
 DISPLAY_FPS = 10.0  # at most this many frames per second are sent to the browser
 MAX_TABLE_ROWS = 100
 
@@ -80,8 +80,9 @@ def detections_table(results: Results | None) -> list[list]:
     rows = []
     for i in range(min(len(results), MAX_TABLE_ROWS)):
         x1, y1, x2, y2 = (round(float(v), 1) for v in results.boxes[i])
+        track = int(results.track_ids[i]) if results.track_ids is not None and results.track_ids[i] >= 0 else ""
         rows.append(
-            [label_for(results.names, results.class_ids[i]), round(float(results.scores[i]), 3), x1, y1, x2, y2]
+            [label_for(results.names, results.class_ids[i]), round(float(results.scores[i]), 3), x1, y1, x2, y2, track]
         )
     return rows
 
