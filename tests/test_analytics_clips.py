@@ -74,3 +74,53 @@ def test_car_clip_four_cars_two_each_way(detect_ir, require_asset):
     crossed = [e for e in events if e.kind == EventKind.CROSSED]
     assert sorted(e.direction for e in crossed) == ["in", "in", "out", "out"], summary
     assert len({e.track_id for e in crossed}) == 4, summary  # four different cars, each counted once
+
+
+def test_detect_every_third_frame_through_the_pipeline(detect_ir, person_clip):
+    """StridedEngine: every frame comes out in order, a third of them inferred; the others carry the
+    tracker's boxes with their IDs (the person is in view for the whole 6 s clip)."""
+    from inference.stride import StridedEngine
+
+    model = YoloModel.load(detect_ir, InferenceConfig())
+    analytics = Analytics(parse_analytics({"detect_every": 3}))
+    with AsyncEngine(model) as base:
+        engine = StridedEngine(base, 3)
+        out = list(Pipeline(engine, [open_source(str(person_clip), live=False)], analytics=analytics).run())
+    analytics.close()
+    assert [fr.frame.index for fr in out] == list(range(len(out))) and len(out) > 50
+    assert engine.detected == (len(out) + 2) // 3 and engine.skipped == len(out) - engine.detected
+    carried = [fr for fr in out if fr.results.carried]
+    assert len(carried) == engine.skipped and all(fr.frame.index % 3 for fr in carried)
+    with_ids = [fr for fr in carried[4:] if len(fr.results) and (fr.results.track_ids >= 0).all()]
+    assert len(with_ids) > 0.8 * len(carried[4:])  # carried boxes keep the person's track
+    ids = {int(i) for fr in out for i in fr.results.track_ids if i >= 0}
+    assert len(ids) <= 3, ids
+
+
+@pytest.mark.parametrize("task", ["segment", "pose"])
+def test_masks_and_keypoints_ride_with_their_track(task, seg_ir, pose_ir, person_clip):
+    """Segment and pose results keep one mask / keypoint set per box after tracking, drawn with the ID."""
+    from inference.annotate import Annotator
+
+    ir = seg_ir if task == "segment" else pose_ir
+    model = YoloModel.load(ir, InferenceConfig())
+    analytics = Analytics(parse_analytics({}))
+    seen = 0
+    with AsyncEngine(model) as engine:
+        pipe = Pipeline(engine, [open_source(str(person_clip), live=False)], annotator=Annotator(), analytics=analytics)
+        for fr in pipe.run(max_frames=25):
+            r = fr.results
+            assert r.track_ids is not None and len(r.track_ids) == len(r)
+            extra = r.masks if task == "segment" else r.keypoints
+            assert extra is not None and len(extra) == len(r)
+            for i in range(len(r)):  # the mask / skeleton of box i lies on box i
+                x1, y1, x2, y2 = r.boxes[i]
+                if task == "segment":
+                    ys, xs = extra[i].nonzero() if extra[i].any() else ([y1], [x1])
+                    assert x1 - 2 <= min(xs) and max(xs) <= x2 + 2 and y1 - 2 <= min(ys) and max(ys) <= y2 + 2
+                else:
+                    vis = extra[i][extra[i][:, 2] > 0.5]
+                    assert ((vis[:, 0] >= x1 - 2) & (vis[:, 0] <= x2 + 2)).all()
+            seen += int((r.track_ids >= 0).sum())
+    analytics.close()
+    assert seen > 10
