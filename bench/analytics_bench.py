@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from analyticslib import Cam, cpu_info, detect_clip, replay, score
-from benchlib import REPO, default_clip, default_model, write_json
+from analyticslib import Cam, detect_clip, replay, score
+from benchlib import REPO, default_clip, default_model, machine_info, machine_line, write_json
 from tracker_compare import moving_boxes
 
 from inference import AsyncEngine, InferenceConfig, YoloModel
@@ -125,7 +125,7 @@ def main() -> int:
     args = ap.parse_args()
     logging.basicConfig(level=logging.ERROR)
     model_path = args.model or default_model(script="analytics_bench")
-    report: dict = {"model": str(model_path), "cpu": cpu_info()}
+    report: dict = {"model": str(model_path), "machine": machine_info()}
 
     report["overhead"] = o = overhead()
     print(f"[overhead] {o['total_ms_median']:.3f} ms/frame", file=sys.stderr, flush=True)
@@ -160,7 +160,7 @@ def main() -> int:
     }
     strides = []
     for s in (1, 2, 3):
-        row = {"stride": s, "inferences_per_frame": 1 / s, "fps": float(np.median(stride_fps[s]))}
+        row: dict = {"stride": s, "inferences_per_frame": 1 / s, "fps": float(np.median(stride_fps[s]))}
         row["fps_vs_stride1"] = row["fps"] / float(np.median(stride_fps[1]))
         row["cpu_ms_per_frame"] = float(np.median(stride_cpu[s]))
         for name, d in dets.items():
@@ -168,7 +168,8 @@ def main() -> int:
         strides.append(row)
     report["stride"] = strides
 
-    print(f"\nmodel {model_path}, cpu {cpu_info()}")
+    print("\n" + machine_line())
+    print(f"model {model_path}")
     print(f"1. analytics CPU per frame, 20 objects, 2 zones, 2 lines, events to JSONL ({o['events']} events):")
     print(
         f"   total {o['total_ms_median']:.3f} ms median, {o['total_ms_p95']:.3f} p95; medians: trackers library "

@@ -1,4 +1,4 @@
-"""What the analytics benches share: the CPU line, the sample clips' ground truth (counted by eye), the
+"""What the analytics benches share: the sample clips' ground truth (counted by eye), the
 analytics set-up of each clip, one detection pass per clip, and replaying its detections through the
 analytics stage at any detect-every-Nth stride (exactly what StridedEngine + Analytics do in the pipeline,
 without running the detector again).
@@ -6,8 +6,6 @@ without running the detector again).
 
 from __future__ import annotations
 
-import os
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,7 @@ TRUTH = {
     "one-by-one-person-detection.mp4": {"people": 6, "zone_entries": 6},
     "car-detection.mp4": {"tracks": 4, "in": 2, "out": 2},
 }
-SETUP = {  # the analytics each clip is measured with (the same as the tests')
+SETUP: dict[str, dict] = {  # the analytics each clip is measured with (the same as the tests')
     "one-by-one-person-detection.mp4": {
         "zones": [
             {
@@ -41,22 +39,6 @@ SETUP = {  # the analytics each clip is measured with (the same as the tests')
     },
     "car-detection.mp4": {"lines": [{"name": "middle", "points": [[0.0, 0.5], [1.0, 0.5]], "anchor": "center"}]},
 }
-
-
-def cpu_info() -> str:
-    """CPU model, the ISA extensions OpenVINO cares about, and the core count."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and model in ("", platform.machine()):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-                break
-    except OSError:
-        pass
-    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_int8") if f in flags]
-    return f"{model} x{os.cpu_count()} ({', '.join(isa) or 'no AVX2'})"
 
 
 class Cam:
@@ -89,7 +71,7 @@ def replay(dets: Detections, stride: int = 1, tracker: dict | str | None = None,
     """The clip's detections through the analytics stage, the detector "skipping" all but every stride-th
     frame; returns (events incl. the final ones, snapshot of the source). `keep`: a list that receives
     (frame index, results with track IDs) per frame."""
-    raw = dict(setup if setup is not None else SETUP[dets.clip])
+    raw: dict = dict(setup if setup is not None else SETUP[dets.clip])
     if tracker is not None:
         raw["tracker"] = tracker
     names = dets.frames[0][2].names

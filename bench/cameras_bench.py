@@ -25,8 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import av
 import numpy as np
-from analyticslib import cpu_info
-from benchlib import REPO, RtspServer, default_clip, default_model, video_only, write_json
+from benchlib import REPO, RtspServer, default_clip, default_model, machine_info, machine_line, video_only, write_json
 
 from inference import AsyncEngine, InferenceConfig, YoloModel
 from inference.analytics import Analytics
@@ -120,7 +119,8 @@ def main() -> int:
                 if not r["ok"]:
                     break
                 best[stride] = n
-    print(f"\nmodel {model_path}, cpu {cpu_info()}, clip {clip.name} at {fps:g} fps (interval {interval_ms:.0f} ms)")
+    print("\n" + machine_line())
+    print(f"model {model_path}, clip {clip.name} at {fps:g} fps (interval {interval_ms:.0f} ms)")
     print("limits: p95 capture-to-result <= 2 intervals, dropped <= 1 %; analytics on (tracking, zone, line, events)")
     print(f"{'stride':>6}{'cameras':>8}{'FPS':>8}{'p50 ms':>8}{'p95 ms':>8}{'p95/intv':>9}{'dropped':>9}{'server':>8}")
     for r in rows:
@@ -133,7 +133,7 @@ def main() -> int:
         args.out,
         {
             "model": str(model_path),
-            "cpu": cpu_info(),
+            "machine": machine_info(),
             "clip": clip.name,
             "fps": fps,
             "rows": rows,

@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from analyticslib import cpu_info, detect_clip, idf1_person_clip, replay, score
-from benchlib import REPO, default_clip, default_model, write_json
+from analyticslib import detect_clip, idf1_person_clip, replay, score
+from benchlib import REPO, default_clip, default_model, machine_info, machine_line, write_json
 
 from inference.results import Results
 from inference.tracker import Tracker, TrackerConfig
@@ -57,11 +57,12 @@ def synthetic_idf1(kind: str) -> tuple[float, int]:
 
     tracker, acc = Tracker(TrackerConfig.for_kind(kind), fps=10), mm.MOTAccumulator(auto_id=True)
     for k, (gt, res) in enumerate(moving_boxes(8, 150, seed=7, miss=0.1)):
-        out = tracker.update(res, k / 10)
-        ok = out.track_ids >= 0
-        dist = np.full((len(gt), ok.sum()), np.nan)
-        dist[np.flatnonzero(ok), np.arange(ok.sum())] = 0.0  # a track sits on the box it was given
-        acc.update(list(gt), list(out.track_ids[ok]), dist)
+        ids = tracker.update(res, k / 10).track_ids
+        assert ids is not None
+        ok = np.asarray(ids >= 0)
+        dist = np.full((len(gt), int(ok.sum())), np.nan)
+        dist[np.flatnonzero(ok), np.arange(int(ok.sum()))] = 0.0  # a track sits on the box it was given
+        acc.update(list(gt), list(ids[ok]), dist)
     s = mm.metrics.create().compute(acc, metrics=["idf1", "num_switches"], name="synthetic")
     return float(s["idf1"].iloc[0]), int(s["num_switches"].iloc[0])
 
@@ -116,7 +117,7 @@ def main() -> int:
         print(f"[{name}] detecting ...", file=sys.stderr, flush=True)
         dets[name] = detect_clip(model, clip)
     person, car = dets["one-by-one-person-detection.mp4"], dets["car-detection.mp4"]
-    rows = []
+    rows: list[dict] = []
     for kind in CANDIDATES:
         tracked: list = []
         p = score(person, *replay(person, tracker=kind, keep=tracked))
@@ -138,7 +139,8 @@ def main() -> int:
             }
         )
         print(f"[{kind}] done", file=sys.stderr, flush=True)
-    print(f"\nmodel {model}, cpu {cpu_info()}; truth: 6 people / 6 zone entries; 4 cars, 2 in, 2 out")
+    print("\n" + machine_line())
+    print(f"model {model}; truth: 6 people / 6 zone entries; 4 cars, 2 in, 2 out")
     print(
         f"{'tracker':<11}{'people':>7}{'entries':>8}{'IDF1':>7}{'IDsw':>5}{'car tracks':>11}{'in/out':>8}"
         f"{'syn IDF1':>9}{'syn IDsw':>9}{'ms/upd@20':>10}{'p99':>7}"
@@ -149,7 +151,7 @@ def main() -> int:
             f"{r['person_switches']:>5}{r['car']['tracks']:>11}{r['car']['in']:>4}/{r['car']['out']:<3}"
             f"{r['synthetic_idf1']:9.3f}{r['synthetic_switches']:>9}{r['ms_median_20']:10.3f}{r['ms_p99_20']:7.2f}"
         )
-    write_json(args.out, {"model": str(model), "cpu": cpu_info(), "rows": rows})
+    write_json(args.out, {"model": str(model), "machine": machine_info(), "rows": rows})
     print(f"wrote {args.out}")
     return 0
 

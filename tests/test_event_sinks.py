@@ -79,10 +79,10 @@ class Subscriber:
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
 
-        self.messages: list[tuple[str, bytes, bool]] = []
+        self.messages: list[tuple[str, bytes | bytearray, bool]] = []
         self.subscribed = threading.Event()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
-        self.client.reconnect_delay_set(0.2, 1)
+        self.client.reconnect_delay_set(1, 2)
 
         def on_connect(client, userdata, flags, rc, props):
             client.subscribe(topic, qos=1)

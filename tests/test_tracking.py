@@ -13,7 +13,7 @@ import pytest
 
 from inference.analytics import Analytics
 from inference.analytics_config import parse_analytics, resolve_classes
-from inference.events import EventKind
+from inference.events import Event, EventKind
 from inference.results import Frame, Results
 from inference.sources import SourceStats
 
@@ -38,7 +38,8 @@ def run_scene(objects, frames: int, cfg: dict | None = None, source=None, seed: 
     rng = np.random.default_rng(seed)
     analytics = Analytics(resolve_classes(parse_analytics(cfg or {}), NAMES))
     source = source or FakeSource()
-    assignments, events = [], []
+    assignments: list[list[tuple[int, int]]] = []
+    events: list[Event] = []
     for k in range(frames):
         dets = [(i, c, b) for i, (c, fn) in enumerate(objects) if (b := fn(k)) is not None]
         order = rng.permutation(len(dets))
@@ -56,7 +57,7 @@ def run_scene(objects, frames: int, cfg: dict | None = None, source=None, seed: 
         )
         t = k / FPS if pts is None else pts(k)
         out, info = analytics.process(source, Frame(IMAGE, k, source.id, t, t), results)
-        assert out.track_ids is not None and out.keypoints is not None
+        assert out.track_ids is not None and out.keypoints is not None and info is not None
         assignments.append([(int(kp[0, 0]), int(tid)) for kp, tid in zip(out.keypoints, out.track_ids)])
         events += info.events
     return assignments, events, analytics

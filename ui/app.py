@@ -183,7 +183,7 @@ def build_demo(
                         )
                         from .analytics_panel import analytics_panel  # imports gradio, like this function
 
-                        analytics_panel(store, sid, output)
+                        analytics_panel(store, h.sid, output)
             with gr.Tab("Models", id="models"):
                 report_model = gr.Dropdown(choices=catalog.names, value=model0, label="Model", elem_id="report-model")
                 report_md = gr.Markdown(elem_id="report-status")
