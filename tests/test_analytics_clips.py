@@ -124,3 +124,42 @@ def test_masks_and_keypoints_ride_with_their_track(task, seg_ir, pose_ir, person
             seen += int((r.track_ids >= 0).sum())
     analytics.close()
     assert seen > 10
+
+
+@pytest.mark.rtsp
+def test_tracker_resets_when_the_camera_reconnects(detect_ir, rtsp_server):
+    """A real RTSP camera (the local server looping a clip with a person in view) goes away and comes back:
+    the tracks of before end with reason "reset" and the person gets a new ID afterwards."""
+    import threading
+
+    from waiting import wait_until
+
+    src = open_source(rtsp_server.url("x"), open_timeout=5, read_timeout=2, backoff=(0.25, 2.0))
+    analytics = Analytics(parse_analytics({}))
+    events: list = []
+    stop = threading.Event()
+    with AsyncEngine(YoloModel.load(detect_ir, InferenceConfig())) as engine:
+        pipe = Pipeline(engine, [src], analytics=analytics)
+
+        def consume():
+            for fr in pipe.run(stop):
+                events.extend(fr.analytics.events if fr.analytics else [])
+
+        worker = threading.Thread(target=consume, daemon=True)
+        worker.start()
+        try:
+            appeared = lambda: [e for e in events if e.kind == EventKind.APPEARED]  # noqa: E731
+            assert wait_until(lambda: appeared(), 30), "no track before the outage"
+            before = {e.track_id for e in appeared()}
+            rtsp_server.kill()
+            assert wait_until(lambda: src.stats.state == "reconnecting", 20)
+            rtsp_server.start()
+            assert wait_until(lambda: src.stats.reconnects >= 1, 30), src.stats
+            reset = lambda: [e for e in events if e.kind == EventKind.ENDED and e.reason == "reset"]  # noqa: E731
+            assert wait_until(lambda: reset() and any(e.track_id not in before for e in appeared()), 30), events[-5:]
+        finally:
+            stop.set()
+            worker.join(15)
+    analytics.close()
+    after = {e.track_id for e in appeared()} - before
+    assert after and min(after) > max(before)  # IDs never repeat within a source
