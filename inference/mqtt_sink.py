@@ -6,7 +6,7 @@ Topics (`topic` defaults to "yolo"; the source name is made topic-safe):
                               get the current state at once)
     <topic>/status            retained "online"; the broker publishes "offline" (last will) if we vanish
 
-paho's network loop runs on its own thread and reconnects by itself (1 s, doubling to 30 s). A broker
+paho's network loop runs on its own thread and reconnects by itself (1 s, doubling to 10 s). A broker
 that is down at start or goes away mid-run costs the video nothing: publishes made meanwhile wait in
 paho's queue, bounded by `max_queue`, and go out after the reconnect (QoS 1 with a persistent session, so
 messages in flight when the link broke are sent again). Beyond the bound they are dropped and counted.
@@ -50,7 +50,7 @@ class MqttSink:
                 raise ConfigError(f"MQTT password: environment variable {cfg.password_env} is not set")
             self.client.username_pw_set(cfg.username, password)
         self.client.max_queued_messages_set(cfg.max_queue)
-        self.client.reconnect_delay_set(1, 30)
+        self.client.reconnect_delay_set(1, 10)
         self.client.will_set(f"{cfg.topic}/status", "offline", qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect

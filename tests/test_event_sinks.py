@@ -145,12 +145,13 @@ def test_mqtt_broker_down_at_start_then_lost_mid_run(broker, caplog):
         )
         costs += feed(analytics, cam, list(crossing_frames(3))[40:], t0=10.0)  # persons 2 and 3 cross meanwhile
         broker.start()
-        assert wait_until(lambda: len(sub.events("line_crossed")) == 3, 20), sub.events("line_crossed")
-        assert [e["track_id"] for e in sub.events("line_crossed")] == sorted(
-            e["track_id"] for e in sub.events("line_crossed")
-        )
-        # the pipeline's cost stayed that of the analytics alone: no call waited for the network
-        assert max(costs) < 0.05, max(costs)
+        # both clients come back by themselves (paho's reconnect backoff); QoS 1 is at-least-once, so a message
+        # in flight when the link broke may arrive twice: count distinct crossings
+        crossed = lambda: [e["track_id"] for e in sub.events("line_crossed")]  # noqa: E731
+        assert wait_until(lambda: set(crossed()) == {1, 2, 3}, 60), crossed()
+        assert crossed() == sorted(crossed())  # in order
+        # no call waited for the network (a blocking publish would wait for the broker's connect timeout)
+        assert max(costs) < 0.25, max(costs)
         text = caplog.text
         assert text.count("MQTT mqtt:127.0.0.1") >= 2 and "lost" in text  # connected, lost, reconnected: one line each
     finally:
@@ -220,7 +221,8 @@ def test_webhook_that_never_answers_costs_the_video_nothing(caplog):
         costs = feed(analytics, Cam(), crossing_frames(6))
         stats = analytics.hub.stats()[f"webhook:{url}"]
         assert stats["dropped"] > 0
-        assert max(costs) < 0.05, max(costs)
+        # a blocking send would make frames wait for the 0.5 s timeout; the bound is loose for a busy machine
+        assert max(costs) < 0.25, max(costs)
         assert caplog.text.count("queue full") == 1
     finally:
         analytics.hub.close(timeout=1.0)
