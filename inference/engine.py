@@ -116,15 +116,17 @@ class AsyncEngine:
     def in_flight(self) -> int:
         return len(self._pending)
 
-    def submit(self, frame: np.ndarray, userdata: Any = None) -> None:
-        """Start inference on a frame; when every request of its size is busy, first finish the oldest."""
+    def submit(self, frame: np.ndarray, userdata: Any = None, config: InferenceConfig | None = None) -> None:
+        """Start inference on a frame; when every request of its size is busy, first finish the oldest.
+        `config` filters this frame's outputs (thresholds, classes) instead of the engine's own; its graph
+        settings must be the engine's."""
         frame = check_frame(frame)
         with self._lock:
             pool = self._pool_for(frame.shape[:2])
             while not pool.idle:
                 self._finish(next(job for job in self._pending if job.results is None and job.error is None))
             request = pool.idle.pop()
-            job = Job(self._seq, frame, userdata, time.perf_counter(), self.config, pool, request)
+            job = Job(self._seq, frame, userdata, time.perf_counter(), config or self.config, pool, request)
             self._seq += 1
             request.start_async({0: frame[None]}, share_inputs=True)
             self._pending.append(job)
@@ -141,6 +143,15 @@ class AsyncEngine:
             job.error = exc
         finally:
             job.pool.idle.append(job.request)
+
+    def oldest_wait(self) -> float:
+        """Seconds the oldest frame still in flight has waited (0 when none): a hung infer request shows
+        here. Lock-free, so a watchdog can ask while another thread is blocked waiting for that request."""
+        try:
+            job = self._pending[0]
+        except IndexError:
+            return 0.0
+        return 0.0 if job.results is not None or job.error is not None else time.perf_counter() - job.submitted
 
     def ready(self) -> bool:
         """True when the oldest frame's results can be had without blocking."""

@@ -28,6 +28,10 @@ Behaviour:
     closes the generator. In every case sinks are closed (mp4 finalised) and, when the pipeline owns
     them (default), sources too. Sink errors are logged once per sink and that sink is disabled.
   * Copies: decoded frames go to OpenVINO without a copy; the annotator copies once to draw.
+  * Sources come and go while it runs (live reload): `add_source(src, sinks, config)` and
+    `remove_source(src)` may be called from any thread; a removed source's frames already in flight are
+    still delivered, then its sinks are closed. `linger=True` keeps `run` going with no source left;
+    `dynamic=True` allows starting with none (sources to be added).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from collections.abc import Generator, Sequence
 from typing import Protocol
 
 from .annotate import Annotator
+from .config import InferenceConfig
 from .engine import AsyncEngine
 from .errors import InferenceError, SourceError
 from .events import FrameAnalytics
@@ -90,8 +95,10 @@ class Pipeline:
         own_sources: bool = True,
         max_in_flight: int | None = None,
         analytics: ResultsStage | None = None,
+        linger: bool = False,
+        dynamic: bool = False,
     ):
-        if not sources:
+        if not sources and not linger and not dynamic:
             raise InferenceError("Pipeline needs at least one source")
         self.engine = engine
         self.sources = list(sources)
@@ -102,14 +109,100 @@ class Pipeline:
         self.own_sources = own_sources
         self.max_in_flight = max_in_flight
         self.analytics = analytics
+        self.linger = linger
         self.frames_out = 0
         self.errors: list[BaseException] = []
         self._rates = {id(s): _Rate() for s in self.sources}
         self._bad_sinks: set[int] = set()
         self._closed = False
+        self._ended = False  # run() has decided to end: no source will be added any more
+        self._wake = threading.Event()
+        self._changes: list[tuple[str, FrameSource, list[Sink], InferenceConfig | None, threading.Event]] = []
+        self._changes_lock = threading.Lock()
+        self._configs: dict[int, InferenceConfig | None] = {}
+        self._sinks_of: dict[int, list[Sink]] = {id(s): [k for k in self.sinks if k.source_id == s.id] for s in sources}
+        self._in_flight: dict[int, int] = {}
+        self._order: deque[FrameSource] = deque()  # source of each frame in flight, oldest first
+        self._leaving: dict[int, tuple[FrameSource, threading.Event]] = {}
         if metrics is not None:
             for s in self.sources:
                 metrics.register_source(s)
+
+    def add_source(
+        self, source: FrameSource, sinks: Sequence[Sink] = (), config: InferenceConfig | None = None
+    ) -> bool:
+        """Serve `source` from the next round, with its own sinks (closed when it is removed) and its own
+        thresholds/class filter (`config`, whose graph settings must be the engine's). Any thread.
+        False when the pipeline has already ended (every source ended): use a new one."""
+        return self._request("add", source, list(sinks), config) is not None
+
+    def remove_source(self, source: FrameSource) -> threading.Event:
+        """Stop serving `source`; set the returned event once its in-flight frames are delivered and its
+        sinks (and, when owned, the source) are closed. Any thread."""
+        done = self._request("remove", source, [], None)
+        if done is None:  # ended: everything is closed already
+            done = threading.Event()
+            done.set()
+        return done
+
+    def _request(self, op: str, source, sinks, config) -> threading.Event | None:
+        done = threading.Event()
+        with self._changes_lock:
+            if self._ended or self._closed:
+                return None
+            self._changes.append((op, source, sinks, config, done))
+        self._wake.set()
+        return done
+
+    def _should_end(self, active: list[FrameSource]) -> bool:
+        """No source left and none coming (decided under the lock add_source takes, so none is lost)."""
+        if active or self.linger or self._leaving:
+            return False
+        with self._changes_lock:
+            if not self._changes:
+                self._ended = True
+        return self._ended
+
+    def _apply_changes(self, active: list[FrameSource]) -> None:
+        with self._changes_lock:
+            changes, self._changes = self._changes, []
+        for op, src, sinks, config, done in changes:
+            if op == "add":
+                self.sources.append(src)
+                self.sinks.extend(sinks)
+                self._sinks_of[id(src)] = sinks
+                self._configs[id(src)] = config
+                self._rates[id(src)] = _Rate()
+                src.on_frame = self._wake.set
+                active.append(src)
+                if self.metrics is not None:
+                    self.metrics.register_source(src)
+                done.set()
+            elif src in self.sources:
+                if src in active:
+                    active.remove(src)
+                self._leaving[id(src)] = (src, done)
+                self._retire_if_idle(src)
+            else:
+                done.set()
+
+    def _retire_if_idle(self, src: FrameSource) -> None:
+        """Close a removed source's sinks (and the source, when owned) once none of its frames is in flight."""
+        if id(src) not in self._leaving or self._in_flight.get(id(src), 0):
+            return
+        _, done = self._leaving.pop(id(src))
+        if self.own_sources:
+            try:
+                src.close()
+            except Exception as exc:  # noqa: BLE001
+                log.warning("closing source %s: %s", src.id, exc)
+        for sink in self._sinks_of.pop(id(src), []):
+            self._close_sink(sink)
+            self.sinks.remove(sink)
+        self.sources.remove(src)
+        if self.metrics is not None:
+            self.metrics.source_closed(src, forget=True)
+        done.set()
 
     def _capacity(self) -> int:
         cap = self.engine.capacity
@@ -119,7 +212,7 @@ class Pipeline:
         self, stop: threading.Event | None = None, max_frames: int | None = None
     ) -> Generator[FrameResult, None, None]:
         stop = stop or threading.Event()
-        wake = threading.Event()
+        wake = self._wake
         for s in self.sources:
             s.on_frame = wake.set
         active = list(self.sources)
@@ -129,6 +222,9 @@ class Pipeline:
             while not stop.is_set():
                 if max_frames is not None and self.frames_out >= max_frames:
                     break
+                if self._changes:
+                    self._apply_changes(active)
+                    cursor = cursor % len(active) if active else 0
                 # 1. one frame per source per round, in cyclic order: when the engine fills up mid-round,
                 # the next round starts at the first source not yet asked, so none is passed over twice
                 submitted = False
@@ -142,7 +238,9 @@ class Pipeline:
                     if frame is None:
                         continue
                     try:
-                        self.engine.submit(frame.image, (src, frame))
+                        self.engine.submit(frame.image, (src, frame), self._configs.get(id(src)))
+                        self._in_flight[id(src)] = self._in_flight.get(id(src), 0) + 1
+                        self._order.append(src)
                         submitted = True
                     except InferenceError as exc:
                         log.warning("%s: frame %d skipped (%s)", src.id, frame.index, exc)
@@ -164,7 +262,7 @@ class Pipeline:
                             reported.add(id(src))
                             self.errors.append(src.error)
                             log.error("source %s stopped: %s", src.id, src.error)
-                if not active:
+                if self._should_end(active):
                     while self.engine.in_flight:
                         fr = self._collect()
                         if fr is not None:
@@ -186,12 +284,21 @@ class Pipeline:
             self.close()
 
     def _collect(self) -> FrameResult | None:
+        # the engine hands frames back in submission order, so the oldest submitted source is this one's
+        # (known even when inference failed and the frame's userdata is lost)
+        owner = self._order.popleft() if self._order else None
         try:
             _, results, (src, frame) = self.engine.get()
         except InferenceError as exc:
             log.warning("inference failed on a frame (%s)", exc)
             return None
-        return self._finish(src, frame, results)
+        finally:
+            if owner is not None:
+                self._in_flight[id(owner)] -= 1
+        fr = self._finish(src, frame, results)
+        if owner is not None and id(owner) in self._leaving:
+            self._retire_if_idle(owner)
+        return fr
 
     def _finish(self, src: FrameSource, frame: Frame, results: Results) -> FrameResult:
         now = time.monotonic()
@@ -242,13 +349,19 @@ class Pipeline:
         except LookupError:
             pass
         for sink in self.sinks:
-            try:
-                sink.close()
-            except Exception as exc:  # noqa: BLE001
-                log.error("closing sink %s: %s", type(sink).__name__, exc)
+            self._close_sink(sink)
         if self.metrics is not None:
             for s in self.sources:
                 self.metrics.source_closed(s)
+        for _, done in self._leaving.values():
+            done.set()
+
+    @staticmethod
+    def _close_sink(sink: Sink) -> None:
+        try:
+            sink.close()
+        except Exception as exc:  # noqa: BLE001
+            log.error("closing sink %s: %s", type(sink).__name__, exc)
 
 
 __all__ = ["FrameResult", "Pipeline", "SourceError"]

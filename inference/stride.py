@@ -55,13 +55,18 @@ class StridedEngine:
     def in_flight(self) -> int:
         return len(self._order)
 
-    def submit(self, frame: np.ndarray, userdata: Any = None) -> None:
-        """userdata is the pipeline's (source, Frame); the source's own frame count picks the frames to detect."""
+    def set_stride(self, source_id: str, stride: int) -> None:
+        """Detect every `stride`-th frame of that source from now on (a source added by a live reload)."""
+        self._strides[source_id] = int(stride)
+
+    def submit(self, frame: np.ndarray, userdata: Any = None, config=None) -> None:
+        """userdata is the pipeline's (source, Frame); the source's own frame count picks the frames to detect.
+        `config`: that frame's output filtering (AsyncEngine.submit)."""
         source_id = getattr(userdata[0], "id", "") if isinstance(userdata, tuple) else ""
         n = self._counts.get(source_id, 0)
         self._counts[source_id] = n + 1
         if n % self.stride_for(source_id) == 0:
-            self.engine.submit(frame, userdata)
+            self.engine.submit(frame, userdata, config)
             self._order.append(("engine", None))
             self.detected += 1
         else:
