@@ -206,8 +206,11 @@ def test_pipeline_file_to_sinks(engine, person_clip, tmp_path):
         assert len(lines) == n and lines[0]["source_id"] == "person.mp4" and "detections" in lines[0]
         assert {"frame_index", "timestamp", "pts"} <= set(lines[0])
         text = urllib.request.urlopen(server.url, timeout=5).read().decode()
-        assert f'yolo_frames_processed_total{{source="person.mp4"}} {n}' in text
-        assert 'yolo_latency_ms{source="person.mp4",quantile="0.95"}' in text
+        # prometheus_client's text format: values as floats, labels sorted
+        assert f'yolo_frames_processed_total{{source="person.mp4"}} {float(n)}' in text
+        assert 'yolo_latency_ms{quantile="0.95",source="person.mp4"}' in text
+        assert f'yolo_latency_seconds_count{{source="person.mp4"}} {float(n)}' in text
+        assert "process_cpu_seconds_total" in text and "process_resident_memory_bytes" in text
     finally:
         server.close()
 
