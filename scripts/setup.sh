@@ -17,8 +17,11 @@ say() { echo "setup[$mode]: $*"; }
 
 # --- 1. Debian packages -------------------------------------------------------------------------
 # ffmpeg: publish/probe test streams; GStreamer + python3-gi: the local RTSP test server.
+# The app's built-in RTSP server: GStreamer's RTSP server + x264enc (plugins-ugly), and what pip needs to
+# build PyGObject in the venv (libgirepository1.0-dev, libcairo2-dev, pkg-config).
 apt_pkgs=(ffmpeg gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base
-          gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-tools)
+          gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-tools
+          libgirepository1.0-dev libcairo2-dev pkg-config)
 # test only: headless browser for the Playwright UI tests; a real MQTT broker for the event tests
 if [ "$mode" = test ]; then apt_pkgs+=(chromium mosquitto); fi
 
