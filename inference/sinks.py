@@ -11,8 +11,6 @@ import json
 import logging
 import os
 import queue
-import shutil
-import subprocess
 import threading
 import time
 from fractions import Fraction
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InferenceError
+from .publish import Publisher
 from .redact import redact, scrub
 from .results import FrameResult
 
@@ -262,11 +261,12 @@ class JsonlSink(Sink):
 
 
 class RtspSink(Sink):
-    """Publish annotated frames to an RTSP server with an ffmpeg subprocess (H.264, TCP, no audio).
+    """Publish annotated frames to an RTSP server (H.264, TCP, no audio), in-process (inference/publish.py:
+    no child process is given the URL, so a password in it never shows in /proc/*/cmdline).
 
     `write` never blocks the pipeline: a writer thread takes the latest frame (older ones are dropped and
-    counted). If the server goes away, ffmpeg exits; the writer restarts it with backoff (one log line
-    per outage) until `close()`. The size is fixed by the first frame, so readers stay connected when a
+    counted). If the server goes away, the session fails; the writer starts a new one with backoff (one log
+    line per outage) until `close()`. The size is fixed by the first frame, so readers stay connected when a
     camera's resolution changes; frames of another size are fitted (`fit`).
     """
 
@@ -278,7 +278,6 @@ class RtspSink(Sink):
         source_id: str | None = None,
         bitrate: str = "2M",
         backoff: tuple[float, float] = (0.25, 1.0),
-        ffmpeg: str | None = None,
     ):
         self.url = url
         self.display = redact(url)
@@ -286,9 +285,6 @@ class RtspSink(Sink):
         self.source_id = source_id
         self.bitrate = bitrate
         self.backoff = backoff
-        self.ffmpeg = ffmpeg or shutil.which("ffmpeg")
-        if not self.ffmpeg:
-            raise SinkError(f"{self.display}: publishing needs the ffmpeg program (apt-get install ffmpeg)")
         if not url.lower().startswith(("rtsp://", "rtsps://")):
             raise SinkError(f"{self.display}: output must be an rtsp:// URL")
         self.frames_sent = 0
@@ -299,7 +295,7 @@ class RtspSink(Sink):
         self.confirm_after = 1.0
         self._slot: queue.Queue[np.ndarray] = queue.Queue(maxsize=1)
         self._stop = threading.Event()
-        self._proc: subprocess.Popen | None = None
+        self._proc: Publisher | None = None
         self._size: tuple[int, int] | None = None
         self._thread = threading.Thread(target=self._run, name=f"rtsp-sink:{self.display}", daemon=True)
         self._thread.start()
@@ -324,65 +320,14 @@ class RtspSink(Sink):
             except queue.Full:
                 self.frames_dropped += 1
 
-    def _start(self, w: int, h: int) -> subprocess.Popen:
-        gop = max(int(round(self.fps)), 1)
-        cmd = [
-            self.ffmpeg,
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "yuv420p",
-            "-s",
-            f"{w}x{h}",
-            "-r",
-            f"{self.fps:g}",
-            "-i",
-            "-",
-            "-an",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-tune",
-            "zerolatency",
-            "-pix_fmt",
-            "yuv420p",
-            "-g",
-            str(gop),
-            "-b:v",
-            self.bitrate,
-            "-f",
-            "rtsp",
-            "-rtsp_transport",
-            "tcp",
-            self.url,
-        ]
-        return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def _start(self, w: int, h: int) -> Publisher:
+        return Publisher(self.url, w, h, self.fps, self.bitrate)
 
     def _stop_proc(self) -> str:
         proc, self._proc = self._proc, None
         if proc is None:
             return ""
-        try:
-            proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout=3)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        err = b""
-        try:
-            err = proc.stderr.read() or b""
-        except (OSError, ValueError):
-            pass
-        lines = [ln for ln in err.decode(errors="replace").strip().splitlines() if ln.strip()]
-        return scrub(lines[-1], self.url)[:200] if lines else f"ffmpeg exited with {proc.returncode}"
+        return scrub(proc.close() or "publisher closed", self.url)[:200]
 
     def _run(self) -> None:
         delay = self.backoff[0]
@@ -398,20 +343,19 @@ class RtspSink(Sink):
             if self._size is None:
                 self._size = (w - w % 2, h - h % 2)
             image = fit(image, self._size)
-            if self._proc is None:
-                if time.monotonic() < retry_at:
-                    self.frames_dropped += 1
-                    continue
-                self._proc = self._start(*self._size)
-                started_at = time.monotonic()
-                if down_since is not None:
-                    self.restarts += 1
+            if self._proc is None and time.monotonic() < retry_at:
+                self.frames_dropped += 1
+                continue
             try:
-                self._proc.stdin.write(memoryview(to_i420(image)).cast("B"))
-                self._proc.stdin.flush()
+                if self._proc is None:
+                    self._proc = self._start(*self._size)
+                    started_at = time.monotonic()
+                    if down_since is not None:
+                        self.restarts += 1
+                self._proc.write(to_i420(image), time.monotonic())
                 self.frames_sent += 1
-                # "up" once ffmpeg has stayed connected a moment (a write may succeed before it fails)
-                if not self.up and time.monotonic() - started_at >= self.confirm_after and self._proc.poll() is None:
+                # "up" once the session has stayed connected a moment (a write may succeed before it fails)
+                if not self.up and time.monotonic() - started_at >= self.confirm_after and self._proc.alive():
                     self.up = True
                     if down_since is not None:
                         log.warning(
@@ -419,8 +363,8 @@ class RtspSink(Sink):
                         )
                     down_since = None
                     delay = self.backoff[0]
-            except (BrokenPipeError, OSError, ValueError):
-                reason = self._stop_proc()
+            except (OSError, ValueError) as exc:
+                reason = self._stop_proc() or scrub(str(exc), self.url)[:200]
                 self.frames_dropped += 1
                 if self.up or down_since is None:
                     down_since = time.monotonic()
@@ -438,10 +382,7 @@ class RtspSink(Sink):
         self.closed = True
         self._stop.set()
         self._thread.join(timeout=4)
-        if self._thread.is_alive():  # writer stuck on a frozen server: kill ffmpeg to unblock it
-            proc = self._proc
-            if proc is not None:
-                proc.kill()
+        if self._thread.is_alive():  # writer stuck on a frozen server: its socket timeout ends the write
             self._thread.join(timeout=5)
 
 
