@@ -6,6 +6,11 @@
     python app.py --headless --source rtsp://cam/1 --output rtsp://127.0.0.1:8554/out \
                   --save out.mp4 --jsonl events.jsonl --metrics-port 9100
     python app.py --headless --config cams.yaml      # several cameras (see inference/headless.py)
+    python app.py --headless --source cam.mp4 --serve 8554 --record /data/rec --metrics-port 9100
+
+Secrets never need the command line: `${VAR}` in a --source/--output URL or in the YAML is read from the
+environment (quote it so the shell leaves it alone), the UI login comes from YOLO_APP_AUTH and the built-in
+RTSP server's from YOLO_RTSP_AUTH (both user:password). SIGHUP re-reads --config and applies it live.
 
 Exit codes: 0 ok, 1 runtime failure (every source failed mid-run), 2 usage/configuration error or
 an input/model/output that cannot be opened at start.
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported lazily at run time to keep --help fast
+    from inference.allow import AllowList
     from inference.config import InferenceConfig
     from inference.headless import HeadlessConfig
 
@@ -47,6 +53,7 @@ class UIConfig:
     auth: tuple[str, str] | None = None
     models_dir: Path = REPO / "models"
     default_source: Path | str | None = None
+    allow_sources: AllowList | None = None  # network sources the page may open (None: none)
 
 
 @dataclass
@@ -82,7 +89,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="RTSP_URL", help="publish annotated video (rtsp://host:port/path)")
     p.add_argument("--save", metavar="FILE.mp4", help="write annotated video to a file")
     p.add_argument("--jsonl", metavar="FILE", help="write one JSON line of detections per frame")
-    p.add_argument("--metrics-port", type=int, metavar="PORT", help="Prometheus metrics on 127.0.0.1:PORT")
+    p.add_argument("--metrics-port", type=int, metavar="PORT", help="Prometheus /metrics and /healthz on PORT")
+    p.add_argument("--metrics-host", metavar="HOST", help="address of the metrics server (default 127.0.0.1)")
+    p.add_argument(
+        "--serve",
+        metavar="[HOST:]PORT",
+        help="headless: built-in RTSP server, each source at rtsp://HOST:PORT/<name> (auth: YOLO_RTSP_AUTH)",
+    )
+    p.add_argument("--record", metavar="DIR", help="headless: crash-safe segmented recording into DIR/<source>/")
+    p.add_argument("--segment-seconds", type=float, metavar="S", help="length of a recorded segment (default 60)")
+    p.add_argument("--keep-hours", type=float, metavar="H", help="delete recorded segments older than H hours")
+    p.add_argument("--keep-mb", type=float, metavar="MB", help="keep recordings under MB megabytes in total")
+    p.add_argument("--watch-config", action="store_true", help="headless: apply --config when the file changes")
+    p.add_argument(
+        "--allow-source",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="UI: network sources people may open, e.g. rtsp://10.0.0.0/8 or rtsps://*.cams.local "
+        "(repeatable; or env YOLO_APP_ALLOW_SOURCES, comma-separated; default: none)",
+    )
     p.add_argument("--conf", type=float, help="score threshold (default 0.25)")
     p.add_argument("--iou", type=float, help="NMS IoU threshold (default 0.7)")
     p.add_argument("--classes", help="keep only these classes: ids or names, comma-separated (0,2 or person,car)")
@@ -183,23 +209,34 @@ def _auth(text: str | None) -> tuple[str, str] | None:
     return user, password
 
 
+def _analytics_hook():
+    """The validator of each source's `analytics:` value in the YAML (tracking, zones, events): an
+    inference.settings.AnalyticsHook, (value, key path) -> raises ConfigError naming the path. Class names
+    are checked against the model later (headless.plan_sources)."""
+    from inference.analytics_config import parse_analytics
+
+    return parse_analytics
+
+
 def build_config(argv: list[str] | None = None) -> AppConfig:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     from inference.config import InferenceConfig
     from inference.devices import default_cache_dir
     from inference.errors import InferenceError
-    from inference.headless import ConfigError, load_yaml
+    from inference.settings import ConfigError, Settings, load_settings
 
-    yaml_cfg: dict = {}
+    settings = Settings()
     if args.config:
         if not args.headless:
             raise UsageError("--config is for --headless mode")
         try:
-            yaml_cfg = load_yaml(args.config)
+            settings = load_settings(args.config, _analytics_hook())
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
     if not args.headless:
-        bad = [n for n in ("output", "save", "jsonl", "metrics_port", "max_frames") if getattr(args, n) is not None]
+        headless_only = ("output", "save", "jsonl", "metrics_port", "max_frames", "serve", "record")
+        bad = [n for n in headless_only if getattr(args, n) is not None]
         if bad or len(args.source) > 1:
             raise UsageError(
                 f"--{(bad or ['source'])[0].replace('_', '-')} needs --headless"
@@ -212,23 +249,21 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be >= 1")
 
-    model_arg = args.model or yaml_cfg.get("model")
-    model = resolve_model(model_arg)
-    conf = args.conf if args.conf is not None else yaml_cfg.get("conf", 0.25)
-    iou = args.iou if args.iou is not None else yaml_cfg.get("iou", 0.7)
+    model = resolve_model(args.model or settings.model)
+    conf = args.conf if args.conf is not None else (settings.conf if settings.conf is not None else 0.25)
+    iou = args.iou if args.iou is not None else (settings.iou if settings.iou is not None else 0.7)
     classes_text = args.classes
-    if classes_text is None and yaml_cfg.get("classes") is not None:
-        raw = yaml_cfg["classes"]
-        classes_text = ",".join(str(c) for c in (raw if isinstance(raw, list) else [raw]))
-    rect = False if args.no_rect else bool(yaml_cfg.get("rect", True))
+    if classes_text is None and settings.classes is not None:
+        classes_text = ",".join(str(c) for c in settings.classes)
+    rect = False if args.no_rect else settings.rect is not False
     try:
         inference = InferenceConfig(
             conf=float(conf),
             iou=float(iou),
             classes=_classes(classes_text, model),
             rect=rect,
-            hint=args.hint or yaml_cfg.get("hint", "THROUGHPUT"),
-            device=_device(args.device or yaml_cfg.get("device") or "CPU"),
+            hint=args.hint or settings.hint or "THROUGHPUT",
+            device=_device(args.device or settings.device or "CPU"),
             cache_dir=None
             if args.no_cache
             else str(Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()),
@@ -237,10 +272,19 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
         raise UsageError(str(exc)) from None
 
     if args.headless:
-        return AppConfig(args.log_level, headless=_headless_config(args, yaml_cfg, model, inference))
+        from inference.headless_config import headless_config
+
+        try:
+            headless = headless_config(
+                args, settings, model, inference, rebuild=lambda: _rebuild(argv), names_of=_model_names
+            )
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        return AppConfig(args.log_level, headless=headless)
     from inference.assets import is_loopback
 
     ui = UIConfig(inference, host=args.host, port=args.port, auth=_auth(args.auth))
+    ui.allow_sources = _allow_list(args.allow_source)
     if not is_loopback(ui.host) and not ui.auth:
         raise UsageError(
             f"--host {ui.host} is reachable from the network: add --auth user:password "
@@ -252,33 +296,32 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
     return AppConfig(args.log_level, ui=ui)
 
 
-def _headless_config(args, yaml_cfg: dict, model: Path, inference: InferenceConfig) -> HeadlessConfig:
-    from inference.headless import HeadlessConfig, SourceSpec
+def _rebuild(argv: list[str]) -> HeadlessConfig:
+    """The headless config again from the same command line and the file as it is now (live reload)."""
+    from inference.settings import ConfigError
 
-    specs = [SourceSpec(url=s) for s in args.source] + list(yaml_cfg.get("sources", []))
-    if not specs:
-        raise UsageError("--headless needs at least one --source (or --config with sources)")
-    if args.output and not args.output.lower().startswith(("rtsp://", "rtsps://")):
-        raise UsageError("--output must be an rtsp:// URL (use --save for files)")
-    for target in filter(None, [args.save, args.jsonl] + [s.save for s in specs] + [s.jsonl for s in specs]):
-        path = Path(target).expanduser()
-        if path.is_dir():
-            raise UsageError(f"{target}: is a directory; give a file name inside it")
-        if not path.resolve().parent.is_dir():
-            raise UsageError(f"{target}: output folder does not exist")
-    return HeadlessConfig(
-        sources=specs,
-        model=model,
-        inference=inference,
-        output=args.output,
-        save=args.save,
-        jsonl=args.jsonl,
-        metrics_port=args.metrics_port if args.metrics_port is not None else yaml_cfg.get("metrics_port"),
-        annotate=not args.no_annotate,
-        max_frames=args.max_frames,
-        output_fps=args.output_fps,
-        wait_for_sources=args.wait_for_sources or bool(yaml_cfg.get("wait_for_sources", False)),
-    )
+    try:
+        cfg = build_config(argv).headless
+    except UsageError as exc:
+        raise ConfigError(str(exc)) from None
+    assert cfg is not None
+    return cfg
+
+
+def _model_names(path: Path) -> dict[int, str]:
+    from inference.model import YoloModel
+
+    return YoloModel.load(path).names
+
+
+def _allow_list(patterns: list[str]) -> AllowList:
+    from inference.allow import AllowList
+
+    env = os.environ.get("YOLO_APP_ALLOW_SOURCES", "")
+    try:
+        return AllowList.parse(list(patterns) + [p for p in env.split(",") if p.strip()])
+    except ValueError as exc:
+        raise UsageError(f"--allow-source: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -298,7 +341,7 @@ def run_headless_cli(cfg: HeadlessConfig) -> int:
     from inference.errors import InferenceError
     from inference.headless import run_headless
 
-    stop = threading.Event()
+    stop, reload = threading.Event(), threading.Event()
 
     def on_signal(signum, _frame):
         if stop.is_set():  # second signal: give up on a clean stop
@@ -306,10 +349,15 @@ def run_headless_cli(cfg: HeadlessConfig) -> int:
         logging.getLogger("inference.headless").info("signal %d: stopping", signum)
         stop.set()
 
+    def on_hup(_signum, _frame):
+        logging.getLogger("inference.headless").info("SIGHUP: reloading %s", cfg.config_path or "(no --config)")
+        reload.set()
+
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_hup)
     try:
-        return run_headless(cfg, stop)
+        return run_headless(cfg, stop, reload)
     except InferenceError as exc:  # model, source or output that cannot start as configured
         print(f"app.py: error: {exc}", file=sys.stderr)
         return 2
@@ -334,6 +382,7 @@ def run_ui(cfg: UIConfig) -> int:
             models_dir=cfg.models_dir,
             default_source=clip if "://" in str(clip) or Path(clip).exists() else None,
             config=cfg.inference,
+            allow_sources=cfg.allow_sources,
         )
     except InferenceError as exc:
         print(f"app.py: error: {exc}", file=sys.stderr)

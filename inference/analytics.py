@@ -224,6 +224,19 @@ class Analytics:
                 if sid in self._state:
                     self._state[sid].set_geometry(zones, lines)
 
+    def configure(self, source_id: str, cfg: AnalyticsConfig | None) -> None:
+        """Set or drop one source's config (a live reload): its live tracks end (events with reason "closed")
+        and a new config starts with fresh tracks."""
+        with self._lock:
+            state = self._state.pop(source_id, None)
+            finals = state.close(self._last_frame.pop(source_id, None)) if state is not None else []
+            if cfg is None:
+                self._configs.pop(source_id, None)
+            else:
+                self._configs[source_id] = cfg
+        if finals and self.hub is not None:
+            self.hub.publish(source_id, FrameAnalytics(finals), None)
+
     def set_enabled(self, enabled: bool) -> None:
         """Tracking on/off (the UI): off drops every source's state, so on starts with fresh tracks."""
         with self._lock:
