@@ -287,6 +287,7 @@ def test_metrics_and_stats_redact_in_process():
 
 def test_credentials_not_in_ui_status_or_errors(model_dir, tmp_path):
     """The page's status lines and its 'Cannot open' error show the URL redacted (fixed in 122a3ed)."""
+    from inference.allow import AllowList
     from inference.config import InferenceConfig
     from ui.context import UIContext, UserFacingError
     from ui.session import Session
@@ -297,6 +298,7 @@ def test_credentials_not_in_ui_status_or_errors(model_dir, tmp_path):
         default_source=None,
         config=InferenceConfig(),
         tmp_root=tmp_path / "ui",
+        allow=AllowList.parse(["rtsp://127.0.0.1"]),
     )
     session = Session(ctx, "sec")
     texts = []

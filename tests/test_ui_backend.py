@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inference.allow import AllowList
 from inference.config import InferenceConfig
 from inference.errors import InferenceError, ModelError
 from ui.catalog import discover, report_table
@@ -27,6 +28,8 @@ def _models_dir(root: Path, detect_ir: Path) -> Path:
 
 
 def _ctx(models_dir: Path, tmp_path: Path, clip: Path | None = None, **kw) -> UIContext:
+    # the operator's allow-list of stream sources: the local test servers and the made-up camera below
+    kw.setdefault("allow", AllowList.parse(["*://127.0.0.1", "rtsp://cam"]))
     return UIContext(
         models_dir=models_dir,
         samples_dir=clip.parent if clip else None,

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from inference.allow import AllowList
 from inference.assets import assets_root, is_loopback
 from inference.config import InferenceConfig
 from inference.errors import InferenceError
@@ -58,6 +59,7 @@ def build_demo(
     samples_dir: str | Path | None = None,
     tmp_root: str | Path | None = None,
     max_file_size: str | int = DEFAULT_MAX_FILE,
+    allow_sources: AllowList | None = None,
 ):
     """The gr.Blocks app (not launched). Returns (demo, store) is avoided: the store hangs on demo.ui_store."""
     import gradio as gr
@@ -78,6 +80,7 @@ def build_demo(
         config=config or InferenceConfig(),
         tmp_root=Path(tmp_root) if tmp_root else Path(tempfile.mkdtemp(prefix="yolo-ui-")),
         max_file_bytes=_parse_size(max_file_size),
+        allow=allow_sources or AllowList(),
     )
     store = SessionStore(ctx)
     catalog = ctx.catalog()
@@ -260,6 +263,7 @@ def launch(
     config: InferenceConfig | None = None,
     max_file_size: str | int = DEFAULT_MAX_FILE,
     samples_dir: str | Path | None = None,
+    allow_sources: AllowList | None = None,
     prevent_thread_lock: bool = False,
     quiet: bool = False,
 ):
@@ -274,7 +278,9 @@ def launch(
 
     atexit.register(cleanup)
     _sigterm_as_interrupt()
-    demo = build_demo(models_dir, default_source, config, samples_dir, tmp_root / "outputs", max_file_size)
+    demo = build_demo(
+        models_dir, default_source, config, samples_dir, tmp_root / "outputs", max_file_size, allow_sources
+    )
     demo.queue(default_concurrency_limit=4, max_size=64)
     try:
         demo.launch(

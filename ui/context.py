@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from inference.allow import AllowList
 from inference.config import InferenceConfig
 from inference.media import VIDEO_SUFFIXES, is_url
 
@@ -31,6 +32,7 @@ class UIContext:
     config: InferenceConfig
     tmp_root: Path
     max_file_bytes: int = 200 * 1024 * 1024
+    allow: AllowList = field(default_factory=AllowList)  # network sources the page may open (empty: none)
     cache: ModelCache = field(default_factory=ModelCache)
     _catalog: tuple[tuple, Catalog] | None = field(default=None, init=False, repr=False)
     _catalog_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
@@ -66,6 +68,15 @@ class UIContext:
         if not text:
             raise UserFacingError("Enter an RTSP/HTTP URL or pick a sample clip first.")
         if is_url(text):
+            if not self.allow.allows(text):
+                raise UserFacingError(
+                    "This address is not on the operator's allow-list of stream sources "
+                    + (
+                        f"({self.allow.describe()})."
+                        if self.allow
+                        else "(none set: start the app with --allow-source)."
+                    )
+                )
             return text
         name = Path(text).name
         for folder in (self.samples_dir, self.default_source.parent if self.default_source else None):
