@@ -284,7 +284,9 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
     from inference.assets import is_loopback
 
     ui = UIConfig(inference, host=args.host, port=args.port, auth=_auth(args.auth))
-    ui.allow_sources = _allow_list(args.allow_source)
+    # the operator's own --source URL is allowed too (its scheme, host and port)
+    own = [_origin(s) for s in args.source[:1] if "://" in s]
+    ui.allow_sources = _allow_list(args.allow_source + own)
     if not is_loopback(ui.host) and not ui.auth:
         raise UsageError(
             f"--host {ui.host} is reachable from the network: add --auth user:password "
@@ -312,6 +314,13 @@ def _model_names(path: Path) -> dict[int, str]:
     from inference.model import YoloModel
 
     return YoloModel.load(path).names
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
 
 
 def _allow_list(patterns: list[str]) -> AllowList:

@@ -50,7 +50,11 @@ def test_frozen_camera_makes_the_app_unhealthy_then_healthy(detect_ir, rtsp_serv
         proc = subprocess.Popen(cmd + ["--metrics-port", str(port)], cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
     seen = []
     try:
-        assert wait_until(lambda: health(url)[0] == 200, 90), log.read_text()[-2000:]
+        # healthy, with the camera open and its results flowing
+        flowing = wait_until(
+            lambda: health(url)[1].get("sources", {}).get("door", {}).get("seconds_since_result", 99) < 1, 90
+        )
+        assert flowing and health(url)[0] == 200, log.read_text()[-2000:]
         seen.append(health(url))
         rtsp_server.signal(signal.SIGSTOP)  # the camera freezes: connection open, no data
         try:
@@ -71,12 +75,12 @@ def test_frozen_camera_makes_the_app_unhealthy_then_healthy(detect_ir, rtsp_serv
     print("healthz while frozen:", json.dumps(body_bad))
 
 
-def test_hung_infer_request_detected_by_timeout(detect_ir, person_clip):
+def test_hung_infer_request_detected_by_timeout(detect_ir, video_clip):
     """A request that never completes (its OpenVINO callback blocks on a gate: a real hang inside the
     runtime, not a stand-in engine) turns /healthz 503 after infer_timeout; releasing it turns it 200."""
     engine = AsyncEngine(YoloModel.load(detect_ir, InferenceConfig()))
     metrics = Metrics()
-    src = open_source(str(person_clip), live=False)
+    src = open_source(str(video_clip), live=False)  # long enough to still be playing when the request hangs
     pipe = Pipeline(engine, [src], [NullSink()], metrics=metrics)
     check = HealthCheck(metrics, lambda: [engine], infer_timeout=1.5, default_stall_timeout=60)
     server = metrics.serve(0, health=check)
@@ -86,9 +90,20 @@ def test_hung_infer_request_detected_by_timeout(detect_ir, person_clip):
     try:
         assert wait_until(lambda: len(frames) >= 3, 60)
         assert health(server.health_url)[0] == 200
-        for pool in list(engine._pools.values()):  # every request of the graph in use
-            for request in list(pool.idle):
-                request.set_callback(lambda *_: gate.wait(), None)
+        hooked: set[int] = set()
+
+        def hook() -> bool:  # the requests are busy most of the time: take them as they come back idle
+            for pool in list(engine._pools.values()):
+                for request in list(pool.idle):
+                    if id(request) not in hooked:
+                        try:
+                            request.set_callback(lambda *_: gate.wait(), None)
+                            hooked.add(id(request))
+                        except RuntimeError:  # started meanwhile
+                            pass
+            return bool(hooked)
+
+        assert wait_until(hook, 10, interval=0.001), "no infer request came back idle"
         assert wait_until(lambda: health(server.health_url)[0] == 503, 30), health(server.health_url)
         status, body = health(server.health_url)
         assert any(p.startswith("inference: a request has been pending") for p in body["problems"]), body
