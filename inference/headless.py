@@ -45,7 +45,7 @@ from pathlib import Path
 
 from .analytics_config import AnalyticsConfig, parse_analytics, resolve_classes
 from .config import InferenceConfig
-from .errors import InferenceError, SourceError
+from .errors import InferenceError
 from .health import HealthCheck
 from .metrics import Metrics
 from .recording import Retention
@@ -294,9 +294,7 @@ def run_headless(
     failed = [s for s in sup.sources() if s.error is not None]
     for s in failed:
         log.error("source %s failed: %s", s.id, s.error)
-    errors = sup.lane_errors()
-    if errors and not isinstance(errors[0], SourceError):
-        log.error("%s", errors[0])
+    if sup.lane_errors():  # a pipeline gave up (every source of its lane failed): logged by the lane
         return 1
     return 1 if failed and len(failed) == len(sup.sources()) and total == 0 else 0
 
