@@ -200,13 +200,12 @@ def _device(spec: str) -> str:
 
 
 def _auth(text: str | None) -> tuple[str, str] | None:
-    text = text if text is not None else os.environ.get("YOLO_APP_AUTH")
-    if not text:
-        return None
-    user, sep, password = text.partition(":")
-    if not sep or not user or not password:
-        raise UsageError("--auth / YOLO_APP_AUTH must be user:password")
-    return user, password
+    from inference.settings import ConfigError, credentials
+
+    try:
+        return credentials(text if text is not None else os.environ.get("YOLO_APP_AUTH"), "--auth / YOLO_APP_AUTH")
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _analytics_hook():

@@ -14,7 +14,16 @@ from pathlib import Path
 
 from .config import InferenceConfig
 from .headless import HeadlessConfig
-from .settings import ConfigError, MetricsSettings, RecordSettings, ServeSettings, Settings, SourceSpec, expand_env
+from .settings import (
+    ConfigError,
+    MetricsSettings,
+    RecordSettings,
+    ServeSettings,
+    Settings,
+    SourceSpec,
+    credentials,
+    expand_env,
+)
 
 
 def _serve(text: str | None, settings: ServeSettings | None) -> ServeSettings | None:
@@ -35,13 +44,7 @@ def _serve_auth(serve: ServeSettings | None) -> tuple[str, str] | None:
         if not (serve.user and serve.password):
             raise ConfigError("serve: give both user and password")
         return expand_env(serve.user, "serve.user"), expand_env(serve.password, "serve.password")
-    text = os.environ.get("YOLO_RTSP_AUTH")
-    if not text:
-        return None
-    user, sep, password = text.partition(":")
-    if not sep or not user or not password:
-        raise ConfigError("YOLO_RTSP_AUTH must be user:password")
-    return user, password
+    return credentials(os.environ.get("YOLO_RTSP_AUTH"), "YOLO_RTSP_AUTH")
 
 
 def _record(args: argparse.Namespace, settings: RecordSettings | None) -> RecordSettings | None:

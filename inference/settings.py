@@ -44,6 +44,16 @@ def expand_env(text: str, where: str = "value", env: Mapping[str, str] | None = 
     return _ENV.sub(sub, text)
 
 
+def credentials(text: str | None, what: str) -> tuple[str, str] | None:
+    """ "user:password" as a pair (None for no text); ConfigError naming `what` when it is not that."""
+    if not text:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError(f"{what} must be user:password")
+    return user, password
+
+
 class _Schema(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
