@@ -119,6 +119,7 @@ class Supervisor:
         self.lanes: dict[tuple, Lane] = {}
         self.running: dict[str, _Running] = {}
         self._models: dict[tuple, YoloModel] = {}
+        self._errors: list[BaseException] = []  # of lanes already closed
         self._lock = threading.Lock()
         self.analytics: Analytics | None = None  # one stage for every lane, made with the first source using it
 
@@ -138,7 +139,8 @@ class Supervisor:
         return all(lane.thread.ident is not None and not lane.thread.is_alive() for lane in self.lanes.values())
 
     def lane_errors(self) -> list[BaseException]:
-        return [lane.error for lane in self.lanes.values() if lane.error is not None]
+        """Why pipelines gave up (every source of their lane failed), closed lanes included."""
+        return self._errors + [lane.error for lane in self.lanes.values() if lane.error is not None]
 
     # -- changes ------------------------------------------------------------------------------------
     def apply(self, plans: list[SourcePlan], strict: bool = False) -> dict[str, list[str]]:
@@ -171,7 +173,7 @@ class Supervisor:
         lane = self.lanes.get(plan.lane_key)
         if lane is None or fresh:
             if lane is not None:
-                lane.close()
+                self._close_lane(lane)
             model = self._models.get(plan.lane_key)
             if model is None:
                 model = self._models[plan.lane_key] = YoloModel.load(plan.model, plan.config)
@@ -259,7 +261,12 @@ class Supervisor:
     def _drop_idle_lanes(self) -> None:
         used = {r.plan.lane_key for r in self.running.values()}
         for key in [k for k in self.lanes if k not in used]:
-            self.lanes.pop(key).close()
+            self._close_lane(self.lanes.pop(key))
+
+    def _close_lane(self, lane: Lane) -> None:
+        lane.close()
+        if lane.error is not None:
+            self._errors.append(lane.error)
 
     def close(self) -> None:
         """Stop every lane: in-flight frames are discarded, every output finalised. Idempotent."""
@@ -267,7 +274,7 @@ class Supervisor:
             for lane in self.lanes.values():
                 lane.stop.set()
             for lane in self.lanes.values():
-                lane.close()
+                self._close_lane(lane)
             self.lanes.clear()
             for r in self.running.values():
                 r.source.close()

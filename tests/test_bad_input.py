@@ -482,11 +482,13 @@ def test_quantize_killed_build_keeps_previous_model(qdirs, tmp_path, step, sig, 
 
 @pytest.fixture(scope="module")
 def ui_ctx(bad_models, tmp_path_factory):
+    from inference.allow import AllowList
     from inference.config import InferenceConfig
     from ui.context import UIContext
 
     models = bad_models.root / "models é"  # holds yolov8n/fp32 (a copy of the session's FP32 IR)
     return UIContext(
+        allow=AllowList.parse(["*://127.0.0.1"]),  # the operator's allow-list: the closed local ports below
         models_dir=models,
         samples_dir=bad_models.short.parent,
         default_source=bad_models.short,
