@@ -222,6 +222,7 @@ def _outputs(cfg: HeadlessConfig, stack: contextlib.ExitStack) -> Outputs:
         annotate=cfg.annotate,
         max_retries=cfg.max_retries,
         wait_for_sources=cfg.wait_for_sources,
+        max_frames=cfg.max_frames,
     )
     if cfg.serve is not None:
         from .rtsp_server import RtspServer

@@ -72,6 +72,7 @@ class Outputs:
     annotate: bool = True
     max_retries: int | None = None
     wait_for_sources: bool = False
+    max_frames: int | None = None  # per lane (exact with one lane; the caller stops at its total)
 
 
 class Lane:
@@ -86,11 +87,12 @@ class Lane:
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self._on_frame = on_frame
+        self._max_frames = outputs.max_frames
         self.thread = threading.Thread(target=self._run, name=f"lane:{model.path.name}", daemon=True)
 
     def _run(self) -> None:
         try:
-            for fr in self.pipe.run(self.stop):
+            for fr in self.pipe.run(self.stop, max_frames=self._max_frames):
                 self._on_frame(fr)
         except BaseException as exc:  # noqa: BLE001 - reported by the supervisor
             self.error = exc
