@@ -190,13 +190,23 @@ def _classes(text: str | None, model: Path | None) -> tuple[int, ...] | None:
     return tuple(out)
 
 
-def _device(spec: str) -> str:
-    """The device spec, checked against the devices OpenVINO sees on this machine (one line if absent)."""
+def _available_devices() -> list[str]:
+    """The devices OpenVINO sees. Asked at most once per process, before anything else starts: once
+    GStreamer's RTSP server runs in the process, loading OpenVINO's NPU plugin (which listing the devices
+    does) crashes it (seen here), so a live reload reuses this list."""
     import openvino as ov
 
+    return list(ov.Core().available_devices)
+
+
+def _device(spec: str, devices: list[str] | None) -> tuple[str, list[str] | None]:
+    """The device spec, checked against the devices OpenVINO sees on this machine (one line if absent);
+    CPU is always there and needs no listing. Returns the spec and the device list (if it was needed)."""
     from inference.devices import check_device
 
-    return check_device(str(spec), list(ov.Core().available_devices))
+    if spec.upper() == "CPU":
+        return spec, devices
+    return check_device(str(spec), devices), devices
 
 
 def _auth(text: str | None) -> tuple[str, str] | None:
@@ -217,7 +227,9 @@ def _analytics_hook():
     return parse_analytics
 
 
-def build_config(argv: list[str] | None = None) -> AppConfig:
+def build_config(argv: list[str] | None = None, devices: list[str] | None = None) -> AppConfig:
+    """The run's configuration from the command line (and --config); `devices`: OpenVINO's device list
+    when already known (a reload), else asked now."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     from inference.config import InferenceConfig
@@ -248,6 +260,7 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be >= 1")
 
+    devices = _available_devices() if devices is None else devices
     model = resolve_model(args.model or settings.model)
     conf = args.conf if args.conf is not None else (settings.conf if settings.conf is not None else 0.25)
     iou = args.iou if args.iou is not None else (settings.iou if settings.iou is not None else 0.7)
@@ -256,13 +269,17 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
         classes_text = ",".join(str(c) for c in settings.classes)
     rect = False if args.no_rect else settings.rect is not False
     try:
+        device, devices = _device(args.device or settings.device or "CPU", devices)
+    except InferenceError as exc:
+        raise UsageError(str(exc)) from None
+    try:
         inference = InferenceConfig(
             conf=float(conf),
             iou=float(iou),
             classes=_classes(classes_text, model),
             rect=rect,
             hint=args.hint or settings.hint or "THROUGHPUT",
-            device=_device(args.device or settings.device or "CPU"),
+            device=device,
             cache_dir=None
             if args.no_cache
             else str(Path(args.cache_dir).expanduser() if args.cache_dir else default_cache_dir()),
@@ -275,8 +292,9 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
 
         try:
             headless = headless_config(
-                args, settings, model, inference, rebuild=lambda: _rebuild(argv), names_of=_model_names
+                args, settings, model, inference, rebuild=lambda: _rebuild(argv, devices), names_of=_model_names
             )
+            headless.devices = devices
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
         return AppConfig(args.log_level, headless=headless)
@@ -297,12 +315,12 @@ def build_config(argv: list[str] | None = None) -> AppConfig:
     return AppConfig(args.log_level, ui=ui)
 
 
-def _rebuild(argv: list[str]) -> HeadlessConfig:
+def _rebuild(argv: list[str], devices: list[str] | None) -> HeadlessConfig:
     """The headless config again from the same command line and the file as it is now (live reload)."""
     from inference.settings import ConfigError
 
     try:
-        cfg = build_config(argv).headless
+        cfg = build_config(argv, devices).headless
     except UsageError as exc:
         raise ConfigError(str(exc)) from None
     assert cfg is not None

@@ -84,6 +84,8 @@ class HeadlessConfig:
     rebuild: Callable[[], HeadlessConfig] | None = None
     # per-source model names, for `classes: [person]`: path -> {id: name}
     names_of: Callable[[Path], dict[int, str]] | None = None
+    # the devices OpenVINO sees, asked once at start (asking again once the RTSP server runs crashes)
+    devices: list[str] | None = None
 
 
 def load_yaml(path: str | Path, analytics_hook: AnalyticsHook | None = None) -> dict:
@@ -133,14 +135,18 @@ def _default_name(url: str) -> str:
     return Path(text.split("://", 1)[-1]).name or text
 
 
-def _checked_device(spec: str, where: str) -> str:
+def _checked_device(spec: str, devices: list[str] | None, where: str) -> str:
     """The device spec if OpenVINO sees it on this machine (ConfigError naming the key otherwise)."""
-    import openvino as ov
-
     from .devices import DeviceError, check_device
 
+    if spec.upper() == "CPU":  # always there; listing devices loads every plugin (see model.py)
+        return spec
+    if devices is None:
+        import openvino as ov
+
+        devices = list(ov.Core().available_devices)
     try:
-        return check_device(spec, list(ov.Core().available_devices))
+        return check_device(spec, devices)
     except DeviceError as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
@@ -167,7 +173,7 @@ def plan_sources(cfg: HeadlessConfig) -> list[SourcePlan]:
             raise ConfigError(f"{where}.model: {spec.model} not found")
         changes: dict = {k: getattr(spec, k) for k in ("conf", "iou", "rect") if getattr(spec, k) is not None}
         if spec.device is not None:
-            changes["device"] = _checked_device(spec.device, f"{where}.device")
+            changes["device"] = _checked_device(spec.device, cfg.devices, f"{where}.device")
         if spec.classes is not None:
             names = cfg.names_of(model) if cfg.names_of else {}
             changes["classes"] = _class_ids(spec.classes, names, f"{where}.classes")

@@ -123,7 +123,11 @@ class YoloModel:
         graphs: _Graphs | None = None,
     ):
         self.meta, self.core, self.path = meta, core, path
-        self.config = config.with_(device=check_device(config.device, list(core.available_devices)))
+        # CPU is always there: listing the devices loads every plugin, and OpenVINO's NPU plugin crashes a
+        # process in which GStreamer's RTSP server (rtsp_server.py) has started
+        if config.device.upper() != "CPU":
+            config = config.with_(device=check_device(config.device, list(core.available_devices)))
+        self.config = config
         self._network = network
         nc = len(meta.names)
         self.task: Task = make_task(meta.task, nc=nc, kpt_shape=meta.kpt_shape)
