@@ -206,7 +206,8 @@ def _device(spec: str, devices: list[str] | None) -> tuple[str, list[str] | None
 
     if spec.upper() == "CPU":
         return spec, devices
-    return check_device(str(spec), devices), devices
+    present = _available_devices() if devices is None else devices
+    return check_device(str(spec), present), present
 
 
 def _auth(text: str | None) -> tuple[str, str] | None:
@@ -260,7 +261,6 @@ def build_config(argv: list[str] | None = None, devices: list[str] | None = None
     if args.max_frames is not None and args.max_frames < 1:
         raise UsageError("--max-frames must be >= 1")
 
-    devices = _available_devices() if devices is None else devices
     model = resolve_model(args.model or settings.model)
     conf = args.conf if args.conf is not None else (settings.conf if settings.conf is not None else 0.25)
     iou = args.iou if args.iou is not None else (settings.iou if settings.iou is not None else 0.7)
