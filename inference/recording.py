@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .results import FrameResult
-from .sinks import Sink, SinkError, to_i420
+from .sinks import Sink, SinkError, fit, to_i420
 
 log = logging.getLogger(__name__)
 
@@ -181,10 +181,7 @@ class SegmentRecorder(Sink):
             h, w = image.shape[:2]
             if self._size is None:
                 self._size = (w - w % 2, h - h % 2)
-            if (w, h) != self._size:
-                import cv2
-
-                image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+            image = fit(image, self._size)
             if self._container is not None and t - self._seg_start >= self.segment_seconds:
                 self._finish()
             if self._container is None:

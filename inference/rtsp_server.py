@@ -11,7 +11,7 @@ and late joiners; writing that by hand would be most of an RTSP server. One shar
 frames are encoded once (x264, zerolatency) however many clients watch, and nothing is encoded while no
 one does (frames are only pushed while a client's media exists). `write` never blocks the pipeline: the
 appsrc queue holds a few frames and drops the oldest. A mount appears with the stream's first frame
-(its size fixes the caps; later frames of another size are fitted to it).
+(its size fixes the caps; later frames of another size are fitted to it, `sinks.fit`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from .assets import is_loopback
 from .errors import InferenceError
 from .results import FrameResult
-from .sinks import Sink, to_i420
+from .sinks import Sink, fit, to_i420
 
 log = logging.getLogger(__name__)
 
@@ -211,11 +211,7 @@ class ServedStream(Sink):
             srcs = list(self._srcs)
         if not srcs:  # nobody watching: nothing to encode
             return
-        h, w = image.shape[:2]
-        if (w, h) != self.size:
-            import cv2
-
-            image = cv2.resize(image, self.size, interpolation=cv2.INTER_AREA)
+        image = fit(image, self.size)
         buf = self.server.Gst.Buffer.new_wrapped(to_i420(image).tobytes())
         for src in srcs:
             src.emit("push-buffer", buf)
