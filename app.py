@@ -302,8 +302,13 @@ def build_config(argv: list[str] | None = None, devices: list[str] | None = None
 
     ui = UIConfig(inference, host=args.host, port=args.port, auth=_auth(args.auth))
     # the operator's own --source URL is allowed too (its scheme, host and port)
-    own = [_origin(s) for s in args.source[:1] if "://" in s]
-    ui.allow_sources = _allow_list(args.allow_source + own)
+    from inference.allow import AllowList
+
+    try:  # the operator's patterns, the environment's, and the UI's own --source URL
+        own = args.source[0] if args.source and "://" in args.source[0] else None
+        ui.allow_sources = AllowList.for_operator(args.allow_source, os.environ.get("YOLO_APP_ALLOW_SOURCES"), own)
+    except ValueError as exc:
+        raise UsageError(f"--allow-source: {exc}") from None
     if not is_loopback(ui.host) and not ui.auth:
         raise UsageError(
             f"--host {ui.host} is reachable from the network: add --auth user:password "
@@ -331,23 +336,6 @@ def _model_names(path: Path) -> dict[int, str]:
     from inference.model import YoloModel
 
     return YoloModel.load(path).names
-
-
-def _origin(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-
-
-def _allow_list(patterns: list[str]) -> AllowList:
-    from inference.allow import AllowList
-
-    env = os.environ.get("YOLO_APP_ALLOW_SOURCES", "")
-    try:
-        return AllowList.parse(list(patterns) + [p for p in env.split(",") if p.strip()])
-    except ValueError as exc:
-        raise UsageError(f"--allow-source: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

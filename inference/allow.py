@@ -70,6 +70,16 @@ class AllowList:
             rules.append(_Rule(scheme, host, network, port))
         return cls(tuple(rules))
 
+    @classmethod
+    def for_operator(cls, patterns: list[str], env: str | None, own_source: str | None = None) -> AllowList:
+        """--allow-source patterns, the comma-separated YOLO_APP_ALLOW_SOURCES, and the scheme, host and port
+        of a URL the operator gave as the default source (ValueError for a bad pattern)."""
+        extra = [p for p in (env or "").split(",") if p.strip()]
+        if own_source:
+            parts = urlsplit(own_source)
+            extra.append(f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else ""))
+        return cls.parse(list(patterns) + extra)
+
     def __bool__(self) -> bool:
         return bool(self.rules)
 
