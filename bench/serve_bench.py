@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import subprocess
 import sys
 import threading
@@ -24,24 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import REPO, default_clip, free_port, write_json
+from benchlib import REPO, default_clip, free_port, machine_info, machine_line, write_json
 
 from inference.rtsp_server import RtspServer
 from inference.sources import open_source, output_fps
-
-
-def cpu_info() -> dict:
-    model, flags = platform.processor() or "unknown", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    isa = [f for f in ("avx512_vnni", "avx512f", "avx2", "amx_tile") if f in flags]
-    return {"cpu": model, "isa": isa, "cores": os.cpu_count()}
 
 
 def cpu_seconds() -> float:
@@ -101,7 +86,7 @@ def measure(server: RtspServer, stream, n_clients: int, seconds: float) -> dict:
         "cpu_s": round(cpu, 3),
         "wall_s": round(wall, 2),
         "cpu_pct_core": round(100 * cpu / wall, 2),
-        "cpu_pct_machine": round(100 * cpu / wall / (os.cpu_count() or 1), 2),
+        "cpu_pct_machine": round(100 * cpu / wall / (os.cpu_count() or 1), 2),  # of every core together
         "fps_encoded": round(pushed / wall, 2),
         "frames_received": received,
     }
@@ -114,6 +99,7 @@ def main() -> int:
     p.add_argument("--clients", default="0,1,4")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "serve.json")
     a = p.parse_args()
+    info = machine_info()  # before GStreamer starts in this process (see app._available_devices)
     src = open_source(str(a.clip), live=False)
     fps = output_fps(src)
     frames = [f.image for _, f in zip(range(int(fps * 10)), src)]
@@ -130,12 +116,11 @@ def main() -> int:
         feeder.stop.set()
         feeder.thread.join()
         server.close()
-    info = cpu_info()
     base = next((r for r in rows if r["clients"] == 0), None)
     one = next((r for r in rows if r["clients"] == 1), None)
     h, w = frames[0].shape[:2]
     print(f"\nbuilt-in RTSP server, one stream of {a.clip.name} ({w}x{h}, {fps:g} fps), {a.seconds:g} s per row")
-    print(f"CPU: {info['cpu']} ({info['cores']} cores; {', '.join(info['isa']) or 'no AVX2'})")
+    print(machine_line(info))
     print(
         "| clients | CPU % of one core | % of the machine | added over 0 clients (core %) | vs 1 client "
         "| fps encoded | frames received per client |"
