@@ -71,9 +71,9 @@ def fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def to_i420(image: np.ndarray) -> np.ndarray:
-    """BGR (even width and height) -> planar YUV 4:2:0, what H.264 encodes. OpenCV's SIMD conversion costs
-    ~0.2 ms per 768x432 frame against ~0.5 ms for FFmpeg's swscale from bgr24 (same BT.601 limited-range
-    result within 1 level), and a pipe carries half the bytes."""
+    """BGR (even width and height) -> planar YUV 4:2:0, what H.264 encodes. OpenCV's SIMD conversion is
+    cheaper than FFmpeg's swscale from bgr24 (same BT.601 limited-range result within 1 level), and the
+    encoder is handed half the bytes."""
     import cv2
 
     return cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420)
@@ -104,8 +104,8 @@ class VideoFileSink(Sink):
     The size is fixed by the first frame, trimmed to even; frames of another size are fitted (`fit`).
     Timestamps follow the source's (`_next_pts`), so a variable frame rate, or live frames dropped by
     keep-latest, keep their timing; `fps` is the nominal rate, used where a frame has no timestamp.
-    Preset "ultrafast" by default: on a 2-core box "veryfast" costs ~6.6 ms of CPU per 768x432 frame, a
-    quarter of what inference gets, against ~2.2 ms for files about twice as large.
+    Preset "ultrafast" by default: on a small box slower presets take CPU from inference for files only
+    about half as large.
     """
 
     def __init__(
