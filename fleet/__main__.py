@@ -27,6 +27,28 @@ class _Parser(argparse.ArgumentParser):
         raise FleetError(message)
 
 
+# the headless mode's model flags, declared here so that batch's file list is parsed right; passed on as given
+MODEL_FLAGS = {"--model": 1, "--conf": 1, "--iou": 1, "--classes": 1, "--hint": 1, "--device": 1, "--cache-dir": 1}
+MODEL_SWITCHES = ("--no-rect", "--no-cache")
+
+
+def _model_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model (as app.py --headless)")
+    for flag in MODEL_FLAGS:
+        g.add_argument(flag, dest=flag, metavar=flag.strip("-").upper().replace("-", "_"))
+    for flag in MODEL_SWITCHES:
+        g.add_argument(flag, dest=flag, action="store_true")
+
+
+def _passed(args: argparse.Namespace) -> list[str]:
+    """The model flags given, as app.py's command line."""
+    out: list[str] = []
+    for flag in MODEL_FLAGS:
+        if getattr(args, flag) is not None:
+            out += [flag, getattr(args, flag)]
+    return out + [flag for flag in MODEL_SWITCHES if getattr(args, flag)]
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m fleet", description="YOLO video analytics on a Ray cluster.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -40,6 +62,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     live.add_argument("--report-every", type=float, default=10.0, metavar="S", help="log the table every S s")
     live.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _model_flags(live)
     status = sub.add_parser("status", help="per camera: node, state, FPS, last frame, restarts")
     status.add_argument("--address")
     status.add_argument("--json", action="store_true", help="the table as JSON")
@@ -54,6 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     batch.add_argument("--summary", metavar="FILE.json", help="write the batch's counts here")
     batch.add_argument("--no-progress", action="store_true")
     batch.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    _model_flags(batch)
     return p
 
 
@@ -73,8 +97,10 @@ def main(argv: list[str] | None = None) -> int:
             return show(args.address, args.json)
         logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         if args.command == "live":
-            return _live(args, rest)
-        return _batch(args, rest)
+            return _live(args, _passed(args) + rest)
+        if rest:
+            raise FleetError(f"unrecognized arguments: {' '.join(rest)}")
+        return _batch(args, _passed(args))
     except FleetError as exc:
         print(f"fleet: error: {exc}", file=sys.stderr)
         return 2
@@ -135,7 +161,7 @@ def _batch(args: argparse.Namespace, rest: list[str]) -> int:
     left = clear_staging(out)
     if left:
         print(f"fleet: removed {left} partial output folder(s) of an earlier, interrupted run", file=sys.stderr)
-    connect(args.address)
+    connect(args.address, log_to_driver=False)
     report = run_batch(jobs, bundle, args.retries, args.cpus_per_file, progress=not args.no_progress)
     for path, why in report["failed"].items():
         print(f"fleet: failed: {path}: {why}", file=sys.stderr)

@@ -164,7 +164,7 @@ def run_file(job: FileJob, bundle: ModelBundle, stall: float = 120.0) -> dict:
             sup.close()
         errors = [str(e) for e in sup.lane_errors()] + [str(s.error) for s in sup.sources() if s.error is not None]
         if errors:
-            raise RuntimeError(f"{job.input}: {errors[0]}")
+            raise RuntimeError(errors[0] if job.input in errors[0] else f"{job.input}: {errors[0]}")
         if count.frames == 0:
             raise RuntimeError(f"{job.input}: no frame could be decoded")
         seconds = time.monotonic() - started

@@ -44,10 +44,11 @@ class NodeInfo:
         return self.name if self.name and self.name != "127.0.0.1" else self.id[:8]
 
 
-def connect(address: str | None, namespace: str = NAMESPACE) -> None:
+def connect(address: str | None, namespace: str = NAMESPACE, log_to_driver: bool = True) -> None:
     """ray.init to an existing cluster (`address` or $RAY_ADDRESS); FleetError when there is none.
     The workers import this checkout's packages (code_search_path), so nodes need the same checkout or
-    the package installed with its `fleet` extra."""
+    the package installed with its `fleet` extra. `log_to_driver`: the actors' log lines in this
+    process's output (the live controller wants them; a batch reports its failures itself)."""
     import ray
 
     from .raycli import keep_loopback
@@ -61,7 +62,7 @@ def connect(address: str | None, namespace: str = NAMESPACE) -> None:
             address=address,
             namespace=namespace,
             logging_level=logging.WARNING,
-            log_to_driver=True,
+            log_to_driver=log_to_driver,
             job_config=ray.job_config.JobConfig(code_search_path=[str(REPO)]),
         )
     except (ConnectionError, RuntimeError, ValueError) as exc:

@@ -41,7 +41,7 @@ class ModelBundle:
 
     def materialize(self, root: Path | None = None) -> Path:
         """The IR as files on this node (written once per content); returns the .xml path."""
-        folder = (root or default_cache_dir().parent / "fleet-models") / self.digest[:16]
+        folder = (root or default_cache_dir() / "fleet-models") / self.digest[:16]
         for name, data in self.files:
             target = folder / name
             if not (target.is_file() and target.stat().st_size == len(data)):
