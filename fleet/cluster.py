@@ -46,8 +46,8 @@ class NodeInfo:
 
 def connect(address: str | None, namespace: str = NAMESPACE, log_to_driver: bool = True) -> None:
     """ray.init to an existing cluster (`address` or $RAY_ADDRESS); FleetError when there is none.
-    The workers import this checkout's packages (code_search_path), so nodes need the same checkout or
-    the package installed with its `fleet` extra. `log_to_driver`: the actors' log lines in this
+    The workers find this checkout's packages (PYTHONPATH), so nodes need the same checkout at the same
+    path or the package installed with its `fleet` extra. `log_to_driver`: the actors' log lines in this
     process's output (the live controller wants them; a batch reports its failures itself)."""
     import ray
 
@@ -57,13 +57,14 @@ def connect(address: str | None, namespace: str = NAMESPACE, log_to_driver: bool
     if not address:
         raise FleetError("no cluster address: give --address HOST:PORT (the head's `ray start --head --port`)")
     keep_loopback()
+    pythonpath = os.environ.get("PYTHONPATH", "")
     try:
         ray.init(
             address=address,
             namespace=namespace,
             logging_level=logging.WARNING,
             log_to_driver=log_to_driver,
-            job_config=ray.job_config.JobConfig(code_search_path=[str(REPO)]),
+            runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), pythonpath]))}},
         )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise FleetError(f"cannot connect to the Ray cluster at {address}: {str(exc).splitlines()[0]}") from None

@@ -62,6 +62,7 @@ class LocalCluster:
     env: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)  # keep it short: Ray's socket paths live under it
         self.members = {n: Node(n, r, self.cpus) for n, r in self.nodes.items()}
         self.head = next(iter(self.members))
 

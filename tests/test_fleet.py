@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -94,6 +95,31 @@ def test_single_box_app_imports_no_ray(detect_ir, tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["live", "--config", "{tmp}/missing.yaml"], "config file not found"),
+        (["live", "--config", "{tmp}/serve.yaml"], "not in fleet mode: the built-in RTSP server"),
+        (["batch", "--out", "{tmp}/out", "{tmp}/nothing-here"], "no such file or folder"),
+        (["batch", "--out", "{tmp}/out", "--retries", "-1", "{tmp}"], "--retries must be >= 0"),
+        (["live"], "no cluster address"),
+    ],
+)
+def test_bad_input_one_line_exit_2(args, says, detect_ir, tmp_path):
+    (tmp_path / "serve.yaml").write_text("serve: {port: 8554}\nsources: [{url: cam.mp4, name: door}]\n")
+    (tmp_path / "cams.yaml").write_text("sources: [{url: cam.mp4, name: door}]\n")
+    argv = [a.format(tmp=tmp_path) for a in args]
+    if argv == ["live"]:
+        argv += ["--config", str(tmp_path / "cams.yaml")]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    run = subprocess.run(
+        [sys.executable, "-m", "fleet", *argv, "--model", str(detect_ir)],
+        cwd=REPO, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert run.returncode == 2 and says in run.stderr, run.stderr[-2000:]
+    assert "Traceback" not in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
 
 
 # --- live ----------------------------------------------------------------------------------------------
