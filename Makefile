@@ -23,7 +23,7 @@ test:
 lint:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy inference ui quantize app.py
+	$(PY) -m mypy inference ui quantize fleet app.py
 	$(PY) -m mypy --no-check-untyped-defs tests bench
 	.venv/bin/lint-imports
 
