@@ -14,65 +14,45 @@ Ground truth is built from the YOLO label files at each image's original size:
 Category id = class index + 1 and image id = numeric file stem (else running index), the same
 convention as Ultralytics' `save_json`, so its predictions.json can be scored with this exact code.
 
-Metrics: faster-coco-eval (`COCOeval_faster`), standard COCO protocol: 10 IoU thresholds .50:.95,
-101-point interpolated precision, area range "all", maxDets=100 for bbox/segm and 20 for keypoints,
+Metrics: faster-coco-eval (`COCOeval_faster`, quantize/coco.py), standard COCO protocol: 10 IoU thresholds
+.50:.95, 101-point interpolated precision, area range "all", maxDets=100 for bbox/segm and 20 for keypoints,
 OKS with the COCO 17 sigmas. Ultralytics' own printed metric differs slightly (no maxDets cap, its own
 interpolation), which is why the parity test compares like with like (see tests/test_validate_parity.py).
+Each run keeps its per-image matches (`Metrics.evaluation`) for the bootstrap intervals (quantize/bootstrap.py).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from collections import Counter
 from pathlib import Path
+from typing import Any, TypedDict
 
 import cv2
 import numpy as np
 
 from .calibration import Dataset, load_dataset_yaml, read_image
+from .coco import IOU_TYPES, coco_eval
 from .errors import QuantizeError
+from .metrics import Metrics
 
-COCO_KPT_SIGMAS = [
-    v / 10.0
-    for v in [0.26, 0.25, 0.25, 0.35, 0.35, 0.79, 0.79, 0.72, 0.72, 0.62, 0.62, 1.07, 1.07, 0.87, 0.87, 0.89, 0.89]
-]  # COCO keypoint sigmas (as pycocotools: /10)
+__all__ = ["VAL_CONFIG", "GroundTruth", "Metrics", "score", "validate_ir", "validate_model"]
+
 POSE_AREA_FACTOR = 0.53
-VAL_CONFIG = dict(conf=0.001, iou=0.7, multi_label=True, max_det=300, rect=False)
 
 
-@dataclass
-class Metrics:
-    """mAP50-95 / mAP50 per IoU type (fractions, 0..1) plus run facts."""
+class ValConfig(TypedDict):
+    """The InferenceConfig fields validation sets (Ultralytics' validation settings)."""
 
-    task: str
-    images: int
-    box_map: float = 0.0
-    box_map50: float = 0.0
-    mask_map: float | None = None
-    mask_map50: float | None = None
-    pose_map: float | None = None
-    pose_map50: float | None = None
-    seconds: float = 0.0
-    extra: dict = field(default_factory=dict)
+    conf: float
+    iou: float
+    multi_label: bool
+    max_det: int
+    rect: bool
 
-    @property
-    def primary(self) -> float:
-        """The task's headline metric: mask mAP for segment, pose mAP for pose, box mAP otherwise."""
-        return {"segment": self.mask_map, "pose": self.pose_map}.get(self.task) or self.box_map
 
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["primary"] = self.primary
-        return d
-
-    def line(self) -> str:
-        s = f"box mAP50-95 {self.box_map:.4f} mAP50 {self.box_map50:.4f}"
-        if self.mask_map is not None:
-            s += f" | mask mAP50-95 {self.mask_map:.4f} mAP50 {self.mask_map50:.4f}"
-        if self.pose_map is not None:
-            s += f" | pose mAP50-95 {self.pose_map:.4f} mAP50 {self.pose_map50:.4f}"
-        return s + f"  ({self.images} images, {self.seconds:.1f}s)"
+VAL_CONFIG: ValConfig = {"conf": 0.001, "iou": 0.7, "multi_label": True, "max_det": 300, "rect": False}
 
 
 # --- ground truth -------------------------------------------------------------------------------------
@@ -119,7 +99,12 @@ class GroundTruth:
                 cls, vals = int(float(v[0])), np.array(v[1:], np.float64)
             except ValueError:
                 raise QuantizeError(f"{lp}: malformed label line {line[:60]!r}") from None
-            ann = {"id": len(self.annotations) + 1, "image_id": image_id, "category_id": cls + 1, "iscrowd": 0}
+            ann: dict[str, Any] = {
+                "id": len(self.annotations) + 1,
+                "image_id": image_id,
+                "category_id": cls + 1,
+                "iscrowd": 0,
+            }
             if self.kpt_shape:
                 k, d = self.kpt_shape
                 if len(vals) != 4 + k * d:
@@ -200,29 +185,16 @@ def predictions_of(results, image_id: int, task: str) -> list[dict]:
     return out
 
 
-def coco_eval(gt_dict: dict, preds: list[dict], iou_type: str) -> tuple[float, float]:
-    """(mAP50-95, mAP50) with faster-coco-eval; an empty prediction list scores 0."""
-    from faster_coco_eval import COCO, COCOeval_faster
-
-    if not preds or not gt_dict["annotations"]:
-        return 0.0, 0.0
-    gt = COCO(gt_dict)
-    dt = gt.loadRes([dict(p) for p in preds])
-    kw = {"kpt_oks_sigmas": COCO_KPT_SIGMAS} if iou_type == "keypoints" else {}
-    ev = COCOeval_faster(gt, dt, iouType=iou_type, print_function=lambda *a, **k: None, **kw)
-    ev.evaluate()
-    ev.accumulate()
-    ev.summarize()
-    return float(max(ev.stats[0], 0.0)), float(max(ev.stats[1], 0.0))
-
-
 def score(gt_dict: dict, preds: list[dict], task: str, images: int, seconds: float = 0.0) -> Metrics:
-    m = Metrics(task=task, images=images, seconds=seconds)
-    m.box_map, m.box_map50 = coco_eval(gt_dict, preds, "bbox")
-    if task == "segment":
-        m.mask_map, m.mask_map50 = coco_eval(gt_dict, [p for p in preds if "segmentation" in p], "segm")
-    if task == "pose":
-        m.pose_map, m.pose_map50 = coco_eval(gt_dict, [p for p in preds if "keypoints" in p], "keypoints")
+    """COCO metrics of predictions against ground truth; the per-image matches stay on `Metrics.evaluation`."""
+    m = Metrics(task=task, images=images, seconds=seconds, evaluation={})
+    kinds = ["box"] + (["mask"] if task == "segment" else []) + (["pose"] if task == "pose" else [])
+    for kind in kinds:
+        key = {"box": "bbox", "mask": "segmentation", "pose": "keypoints"}[kind]
+        result = coco_eval(gt_dict, [p for p in preds if kind == "box" or key in p], IOU_TYPES[kind])
+        setattr(m, f"{kind}_map", result.map)
+        setattr(m, f"{kind}_map50", result.map50)
+        m.evaluation[kind] = result
     return m
 
 
@@ -324,6 +296,15 @@ def validate_ir(
 
 
 # --- throughput ---------------------------------------------------------------------------------------
+
+
+def throughput_frames(paths: list[Path], limit: int = 32) -> list[np.ndarray]:
+    """Up to `limit` readable images of the most frequent size: one compiled graph, a number that means one thing."""
+    frames = [f for f in (read_image(p) for p in paths[:limit]) if f is not None]
+    if not frames:
+        return frames
+    shape = Counter(f.shape for f in frames).most_common(1)[0][0]
+    return [f for f in frames if f.shape == shape]
 
 
 def throughput(path: str | Path, frames: list[np.ndarray], seconds: float = 5.0, rect: bool = False) -> dict:

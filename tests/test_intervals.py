@@ -1,0 +1,198 @@
+"""Bootstrap intervals (quantize/coco.py + quantize/bootstrap.py).
+
+Ground truth is real (the datasets' own labels); predictions are made from it with known errors (jittered
+boxes/masks/keypoints, missed objects, false positives, a known shift), so the tests are fast and the expected
+effect is known. The reference every number is checked against is faster-coco-eval itself.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import cv2
+import numpy as np
+import pytest
+
+from quantize.bootstrap import BootstrapSettings, PairedBootstrap, resampled_map
+from quantize.coco import IOU_TYPES, coco_eval
+from quantize.metrics import Interval
+from quantize.validate import GroundTruth, score
+
+KIND_OF_TASK = {"detect": "box", "segment": "mask", "pose": "pose"}
+
+
+def ground_truth(yaml, task: str, n: int) -> dict:
+    from quantize.calibration import load_dataset_yaml
+
+    ds = load_dataset_yaml(yaml, "val")
+    gt = GroundTruth(ds, task)
+    for i, p in enumerate(ds.images[:n]):
+        gt.add(p, i, cv2.imread(str(p)).shape[:2])
+    return gt.coco_dict()
+
+
+def predictions(gt: dict, seed: int, shift: float = 0.0, fps_per_image: int = 4) -> list[dict]:
+    """GT-derived detections: ~5 % jitter, 10 % missed, a few false positives; `shift` moves every true
+    detection right by that fraction of its width (box, mask and keypoints alike)."""
+    from faster_coco_eval.core import mask as mask_util
+
+    rng = np.random.default_rng(seed)
+    sizes = {im["id"]: (im["height"], im["width"]) for im in gt["images"]}
+    cats = sorted({a["category_id"] for a in gt["annotations"]})
+    out = []
+    for a in gt["annotations"]:
+        if rng.random() < 0.1:
+            continue
+        x, y, w, h = a["bbox"]
+        jx, jy, jw, jh = rng.normal(0, 0.05, 4) * [w, h, w, h]
+        p = {
+            "image_id": a["image_id"],
+            "category_id": a["category_id"],
+            "bbox": [x + jx + shift * w, y + jy, max(1.0, w + jw), max(1.0, h + jh)],
+            "score": float(rng.uniform(0.3, 1.0)),
+        }
+        if "segmentation" in a:
+            m = mask_util.decode(a["segmentation"])
+            m = np.roll(m, int(round(jx + shift * w)), axis=1)
+            rle = mask_util.encode(np.asfortranarray(m))
+            p["segmentation"] = {"size": rle["size"], "counts": rle["counts"].decode()}
+        if "keypoints" in a:
+            kp = np.array(a["keypoints"], float).reshape(-1, 3)
+            kp[:, 0] += rng.normal(0, 0.03 * w, len(kp)) + shift * w
+            kp[:, 1] += rng.normal(0, 0.03 * h, len(kp))
+            kp[:, 2] = 1.0
+            p["keypoints"] = kp.reshape(-1).tolist()
+        out.append(p)
+    for im in gt["images"]:
+        h, w = sizes[im["id"]]
+        for _ in range(fps_per_image):
+            bw, bh = rng.uniform(10, w / 3), rng.uniform(10, h / 3)
+            x, y = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+            p = {"image_id": im["id"], "category_id": int(rng.choice(cats)), "bbox": [x, y, bw, bh]}
+            p["score"] = float(rng.uniform(0.0, 0.6))
+            if any("segmentation" in a for a in gt["annotations"]):
+                m = np.zeros((h, w), np.uint8)
+                m[int(y) : int(y + bh), int(x) : int(x + bw)] = 1
+                rle = mask_util.encode(np.asfortranarray(m))
+                p["segmentation"] = {"size": rle["size"], "counts": rle["counts"].decode()}
+            if any("keypoints" in a for a in gt["annotations"]):
+                p["keypoints"] = np.column_stack([rng.uniform(x, x + bw, 17), rng.uniform(y, y + bh, 17), np.ones(17)])
+                p["keypoints"] = p["keypoints"].reshape(-1).tolist()
+            out.append(p)
+    return out
+
+
+@pytest.fixture(scope="module")
+def gts(coco_val128_yaml, coco128_seg_yaml, coco_pose_yaml) -> dict[str, dict]:
+    box = ground_truth(coco_val128_yaml, "detect", 48)
+    for a in box["annotations"][::15]:  # a few crowd regions, so COCO's crowd rules are exercised too
+        a["iscrowd"] = 1
+    return {
+        "detect": box,
+        "segment": ground_truth(coco128_seg_yaml, "segment", 24),
+        "pose": ground_truth(coco_pose_yaml, "pose", 32),
+    }
+
+
+def _of(preds: list[dict], kind: str) -> list[dict]:
+    key = {"box": "bbox", "mask": "segmentation", "pose": "keypoints"}[kind]
+    return [p for p in preds if key in p]
+
+
+@pytest.mark.parametrize("task", ["detect", "segment", "pose"])
+def test_point_estimate_equals_faster_coco_eval(gts, task):
+    """All images weighted once, the replayed matches give faster-coco-eval's mAP50-95 and mAP50 exactly."""
+    gt = gts[task]
+    kinds = ["box"] + ([KIND_OF_TASK[task]] if task != "detect" else [])
+    for kind in kinds:
+        result = coco_eval(gt, _of(predictions(gt, seed=1), kind), IOU_TYPES[kind])
+        assert 0.2 < result.map < 0.95, (kind, result.map)  # a score that is neither trivial nor perfect
+        m = result.matches()
+        got, got50 = resampled_map(m, np.ones((1, len(m.image_ids)), np.int64))
+        assert got[0] == pytest.approx(result.map, abs=1e-9), kind
+        assert got50[0] == pytest.approx(result.map50, abs=1e-9), kind
+
+
+def _duplicated(gt: dict, preds: list[dict], counts: np.ndarray, ids: tuple[int, ...]) -> tuple[dict, list[dict]]:
+    """The resampled data set spelled out: image i present counts[i] times, each copy under a new id."""
+    new_gt = {**gt, "images": [], "annotations": []}
+    new_preds = []
+    for i, image_id in enumerate(ids):
+        for c in range(int(counts[i])):
+            nid = image_id * 100 + c
+            im = next(x for x in gt["images"] if x["id"] == image_id)
+            new_gt["images"].append({**im, "id": nid})
+            for a in gt["annotations"]:
+                if a["image_id"] == image_id:
+                    new_gt["annotations"].append(
+                        {**copy.deepcopy(a), "image_id": nid, "id": len(new_gt["annotations"]) + 1}
+                    )
+            new_preds += [{**copy.deepcopy(p), "image_id": nid} for p in preds if p["image_id"] == image_id]
+    return new_gt, new_preds
+
+
+@pytest.mark.parametrize("task", ["detect", "segment", "pose"])
+def test_a_resample_scores_like_the_duplicated_data_set(gts, task):
+    """A resample (some images twice, some absent) scores what faster-coco-eval gives on that data set built
+    for real: the weighted aggregation is COCO's, not an approximation of it."""
+    gt = gts[task]
+    kind = KIND_OF_TASK[task]
+    preds = _of(predictions(gt, seed=2), kind)
+    result = coco_eval(gt, preds, IOU_TYPES[kind])
+    ids = result.image_ids
+    counts = np.random.default_rng(3).multinomial(len(ids), np.full(len(ids), 1 / len(ids)))
+    assert counts.max() >= 2 and (counts == 0).any()
+    got, got50 = resampled_map(result.matches(), counts[None])
+    new_gt, new_preds = _duplicated(gt, preds, counts, ids)
+    expected = coco_eval(new_gt, new_preds, IOU_TYPES[kind])
+    assert got[0] == pytest.approx(expected.map, abs=1e-9)
+    assert got50[0] == pytest.approx(expected.map50, abs=1e-9)
+
+
+def test_identical_predictions_give_a_zero_width_interval_at_zero(gts):
+    gt = gts["segment"]
+    preds = predictions(gt, seed=4)
+    a, b = score(gt, preds, "segment", 24), score(gt, copy.deepcopy(preds), "segment", 24)
+    boot = PairedBootstrap(a.evaluation["box"].image_ids, BootstrapSettings(resamples=200))
+    diffs = boot.compare(a, b)
+    assert set(diffs) == {"box_map", "box_map50", "mask_map", "mask_map50"}
+    for d in diffs.values():
+        assert d.delta == 0.0 and d.interval == Interval(0.0, 0.0) and d.within_noise
+    own = boot.intervals(a)
+    assert own["mask_map"].width > 0.01  # one model alone on 24 images is far from certain
+    assert own["mask_map"].holds(a.mask_map)
+
+
+@pytest.mark.parametrize("task, shift", [("detect", 0.03), ("pose", 0.05)])
+def test_a_known_shift_gives_an_interval_that_excludes_zero(gts, task, shift):
+    """Moving every true detection by a few % of its width costs a little mAP on many images: the paired
+    interval lies below 0 although each model's own interval is wide and the two overlap."""
+    gt = gts[task]
+    n = len(gt["images"])
+    good = score(gt, predictions(gt, seed=5), task, n)
+    shifted = score(gt, predictions(gt, seed=5, shift=shift), task, n)
+    boot = PairedBootstrap(good.evaluation["box"].image_ids, BootstrapSettings(resamples=300))
+    diff = boot.compare(good, shifted)
+    for k in ("box_map", f"{KIND_OF_TASK[task]}_map"):
+        d = diff[k]
+        assert d.delta == pytest.approx(getattr(shifted, k) - getattr(good, k))
+        assert d.delta < 0 and d.interval.hi < 0 and not d.within_noise, (k, d)
+        assert d.interval.lo <= d.delta <= d.interval.hi
+    reverse = boot.compare(shifted, good)["box_map"]
+    assert reverse.interval.lo > 0 and reverse.delta == pytest.approx(-diff["box_map"].delta)
+    own_good, own_shifted = boot.intervals(good)["box_map"], boot.intervals(shifted)["box_map"]
+    assert own_good.lo < own_shifted.hi  # separate intervals overlap; only the paired one resolves the shift
+    assert diff["box_map"].interval.width < own_good.width
+
+
+def test_bootstrap_needs_the_same_images(gts):
+    gt = gts["pose"]
+    preds = predictions(gt, seed=6)
+    full = score(gt, preds, "pose", 32)
+    half_gt = {**gt, "images": gt["images"][:16]}
+    kept = {im["id"] for im in half_gt["images"]}
+    half_gt["annotations"] = [a for a in gt["annotations"] if a["image_id"] in kept]
+    half = score(half_gt, [p for p in preds if p["image_id"] in kept], "pose", 16)
+    boot = PairedBootstrap(full.evaluation["box"].image_ids, BootstrapSettings(resamples=10))
+    with pytest.raises(ValueError, match="same images"):
+        boot.compare(full, half)
