@@ -4,8 +4,11 @@ is within `max_drop` (absolute, mAP fraction: 0.01 = 1 mAP point).
 NNCF hands `validation_fn` the RAW compiled model (float NCHW RGB/255 input, no in-graph letterbox), so
 each validation item carries the host-letterboxed tensor (calibration.preprocess: the same math as the
 runtime graph) and its Letterbox; outputs are decoded by the runtime's own decoder
-(`YoloModel.decode`) and scored by the same COCO code as validate.py. The metric is the task's headline
-one: box mAP50-95 (detect), mask mAP50-95 (segment), keypoint mAP50-95 (pose).
+(`YoloModel.decode`) and scored by the same COCO code as validate.py. The metric watches every mAP50-95 the
+task is judged on (metrics.TASK_METRICS: box; box and mask; box and keypoints), as the worst drop of the two:
+`FP32 headline mAP - max_k(FP32_k - model_k)`. For the FP32 model it is its headline mAP, and its drop equals
+the largest drop of any task metric, so `max_drop` bounds the box drop of a segment model as well as its mask
+drop (watching the mask only let a box loss through).
 
 Speed (2 CPU cores): the validation subset is small (default 64 images), validation decodes at most 100
 detections per image (the COCO metric reads at most 100 per image and category, so this changes
@@ -29,10 +32,16 @@ from inference.model import ModelMeta, YoloModel
 from .calibration import load_dataset_yaml, preprocess, read_image
 from .errors import QuantizeError
 from .export import attach_meta
+from .metrics import TASK_METRICS, Metrics
 from .options import QuantOptions
-from .ptq import quantized_ops, quiet_nncf
-from .scopes import find_decode_scope
+from .ptq import ignored_scope, quantized_ops, quiet_nncf
 from .validate import VAL_CONFIG, GroundTruth, check_task, predictions_of, score
+
+AC_METRIC = {
+    "detect": "box mAP50-95",
+    "segment": "worst drop of box and mask mAP50-95",
+    "pose": "worst drop of box and keypoint mAP50-95",
+}
 
 
 @dataclass
@@ -56,7 +65,7 @@ def validation_items(meta: ModelMeta, data: str | Path, limit: int = 64) -> tupl
     ds = load_dataset_yaml(data, "val")
     check_task(ds, meta.task, len(meta.names))
     gt = GroundTruth(ds, meta.task)
-    items = []
+    items: list[dict] = []
     for i, p in enumerate(ds.images):
         if len(items) >= limit:
             break
@@ -70,28 +79,46 @@ def validation_items(meta: ModelMeta, data: str | Path, limit: int = 64) -> tupl
     return items, gt
 
 
-def make_validation_fn(model: ov.Model, meta: ModelMeta, gt: GroundTruth, max_det: int = 100):
-    decoder = YoloModel(
-        model, meta, InferenceConfig(**{**VAL_CONFIG, "max_det": max_det}), ov.Core(), Path(meta.source or "model")
-    )
-    full = gt.coco_dict()
+def worst_drop_metric(m: Metrics, reference: Metrics) -> float:
+    """The reference's headline mAP minus the largest drop of any task metric (see module docstring)."""
+    drops = [getattr(reference, k) - getattr(m, k) for k in TASK_METRICS[m.task]]
+    return reference.primary - max(drops)
 
-    def validation_fn(compiled, items):
+
+class Validator:
+    """NNCF's validation_fn over prepared items: called with a compiled model, returns (metric, raw outputs).
+
+    The metric is the task's headline mAP, or `worst_drop_metric` against `reference` when one is given;
+    `metrics` gives the full Metrics of a compiled model on the items.
+    """
+
+    def __init__(
+        self, model: ov.Model, meta: ModelMeta, gt: GroundTruth, max_det: int = 100, reference: Metrics | None = None
+    ):
+        config = InferenceConfig(**VAL_CONFIG).with_(max_det=max_det)
+        self.decoder = YoloModel(model, meta, config, ov.Core(), Path(meta.source or "model"))
+        self.task = meta.task
+        self.gt = gt.coco_dict()
+        self.reference = reference
+
+    def metrics(self, compiled: ov.CompiledModel, items: list[dict]) -> tuple[Metrics, list[list[np.ndarray]]]:
         preds, raw, ids = [], [], set()
         for item in items:
             res = compiled(item["x"])
             outs = [np.array(res[o]) for o in compiled.outputs]
-            preds += predictions_of(decoder.decode(outs, item["lb"]), item["image_id"], meta.task)
+            preds += predictions_of(self.decoder.decode(outs, item["lb"]), item["image_id"], self.task)
             raw.append(outs)
             ids.add(item["image_id"])
         sub = {
-            **full,
-            "images": [im for im in full["images"] if im["id"] in ids],
-            "annotations": [a for a in full["annotations"] if a["image_id"] in ids],
+            **self.gt,
+            "images": [im for im in self.gt["images"] if im["id"] in ids],
+            "annotations": [a for a in self.gt["annotations"] if a["image_id"] in ids],
         }
-        return float(score(sub, preds, meta.task, len(ids)).primary), raw
+        return score(sub, preds, self.task, len(ids)), raw
 
-    return validation_fn
+    def __call__(self, compiled: ov.CompiledModel, items: list[dict]) -> tuple[float, list[list[np.ndarray]]]:
+        m, raw = self.metrics(compiled, items)
+        return (m.primary if self.reference is None else worst_drop_metric(m, self.reference)), raw
 
 
 def quantize_ac(
@@ -113,7 +140,8 @@ def quantize_ac(
         raise QuantizeError(f"max-drop must be in (0, 1) as an mAP fraction (0.01 = 1 point), got {max_drop}")
     quiet_nncf()
     items, gt = validation_items(meta, val_data, val_images)
-    validation_fn = make_validation_fn(model, meta, gt)
+    reference, _ = Validator(model, meta, gt).metrics(ov.Core().compile_model(model, "CPU"), items)
+    validation_fn = Validator(model, meta, gt, reference=reference)
     capture = _Capture()
     log = logging.getLogger("nncf")
     old_level = log.level
@@ -130,7 +158,7 @@ def quantize_ac(
             validation_fn,
             max_drop=max_drop,
             drop_type=nncf.DropType.ABSOLUTE,
-            ignored_scope=find_decode_scope(model).ignored_scope(),
+            ignored_scope=ignored_scope(model, meta, options),
             advanced_accuracy_restorer_parameters=AdvancedAccuracyRestorerParameters(
                 max_num_iterations=max_iterations, ranking_subset_size=min(32, len(items)), num_ranking_workers=1
             ),

@@ -164,3 +164,25 @@ class PairedBootstrap:
             for k in METRIC_KEYS
             if k in a and k in b and k in ref and k in oth
         }
+
+
+def resample_as_dataset(gt: dict, preds: list[dict], counts: np.ndarray, image_ids: tuple[int, ...]):
+    """The naive bootstrap's data set for one resample, for checks: image i copied counts[i] times, each copy
+    under a new id with its ground truth and predictions. faster-coco-eval on it must equal `resampled_map`."""
+    images = {im["id"]: im for im in gt["images"]}
+    anns: dict[int, list[dict]] = {}
+    for a in gt["annotations"]:
+        anns.setdefault(a["image_id"], []).append(a)
+    dets: dict[int, list[dict]] = {}
+    for p in preds:
+        dets.setdefault(p["image_id"], []).append(p)
+    new_gt: dict = {**gt, "images": [], "annotations": []}
+    new_preds: list[dict] = []
+    for i, image_id in enumerate(image_ids):
+        for c in range(int(counts[i])):
+            nid = int(image_id) * 1000 + c
+            new_gt["images"].append({**images[image_id], "id": nid})
+            for a in anns.get(image_id, []):
+                new_gt["annotations"].append({**a, "image_id": nid, "id": len(new_gt["annotations"]) + 1})
+            new_preds += [{**p, "image_id": nid} for p in dets.get(image_id, [])]
+    return new_gt, new_preds

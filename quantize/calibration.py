@@ -9,7 +9,6 @@ and HWC->NCHW: identical math to the graph (bilinear half-pixel resize, constant
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,13 +160,3 @@ class ImageSource:
         if not out:
             raise QuantizeError(f"{self.origin}: none of the {len(self.paths)} images could be read")
         return out
-
-
-def nncf_dataset(tensors: list[np.ndarray]):
-    import nncf
-
-    return nncf.Dataset(tensors)
-
-
-def cpu_threads() -> int:
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)

@@ -43,17 +43,17 @@ def load_yolo(pt: str | Path):
 def export_fp32(pt: str | Path, imgsz: int | tuple[int, int] = 640) -> tuple[ov.Model, ModelMeta]:
     """Export a checkpoint to an in-memory OpenVINO model with static imgsz input and metadata attached."""
     yolo = load_yolo(pt)
-    imgsz = (imgsz, imgsz) if isinstance(imgsz, int) else tuple(imgsz)
-    if any(v % 32 for v in imgsz):
-        raise QuantizeError(f"imgsz {imgsz} must be multiples of the stride 32")
+    hw: tuple[int, int] = (imgsz, imgsz) if isinstance(imgsz, int) else (int(imgsz[0]), int(imgsz[1]))
+    if any(v % 32 for v in hw):
+        raise QuantizeError(f"imgsz {hw} must be multiples of the stride 32")
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / Path(pt).name
         shutil.copy(pt, src)  # Ultralytics writes its export beside the checkpoint
         from ultralytics import YOLO
 
-        out = Path(YOLO(str(src)).export(format="openvino", imgsz=list(imgsz), dynamic=True, half=False, verbose=False))
+        out = Path(YOLO(str(src)).export(format="openvino", imgsz=list(hw), dynamic=True, half=False, verbose=False))
         model = ov.Core().read_model(next(out.glob("*.xml")))
-    model.reshape({model.inputs[0]: ov.PartialShape([1, 3, *imgsz])})
+    model.reshape({model.inputs[0]: ov.PartialShape([1, 3, *hw])})
     for i, output in enumerate(model.outputs):
         output.get_tensor().set_names({f"output{i}"})
     inner = yolo.model
@@ -61,7 +61,7 @@ def export_fp32(pt: str | Path, imgsz: int | tuple[int, int] = 640) -> tuple[ov.
     meta = ModelMeta(
         task=yolo.task,
         names={int(k): str(v) for k, v in yolo.names.items()},
-        imgsz=imgsz,
+        imgsz=hw,
         stride=int(max(inner.stride)),
         kpt_shape=tuple(kpt) if kpt else None,
         precision="fp32",

@@ -20,7 +20,10 @@ from pathlib import Path
 import openvino as ov
 import openvino.opset13 as ops
 
+from .checks import check_imgsz, check_out, check_positive, check_val_data, checkpoint_task
+from .console import log
 from .errors import QuantizeError
+from .scopes import is_int8, producer
 
 
 @dataclass
@@ -31,30 +34,9 @@ class LayerScore:
     seconds: float
 
 
-def _producer(inp) -> ov.Node:
-    return inp.get_source_output().get_node()
-
-
 def quantized_convs(int8: ov.Model) -> list[ov.Node]:
-    """Convolutions with an int8 input (activation FakeQuantize or compressed int8 weights)."""
-    out = []
-    for op in int8.get_ordered_ops():
-        if op.get_type_name() != "Convolution":
-            continue
-        if _producer(op.inputs()[0]).get_type_name() == "FakeQuantize" or _weights_are_int8(op):
-            out.append(op)
-    return out
-
-
-def _weights_are_int8(conv: ov.Node) -> bool:
-    node = _producer(conv.inputs()[1])
-    for _ in range(5):
-        if node.get_type_name() == "Constant":
-            return node.get_element_type() in (ov.Type.i8, ov.Type.u8, ov.Type.i4, ov.Type.u4)
-        if node.get_type_name() == "FakeQuantize":
-            return True
-        node = _producer(node.inputs()[0])
-    return False
+    """Convolutions running in INT8 (scopes.is_int8: activation FakeQuantize or int8 weights)."""
+    return [op for op in int8.get_ordered_ops() if op.get_type_name() == "Convolution" and is_int8(op)]
 
 
 class LayerReverter:
@@ -62,7 +44,7 @@ class LayerReverter:
 
     def __init__(self, fp32: ov.Model):
         self.fp32_weights = {
-            op.get_friendly_name(): _producer(op.inputs()[1])
+            op.get_friendly_name(): producer(op.inputs()[1])
             for op in fp32.get_ordered_ops()
             if op.get_type_name() == "Convolution"
         }
@@ -70,7 +52,7 @@ class LayerReverter:
     def revert(self, conv: ov.Node) -> list:
         changes = []
         act = conv.inputs()[0]
-        src = _producer(act)
+        src = producer(act)
         if src.get_type_name() == "FakeQuantize":
             changes.append((act, act.get_source_output()))
             act.replace_source_output(src.input_value(0))
@@ -114,14 +96,12 @@ def rank_layers(
 
 
 def plot(path: Path, scores: list[LayerScore], top: int, title: str) -> None:
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .report import atomic_write_bytes
+    from .report import save_png
 
     rows = scores[:top][::-1]
     fig, ax = plt.subplots(figsize=(9, 0.3 * len(rows) + 1.2))
@@ -130,10 +110,7 @@ def plot(path: Path, scores: list[LayerScore], top: int, title: str) -> None:
     ax.set_title(title)
     ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_png(fig, path)
 
 
 def short_name(name: str) -> str:
@@ -141,19 +118,17 @@ def short_name(name: str) -> str:
 
 
 def run_sensitivity(a) -> dict:
-    from .__main__ import check_imgsz, check_out, check_positive, check_val_data, checkpoint_task, log
-    from .accuracy_control import make_validation_fn, validation_items
+    from inference.fileio import write_json
+
+    from .accuracy_control import Validator, validation_items
     from .calibration import ImageSource
     from .export import export_fp32, save_ir
-    from .options import QuantOptions
+    from .options import options_for
     from .ptq import quantize_ptq
-    from .report import write_json
 
     check_imgsz(a.imgsz)
     check_out(a.out)
     check_positive(subset_size=a.subset_size, max_layers=a.max_layers)
-    if a.data is None and a.calib_images is None:
-        raise QuantizeError("calibration data needed: --data <dataset.yaml> or --calib-images <folder>")
     if a.keep_fp32 < 0 or a.top_k < 1 or a.val_images < 1:
         raise QuantizeError("--keep-fp32 must be >= 0, --top-k and --val-images >= 1")
     source = ImageSource.from_args(a.data if a.calib_images is None else None, a.calib_images, "train").check()
@@ -168,16 +143,10 @@ def run_sensitivity(a) -> dict:
     log(f"{name}: export + PTQ")
     fp32, meta = export_fp32(a.weights, a.imgsz)
     calib = source.tensors(meta.imgsz, meta.stride, limit=a.subset_size)
-    options = QuantOptions.for_task(
-        task,
-        preset=a.preset,
-        subset_size=a.subset_size,
-        fast_bias_correction=a.fast_bias_correction,
-        range_estimator=a.range_estimator,
-    )
+    options = options_for(task, a)
     int8 = quantize_ptq(fp32, meta, calib, options)
     items, gt = validation_items(meta, val_data, a.val_images)
-    vfn = make_validation_fn(fp32, meta, gt)
+    vfn = Validator(fp32, meta, gt)
     log(f"{name}: ranking quantized layers on {len(items)} validation images")
     ref, base, scores = rank_layers(fp32, int8, vfn, items, a.max_layers, progress=sys.stderr.isatty())
     result = {

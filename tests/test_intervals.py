@@ -1,4 +1,4 @@
-"""Bootstrap intervals (quantize/coco.py + quantize/bootstrap.py).
+"""Bootstrap intervals (quantize/coco.py + quantize/bootstrap.py), the typed build report, the AC metric.
 
 Ground truth is real (the datasets' own labels); predictions are made from it with known errors (jittered
 boxes/masks/keypoints, missed objects, false positives, a known shift), so the tests are fast and the expected
@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from quantize.bootstrap import BootstrapSettings, PairedBootstrap, resampled_map
+from quantize.bootstrap import BootstrapSettings, PairedBootstrap, resample_as_dataset, resampled_map
 from quantize.coco import IOU_TYPES, coco_eval
-from quantize.metrics import Interval
+from quantize.metrics import Difference, Interval, Metrics
 from quantize.validate import GroundTruth, score
 
 KIND_OF_TASK = {"detect": "box", "segment": "mask", "pose": "pose"}
@@ -113,24 +113,6 @@ def test_point_estimate_equals_faster_coco_eval(gts, task):
         assert got50[0] == pytest.approx(result.map50, abs=1e-9), kind
 
 
-def _duplicated(gt: dict, preds: list[dict], counts: np.ndarray, ids: tuple[int, ...]) -> tuple[dict, list[dict]]:
-    """The resampled data set spelled out: image i present counts[i] times, each copy under a new id."""
-    new_gt = {**gt, "images": [], "annotations": []}
-    new_preds = []
-    for i, image_id in enumerate(ids):
-        for c in range(int(counts[i])):
-            nid = image_id * 100 + c
-            im = next(x for x in gt["images"] if x["id"] == image_id)
-            new_gt["images"].append({**im, "id": nid})
-            for a in gt["annotations"]:
-                if a["image_id"] == image_id:
-                    new_gt["annotations"].append(
-                        {**copy.deepcopy(a), "image_id": nid, "id": len(new_gt["annotations"]) + 1}
-                    )
-            new_preds += [{**copy.deepcopy(p), "image_id": nid} for p in preds if p["image_id"] == image_id]
-    return new_gt, new_preds
-
-
 @pytest.mark.parametrize("task", ["detect", "segment", "pose"])
 def test_a_resample_scores_like_the_duplicated_data_set(gts, task):
     """A resample (some images twice, some absent) scores what faster-coco-eval gives on that data set built
@@ -143,7 +125,7 @@ def test_a_resample_scores_like_the_duplicated_data_set(gts, task):
     counts = np.random.default_rng(3).multinomial(len(ids), np.full(len(ids), 1 / len(ids)))
     assert counts.max() >= 2 and (counts == 0).any()
     got, got50 = resampled_map(result.matches(), counts[None])
-    new_gt, new_preds = _duplicated(gt, preds, counts, ids)
+    new_gt, new_preds = resample_as_dataset(gt, preds, counts, ids)
     expected = coco_eval(new_gt, new_preds, IOU_TYPES[kind])
     assert got[0] == pytest.approx(expected.map, abs=1e-9)
     assert got50[0] == pytest.approx(expected.map50, abs=1e-9)
@@ -196,3 +178,55 @@ def test_bootstrap_needs_the_same_images(gts):
     boot = PairedBootstrap(full.evaluation["box"].image_ids, BootstrapSettings(resamples=10))
     with pytest.raises(ValueError, match="same images"):
         boot.compare(full, half)
+
+
+def test_worst_drop_metric_watches_box_and_mask():
+    """Accuracy control's metric: the reference's headline minus the largest drop of any task metric."""
+    from quantize.accuracy_control import worst_drop_metric
+
+    ref = Metrics("segment", 10, box_map=0.42, mask_map=0.34)
+    box_loss = Metrics("segment", 10, box_map=0.40, mask_map=0.339)
+    assert worst_drop_metric(ref, ref) == pytest.approx(0.34)
+    assert worst_drop_metric(box_loss, ref) == pytest.approx(0.34 - 0.02)  # the box drop, not the mask's
+    pose_ref = Metrics("pose", 10, box_map=0.70, pose_map=0.46)
+    assert worst_drop_metric(Metrics("pose", 10, box_map=0.705, pose_map=0.45), pose_ref) == pytest.approx(0.45)
+    assert worst_drop_metric(Metrics("detect", 10, box_map=0.43), Metrics("detect", 10, box_map=0.44)) == pytest.approx(
+        0.43
+    )
+
+
+def test_build_report_round_trip_and_older_layout(tmp_path):
+    """The typed report reads back what it wrote, and reads a report written before intervals existed."""
+    from quantize.report import AccuracyControl, BuildReport, ReportError, Throughput, Variant, load_report
+
+    m = Metrics("segment", 128, box_map=0.42, box_map50=0.58, mask_map=0.34, mask_map50=0.52)
+    m.intervals = {"box_map": Interval(0.40, 0.48)}
+    report = BuildReport("seg", "segment", variants={"fp32": Variant("fp32/seg.xml", 13.0, metrics=m)})
+    report.variants["int8-ac"] = Variant(
+        "int8-ac/seg.xml",
+        3.5,
+        fake_quantize_nodes=120,
+        metrics=m,
+        throughput=Throughput(50.0, 100, 2.0, "AsyncEngine"),
+        vs_fp32={"box_map": Difference("box_map", -0.0075, Interval(-0.015, 0.0))},
+        accuracy_control=AccuracyControl(0.01, 64, "worst drop", ["conv1"], "NNCF log"),
+    )
+    back = BuildReport.from_dict(report.to_dict())
+    assert back == report
+    old = {  # the layout of report.json before the typed report (flat accuracy-control fields)
+        "name": "seg",
+        "task": "segment",
+        "variants": {
+            "int8-ac": {"path": "int8-ac/seg.xml", "size_mb": 3.5, "reverted_to_fp32": ["a", "b"], "max_drop": 0.01},
+            "int8": {
+                "path": "int8/seg.xml",
+                "metrics": {"task": "segment", "images": 8, "box_map": 0.4, "primary": 0.3},
+            },
+        },
+    }
+    parsed = BuildReport.from_dict(old)
+    assert parsed.variants["int8-ac"].accuracy_control.reverted_to_fp32 == ["a", "b"]
+    assert parsed.variants["int8"].metrics.box_map == 0.4 and parsed.variants["int8"].vs_fp32 == {}
+    (tmp_path / "report.json").write_text('{"variants": [1, 2]}')
+    with pytest.raises(ReportError, match="not a build report"):
+        load_report(tmp_path / "report.json")

@@ -139,18 +139,21 @@ def test_decode_scope_found_by_pattern(fp32_models, task):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, detect_pt, coco128_yaml, coco_val128_yaml):
-    from quantize.__main__ import build
+    from quantize.build import build
+    from quantize.options import BuildSettings
 
     out = tmp_path_factory.mktemp("models")
     report = build(
-        detect_pt,
-        name="det",
-        data=coco128_yaml,
-        val_data=coco_val128_yaml,
-        subset_size=32,
-        val_limit=32,
-        bench_seconds=1.0,
-        out=out,
+        BuildSettings(
+            detect_pt,
+            name="det",
+            data=coco128_yaml,
+            val_data=coco_val128_yaml,
+            subset_size=32,
+            val_limit=32,
+            bench_seconds=1.0,
+            out=out,
+        )
     )
     return out / "det", report
 
@@ -173,6 +176,26 @@ def test_build_writes_irs_and_report(built):
     # INT8 stays close to FP32 on the same 32 held-out images (observed: within ~1 point)
     assert on_disk["variants"]["int8"]["drop_vs_fp32"] < 0.03
     assert not list(folder.parent.glob(".det-*"))  # no staging leftovers
+
+
+@pytest.mark.slow
+def test_build_report_has_intervals(built):
+    """Each mAP carries its 95 % bootstrap interval and INT8 its paired difference to FP32; the typed report
+    reads back what the build returned."""
+    from quantize.report import load_report
+
+    folder, report = built
+    on_disk = load_report(folder / "report.json")
+    assert on_disk.variants["int8"].vs_fp32 == report.variants["int8"].vs_fp32
+    fp32, int8 = on_disk.variants["fp32"].metrics, on_disk.variants["int8"].metrics
+    for m in (fp32, int8):
+        iv = m.intervals["box_map"]
+        assert iv.lo < m.box_map < iv.hi and iv.width > 0.005  # 32 images: far from certain
+    diff = on_disk.variants["int8"].vs_fp32["box_map"]
+    assert diff.delta == pytest.approx(int8.box_map - fp32.box_map)
+    assert diff.interval.lo <= diff.delta <= diff.interval.hi
+    assert diff.interval.width < fp32.intervals["box_map"].width  # pairing removes what the images share
+    assert on_disk.validation.bootstrap["resamples"] == 1000
 
 
 @pytest.mark.slow
@@ -201,7 +224,8 @@ def test_validate_cli_on_built_model(built, coco_val128_yaml):
 @pytest.mark.slow
 def test_failed_build_leaves_previous_model_intact(built, monkeypatch, detect_pt, coco128_yaml):
     import quantize.ptq
-    from quantize.__main__ import build
+    from quantize.build import build
+    from quantize.options import BuildSettings
 
     folder = built[0]
     before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
@@ -211,7 +235,9 @@ def test_failed_build_leaves_previous_model_intact(built, monkeypatch, detect_pt
 
     monkeypatch.setattr(quantize.ptq, "quantize_ptq", boom)
     with pytest.raises(KeyboardInterrupt):
-        build(detect_pt, name="det", data=coco128_yaml, subset_size=4, bench_seconds=0, out=folder.parent)
+        build(
+            BuildSettings(detect_pt, name="det", data=coco128_yaml, subset_size=4, bench_seconds=0, out=folder.parent)
+        )
     after = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     assert after == before
     assert not list(folder.parent.glob(".det-*"))
@@ -309,3 +335,25 @@ def test_quant_options_reach_nncf(fp32_models, coco128_yaml):
     assert len(minmax) == len(mean_minmax) > 20
     # the largest value over the batch bounds the mean of the per-image largest values, and differs from it
     assert np.all(minmax >= mean_minmax - 1e-4) and np.any(minmax > mean_minmax + 1e-3)
+
+
+@pytest.mark.slow
+def test_float_branches_stay_in_float(fp32_models, coco128_yaml):
+    """Head branches found by structure; the ones QuantOptions keeps in float get no INT8 op, the others do."""
+    from quantize.calibration import ImageSource
+    from quantize.options import QuantOptions
+    from quantize.ptq import quantize_ptq, quantized_ops
+    from quantize.scopes import head_branches
+
+    pose, pose_meta = fp32_models["pose"]
+    assert {k: len(v) for k, v in head_branches(pose, len(pose_meta.names)).items()} == {"box": 9, "cls": 9, "kpt": 9}
+    model, meta = fp32_models["segment"]
+    branches = head_branches(model, len(meta.names))
+    assert {k: len(v) for k, v in branches.items()} == {"box": 9, "cls": 9, "mask": 9, "proto": 4}
+    assert all(".cv4." in n for n in branches["mask"]) and all(".proto." in n for n in branches["proto"])
+    calib = ImageSource.from_args(coco128_yaml).tensors(meta.imgsz, meta.stride, limit=4)
+    int8 = quantized_ops(
+        quantize_ptq(model, meta, calib, QuantOptions(subset_size=4, float_branches=("mask", "proto")))
+    )
+    assert not int8 & set(branches["mask"] + branches["proto"])
+    assert set(branches["box"] + branches["cls"]) <= int8

@@ -8,6 +8,7 @@ a y4m made from the shared clip, so the webcam path is exercised too. Screenshot
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shutil
@@ -55,10 +56,17 @@ def ui_models_dir(tmp_path_factory, detect_ir, pose_ir) -> Path:
         (root / name).mkdir()
         (root / name / "fp32").symlink_to(xml.parent, target_is_directory=True)
     # TEST DATA, not a measurement: a report.json/png for the Models-tab test to render.
-    (root / "yolov8n" / "report.json").write_text(
-        '{"variants": {"fp32": {"mAP50-95": 0.123, "fps": 45.6, "note": "TEST DATA"},'
-        ' "int8": {"mAP50-95": 0.111, "fps": 78.9, "note": "TEST DATA"}}}'
+    from quantize.metrics import Difference, Interval, Metrics
+    from quantize.report import BuildReport, Throughput, Variant
+
+    fp32, int8 = Metrics("detect", 8, box_map=0.123), Metrics("detect", 8, box_map=0.111)
+    diff = Difference("box_map", -0.012, Interval(-0.03, 0.004))
+    report = BuildReport("TEST DATA", "detect")
+    report.variants["fp32"] = Variant("fp32/yolov8n.xml", metrics=fp32, throughput=Throughput(45.6))
+    report.variants["int8"] = Variant(
+        "int8/yolov8n.xml", metrics=int8, throughput=Throughput(78.9), vs_fp32={"box_map": diff}
     )
+    (root / "yolov8n" / "report.json").write_text(json.dumps(report.to_dict()))
     import cv2
 
     png = np.full((120, 360, 3), 255, np.uint8)
@@ -334,8 +342,9 @@ def test_webcam_frames_come_back_annotated(page):
 def test_models_tab_renders_report(page):
     page.get_by_role("tab", name="Models").click()
     _wait_text(page, "#report-status", r"yolov8n.*detect")
-    table = _wait_text(page, "#report-table", r"TEST DATA")
-    assert "0.123" in table and "78.9" in table
+    _wait_text(page, "#report-status", r"INT8 vs FP32, box mAP50-95: -1.20 \[-3.00, \+0.40\] \(within noise\)")
+    table = _wait_text(page, "#report-table", r"within noise")
+    assert "12.30" in table and "78.9" in table and "-1.20 [-3.00, +0.40]" in table
     assert page.query_selector("#report-png img") is not None
     page.screenshot(path=str(ARTIFACTS / "models-tab.png"), full_page=True)
 

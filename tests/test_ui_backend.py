@@ -77,25 +77,67 @@ def test_catalog_of_missing_or_empty_folder(tmp_path):
             cat.get("yolov8n")
 
 
-@pytest.mark.parametrize(
-    "report, headers, first",
-    [
-        (
-            {"variants": {"fp32": {"map": 0.5, "fps": 10.0}, "int8": {"map": 0.49, "fps": 20.0}}},
-            ["variant", "map", "fps"],
-            ["fp32", 0.5, 10.0],
-        ),
-        ({"variants": [{"precision": "FP32", "speed": {"fps": 10.0}}]}, ["precision", "speed.fps"], ["FP32", 10.0]),
-        ([{"a": 1, "b": [1, 2]}], ["a", "b"], [1, "1, 2"]),
-        ({"model": "yolov8n", "dataset": "coco"}, ["field", "value"], ["model", "yolov8n"]),
-    ],
-)
-def test_report_table_layouts(tmp_path, report, headers, first):
-    """Whatever the report's layout (test data, not measurements), the Models tab gets a table."""
+def _test_report():
+    """TEST DATA, not measurements: a build report with intervals, as quantize/build.py writes it."""
+    from quantize.metrics import Difference, Interval, Metrics
+    from quantize.report import BuildReport, Throughput, Variant
+
+    fp32 = Metrics("segment", 128, box_map=0.4216, mask_map=0.3376, box_map50=0.58, mask_map50=0.52)
+    fp32.intervals = {"box_map": Interval(0.396, 0.4835), "mask_map": Interval(0.3194, 0.4014)}
+    int8 = Metrics("segment", 128, box_map=0.4141, mask_map=0.3352, box_map50=0.57, mask_map50=0.51)
+    return BuildReport(
+        "seg",
+        "segment",
+        variants={
+            "fp32": Variant("fp32/seg.xml", 13.6, metrics=fp32, throughput=Throughput(20.0)),
+            "int8": Variant(
+                "int8/seg.xml",
+                3.9,
+                metrics=int8,
+                throughput=Throughput(45.5),
+                vs_fp32={
+                    "box_map": Difference("box_map", -0.0075, Interval(-0.015, -0.001)),
+                    "mask_map": Difference("mask_map", -0.0024, Interval(-0.009, 0.005)),
+                },
+            ),
+        },
+    )
+
+
+def test_report_table_shows_intervals(tmp_path):
+    """The Models tab's table: each mAP with its interval, the change vs FP32 with its paired interval."""
+    from ui.catalog import report_notes, report_verdicts
+
     path = tmp_path / "report.json"
-    path.write_text(json.dumps(report))
-    got_headers, rows = report_table(path)
-    assert got_headers == headers and rows[0] == first
+    path.write_text(json.dumps(_test_report().to_dict()))
+    headers, rows = report_table(path)
+    assert headers[:4] == ["variant", "box mAP50-95", "box mAP50-95 95% CI", "box vs FP32 [95% CI]"]
+    assert "mask vs FP32 [95% CI]" in headers and headers[-2:] == ["frames/s", "size MB"]
+    fp32, int8 = (dict(zip(headers, r)) for r in rows)
+    assert (
+        fp32["variant"] == "FP32"
+        and fp32["box mAP50-95"] == "42.16"
+        and fp32["box mAP50-95 95% CI"] == "[39.60, 48.35]"
+    )
+    assert int8["box vs FP32 [95% CI]"] == "-0.75 [-1.50, -0.10] (worse)"
+    assert int8["mask vs FP32 [95% CI]"] == "-0.24 [-0.90, +0.50] (within noise)"
+    assert int8["frames/s"] == 45.5 and int8["size MB"] == 3.9
+    assert report_verdicts(path) == [
+        "INT8 vs FP32, box mAP50-95: -0.75 [-1.50, -0.10] (worse) points",
+        "INT8 vs FP32, mask mAP50-95: -0.24 [-0.90, +0.50] (within noise) points",
+    ]
+    assert report_notes(path)[0].startswith("task: segment")
+
+
+def test_report_table_reads_an_older_report(tmp_path):
+    """report.json from before intervals: the table still shows what it has."""
+    path = tmp_path / "report.json"
+    old = {"name": "det", "task": "detect", "variants": {"int8": {"path": "int8/det.xml", "size_mb": 3.2}}}
+    old["variants"]["int8"]["metrics"] = {"task": "detect", "images": 128, "box_map": 0.4321, "primary": 0.4321}
+    old["variants"]["int8"]["throughput"] = {"fps": 61.04, "frames": 300, "seconds": 5.0, "method": "AsyncEngine"}
+    path.write_text(json.dumps(old))
+    headers, rows = report_table(path)
+    assert rows == [["INT8", "43.21", "", "", 61.0, 3.2]]
 
 
 def test_report_table_unreadable_or_missing(tmp_path):
@@ -104,6 +146,8 @@ def test_report_table_unreadable_or_missing(tmp_path):
     bad.write_text("{oops")
     headers, rows = report_table(bad)
     assert rows[0][0] == "error" and "unreadable report.json" in rows[0][1]
+    bad.write_text('{"variants": {"fp32": {"mAP": 0.5}}}')  # JSON, but not a build report
+    assert report_table(bad) == (["field", "value"], [["error", "not a build report (needs task and variants)"]])
 
 
 # --- uploads --------------------------------------------------------------------------------------------

@@ -2,11 +2,11 @@
 
 Only the IR's metadata is read (task, class names, precision); nothing is compiled here. A folder that is
 not a usable model is listed in `Catalog.problems` with a readable reason instead of breaking discovery.
+report.json is read as the build's typed report (quantize/report.py), older builds' files included.
 """
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -17,10 +17,11 @@ import openvino as ov
 from inference.config import InferenceConfig
 from inference.errors import InferenceError, ModelError
 from inference.model import ModelMeta, YoloModel, find_xml, read_meta
+from quantize.metrics import LABELS
+from quantize.report import BuildReport, ReportError, load_report
 
 # Folder name -> label shown in the UI, in display order.
 PRECISIONS: dict[str, str] = {"fp32": "FP32", "int8": "INT8", "int8-ac": "INT8-AC"}
-LABEL_TO_FOLDER = {v: k for k, v in PRECISIONS.items()}
 
 NO_MODELS_HINT = (
     "No models found in `{dir}`. Build one with `.venv/bin/python -m quantize build-default` "
@@ -155,90 +156,89 @@ class ModelCache:
 # --- report.json -> table -------------------------------------------------------------------------------
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        elif isinstance(v, (list, tuple)) and not any(isinstance(x, (dict, list)) for x in v):
-            out[key] = ", ".join(str(x) for x in v)
-        elif isinstance(v, (list, tuple)):
-            out[key] = json.dumps(v)[:200]
-        else:
-            out[key] = v
-    return out
+def _load(path: Path | None) -> BuildReport | str | None:
+    """The report, or the reason it cannot be read, or None when there is none."""
+    if path is None or not Path(path).is_file():
+        return None
+    try:
+        return load_report(path)
+    except ReportError as exc:
+        return str(exc)
 
 
-def _rows_from(obj) -> list[dict] | None:
-    """The list of per-variant rows in a report, whatever the exact layout (list, dict of dicts, ...)."""
-    if isinstance(obj, list) and obj and all(isinstance(r, dict) for r in obj):
-        return [_flatten(r) for r in obj]
-    if isinstance(obj, dict):
-        for key in ("variants", "rows", "results", "models", "table"):
-            if key in obj:
-                rows = _rows_from(obj[key])
-                if rows is None and isinstance(obj[key], dict) and all(isinstance(v, dict) for v in obj[key].values()):
-                    rows = [{"variant": k, **_flatten(v)} for k, v in obj[key].items()]
-                if rows:
-                    return rows
-        if obj and all(isinstance(v, dict) for v in obj.values()):
-            return [{"variant": k, **_flatten(v)} for k, v in obj.items()]
-    return None
+def _points(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:.2f}"
 
 
 def report_table(path: Path | None) -> tuple[list[str], list[list]]:
-    """(headers, rows) for a report.json; a key/value table when it has no per-variant rows."""
-    if path is None or not Path(path).is_file():
+    """One row per variant: each mAP50-95 with its 95 % interval, the change vs FP32 with its paired interval
+    (and whether it is within noise), throughput and size. mAP in points."""
+    report = _load(path)
+    if report is None:
         return ["field", "value"], []
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as exc:
-        return ["field", "value"], [["error", f"unreadable {Path(path).name}: {exc}"]]
-    rows = _rows_from(data)
-    if rows is None:
-        flat = _flatten(data) if isinstance(data, dict) else {"value": data}
-        return ["field", "value"], [[k, _cell(v)] for k, v in flat.items()]
-    headers: list[str] = []
-    for r in rows:
-        headers += [k for k in r if k not in headers]
-    # drop columns empty in every row (e.g. mask mAP of a detect model) and long prose (shown as notes)
-    headers = [
-        h
-        for h in headers
-        if any(r.get(h) not in (None, "", [], {}) for r in rows)
-        and not any(isinstance(r.get(h), str) and len(r[h]) > 60 for r in rows)
+    if isinstance(report, str):
+        return ["field", "value"], [["error", report]]
+    keys = [
+        k
+        for k in ("box_map", "mask_map", "pose_map")
+        if any(_metric(v, k) is not None for v in report.variants.values())
     ]
-    return headers, [[_cell(r.get(h)) for h in headers] for r in rows]
+    headers = ["variant"]
+    for k in keys:
+        headers += [LABELS[k], f"{LABELS[k]} 95% CI", f"{LABELS[k].split()[0]} vs FP32 [95% CI]"]
+    headers += ["frames/s", "size MB"]
+    rows = []
+    for key, v in report.variants.items():
+        row: list = [PRECISIONS.get(key, key)]
+        for k in keys:
+            iv = v.metrics.intervals.get(k) if v.metrics else None
+            diff = v.vs_fp32.get(k)
+            row += [_points(_metric(v, k)), iv.text() if iv else "", diff.text() if diff else ""]
+        row += [round(v.throughput.fps, 1) if v.throughput else "", v.size_mb]
+        rows.append(row)
+    return headers, rows
+
+
+def _metric(v, key: str) -> float | None:
+    return getattr(v.metrics, key) if v.metrics is not None else None
+
+
+def report_verdicts(path: Path | None) -> list[str]:
+    """One line per INT8 variant and metric: its change vs FP32 with the paired interval, real or within noise."""
+    report = _load(path)
+    if not isinstance(report, BuildReport):
+        return []
+    return [
+        f"{PRECISIONS.get(key, key)} vs FP32, {LABELS[diff.metric]}: {diff.text()} points"
+        for key, v in report.variants.items()
+        for diff in v.vs_fp32.values()
+        if diff.metric.endswith("_map")
+    ]
 
 
 def report_notes(path: Path | None, limit: int = 30) -> list[str]:
-    """Short `key: value` lines for the report's settings outside the per-variant rows."""
-    if path is None or not Path(path).is_file():
-        return []
-    try:
-        data = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return []
-    if not isinstance(data, dict):
+    """Short lines for the report's settings (calibration, validation, intervals, timings)."""
+    report = _load(path)
+    if not isinstance(report, BuildReport):
         return []
     notes = []
-    for key, value in data.items():
-        if key in ("variants", "rows", "results", "models", "table"):
-            continue
-        flat = _flatten({key: value}) if isinstance(value, dict) else {key: value}
-        for k, v in flat.items():
-            if k.count(".") > 1:  # deeper detail (e.g. node counts per type) stays in the file
-                continue
-            if v is None or isinstance(v, (list, dict)) or (isinstance(v, str) and len(v) > 120):
-                continue
-            notes.append(f"{k}: {_cell(v)}")
+    notes.append(f"task: {report.task}, image size {report.imgsz}, built {report.created}, mode {report.mode}")
+    if report.calibration is not None:
+        c = report.calibration
+        options = ", ".join(f"{k} {v}" for k, v in c.options.items())
+        notes.append(f"calibration: {c.images} images from {c.source}; {options}")
+    if report.validation is not None:
+        val = report.validation
+        notes.append(
+            f"validation: {val.images} images of {val.data} ({val.split}), CPU precision {val.cpu_inference_precision}"
+        )
+        if val.bootstrap.get("resamples"):
+            notes.append(
+                f"intervals: paired bootstrap over images, {val.bootstrap['resamples']} resamples, "
+                f"{val.bootstrap.get('confidence', 0.95):.0%}; 'within noise' = the interval holds 0"
+            )
+    if report.ignored_scope is not None:
+        notes.append(f"kept in float: {report.ignored_scope.nodes} decode nodes (quantize/scopes.py)")
+    if report.timings:
+        notes.append("timings: " + ", ".join(f"{k} {v}" for k, v in report.timings.items()))
     return notes[:limit]
-
-
-def _cell(v):
-    if isinstance(v, float):
-        return round(v, 4)
-    if v is None or isinstance(v, (int, str, bool)):
-        return "" if v is None else v
-    return str(v)

@@ -14,7 +14,7 @@ import gradio as gr
 from inference.errors import InferenceError
 from inference.redact import one_line
 
-from .catalog import Catalog, report_notes, report_table
+from .catalog import Catalog, report_notes, report_table, report_verdicts
 from .context import UIContext, UserFacingError
 from .session import SessionStore
 from .view import class_ids_for, missing_models_message
@@ -176,6 +176,9 @@ class Handlers:
         variants = ", ".join(f"{p} ({v.xml.parent.name}/{v.xml.name})" for p, v in entry.variants.items())
         text = f"**{entry.name}**: task **{entry.task}**, {len(entry.names)} classes, variants: {variants}."
         notes = "\n".join(f"- `{n}`" for n in report_notes(entry.report_json))
+        verdicts = report_verdicts(entry.report_json)
+        if verdicts:  # INT8 vs FP32 with paired 95 % intervals: which differences are real
+            text += "\n\n" + "\n".join(f"- {v}" for v in verdicts)
         if entry.report_json is None:
             text += (
                 f"\n\nNo report.json yet in `{cat.models_dir / entry.name}`; "
