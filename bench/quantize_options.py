@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/quantize_options.py [--tasks detect,segment,pose] [--variants default,full-bc,...]
     .venv/bin/python bench/quantize_options.py --tasks segment --variants default,full-bc,float-box,float-mask,...
+    # segment boxes on held-out val2017 images (box labels only), calibrated on coco128's train2017 images:
+    .venv/bin/python bench/quantize_options.py --tasks segment --calib ../shared/datasets/coco128/images/train2017 \
+        --val-data ../shared/datasets/coco-val128/coco-val128.yaml --box-only
 
 Per task (data as in bench/quantize_bench.py and DATA.md: calibration and validation never overlap), the
 checkpoint is exported once and the calibration tensors are made once; then every variant is one
@@ -49,7 +52,9 @@ VARIANTS = {
 BRANCH_OF_TASK = {"detect": (), "segment": ("box", "mask", "proto"), "pose": ("box", "kpt")}
 
 
-def bench_task(task: str, variants: list[str], tmp: Path, val: Path, resamples: int) -> dict:
+def bench_task(
+    task: str, variants: list[str], tmp: Path, val: Path, resamples: int, calib: Path | None, box_only: bool
+) -> dict:
     from quantize.bootstrap import BootstrapSettings, PairedBootstrap
     from quantize.calibration import ImageSource
     from quantize.export import export_fp32, save_ir
@@ -58,10 +63,10 @@ def bench_task(task: str, variants: list[str], tmp: Path, val: Path, resamples: 
 
     cfg = TASKS[task]
     root = assets()
-    pt, calib_dir = root / cfg["pt"], root / cfg["calib"]
+    pt, calib_dir = root / cfg["pt"], calib or root / cfg["calib"]
     fp32, meta = export_fp32(pt, 640)
     calib = ImageSource.from_args(None, calib_dir, "train").check().tensors(meta.imgsz, meta.stride, limit=300)
-    measured = {"fp32": validate_ir(save_ir(fp32, tmp / "fp32", task), val)}
+    measured = {"fp32": validate_ir(save_ir(fp32, tmp / "fp32", task), val, box_only=box_only)}
     pairs = PairedBootstrap(measured["fp32"].evaluation["box"].image_ids, BootstrapSettings(resamples=resamples))
     pairs.intervals(measured["fp32"])
     rows: dict[str, dict] = {"fp32": {"metrics": measured["fp32"].to_dict(), "seconds": None}}
@@ -73,7 +78,7 @@ def bench_task(task: str, variants: list[str], tmp: Path, val: Path, resamples: 
         t = time.perf_counter()
         q = quantize_ptq(fp32, meta, calib, options)
         seconds = time.perf_counter() - t
-        m = measured[name] = validate_ir(save_ir(q, tmp / name, task), val)
+        m = measured[name] = validate_ir(save_ir(q, tmp / name, task), val, box_only=box_only)
         pairs.intervals(m)
         rows[name] = {
             "options": options.as_dict(),
@@ -137,6 +142,13 @@ def main() -> int:
         help="another labelled yaml to validate on (one task only), e.g. a split "
         "disjoint from the reported one, to choose options without looking at the reported set",
     )
+    ap.add_argument("--calib", type=Path, help="calibration image folder instead of the task's (one task only)")
+    ap.add_argument(
+        "--box-only",
+        action="store_true",
+        help="score boxes only, e.g. segment on held-out images with box labels: "
+        "--tasks segment --calib <coco128 images> --val-data <coco-val128 yaml> --box-only",
+    )
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals (1000)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "quantize_options.json")
     a = ap.parse_args()
@@ -147,14 +159,14 @@ def main() -> int:
     tasks = [t for t in a.tasks.split(",") if t]
     if any(t not in TASKS for t in tasks):
         ap.error(f"tasks must be among {list(TASKS)}")
-    if a.val_data and len(tasks) != 1:
-        ap.error("--val-data needs exactly one task in --tasks")
+    if (a.val_data or a.calib) and len(tasks) != 1:
+        ap.error("--val-data and --calib need exactly one task in --tasks")
     t0 = time.perf_counter()
     results = []
     with tempfile.TemporaryDirectory(prefix="qopts-") as tmp:
         for task in tasks:
             val = a.val_data or validation_yaml(task, Path(tmp) / task)
-            results.append(bench_task(task, variants, Path(tmp) / task, val, a.bootstrap))
+            results.append(bench_task(task, variants, Path(tmp) / task, val, a.bootstrap, a.calib, a.box_only))
             doc = {"benchmark": "quantize_options", "seconds": round(time.perf_counter() - t0), "results": results}
             write_json(a.out, doc)  # after each task
     print_table(results)

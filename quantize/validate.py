@@ -185,11 +185,15 @@ def predictions_of(results, image_id: int, task: str) -> list[dict]:
     return out
 
 
-def score(gt_dict: dict, preds: list[dict], task: str, images: int, seconds: float = 0.0) -> Metrics:
-    """COCO metrics of predictions against ground truth; the per-image matches stay on `Metrics.evaluation`."""
+def score(
+    gt_dict: dict, preds: list[dict], task: str, images: int, seconds: float = 0.0, box_only: bool = False
+) -> Metrics:
+    """COCO metrics of predictions against ground truth; the per-image matches stay on `Metrics.evaluation`.
+
+    box_only: score boxes alone (a segment model on a data set with box labels only)."""
     m = Metrics(task=task, images=images, seconds=seconds, evaluation={})
     kinds = ["box"] + (["mask"] if task == "segment" else []) + (["pose"] if task == "pose" else [])
-    for kind in kinds:
+    for kind in kinds[:1] if box_only else kinds:
         key = {"box": "bbox", "mask": "segmentation", "pose": "keypoints"}[kind]
         result = coco_eval(gt_dict, [p for p in preds if kind == "box" or key in p], IOU_TYPES[kind])
         setattr(m, f"{kind}_map", result.map)
@@ -214,8 +218,11 @@ def validate_model(
     progress: bool = False,
     split: str = "val",
     keep_predictions: bool = False,
+    box_only: bool = False,
 ) -> Metrics:
-    """Run a loaded YoloModel (any config; validation settings are applied here) over a dataset split."""
+    """Run a loaded YoloModel (any config; validation settings are applied here) over a dataset split.
+
+    box_only: score the boxes alone, e.g. a segment model's boxes on held-out images that have box labels only."""
     from inference.engine import AsyncEngine
 
     ds = load_dataset_yaml(data, split)
@@ -247,10 +254,10 @@ def validate_model(
     seconds = time.perf_counter() - t0
     if n == 0:
         raise QuantizeError(f"{data}: none of the {len(paths)} images could be read")
-    if task == "segment" and gt.polygons_seen == 0 and gt.annotations:
+    if task == "segment" and not box_only and gt.polygons_seen == 0 and gt.annotations:
         raise QuantizeError(f"{data}: a segment model needs polygon labels; this dataset has boxes only")
     gt_dict = gt.coco_dict()
-    m = score(gt_dict, preds, task, n, seconds)
+    m = score(gt_dict, preds, task, n, seconds, box_only)
     if keep_predictions:
         m.extra["gt"], m.extra["predictions"] = gt_dict, preds
     return m
@@ -277,7 +284,12 @@ def cpu_precision(core=None) -> str:
 
 
 def validate_ir(
-    path: str | Path, data: str | Path, limit: int | None = None, progress: bool = False, precision: str | None = "f32"
+    path: str | Path,
+    data: str | Path,
+    limit: int | None = None,
+    progress: bool = False,
+    precision: str | None = "f32",
+    box_only: bool = False,
 ) -> Metrics:
     """COCO metrics of an IR through our engine. Accuracy is measured in f32 by default, so that "FP32" really
     is FP32 (the CPU plugin would otherwise run float layers in bf16 where the CPU has it); None = plugin default.
@@ -290,7 +302,7 @@ def validate_ir(
         model = YoloModel.load(path, InferenceConfig(**VAL_CONFIG), core=make_core(precision))
     except InferenceError as exc:
         raise QuantizeError(str(exc)) from None
-    m = validate_model(model, data, limit, progress)
+    m = validate_model(model, data, limit, progress, box_only=box_only)
     m.extra["cpu_inference_precision"] = cpu_precision(model.core)
     return m
 
