@@ -65,7 +65,7 @@ def bench_task(
     root = assets()
     pt, calib_dir = root / cfg["pt"], calib or root / cfg["calib"]
     fp32, meta = export_fp32(pt, 640)
-    calib = ImageSource.from_args(None, calib_dir, "train").check().tensors(meta.imgsz, meta.stride, limit=300)
+    tensors = ImageSource.from_args(None, calib_dir, "train").check().tensors(meta.imgsz, meta.stride, limit=300)
     measured = {"fp32": validate_ir(save_ir(fp32, tmp / "fp32", task), val, box_only=box_only)}
     pairs = PairedBootstrap(measured["fp32"].evaluation["box"].image_ids, BootstrapSettings(resamples=resamples))
     pairs.intervals(measured["fp32"])
@@ -76,7 +76,7 @@ def bench_task(
         if any(b not in BRANCH_OF_TASK[task] for b in options.float_branches):
             continue  # the task has no such branch: the same graph as the default
         t = time.perf_counter()
-        q = quantize_ptq(fp32, meta, calib, options)
+        q = quantize_ptq(fp32, meta, tensors, options)
         seconds = time.perf_counter() - t
         m = measured[name] = validate_ir(save_ir(q, tmp / name, task), val, box_only=box_only)
         pairs.intervals(m)
@@ -93,7 +93,7 @@ def bench_task(
     return {
         "task": task,
         "calibration": str(calib_dir),
-        "calibration_images": len(calib),
+        "calibration_images": len(tensors),
         "validation": str(val),
         "validation_images": measured["fp32"].images,
         "bootstrap": BootstrapSettings(resamples=resamples).as_dict(),

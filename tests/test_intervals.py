@@ -27,7 +27,9 @@ def ground_truth(yaml, task: str, n: int) -> dict:
     ds = load_dataset_yaml(yaml, "val")
     gt = GroundTruth(ds, task)
     for i, p in enumerate(ds.images[:n]):
-        gt.add(p, i, cv2.imread(str(p)).shape[:2])
+        img = cv2.imread(str(p))
+        assert img is not None, p
+        gt.add(p, i, img.shape[:2])
     return gt.coco_dict()
 
 
