@@ -58,7 +58,7 @@ def bench_task(
     from quantize.bootstrap import BootstrapSettings, PairedBootstrap
     from quantize.calibration import ImageSource
     from quantize.export import export_fp32, save_ir
-    from quantize.ptq import count_fake_quantize, quantize_ptq
+    from quantize.ptq import quantize_ptq, quantized_ops
     from quantize.validate import validate_ir
 
     cfg = TASKS[task]
@@ -82,7 +82,7 @@ def bench_task(
         pairs.intervals(m)
         rows[name] = {
             "options": options.as_dict(),
-            "fake_quantize_nodes": count_fake_quantize(q),
+            "int8_ops": len(quantized_ops(q)),
             "metrics": m.to_dict(),
             "vs_fp32": {k: d.to_dict() for k, d in pairs.compare(measured["fp32"], m).items()},
             "seconds": seconds,
@@ -111,7 +111,7 @@ def _diff(d: dict | None) -> str:
 def print_table(results: list[dict]) -> None:
     print(
         f"\n{'task':8s} {'variant':17s} {'box':>6s} {'box vs FP32 [95% CI]':>36s} {'mask/kpt':>8s} "
-        f"{'mask/kpt vs FP32 [95% CI]':>36s} {'box vs default':>36s} {'FQ':>4s} {'quant. s':>8s}"
+        f"{'mask/kpt vs FP32 [95% CI]':>36s} {'box vs default':>36s} {'INT8':>4s} {'quant. s':>8s}"
     )
     for r in results:
         for name, v in r["variants"].items():
@@ -123,11 +123,11 @@ def print_table(results: list[dict]) -> None:
             print(
                 f"{r['task']:8s} {name:17s} {m['box_map'] * 100:6.2f} {_diff(vs.get('box_map')):>36s} "
                 f"{(f'{value * 100:.2f}' if value is not None else '-'):>8s} {_diff(vs.get(second)):>36s} "
-                f"{_diff(vs_def.get('box_map')):>36s} {v.get('fake_quantize_nodes', '-'):>4} {secs:>8s}"
+                f"{_diff(vs_def.get('box_map')):>36s} {v.get('int8_ops', '-'):>4} {secs:>8s}"
             )
     print(
         "mAP50-95 in points (%), our validator in f32; vs FP32 / vs default: change with its paired 95 % bootstrap "
-        "interval over the validation images ('within noise' = it holds 0); FQ = FakeQuantize nodes; "
+        "interval over the validation images ('within noise' = it holds 0); INT8 = ops computing in INT8; "
         "quant. s = nncf.quantize time here"
     )
 
