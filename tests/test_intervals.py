@@ -147,6 +147,20 @@ def test_identical_predictions_give_a_zero_width_interval_at_zero(gts):
     assert own["mask_map"].holds(a.mask_map)
 
 
+def test_own_interval_is_the_basic_bootstrap_interval(gts):
+    """Resampled mAPs sit above the estimate (resamples that miss a rare, low-AP category average over fewer):
+    the interval mirrors the resampled quantiles around the estimate, so it leaves more room below it."""
+    gt = gts["detect"]
+    m = score(gt, predictions(gt, seed=7), "detect", len(gt["images"]))
+    boot = PairedBootstrap(m.evaluation["box"].image_ids, BootstrapSettings(resamples=400))
+    samples = boot.samples(m)["box_map"]
+    q_lo, q_hi = np.percentile(samples, [2.5, 97.5])
+    iv = boot.intervals(m)["box_map"]
+    assert iv.lo == pytest.approx(2 * m.box_map - q_hi) and iv.hi == pytest.approx(2 * m.box_map - q_lo)
+    assert np.median(samples) > m.box_map  # the shift this corrects is there on real labels
+    assert m.box_map - iv.lo > iv.hi - m.box_map
+
+
 @pytest.mark.parametrize("task, shift", [("detect", 0.03), ("pose", 0.05)])
 def test_a_known_shift_gives_an_interval_that_excludes_zero(gts, task, shift):
     """Moving every true detection by a few % of its width costs a little mAP on many images: the paired
