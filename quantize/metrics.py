@@ -26,7 +26,7 @@ TASK_METRICS = {"detect": ("box_map",), "segment": ("box_map", "mask_map"), "pos
 
 @dataclass(frozen=True)
 class Interval:
-    """A bootstrap interval (fractions; the basic bootstrap interval, see bootstrap.py)."""
+    """A 95 % bootstrap interval (fractions; BCa, see bootstrap.py)."""
 
     lo: float
     hi: float

@@ -147,18 +147,17 @@ def test_identical_predictions_give_a_zero_width_interval_at_zero(gts):
     assert own["mask_map"].holds(a.mask_map)
 
 
-def test_own_interval_is_the_basic_bootstrap_interval(gts):
+def test_own_interval_corrects_the_shift_of_resampled_maps(gts):
     """Resampled mAPs sit above the estimate (resamples that miss a rare, low-AP category average over fewer):
-    the interval mirrors the resampled quantiles around the estimate, so it leaves more room below it."""
+    the BCa interval reads lower percentiles than the plain 2.5-97.5 ones, and still holds the estimate."""
     gt = gts["detect"]
     m = score(gt, predictions(gt, seed=7), "detect", len(gt["images"]))
     boot = PairedBootstrap(m.evaluation["box"].image_ids, BootstrapSettings(resamples=400))
     samples = boot.samples(m)["box_map"]
     q_lo, q_hi = np.percentile(samples, [2.5, 97.5])
     iv = boot.intervals(m)["box_map"]
-    assert iv.lo == pytest.approx(2 * m.box_map - q_hi) and iv.hi == pytest.approx(2 * m.box_map - q_lo)
-    assert np.median(samples) > m.box_map  # the shift this corrects is there on real labels
-    assert m.box_map - iv.lo > iv.hi - m.box_map
+    assert np.mean(samples > m.box_map) > 0.6  # the shift this corrects is there on real labels
+    assert iv.lo < q_lo and iv.hi < q_hi and iv.holds(m.box_map)
 
 
 @pytest.mark.parametrize("task, shift", [("detect", 0.03), ("pose", 0.05)])
