@@ -13,9 +13,10 @@ run:
 	@test -f $(DEFAULT_MODEL) || $(PY) -m quantize build-default
 	$(PY) app.py $(APP_ARGS)
 
-## test: set up (incl. test deps) and run the test suite; "no tests collected" (exit 5) counts as success
+## test: set up (incl. test deps), lint, and run the test suite; "no tests collected" (exit 5) counts as success
 test:
 	bash scripts/setup.sh test
+	$(MAKE) --no-print-directory lint
 	@rc=0; $(PY) -m pytest $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected (ok)"; exit 0; fi; exit $$rc
 

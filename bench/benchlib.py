@@ -133,7 +133,7 @@ def machine_info() -> dict:
     and what OpenVINO's CPU plugin says of itself (speed differs 2-3x between the CPUs these boxes get)."""
     import openvino as ov
 
-    model, flags = "unknown", set()
+    model, flags = "unknown", set[str]()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")

@@ -15,6 +15,7 @@ import threading
 import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -127,8 +128,8 @@ class VideoFileSink(Sink):
         if not self.path.parent.is_dir():
             raise SinkError(f"{self.path}: folder {self.path.parent} does not exist")
         self.tmp = self.path.with_name(f".{self.path.stem}.tmp-{os.getpid()}{self.path.suffix or '.mp4'}")
-        self._container = None
-        self._stream = None
+        self._container: Any = None  # av OutputContainer once the first frame fixed the size
+        self._stream: Any = None  # its av VideoStream
         self._size: tuple[int, int] | None = None
         self.frames = 0
         self.closed = False
@@ -148,7 +149,7 @@ class VideoFileSink(Sink):
         last = None
         for codec in [self.codec] if self.codec else ["libx264", "mpeg4"]:
             try:
-                stream = container.add_stream(codec, rate=rate)
+                stream: Any = container.add_stream(codec, rate=rate)
                 stream.width, stream.height, stream.pix_fmt = w2, h2, "yuv420p"
                 if codec == "libx264":
                     stream.options = {"crf": str(self.crf), "preset": self.preset}
@@ -228,7 +229,7 @@ class JsonlSink(Sink):
         if self.path.is_dir():
             raise SinkError(f"{self.path}: is a directory; give a file name")
         try:
-            self._fh = open(self.path, "a", encoding="utf-8")
+            self._fh: TextIO | None = open(self.path, "a", encoding="utf-8")
         except OSError as exc:
             raise SinkError(f"{self.path}: cannot write ({exc.strerror})") from None
         self.lines = 0
