@@ -10,8 +10,8 @@ APP_ARGS ?=
 ## run: set up, build the default INT8 model if missing, start the app
 run:
 	bash scripts/setup.sh run
-	@test -f $(DEFAULT_MODEL) || $(PY) -m quantize build-default
-	$(PY) app.py $(APP_ARGS)
+	@test -f $(DEFAULT_MODEL) || .venv/bin/yolovino-quantize build-default
+	.venv/bin/yolovino $(APP_ARGS)
 
 ## test: set up (incl. test deps), lint, and run the test suite; "no tests collected" (exit 5) counts as success
 test:
@@ -24,19 +24,19 @@ test:
 lint:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m mypy inference ui quantize fleet app.py
+	$(PY) -m mypy yolovino app.py
 	$(PY) -m mypy --no-check-untyped-defs tests bench
 	.venv/bin/lint-imports
 
 ## bench: the headline benchmarks (each prints a table and writes bench/results/*.json); see bench/README.md
 bench:
 	bash scripts/setup.sh test
-	@test -f $(DEFAULT_MODEL) || $(PY) -m quantize build-default
+	@test -f $(DEFAULT_MODEL) || .venv/bin/yolovino-quantize build-default
 	$(PY) bench/engine_bench.py
 	$(PY) bench/quantize_bench.py
 
 ## clean: remove the venv, generated models (keeps models/README.md) and caches
 clean:
-	rm -rf .venv .pytest_cache artifacts
+	rm -rf .venv .pytest_cache artifacts build *.egg-info
 	find models -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
 	find . -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -29,15 +29,15 @@ from analyticslib import Cam, detect_clip, replay, score
 from benchlib import REPO, default_clip, default_model, machine_info, machine_line, write_json
 from tracker_compare import moving_boxes
 
-from inference import AsyncEngine, InferenceConfig, YoloModel
-from inference.analytics import Analytics
-from inference.analytics_config import parse_analytics, resolve_classes
-from inference.annotate import Annotator
-from inference.event_sinks import EventHub
-from inference.pipeline import Pipeline
-from inference.results import Frame
-from inference.sources import open_source
-from inference.stride import StridedEngine
+from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
+from yolovino.inference.analytics import Analytics
+from yolovino.inference.analytics_config import parse_analytics, resolve_classes
+from yolovino.inference.annotate import Annotator
+from yolovino.inference.event_sinks import EventHub
+from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.results import Frame
+from yolovino.inference.sources import open_source
+from yolovino.inference.stride import StridedEngine
 
 SCENE = {
     "zones": [
@@ -64,7 +64,7 @@ def overhead(frames: int = 500) -> dict:
         # the same detections through a bare Tracker (our adapter + the library), and through the library alone
         import supervision as sv
 
-        from inference.tracker import Tracker
+        from yolovino.inference.tracker import Tracker
 
         bare, alone = Tracker(cfg.tracker, fps=10.0), Tracker(cfg.tracker, fps=10.0)._lib
         for k, (_, res) in enumerate(moving_boxes(20, frames, seed=3)):

@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 from benchlib import default_clip  # noqa: F401  (also sets sys.path for inference/)
 
-from inference import AsyncEngine, InferenceConfig, YoloModel
-from inference.analytics import Analytics
-from inference.analytics_config import parse_analytics, resolve_classes
-from inference.events import EventKind
-from inference.results import Frame, Results
-from inference.sources import SourceStats, open_source
+from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
+from yolovino.inference.analytics import Analytics
+from yolovino.inference.analytics_config import parse_analytics, resolve_classes
+from yolovino.inference.events import EventKind
+from yolovino.inference.results import Frame, Results
+from yolovino.inference.sources import SourceStats, open_source
 
 # Counted from contact sheets (tracker_compare.py --sheets); see tests/test_analytics_clips.py for who is who.
 PEOPLE_INTERVALS = [(55, 215), (225, 460), (500, 715), (740, 880), (920, 1210), (1230, 1380)]  # person clip

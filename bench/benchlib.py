@@ -41,12 +41,12 @@ def default_model(name: str = "yolov8n", script: str = "bench") -> Path:
         if any(folder.glob("*.xml")):
             return folder
     raise SystemExit(
-        f"{script}: no model in models/{name}/{{int8,fp32}}: run `python -m quantize build-default` or pass --model"
+        f"{script}: no model in models/{name}/{{int8,fp32}}: run `yolovino-quantize build-default` or pass --model"
     )
 
 
 def default_clip(name: str = "one-by-one-person-detection.mp4") -> Path:
-    from inference.assets import assets_root
+    from yolovino.inference.assets import assets_root
 
     return assets_root() / "videos" / name
 
@@ -60,11 +60,11 @@ def video_only(clip: Path, folder: Path) -> Path:
     return out
 
 
-from inference.fileio import write_json  # noqa: E402  (results JSON, atomic: a killed run leaves the old one)
+from yolovino.inference.fileio import write_json  # noqa: E402  (results JSON, atomic: a killed run leaves the old one)
 
 
 def _assets() -> Path:
-    from inference.assets import assets_root
+    from yolovino.inference.assets import assets_root
 
     return assets_root()
 
@@ -100,12 +100,12 @@ def ensure_models(task: str) -> Path:
     name, pt, calib, val, _ = TASKS[task]
     root = REPO / "models" / name
     if not (any((root / "fp32").glob("*.xml")) and any((root / "int8").glob("*.xml"))):
-        print(f"[{task}] building {root} with python -m quantize build", file=sys.stderr, flush=True)
+        print(f"[{task}] building {root} with yolovino-quantize build", file=sys.stderr, flush=True)
         subprocess.run(
             [
                 sys.executable,
                 "-m",
-                "quantize",
+                "yolovino.quantize",
                 "build",
                 "--weights",
                 str(ASSETS / "models/reconstructed" / pt),

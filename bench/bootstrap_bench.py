@@ -33,11 +33,11 @@ KINDS = {"detect": ("box",), "segment": ("box", "mask"), "pose": ("box", "pose")
 def bench_task(task: str, resamples: int, full: int, tmp: Path) -> dict:
     import numpy as np
 
-    from inference import InferenceConfig, YoloModel
-    from quantize.bootstrap import resample_as_dataset, resampled_map
-    from quantize.coco import IOU_TYPES, coco_eval
-    from quantize.export import export_fp32, save_ir
-    from quantize.validate import VAL_CONFIG, make_core, validate_model
+    from yolovino.inference import InferenceConfig, YoloModel
+    from yolovino.quantize.bootstrap import resample_as_dataset, resampled_map
+    from yolovino.quantize.coco import IOU_TYPES, coco_eval
+    from yolovino.quantize.export import export_fp32, save_ir
+    from yolovino.quantize.validate import VAL_CONFIG, make_core, validate_model
 
     val = validation_yaml(task, tmp)
     fp32, _ = export_fp32(assets() / TASKS[task]["pt"], 640)

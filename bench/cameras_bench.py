@@ -27,14 +27,14 @@ import av
 import numpy as np
 from benchlib import REPO, RtspServer, default_clip, default_model, machine_info, machine_line, video_only, write_json
 
-from inference import AsyncEngine, InferenceConfig, YoloModel
-from inference.analytics import Analytics
-from inference.analytics_config import parse_analytics, resolve_classes
-from inference.annotate import Annotator
-from inference.event_sinks import EventHub
-from inference.pipeline import Pipeline
-from inference.sources import open_source
-from inference.stride import StridedEngine
+from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
+from yolovino.inference.analytics import Analytics
+from yolovino.inference.analytics_config import parse_analytics, resolve_classes
+from yolovino.inference.annotate import Annotator
+from yolovino.inference.event_sinks import EventHub
+from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.sources import open_source
+from yolovino.inference.stride import StridedEngine
 
 SETUP = {
     "zones": [{"name": "table", "points": [[0.45, 0.8], [0.7, 0.8], [0.7, 0.96], [0.45, 0.96]]}],

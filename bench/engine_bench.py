@@ -12,7 +12,7 @@ rect 384x640 for the 768x432 clip), on the same clip:
   pipeline        + annotate + H.264 encode to mp4
 and the peers, end to end on the same clip: Ultralytics predict(stream=True) with PyTorch (.pt, its own
 rect letterbox) and with Ultralytics' own OpenVINO INT8 export (static 640x640).
-Missing IRs are built first with `python -m quantize build` (calibration sets as in DATA.md).
+Missing IRs are built first with `yolovino-quantize build` (calibration sets as in DATA.md).
 Prints one table with ratios and writes bench/results/engine.json. Only ratios within one run mean
 anything: these machines are shared and noisy.
 
@@ -38,7 +38,7 @@ import openvino as ov  # noqa: E402
 from benchlib import ASSETS, TASKS, ensure_models, machine_info, machine_line, write_json  # noqa: E402
 from pipeline_bench import ceiling, decode, engine_fps, network_ceiling, pipeline_fps, pipeline_infer_only_fps  # noqa: E402
 
-from inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
+from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
 
 
 def timed_ultralytics(model, clip: Path, n: int, **kw) -> float:

@@ -5,12 +5,12 @@
 
 1. Overhead, live: the same RTSP cameras (tests/rtsp_server.py on 127.0.0.1 looping the sample clip at its
    own 10 fps, one session per camera, keep-latest, JSON lines per camera) run by `app.py --headless
-   --config` (as is, and with OMP_NUM_THREADS=1, which Ray sets for its workers) and by `python -m fleet
+   --config` (as is, and with OMP_NUM_THREADS=1, which Ray sets for its workers) and by `yolovino-fleet
    live` on a one-node local Ray cluster, in turn, `--repeats` times.
    Enough cameras that the box cannot keep up, so the figure is the frames/s actually processed: results
    with a timestamp inside the measuring window (after the warm-up), all cameras together. Target: the
    fleet keeps >= 0.95 of the headless throughput (ratio of the medians).
-2. Batch: `--files` copies of a `--file-seconds` cut of the clip through `python -m fleet batch` on a
+2. Batch: `--files` copies of a `--file-seconds` cut of the clip through `yolovino-fleet batch` on a
    one-node cluster (2 CPUs: two files at a time) and on a two-node cluster (1 CPU each: also two at a
    time), aggregate frames/s from the batch's own report; the plain headless app with the same files as
    its sources (one process, one engine) as the reference. On one 2-core box the two-node figure measures
@@ -89,7 +89,7 @@ def live_fps(
 
 def batch_fps(cluster: LocalCluster, model: Path, inputs: Path, out: Path) -> dict:
     report = out.parent / f"{out.name}.json"
-    cmd = [sys.executable, "-m", "fleet", "batch", "--address", cluster.address, "--out", str(out)]
+    cmd = [sys.executable, "-m", "yolovino.fleet", "batch", "--address", cluster.address, "--out", str(out)]
     cmd += ["--model", str(model), "--no-progress", "--summary", str(report), str(inputs)]
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800)
     if done.returncode != 0:
@@ -144,7 +144,7 @@ def main() -> int:
                 runs["headless"].append(live_fps(cmd, files, args.warmup, args.seconds, work / "headless.log"))
                 omp1 = {"OMP_NUM_THREADS": "1"}
                 runs["headless_omp1"].append(live_fps(cmd, files, args.warmup, args.seconds, work / "h1.log", omp1))
-                cmd = [sys.executable, "-m", "fleet", "live", "--address", one.address, *base]
+                cmd = [sys.executable, "-m", "yolovino.fleet", "live", "--address", one.address, *base]
                 runs["fleet_1node"].append(live_fps(cmd, files, args.warmup, args.seconds, work / "fleet.log"))
         med = {k: statistics.median(r["fps"] for r in v) for k, v in runs.items()}
         results["live"] = {

@@ -36,13 +36,13 @@ import av
 from benchlib import REPO, default_clip, default_model, machine_info, machine_line, write_json
 from media_formats import FORMATS, X264, Format, make_format  # tests/ is on sys.path (benchlib)
 
-from inference import AsyncEngine, InferenceConfig, YoloModel
-from inference.annotate import Annotator
-from inference.decode import upright
-from inference.errors import InferenceError
-from inference.pipeline import Pipeline
-from inference.sinks import VideoFileSink
-from inference.sources import open_source
+from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
+from yolovino.inference.annotate import Annotator
+from yolovino.inference.decode import upright
+from yolovino.inference.errors import InferenceError
+from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.sinks import VideoFileSink
+from yolovino.inference.sources import open_source
 
 ROWS: dict[str, Format] = {
     **FORMATS,

@@ -36,12 +36,12 @@ import av  # noqa: E402
 import numpy as np  # noqa: E402
 import openvino as ov  # noqa: E402
 
-from inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
-from inference.annotate import Annotator  # noqa: E402
-from inference.model import build_graph  # noqa: E402
-from inference.pipeline import Pipeline  # noqa: E402
-from inference.sinks import VideoFileSink  # noqa: E402
-from inference.sources import open_source  # noqa: E402
+from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
+from yolovino.inference.annotate import Annotator  # noqa: E402
+from yolovino.inference.model import build_graph  # noqa: E402
+from yolovino.inference.pipeline import Pipeline  # noqa: E402
+from yolovino.inference.sinks import VideoFileSink  # noqa: E402
+from yolovino.inference.sources import open_source  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchlib import default_clip, default_model, write_json  # noqa: E402

@@ -65,7 +65,7 @@ TASKS: dict[str, dict[str, Any]] = {
 
 
 def assets() -> Path:
-    from inference.assets import assets_root
+    from yolovino.inference.assets import assets_root
 
     return assets_root()
 
@@ -123,11 +123,11 @@ def ultralytics_int8(pt: Path, calib_images: Path, tmp: Path) -> tuple[Path, flo
 def bench_task(
     task: str, ac: bool, seconds: float, tmp: Path, max_drop: float, ac_val_images: int, resamples: int
 ) -> dict:
-    from quantize.bootstrap import BootstrapSettings, PairedBootstrap
-    from quantize.build import build
-    from quantize.calibration import load_dataset_yaml
-    from quantize.options import BuildSettings
-    from quantize.validate import cpu_precision, throughput, throughput_frames, validate_ir
+    from yolovino.quantize.bootstrap import BootstrapSettings, PairedBootstrap
+    from yolovino.quantize.build import build
+    from yolovino.quantize.calibration import load_dataset_yaml
+    from yolovino.quantize.options import BuildSettings
+    from yolovino.quantize.validate import cpu_precision, throughput, throughput_frames, validate_ir
 
     cfg = TASKS[task]
     root = assets()
@@ -221,7 +221,7 @@ def benchmark_app_fps(path: str, seconds: float) -> float | None:
 
 def _diff(d: dict | None) -> str:
     """A difference read back from the JSON, as quantize/metrics.py words it."""
-    from quantize.metrics import Difference
+    from yolovino.quantize.metrics import Difference
 
     return Difference.from_dict("", d).text() if d else "-"
 
@@ -286,7 +286,7 @@ def plot(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from quantize.report import save_png
+    from yolovino.quantize.report import save_png
 
     fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 4), squeeze=False)
     for ax, r in zip(axes[0], results):

@@ -31,7 +31,7 @@ os.environ.setdefault("YOLO_OFFLINE", "1")
 from benchlib import REPO, write_json
 from quantize_bench import TASKS, assets, validation_yaml
 
-from quantize.options import QuantOptions
+from yolovino.quantize.options import QuantOptions
 
 VARIANTS = {
     "default": QuantOptions(),
@@ -55,11 +55,11 @@ BRANCH_OF_TASK = {"detect": (), "segment": ("box", "mask", "proto"), "pose": ("b
 def bench_task(
     task: str, variants: list[str], tmp: Path, val: Path, resamples: int, calib: Path | None, box_only: bool
 ) -> dict:
-    from quantize.bootstrap import BootstrapSettings, PairedBootstrap
-    from quantize.calibration import ImageSource
-    from quantize.export import export_fp32, save_ir
-    from quantize.ptq import quantize_ptq, quantized_ops
-    from quantize.validate import validate_ir
+    from yolovino.quantize.bootstrap import BootstrapSettings, PairedBootstrap
+    from yolovino.quantize.calibration import ImageSource
+    from yolovino.quantize.export import export_fp32, save_ir
+    from yolovino.quantize.ptq import quantize_ptq, quantized_ops
+    from yolovino.quantize.validate import validate_ir
 
     cfg = TASKS[task]
     root = assets()
@@ -103,7 +103,7 @@ def bench_task(
 
 def _diff(d: dict | None) -> str:
     """A difference read back from the JSON, as quantize/metrics.py words it."""
-    from quantize.metrics import Difference
+    from yolovino.quantize.metrics import Difference
 
     return Difference.from_dict("", d).text() if d else "-"
 

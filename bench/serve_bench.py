@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import REPO, default_clip, free_port, machine_info, machine_line, write_json
 
-from inference.rtsp_server import RtspServer
-from inference.sources import open_source, output_fps
+from yolovino.inference.rtsp_server import RtspServer
+from yolovino.inference.sources import open_source, output_fps
 
 
 def cpu_seconds() -> float:

@@ -49,7 +49,7 @@ WARMUP_FRAC = 0.2
 
 
 def assets_root() -> Path:
-    from inference.assets import assets_root as root
+    from yolovino.inference.assets import assets_root as root
 
     return root()
 
@@ -95,12 +95,12 @@ def file_loop_child(model: str, clip: str, metrics_port: int) -> int:
     sys.path.insert(0, str(REPO))
     import threading
 
-    from inference import AsyncEngine, InferenceConfig, YoloModel
-    from inference.annotate import Annotator
-    from inference.metrics import Metrics
-    from inference.pipeline import Pipeline
-    from inference.sinks import JsonlSink
-    from inference.sources import PyAVSource
+    from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
+    from yolovino.inference.annotate import Annotator
+    from yolovino.inference.metrics import Metrics
+    from yolovino.inference.pipeline import Pipeline
+    from yolovino.inference.sinks import JsonlSink
+    from yolovino.inference.sources import PyAVSource
 
     class LoopingFile(PyAVSource):
         """A file that never ends: reopened at end of stream (counted as an outage), frames paced at its fps."""

@@ -35,10 +35,10 @@ import numpy as np
 from benchlib import REPO, RtspServer, default_clip, default_model, video_only, write_json
 from pipeline_bench import ceiling, decode
 
-from inference import AsyncEngine, InferenceConfig, YoloModel
-from inference.annotate import Annotator
-from inference.pipeline import Pipeline
-from inference.sources import open_source
+from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
+from yolovino.inference.annotate import Annotator
+from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.sources import open_source
 
 
 def run_pipeline(

@@ -27,8 +27,8 @@ import numpy as np
 from analyticslib import detect_clip, idf1_person_clip, replay, score
 from benchlib import REPO, default_clip, default_model, machine_info, machine_line, write_json
 
-from inference.results import Results
-from inference.tracker import Tracker, TrackerConfig
+from yolovino.inference.results import Results
+from yolovino.inference.tracker import Tracker, TrackerConfig
 
 CANDIDATES = ("bytetrack", "sort", "ocsort")
 NAMES = {0: "person"}

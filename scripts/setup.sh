@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Prepare this checkout: Debian packages + a Python venv in .venv.
-#   scripts/setup.sh run    packages and Python deps to build the default model and run app.py (default)
-#   scripts/setup.sh test   the above plus test-only deps (chromium for the UI tests, pytest, playwright)
+#   scripts/setup.sh run    packages, and this checkout installed editable with the extras to build the
+#                           default model and run the UI and the RTSP server: .[ui,serve,quantize] (default)
+#   scripts/setup.sh test   the above plus the fleet and test-only deps: .[dev] (chromium, mosquitto, pytest...)
+# Dependencies live in pyproject.toml only; the console scripts (yolovino, yolovino-quantize, yolovino-fleet)
+# land in .venv/bin.
 # Idempotent: the second run only checks dpkg and a hash stamp, and takes about a second.
 set -euo pipefail
 
 mode=${1:-run}
 case "$mode" in
-  run)  reqs=requirements-quantize.txt ;;   # the default model is built from a .pt, so quantize deps are needed
-  test) reqs=requirements-dev.txt ;;
+  run)  extras=ui,serve,quantize ;;   # the default model is built from a .pt, so the quantize extra is needed
+  test) extras=dev ;;
   *) echo "usage: $0 [run|test]" >&2; exit 2 ;;
 esac
 
@@ -57,17 +60,17 @@ fi
 "$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' ||
   say "WARNING: $py is not Python 3.11; torch wheels may not be available for it"
 
-# Stamp = hash of all requirement files (the -r chain) + the venv's Python version.
-hash=$( { cat requirements*.txt; .venv/bin/python --version 2>&1; } | sha256sum | cut -d' ' -f1)
+# Stamp = hash of pyproject.toml's [build-system] and [project*] tables (dependencies, extras, scripts) + Python.
+hash=$( { sed -n '1,/^\[tool\./p' pyproject.toml; .venv/bin/python --version 2>&1; } | sha256sum | cut -d' ' -f1)
 up_to_date() { [ -f ".venv/.stamp-$1" ] && [ "$(cat ".venv/.stamp-$1")" = "$hash" ]; }
 
-# requirements-dev.txt includes requirements-quantize.txt, so a current test stamp also covers run.
+# The dev extra includes the run extras, so a current test stamp also covers run.
 if up_to_date "$mode" || { [ "$mode" = run ] && up_to_date test; }; then
-  say "venv: up to date (.venv, $reqs)"
+  say "venv: up to date (.venv, .[$extras])"
 else
-  say "venv: pip install -r $reqs (first time: several minutes)"
+  say "venv: pip install -e '.[$extras]' (first time: several minutes)"
   start=$SECONDS
-  .venv/bin/python -m pip install --quiet --progress-bar off -r "$reqs"
+  .venv/bin/python -m pip install --quiet --progress-bar off -e ".[$extras]"
   echo "$hash" > ".venv/.stamp-$mode"
   say "venv: done in $((SECONDS - start)) s"
 fi

@@ -25,7 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["fixtures_models"]
 
 
-from inference.assets import assets_root as _assets_root  # noqa: E402  (after YOLO_OFFLINE is set)
+from yolovino.inference.assets import assets_root as _assets_root  # noqa: E402  (after YOLO_OFFLINE is set)
 
 
 def _in_ci() -> bool:
@@ -141,7 +141,7 @@ def bus_image(_bus_image_cached):
 
 
 def _export(tmp_path_factory, pt: Path, name: str) -> Path:
-    from quantize.export import export_fp32, save_ir
+    from yolovino.quantize.export import export_fp32, save_ir
 
     model, _ = export_fp32(pt)
     return save_ir(model, tmp_path_factory.mktemp("ir") / name / "fp32", name)
@@ -161,3 +161,26 @@ def seg_ir(tmp_path_factory, seg_pt) -> Path:
 @pytest.fixture(scope="session")
 def pose_ir(tmp_path_factory, pose_pt) -> Path:
     return _export(tmp_path_factory, pose_pt, "yolov8n-pose")
+
+
+@pytest.fixture(scope="session")
+def detect_int8_build(tmp_path_factory, detect_pt, coco128_yaml, coco_val128_yaml):
+    """(folder, report) of a real quantize-step build of the reconstructed yolov8n: FP32 + INT8 IRs, small
+    calibration (32 images) and validation (32); shared by the quantize and the install tests."""
+    from yolovino.quantize.build import build
+    from yolovino.quantize.options import BuildSettings
+
+    out = tmp_path_factory.mktemp("models")
+    report = build(
+        BuildSettings(
+            detect_pt,
+            name="det",
+            data=coco128_yaml,
+            val_data=coco_val128_yaml,
+            subset_size=32,
+            val_limit=32,
+            bench_seconds=1.0,
+            out=out,
+        )
+    )
+    return out / "det", report

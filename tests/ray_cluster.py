@@ -1,6 +1,6 @@
 """A real multi-node Ray cluster on this machine, for the fleet tests and benches; no pytest here.
 
-Each node is its own `ray start --block` process (through `python -m fleet ray`, which keeps 127.0.0.1
+Each node is its own `ray start --block` process (through `yolovino-fleet ray`, which keeps 127.0.0.1
 as the address: ../shared/TOOLING.md, need 6), with its own temp folder, a small --num-cpus, a capped
 object store and its custom resources. Everything a node runs is a descendant of its `ray start`
 process, so a node is killed (a box losing power) or the cluster torn down by PID, never with `ray stop`
@@ -71,7 +71,7 @@ class LocalCluster:
         return f"127.0.0.1:{self.port}"
 
     def _cmd(self, node: Node) -> list[str]:
-        cmd = [sys.executable, "-m", "fleet", "ray", "start", "--block", "--node-ip-address=127.0.0.1"]
+        cmd = [sys.executable, "-m", "yolovino.fleet", "ray", "start", "--block", "--node-ip-address=127.0.0.1"]
         cmd += [f"--num-cpus={node.cpus}", f"--resources={json.dumps(node.resources)}", f"--node-name={node.name}"]
         cmd += [f"--temp-dir={self.root / node.name}", f"--object-store-memory={self.object_store_bytes}"]
         if node.name == self.head:

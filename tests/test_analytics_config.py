@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inference.analytics_config import parse_analytics, resolve_classes
-from inference.errors import ConfigError
+from yolovino.inference.analytics_config import parse_analytics, resolve_classes
+from yolovino.inference.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 SQUARE = [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5], [0.1, 0.5]]
@@ -130,11 +130,11 @@ def test_prometheus_collector_on_a_callers_registry():
     import numpy as np
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from inference.analytics import Analytics
-    from inference.analytics_metrics import register_analytics
-    from inference.metrics import Metrics
-    from inference.results import Frame, Results
-    from inference.sources import SourceStats
+    from yolovino.inference.analytics import Analytics
+    from yolovino.inference.analytics_metrics import register_analytics
+    from yolovino.inference.metrics import Metrics
+    from yolovino.inference.results import Frame, Results
+    from yolovino.inference.sources import SourceStats
 
     class Cam:
         id, fps, stats = "gate", 10.0, SourceStats()

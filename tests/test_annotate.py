@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from inference.annotate import SKELETON, Annotator, color_for
-from inference.results import Results
+from yolovino.inference.annotate import SKELETON, Annotator, color_for
+from yolovino.inference.results import Results
 
 NAMES = {0: "person", 1: "bicycle", 2: "car"}
 
@@ -109,9 +109,9 @@ def test_palette_is_stable():
 @pytest.mark.parametrize("task", ["segment", "pose"])
 def test_real_models_draw_masks_and_skeletons(task, request):
     """On a real frame with a person: seg masks are blended inside the box only; pose draws a skeleton."""
-    from inference import AsyncEngine, YoloModel
-    from inference.pipeline import Pipeline
-    from inference.sources import open_source
+    from yolovino.inference import AsyncEngine, YoloModel
+    from yolovino.inference.pipeline import Pipeline
+    from yolovino.inference.sources import open_source
 
     ir = request.getfixturevalue("seg_ir" if task == "segment" else "pose_ir")
     clip = request.getfixturevalue("person_clip")

@@ -1,4 +1,4 @@
-"""Bad input at the three front doors: the headless CLI (`app.py --headless`), `python -m quantize`, and the
+"""Bad input at the three front doors: the headless CLI (`app.py --headless`), `yolovino-quantize`, and the
 UI backend (`ui.session`, called directly, no browser).
 
 Every case is a row in a table. Bad input must end in ONE readable line (stderr's last line starts with
@@ -345,7 +345,7 @@ def _fill(template: str, b: Bad, extra: dict[str, Path]) -> list[str]:
 
 @pytest.mark.parametrize("argv,code,match", _params(QUANTIZE_CASES))
 def test_quantize_cli_bad_input(argv, code, match, qdirs, bad_models, coco_val128_yaml):
-    proc = run_cli(["-m", "quantize", *_fill(argv, qdirs, {"val_yaml": coco_val128_yaml})], timeout=300)
+    proc = run_cli(["-m", "yolovino.quantize", *_fill(argv, qdirs, {"val_yaml": coco_val128_yaml})], timeout=300)
     if code == 0:
         assert_ok(proc)
     else:
@@ -373,7 +373,7 @@ def test_quantize_failed_build_keeps_previous_model(qdirs, tmp_path):
     proc = run_cli(
         [
             "-m",
-            "quantize",
+            "yolovino.quantize",
             "build",
             "--weights",
             qdirs["yolov8n.pt"],
@@ -401,7 +401,7 @@ def _start_build_and_wait_for(qdirs, out: Path, step: str) -> subprocess.Popen:
         [
             PY,
             "-m",
-            "quantize",
+            "yolovino.quantize",
             "build",
             "--weights",
             str(qdirs["yolov8n.pt"]),
@@ -482,9 +482,9 @@ def test_quantize_killed_build_keeps_previous_model(qdirs, tmp_path, step, sig, 
 
 @pytest.fixture(scope="module")
 def ui_ctx(bad_models, tmp_path_factory):
-    from inference.allow import AllowList
-    from inference.config import InferenceConfig
-    from ui.context import UIContext
+    from yolovino.inference.allow import AllowList
+    from yolovino.inference.config import InferenceConfig
+    from yolovino.ui.context import UIContext
 
     models = bad_models.root / "models é"  # holds yolov8n/fp32 (a copy of the session's FP32 IR)
     return UIContext(
@@ -498,7 +498,7 @@ def ui_ctx(bad_models, tmp_path_factory):
 
 
 def _ui_upload(ctx, path):
-    from ui.session import Session
+    from yolovino.ui.session import Session
 
     session = Session(ctx, "bad-input")
     try:
@@ -509,7 +509,7 @@ def _ui_upload(ctx, path):
 
 
 def _ui_stream(ctx, text):
-    from ui.session import Session
+    from yolovino.ui.session import Session
 
     session = Session(ctx, "bad-input")
     updates = []
@@ -550,7 +550,7 @@ UI_CASES = [
 
 @pytest.mark.parametrize("action,what,expected", [c[1:] for c in UI_CASES], ids=[c[0] for c in UI_CASES])
 def test_ui_backend_bad_input(action, what, expected, ui_ctx, qdirs):
-    from ui.context import UserFacingError
+    from yolovino.ui.context import UserFacingError
 
     b = qdirs
     if what in b.files:
@@ -574,7 +574,7 @@ def test_ui_backend_bad_input(action, what, expected, ui_ctx, qdirs):
         else:
             assert any(u.image is not None for u in updates), "no annotated frame"
         return
-    from inference.errors import InferenceError
+    from yolovino.inference.errors import InferenceError
 
     with pytest.raises((UserFacingError, InferenceError)) as info:  # the page shows both as one line
         run(ui_ctx, arg)

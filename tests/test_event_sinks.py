@@ -16,12 +16,12 @@ import pytest
 from mqtt_broker import Mosquitto, mosquitto_available
 from waiting import wait_until
 
-from inference.analytics import Analytics
-from inference.analytics_config import parse_analytics, resolve_classes
-from inference.event_sinks import EventHub
-from inference.events import EventKind
-from inference.results import Frame, Results
-from inference.sources import SourceStats
+from yolovino.inference.analytics import Analytics
+from yolovino.inference.analytics_config import parse_analytics, resolve_classes
+from yolovino.inference.event_sinks import EventHub
+from yolovino.inference.events import EventKind
+from yolovino.inference.results import Frame, Results
+from yolovino.inference.sources import SourceStats
 
 NAMES = {0: "person"}
 H, W = 400, 800
@@ -129,7 +129,7 @@ def test_mqtt_events_and_retained_counts_on_a_real_broker(broker):
 def test_mqtt_broker_down_at_start_then_lost_mid_run(broker, caplog):
     """The broker is not there when the app starts, comes up, then goes away for a while: the video never
     waits, events made while it was away are queued (bounded) and arrive after the reconnect, in order."""
-    caplog.set_level(logging.INFO, logger="inference")
+    caplog.set_level(logging.INFO, logger="yolovino.inference")
     analytics = analytics_with({"mqtt": {"host": "127.0.0.1", "port": broker.port, "max_queue": 500}})
     cam = Cam()
     sub = None
@@ -211,7 +211,7 @@ def test_webhook_retries_after_500_and_delivers_every_event():
 def test_webhook_that_never_answers_costs_the_video_nothing(caplog):
     """A server that accepts connections and never replies; a tiny queue: events are dropped and counted,
     the drop is logged once, and no frame waits."""
-    caplog.set_level(logging.WARNING, logger="inference")
+    caplog.set_level(logging.WARNING, logger="yolovino.inference")
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(64)  # never accept()ed: requests hang until the client's timeout

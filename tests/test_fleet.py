@@ -28,7 +28,7 @@ from ray_cluster import LocalCluster
 from rtsp_control import RtspServer
 from waiting import wait_until
 
-from fleet.cluster import place
+from yolovino.fleet.cluster import place
 
 REPO = Path(__file__).resolve().parents[1]
 NODES = {
@@ -40,7 +40,7 @@ NODES = {
 
 def fleet(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "fleet", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "yolovino.fleet", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
     )
 
 
@@ -88,10 +88,10 @@ def test_place_spreads_by_share_of_capacity():
 def test_single_box_app_imports_no_ray(detect_ir, tmp_path):
     argv = ["--headless", "--source", str(tmp_path / "x.mp4"), "--model", str(detect_ir)]
     code = (
-        "import sys, app\n"
+        "import sys\nfrom yolovino import app\n"
         f"cfg = app.build_config({argv!r})\n"
-        "import inference.headless, inference.supervisor, inference.pipeline\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('ray', 'fleet')))\n"
+        "import yolovino.inference.headless, yolovino.inference.supervisor, yolovino.inference.pipeline\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray' or m.startswith('yolovino.fleet')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr[-2000:]
@@ -115,7 +115,7 @@ def test_bad_input_one_line_exit_2(args, says, detect_ir, tmp_path):
         argv += ["--config", str(tmp_path / "cams.yaml")]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     run = subprocess.run(
-        [sys.executable, "-m", "fleet", *argv, "--model", str(detect_ir)],
+        [sys.executable, "-m", "yolovino.fleet", *argv, "--model", str(detect_ir)],
         cwd=REPO, capture_output=True, text=True, timeout=120, env=env,
     )  # fmt: skip
     assert run.returncode == 2 and says in run.stderr, run.stderr[-2000:]
@@ -158,7 +158,7 @@ def test_live_spread_failover_and_status(cluster, camera, detect_ir, tmp_path):
         text += [f"  - url: {camera.url('x')}", f"    name: {cam}", f"    jsonl: {tmp_path / cam}.jsonl"]
     cfg.write_text("\n".join(text) + "\n")
     log = tmp_path / "live.log"
-    cmd = [sys.executable, "-m", "fleet", "live", "--address", cluster.address, "--config", str(cfg)]
+    cmd = [sys.executable, "-m", "yolovino.fleet", "live", "--address", cluster.address, "--config", str(cfg)]
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd + ["--model", str(detect_ir)], cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)
     try:
@@ -287,7 +287,7 @@ def test_batch_worker_killed_then_rerun_resumes(cluster, detect_ir, sample_clips
     files = _copies(sample_clips, 8, tmp_path / "in")
     out = tmp_path / "out"
     args = ["--address", cluster.address, "--out", str(out), "--model", str(detect_ir), "--no-progress"]
-    cmd = [sys.executable, "-m", "fleet", "batch", *args, "--retries", "0", str(tmp_path / "in")]
+    cmd = [sys.executable, "-m", "yolovino.fleet", "batch", *args, "--retries", "0", str(tmp_path / "in")]
     first = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         busy = wait_until(lambda: any(out.glob("*.summary.json")) and _running_file_task(cluster, "b"), 180, 0.05)

@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from media_formats import FORMATS, transcode
 
-from inference import AsyncEngine, InferenceConfig, YoloModel
-from inference.annotate import Annotator, color_for
-from inference.pipeline import Pipeline
-from inference.sinks import VideoFileSink
-from inference.sources import open_source
+from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
+from yolovino.inference.annotate import Annotator, color_for
+from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.sinks import VideoFileSink
+from yolovino.inference.sources import open_source
 
 N = 6  # frames per test video
 

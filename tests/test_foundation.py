@@ -28,9 +28,9 @@ _IMPORT_CHECK = textwrap.dedent(
 
     sys.meta_path.insert(0, Blocker())
 
-    import inference
-    names = ["inference"] + [m.name for m in pkgutil.walk_packages(inference.__path__, "inference.")]
-    names += sys.argv[2:]  # top-level modules such as app
+    import yolovino.inference as runtime
+    names = ["yolovino.inference"] + [m.name for m in pkgutil.walk_packages(runtime.__path__, "yolovino.inference.")]
+    names += sys.argv[2:]  # the app's entry modules
     for name in names:
         importlib.import_module(name)
     leaked = sorted(m for m in sys.modules if m.partition(".")[0] in BLOCKED)
@@ -41,9 +41,9 @@ _IMPORT_CHECK = textwrap.dedent(
 
 
 def test_runtime_imports_without_torch_or_ultralytics():
-    """inference/ (every module) and app.py must import with torch, ultralytics and nncf unavailable."""
-    assert (REPO_ROOT / "inference" / "__init__.py").is_file(), "the inference package must exist"
-    extra = [name for name in ("app",) if (REPO_ROOT / f"{name}.py").is_file()]
+    """yolovino.inference (every module) and the app's CLI must import with torch, ultralytics and nncf unavailable."""
+    assert (REPO_ROOT / "yolovino" / "inference" / "__init__.py").is_file(), "the runtime package must exist"
+    extra = ["yolovino", "yolovino.app", "yolovino.cli_config"]
     proc = subprocess.run(
         [sys.executable, "-c", _IMPORT_CHECK, ",".join(BLOCKED), *extra],
         cwd=REPO_ROOT,

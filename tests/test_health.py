@@ -16,12 +16,12 @@ import pytest
 from rtsp_control import free_port
 from waiting import wait_until
 
-from inference import AsyncEngine, InferenceConfig, YoloModel
-from inference.health import HealthCheck
-from inference.metrics import Metrics
-from inference.pipeline import Pipeline
-from inference.sinks import NullSink
-from inference.sources import open_source
+from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
+from yolovino.inference.health import HealthCheck
+from yolovino.inference.metrics import Metrics
+from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.sinks import NullSink
+from yolovino.inference.sources import open_source
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -10,9 +10,9 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from inference import AsyncEngine, FrameError, InferenceConfig, InferenceError, ModelError, YoloModel
-from inference.geometry import Letterbox
-from inference.model import build_graph
+from yolovino.inference import AsyncEngine, FrameError, InferenceConfig, InferenceError, ModelError, YoloModel
+from yolovino.inference.geometry import Letterbox
+from yolovino.inference.model import build_graph
 
 SHAPES = [(1080, 810), (432, 768), (480, 640), (720, 1280), (500, 333), (17, 900), (640, 640), (1, 1)]
 
@@ -278,7 +278,7 @@ def test_results_to_dict_is_json_ready(seg_ir, pose_ir, bus_image):
 def test_score_filter_keeps_argmax_class_and_score(nc, density):
     """select() takes the max first and the argmax only above conf; it must keep exactly the rows, classes
     (first maximum on ties) and scores of the plain argmax formulation, on the transposed output layout."""
-    from inference.nms import select
+    from yolovino.inference.nms import select
 
     rng = np.random.default_rng(nc)
     out = rng.random((4 + nc, 2000), dtype=np.float32)

@@ -13,16 +13,16 @@ import cv2
 import numpy as np
 import pytest
 
-from quantize.bootstrap import BootstrapSettings, PairedBootstrap, resample_as_dataset, resampled_map
-from quantize.coco import IOU_TYPES, coco_eval
-from quantize.metrics import Difference, Interval, Metrics
-from quantize.validate import GroundTruth, score
+from yolovino.quantize.bootstrap import BootstrapSettings, PairedBootstrap, resample_as_dataset, resampled_map
+from yolovino.quantize.coco import IOU_TYPES, coco_eval
+from yolovino.quantize.metrics import Difference, Interval, Metrics
+from yolovino.quantize.validate import GroundTruth, score
 
 KIND_OF_TASK = {"detect": "box", "segment": "mask", "pose": "pose"}
 
 
 def ground_truth(yaml, task: str, n: int) -> dict:
-    from quantize.calibration import load_dataset_yaml
+    from yolovino.quantize.calibration import load_dataset_yaml
 
     ds = load_dataset_yaml(yaml, "val")
     gt = GroundTruth(ds, task)
@@ -197,7 +197,7 @@ def test_bootstrap_needs_the_same_images(gts):
 
 def test_worst_drop_metric_watches_box_and_mask():
     """Accuracy control's metric: the reference's headline minus the largest drop of any task metric."""
-    from quantize.accuracy_control import worst_drop_metric
+    from yolovino.quantize.accuracy_control import worst_drop_metric
 
     ref = Metrics("segment", 10, box_map=0.42, mask_map=0.34)
     box_loss = Metrics("segment", 10, box_map=0.40, mask_map=0.339)
@@ -212,7 +212,7 @@ def test_worst_drop_metric_watches_box_and_mask():
 
 def test_build_report_round_trip_and_older_layout(tmp_path):
     """The typed report reads back what it wrote, and reads a report written before intervals existed."""
-    from quantize.report import AccuracyControl, BuildReport, ReportError, Throughput, Variant, load_report
+    from yolovino.quantize.report import AccuracyControl, BuildReport, ReportError, Throughput, Variant, load_report
 
     m = Metrics("segment", 128, box_map=0.42, box_map50=0.58, mask_map=0.34, mask_map50=0.52)
     m.intervals = {"box_map": Interval(0.40, 0.48)}

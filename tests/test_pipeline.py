@@ -20,15 +20,15 @@ import pytest
 from rtsp_control import free_port
 from waiting import wait_until
 
-from inference import AsyncEngine, InferenceConfig, YoloModel
-from inference.annotate import Annotator
-from inference.errors import SourceError
-from inference.metrics import Metrics
-from inference.pipeline import Pipeline
-from inference.redact import redact
-from inference.results import FrameResult
-from inference.sinks import JsonlSink, NullSink, VideoFileSink
-from inference.sources import open_source
+from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
+from yolovino.inference.annotate import Annotator
+from yolovino.inference.errors import SourceError
+from yolovino.inference.metrics import Metrics
+from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.redact import redact
+from yolovino.inference.results import FrameResult
+from yolovino.inference.sinks import JsonlSink, NullSink, VideoFileSink
+from yolovino.inference.sources import open_source
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -262,7 +262,7 @@ def test_video_file_sink_keeps_the_picture(person_clip, tmp_path):
 def test_sink_fits_frames_of_another_size(tmp_path):
     """The mp4 keeps its first size: an odd frame loses its last column and row (no resampling), a frame
     of another shape is scaled into it with its aspect ratio kept, on black bars."""
-    from inference.sinks import fit
+    from yolovino.inference.sinks import fit
 
     odd = np.random.default_rng(0).integers(0, 255, (359, 641, 3), np.uint8)
     assert np.array_equal(fit(odd, (640, 358)), odd[:358, :640])
@@ -399,23 +399,23 @@ def test_cli_misuse_one_line_exit_2(detect_ir, args, needle):
 
 
 def test_cli_missing_default_model_message(tmp_path):
-    """With no --model and no models/ in the repo copy, the error says how to build one."""
-    import shutil
-
-    shutil.copy(REPO / "app.py", tmp_path / "app.py")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    """With no --model and no default model in the models folder, the error says how to build or get one."""
+    env = {**os.environ, "YOLO_APP_MODELS": str(tmp_path / "models")}
     proc = subprocess.run(
-        [sys.executable, str(tmp_path / "app.py"), "--headless", "--source", "a.mp4"],
+        [sys.executable, "-m", "yolovino", "--headless", "--source", "a.mp4"],
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
         env=env,
     )
-    assert proc.returncode == 2 and "make run" in proc.stderr and "quantize build-default" in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and last.startswith("yolovino: error: no model given"), proc.stderr
+    assert "make run" in last and "yolovino-quantize build-default" in last and "models/yolov8n" in last
 
 
 def test_headless_yaml_multi_camera(detect_ir, person_clip, tmp_path):
-    from inference.headless import HeadlessConfig, load_yaml, run_headless
+    from yolovino.inference.headless import HeadlessConfig, load_yaml, run_headless
 
     cfg_file = tmp_path / "cams.yaml"
     cfg_file.write_text(

@@ -22,7 +22,12 @@ PY = sys.executable
 def run_cli(*args: str, timeout: int = 180) -> subprocess.CompletedProcess:
     env = {**os.environ, "YOLO_OFFLINE": "1"}
     return subprocess.run(
-        [PY, "-m", "quantize", *map(str, args)], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
+        [PY, "-m", "yolovino.quantize", *map(str, args)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -102,7 +107,7 @@ def test_cli_help_lists_commands():
 
 @pytest.fixture(scope="module")
 def fp32_models(detect_pt, seg_pt, pose_pt):
-    from quantize.export import export_fp32
+    from yolovino.quantize.export import export_fp32
 
     return {task: export_fp32(pt, 640) for task, pt in (("detect", detect_pt), ("segment", seg_pt), ("pose", pose_pt))}
 
@@ -113,7 +118,7 @@ EXPECTED_BOUNDARY = {"detect": 6, "segment": 10, "pose": 9}  # box+cls convs x3 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["detect", "segment", "pose"])
 def test_decode_scope_found_by_pattern(fp32_models, task):
-    from quantize.scopes import find_decode_scope
+    from yolovino.quantize.scopes import find_decode_scope
 
     model, meta = fp32_models[task]
     assert meta.task == task
@@ -138,24 +143,8 @@ def test_decode_scope_found_by_pattern(fp32_models, task):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, detect_pt, coco128_yaml, coco_val128_yaml):
-    from quantize.build import build
-    from quantize.options import BuildSettings
-
-    out = tmp_path_factory.mktemp("models")
-    report = build(
-        BuildSettings(
-            detect_pt,
-            name="det",
-            data=coco128_yaml,
-            val_data=coco_val128_yaml,
-            subset_size=32,
-            val_limit=32,
-            bench_seconds=1.0,
-            out=out,
-        )
-    )
-    return out / "det", report
+def built(detect_int8_build):
+    return detect_int8_build
 
 
 @pytest.mark.slow
@@ -182,7 +171,7 @@ def test_build_writes_irs_and_report(built):
 def test_build_report_has_intervals(built):
     """Each mAP carries its 95 % bootstrap interval and INT8 its paired difference to FP32; the typed report
     reads back what the build returned."""
-    from quantize.report import load_report
+    from yolovino.quantize.report import load_report
 
     folder, report = built
     on_disk = load_report(folder / "report.json")
@@ -200,7 +189,7 @@ def test_build_report_has_intervals(built):
 
 @pytest.mark.slow
 def test_int8_runs_in_the_app_runtime(built, bus_image):
-    from inference import InferenceConfig, YoloModel
+    from yolovino.inference import InferenceConfig, YoloModel
 
     model = YoloModel.load(built[0] / "int8", InferenceConfig(conf=0.25))
     assert model.meta.precision == "int8" and model.meta.task == "detect"
@@ -223,9 +212,9 @@ def test_validate_cli_on_built_model(built, coco_val128_yaml):
 
 @pytest.mark.slow
 def test_failed_build_leaves_previous_model_intact(built, monkeypatch, detect_pt, coco128_yaml):
-    import quantize.ptq
-    from quantize.build import build
-    from quantize.options import BuildSettings
+    import yolovino.quantize.ptq as ptq_module
+    from yolovino.quantize.build import build
+    from yolovino.quantize.options import BuildSettings
 
     folder = built[0]
     before = {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
@@ -233,7 +222,7 @@ def test_failed_build_leaves_previous_model_intact(built, monkeypatch, detect_pt
     def boom(*a, **k):
         raise KeyboardInterrupt  # as if the user hit Ctrl-C in the middle of quantization
 
-    monkeypatch.setattr(quantize.ptq, "quantize_ptq", boom)
+    monkeypatch.setattr(ptq_module, "quantize_ptq", boom)
     with pytest.raises(KeyboardInterrupt):
         build(
             BuildSettings(detect_pt, name="det", data=coco128_yaml, subset_size=4, bench_seconds=0, out=folder.parent)
@@ -248,9 +237,9 @@ def test_calibration_tensor_matches_runtime_graph(bus_image):
     import openvino as ov
     import openvino.opset13 as ops
 
-    from inference.geometry import Letterbox
-    from inference.model import build_graph
-    from quantize.calibration import preprocess
+    from yolovino.inference.geometry import Letterbox
+    from yolovino.inference.model import build_graph
+    from yolovino.quantize.calibration import preprocess
 
     x, lb = preprocess(bus_image, (640, 640))
     assert (
@@ -269,10 +258,10 @@ def test_calibration_tensor_matches_runtime_graph(bus_image):
 @pytest.mark.slow
 def test_accuracy_control_small(fp32_models, coco128_yaml, coco_val128_yaml):
     """quantize_with_accuracy_control wiring: our validation_fn on the raw model, reverted layers reported."""
-    from quantize.accuracy_control import quantize_ac
-    from quantize.calibration import ImageSource
-    from quantize.options import QuantOptions
-    from quantize.ptq import count_fake_quantize, quantize_ptq, quantized_ops
+    from yolovino.quantize.accuracy_control import quantize_ac
+    from yolovino.quantize.calibration import ImageSource
+    from yolovino.quantize.options import QuantOptions
+    from yolovino.quantize.ptq import count_fake_quantize, quantize_ptq, quantized_ops
 
     model, meta = fp32_models["detect"]
     calib = ImageSource.from_args(coco128_yaml).tensors(meta.imgsz, meta.stride, limit=16)
@@ -298,10 +287,10 @@ def test_quant_options_reach_nncf(fp32_models, coco128_yaml):
     """Preset / range estimator / subset size are validated up front and change what NNCF computes."""
     from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
-    from quantize.calibration import ImageSource
-    from quantize.errors import QuantizeError
-    from quantize.options import QuantOptions
-    from quantize.ptq import quantize_ptq
+    from yolovino.quantize.calibration import ImageSource
+    from yolovino.quantize.errors import QuantizeError
+    from yolovino.quantize.options import QuantOptions
+    from yolovino.quantize.ptq import quantize_ptq
 
     kw = QuantOptions(range_estimator="mean_minmax", subset_size=500).nncf_kwargs(8)
     assert kw["subset_size"] == 8
@@ -340,10 +329,10 @@ def test_quant_options_reach_nncf(fp32_models, coco128_yaml):
 @pytest.mark.slow
 def test_float_branches_stay_in_float(fp32_models, coco128_yaml):
     """Head branches found by structure; the ones QuantOptions keeps in float get no INT8 op, the others do."""
-    from quantize.calibration import ImageSource
-    from quantize.options import QuantOptions
-    from quantize.ptq import quantize_ptq, quantized_ops
-    from quantize.scopes import head_branches
+    from yolovino.quantize.calibration import ImageSource
+    from yolovino.quantize.options import QuantOptions
+    from yolovino.quantize.ptq import quantize_ptq, quantized_ops
+    from yolovino.quantize.scopes import head_branches
 
     pose, pose_meta = fp32_models["pose"]
     assert {k: len(v) for k, v in head_branches(pose, len(pose_meta.names)).items()} == {"box": 9, "cls": 9, "kpt": 9}

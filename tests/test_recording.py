@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from waiting import wait_until
 
-from inference.recording import Retention, SegmentRecorder
+from yolovino.inference.recording import Retention, SegmentRecorder
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -66,7 +66,7 @@ def test_kill_9_mid_segment_leaves_playable_segments(detect_ir, video_clip, tmp_
 
 
 def test_segments_rotate_atomically_and_retention_applies(tmp_path, person_clip):
-    from inference.sources import open_source
+    from yolovino.inference.sources import open_source
 
     frames = [f.image for f in open_source(str(person_clip))][:30]
     root = tmp_path / "rec"

@@ -16,12 +16,12 @@ from pipeline_runner import Runner, read_frames
 from rtsp_control import free_port
 from waiting import wait_until
 
-from inference import AsyncEngine, InferenceConfig, YoloModel
-from inference.annotate import Annotator, color_for
-from inference.errors import SourceError
-from inference.pipeline import Pipeline
-from inference.sinks import NullSink, RtspSink
-from inference.sources import open_source
+from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
+from yolovino.inference.annotate import Annotator, color_for
+from yolovino.inference.errors import SourceError
+from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.sinks import NullSink, RtspSink
+from yolovino.inference.sources import open_source
 
 pytestmark = pytest.mark.rtsp
 

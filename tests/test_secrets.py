@@ -15,7 +15,7 @@ import pytest
 from rtsp_control import free_port
 from waiting import wait_until
 
-from inference.allow import AllowList
+from yolovino.inference.allow import AllowList
 
 REPO = Path(__file__).resolve().parents[1]
 CAM_PW, PUB_PW, SERVE_PW = "camPW-7f3a", "pubPW-91bd", "servePW-c2e8"
@@ -86,8 +86,8 @@ def test_no_secret_in_any_process_cmdline(detect_ir, rtsp_server, tmp_path):
 
 def _served_name(port: int) -> str:
     """The served path of a camera without a name: its redacted URL, made a path."""
-    from inference.redact import redact
-    from inference.rtsp_server import mount_path
+    from yolovino.inference.redact import redact
+    from yolovino.inference.rtsp_server import mount_path
 
     return mount_path(redact(f"rtsp://cam:x@127.0.0.1:{port}/x"))[1:]
 
@@ -105,8 +105,8 @@ def test_allow_list_patterns():
 
 
 def test_ui_refuses_urls_off_the_allow_list(tmp_path):
-    from inference.config import InferenceConfig
-    from ui.context import UIContext, UserFacingError
+    from yolovino.inference.config import InferenceConfig
+    from yolovino.ui.context import UIContext, UserFacingError
 
     def ctx(allow: AllowList) -> UIContext:
         return UIContext(tmp_path, None, None, InferenceConfig(), tmp_path / "ui", allow=allow)
@@ -121,7 +121,7 @@ def test_ui_refuses_urls_off_the_allow_list(tmp_path):
 
 
 def test_cli_allow_source_from_env_and_bad_pattern(detect_ir):
-    import app
+    from yolovino import app
 
     cfg = app.build_config(["--model", str(detect_ir), "--allow-source", "rtsp://10.0.0.0/8"])
     assert cfg.ui is not None and cfg.ui.allow_sources is not None and cfg.ui.allow_sources.allows("rtsp://10.9.9.9/")

@@ -86,13 +86,13 @@ def model_dir(tmp_path_factory, detect_ir) -> Path:
 
 
 def test_ui_defaults_to_loopback():
-    import app
-    import ui.app
+    from yolovino import app
+    from yolovino.ui import app as ui_app
 
     assert app.build_parser().parse_args([]).host == "127.0.0.1"
-    assert inspect.signature(ui.app.launch).parameters["host"].default == "127.0.0.1"
+    assert inspect.signature(ui_app.launch).parameters["host"].default == "127.0.0.1"
     for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
-        ui.app.check_bind(host, None)  # no error
+        ui_app.check_bind(host, None)  # no error
 
 
 PUBLIC_HOSTS = ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1"]
@@ -102,7 +102,7 @@ PUBLIC_HOSTS = ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1"]
 def test_public_host_without_auth_is_refused_before_binding(host, model_dir):
     port = closed_port()
     code = (
-        "import sys, app; rc = app.main(sys.argv[1:]); "
+        "import sys; from yolovino import app; rc = app.main(sys.argv[1:]); "
         "print('GRADIO_IMPORTED=%s' % ('gradio' in sys.modules)); sys.exit(rc)"
     )
     proc = run(["-c", code, "--host", host, "--port", port, "--model", model_dir], timeout=60)
@@ -116,19 +116,19 @@ def test_public_host_without_auth_is_refused_before_binding(host, model_dir):
 
 def test_public_host_refused_by_launch_itself(monkeypatch):
     """ui.launch (used by anything other than app.py) refuses too, before building or serving the page."""
-    import ui.app
+    from yolovino.ui import app as ui_app
 
     def must_not_run(*a, **k):
         raise AssertionError("build_demo ran: the UI would have been served")
 
-    monkeypatch.setattr(ui.app, "build_demo", must_not_run)
+    monkeypatch.setattr(ui_app, "build_demo", must_not_run)
     for host in PUBLIC_HOSTS:
-        with pytest.raises(ui.app.UIError, match="authentication"):
-            ui.app.launch(host=host, port=closed_port())
+        with pytest.raises(ui_app.UIError, match="authentication"):
+            ui_app.launch(host=host, port=closed_port())
 
 
 def test_public_host_with_auth_is_accepted_and_bad_auth_refused(model_dir):
-    import app
+    from yolovino import app
 
     cfg = app.build_config(["--host", "0.0.0.0", "--auth", "admin:pw", "--model", str(model_dir)])
     assert cfg.ui.host == "0.0.0.0" and cfg.ui.auth == ("admin", "pw")
@@ -137,7 +137,7 @@ def test_public_host_with_auth_is_accepted_and_bad_auth_refused(model_dir):
     proc = run(
         [
             "-c",
-            "import sys, app; print(app.build_config(sys.argv[1:]).ui.auth)",
+            "import sys; from yolovino import app; print(app.build_config(sys.argv[1:]).ui.auth)",
             "--host",
             "0.0.0.0",
             "--model",
@@ -262,9 +262,9 @@ def test_credentials_not_in_logs_jsonl_or_metrics_live(model_dir, tmp_path, rtsp
 
 def test_metrics_and_stats_redact_in_process():
     """The library pieces the CLI uses, directly: Metrics text and source stats of a credential URL."""
-    from inference.errors import SourceError
-    from inference.metrics import Metrics
-    from inference.sources import open_source
+    from yolovino.inference.errors import SourceError
+    from yolovino.inference.metrics import Metrics
+    from yolovino.inference.sources import open_source
 
     url = secret_url(closed_port())
     with pytest.raises(SourceError) as info:
@@ -287,10 +287,10 @@ def test_metrics_and_stats_redact_in_process():
 
 def test_credentials_not_in_ui_status_or_errors(model_dir, tmp_path):
     """The page's status lines and its 'Cannot open' error show the URL redacted (fixed in 122a3ed)."""
-    from inference.allow import AllowList
-    from inference.config import InferenceConfig
-    from ui.context import UIContext, UserFacingError
-    from ui.session import Session
+    from yolovino.inference.allow import AllowList
+    from yolovino.inference.config import InferenceConfig
+    from yolovino.ui.context import UIContext, UserFacingError
+    from yolovino.ui.session import Session
 
     ctx = UIContext(
         models_dir=model_dir.parents[1],
@@ -319,7 +319,7 @@ UPLOAD_PROBE = r"""
 import json, os, socket, sys, tempfile
 from pathlib import Path
 import requests
-import ui
+from yolovino import ui
 
 s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
 demo = ui.launch(host="127.0.0.1", port=port, models_dir=Path(sys.argv[1]), max_file_size="1mb",
@@ -339,10 +339,10 @@ print("RESULT " + json.dumps(out))
 def test_upload_size_limit_and_temp_folder(tmp_path):
     """The real UI on 127.0.0.1 (in a child process): an upload over the limit is refused with 413; the
     others land under the app's own temp folder whatever name the client sends; the folder goes at exit."""
-    import ui.app
+    from yolovino.ui import app as ui_app
 
-    assert inspect.signature(ui.app.launch).parameters["max_file_size"].default == ui.app.DEFAULT_MAX_FILE
-    assert ui.app._parse_size(ui.app.DEFAULT_MAX_FILE) <= 2 * 2**30, "default upload limit is missing or huge"
+    assert inspect.signature(ui_app.launch).parameters["max_file_size"].default == ui_app.DEFAULT_MAX_FILE
+    assert ui_app._parse_size(ui_app.DEFAULT_MAX_FILE) <= 2 * 2**30, "default upload limit is missing or huge"
     models = tmp_path / "models"
     models.mkdir()
     proc = run(["-c", UPLOAD_PROBE, models], timeout=180)
@@ -377,9 +377,9 @@ ESCAPE_NAMES = [
 def test_upload_outputs_stay_in_session_folder(name, model_dir, tmp_path, _bus_image_cached):
     import cv2
 
-    from inference.config import InferenceConfig
-    from ui.context import UIContext
-    from ui.session import Session
+    from yolovino.inference.config import InferenceConfig
+    from yolovino.ui.context import UIContext
+    from yolovino.ui.session import Session
 
     upload_dir = tmp_path / "gradio" / "abc123"
     upload_dir.mkdir(parents=True)
@@ -423,8 +423,8 @@ SOURCE_TEXTS = [
 @pytest.mark.parametrize("text", SOURCE_TEXTS)
 def test_ui_source_box_cannot_read_server_files(text, tmp_path, video_clip):
     """The page's source box takes URLs and the sample clips by name, never an arbitrary server path."""
-    from inference.config import InferenceConfig
-    from ui.context import UIContext, UserFacingError
+    from yolovino.inference.config import InferenceConfig
+    from yolovino.ui.context import UIContext, UserFacingError
 
     ctx = UIContext(
         models_dir=tmp_path,

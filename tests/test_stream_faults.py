@@ -14,12 +14,12 @@ import pytest
 from pipeline_runner import Runner, read_frames
 from waiting import wait_until
 
-from inference import AsyncEngine, InferenceConfig, YoloModel
-from inference.annotate import Annotator
-from inference.metrics import Metrics
-from inference.pipeline import Pipeline
-from inference.sinks import NullSink, RtspSink, VideoFileSink
-from inference.sources import open_source
+from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
+from yolovino.inference.annotate import Annotator
+from yolovino.inference.metrics import Metrics
+from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.sinks import NullSink, RtspSink, VideoFileSink
+from yolovino.inference.sources import open_source
 
 pytestmark = pytest.mark.rtsp
 

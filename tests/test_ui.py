@@ -56,8 +56,8 @@ def ui_models_dir(tmp_path_factory, detect_ir, pose_ir) -> Path:
         (root / name).mkdir()
         (root / name / "fp32").symlink_to(xml.parent, target_is_directory=True)
     # TEST DATA, not a measurement: a report.json/png for the Models-tab test to render.
-    from quantize.metrics import Difference, Interval, Metrics
-    from quantize.report import BuildReport, Throughput, Variant
+    from yolovino.quantize.metrics import Difference, Interval, Metrics
+    from yolovino.quantize.report import BuildReport, Throughput, Variant
 
     fp32, int8 = Metrics("detect", 8, box_map=0.123), Metrics("detect", 8, box_map=0.111)
     diff = Difference("box_map", -0.012, Interval(-0.03, 0.004))
@@ -81,7 +81,7 @@ def app_url(ui_models_dir, video_clip, tmp_path_factory):
         pytest.skip("Debian chromium is not installed (/usr/bin/chromium)")
     port = _free_port()
     code = (
-        "import sys; from pathlib import Path; from ui import launch; "
+        "import sys; from pathlib import Path; from yolovino.ui import launch; "
         "launch(host='127.0.0.1', port=int(sys.argv[1]), auth=None, models_dir=Path(sys.argv[2]), "
         "default_source=Path(sys.argv[3]), quiet=True)"
     )

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from inference.allow import AllowList
-from inference.config import InferenceConfig
-from inference.errors import InferenceError, ModelError
-from ui.catalog import discover, report_table
-from ui.context import UIContext, UserFacingError
-from ui.session import Session, SessionStore
-from ui.uploads import check_upload
-from ui.view import class_ids_for, detections_table
+from yolovino.inference.allow import AllowList
+from yolovino.inference.config import InferenceConfig
+from yolovino.inference.errors import InferenceError, ModelError
+from yolovino.ui.catalog import discover, report_table
+from yolovino.ui.context import UIContext, UserFacingError
+from yolovino.ui.session import Session, SessionStore
+from yolovino.ui.uploads import check_upload
+from yolovino.ui.view import class_ids_for, detections_table
 
 
 def _models_dir(root: Path, detect_ir: Path) -> Path:
@@ -79,8 +79,8 @@ def test_catalog_of_missing_or_empty_folder(tmp_path):
 
 def _test_report():
     """TEST DATA, not measurements: a build report with intervals, as quantize/build.py writes it."""
-    from quantize.metrics import Difference, Interval, Metrics
-    from quantize.report import BuildReport, Throughput, Variant
+    from yolovino.quantize.metrics import Difference, Interval, Metrics
+    from yolovino.quantize.report import BuildReport, Throughput, Variant
 
     fp32 = Metrics("segment", 128, box_map=0.4216, mask_map=0.3376, box_map50=0.58, mask_map50=0.52)
     fp32.intervals = {"box_map": Interval(0.396, 0.4835), "mask_map": Interval(0.3194, 0.4014)}
@@ -106,7 +106,7 @@ def _test_report():
 
 def test_report_table_shows_intervals(tmp_path):
     """The Models tab's table: each mAP with its interval, the change vs FP32 with its paired interval."""
-    from ui.catalog import report_notes, report_verdicts
+    from yolovino.ui.catalog import report_notes, report_verdicts
 
     path = tmp_path / "report.json"
     path.write_text(json.dumps(_test_report().to_dict()))
@@ -333,7 +333,7 @@ def test_helpers():
 
 
 def test_launch_refuses_public_host_without_auth():
-    from ui.app import UIError, check_bind, is_loopback
+    from yolovino.ui.app import UIError, check_bind, is_loopback
 
     assert is_loopback("127.0.0.1") and is_loopback("localhost") and is_loopback("::1")
     assert not is_loopback("0.0.0.0")
@@ -344,7 +344,7 @@ def test_launch_refuses_public_host_without_auth():
 
 
 def test_build_demo_without_models(tmp_path):
-    from ui import build_demo
+    from yolovino.ui import build_demo
 
     demo = build_demo(tmp_path / "none", default_source=None, tmp_root=tmp_path / "t")
     assert demo.ui_store is not None and len(demo.ui_store) == 0
@@ -364,7 +364,9 @@ def test_ui_imports_and_builds_without_torch_or_ultralytics(tmp_path):
                     raise ModuleNotFoundError(f"blocked by test: {name}", name=name)
         sys.meta_path.insert(0, Blocker())
         from pathlib import Path
-        import ui, ui.app, ui.catalog, ui.context, ui.session, ui.uploads, ui.view
+        import yolovino.ui.app, yolovino.ui.catalog, yolovino.ui.context
+        import yolovino.ui.session, yolovino.ui.uploads, yolovino.ui.view
+        from yolovino import ui
         ui.build_demo(Path(sys.argv[1]), tmp_root=Path(sys.argv[1]) / "t")
         leaked = sorted(m for m in sys.modules if m.partition(".")[0] in BLOCKED)
         assert not leaked, leaked

@@ -74,9 +74,9 @@ def run_parity(tmp: Path, pt: Path, data: Path):
     import openvino as ov
     from ultralytics import YOLO
 
-    from inference import InferenceConfig, YoloModel
-    from quantize.export import export_fp32, save_ir
-    from quantize.validate import VAL_CONFIG, load_ultralytics_json, score, validate_model
+    from yolovino.inference import InferenceConfig, YoloModel
+    from yolovino.quantize.export import export_fp32, save_ir
+    from yolovino.quantize.validate import VAL_CONFIG, load_ultralytics_json, score, validate_model
 
     model, meta = export_fp32(pt, 640)
     xml = save_ir(model, tmp / "fp32", pt.stem)

@@ -1,3 +1,0 @@
-from quantize.cli import main
-
-raise SystemExit(main())

@@ -1,0 +1,3 @@
+from yolovino.app import main
+
+raise SystemExit(main())

@@ -1,0 +1,3 @@
+from yolovino.fleet.cli import main
+
+raise SystemExit(main())

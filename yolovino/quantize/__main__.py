@@ -1,0 +1,3 @@
+from yolovino.quantize.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""Build and NNCF calibration settings: frozen dataclasses from the CLI down to PTQ, accuracy control and reports.
+
+Kept free of heavy imports so that `yolovino-quantize --help` and argument errors stay instant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from .errors import QuantizeError
+
+PRESETS = ("mixed", "performance")
+# head branches that can stay in float (quantize/scopes.py head_branches): box regression, class scores,
+# segment mask coefficients, pose keypoints, segment prototypes
+BRANCHES = ("box", "cls", "mask", "kpt", "proto")
+# activation range estimators offered on the CLI ("default" = NNCF's choice for the preset);
+# the comparison lives in bench/quantize_options.py
+RANGE_ESTIMATORS = ("default", "minmax", "mean_minmax", "mean_quantile", "mean_no_outliers_minmax")
+
+
+# Per-task defaults (what a command uses where its options say None), each chosen with
+# bench/quantize_options.py, whose table gives every option's box and mask/keypoint change vs FP32 and vs
+# NNCF's defaults with paired 95 % bootstrap intervals (the numbers are in the README):
+# - pose: full BiasCorrection, chosen on coco-mini-pose's train split;
+# - segment: NNCF's defaults. No option (full bias correction, a 64-image calibration subset, the box, mask
+#   coefficient or prototype branches in float) moved box or mask beyond noise, on coco128-seg nor on the
+#   held-out coco-val128 boxes, and the defaults stay within noise of FP32 on both, so none earns its cost;
+# - detect: NNCF's defaults.
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {"pose": {"fast_bias_correction": False}}
+
+
+def preset_of(name: str):
+    import nncf
+
+    return nncf.QuantizationPreset.MIXED if name == "mixed" else nncf.QuantizationPreset.PERFORMANCE
+
+
+@dataclass(frozen=True)
+class QuantOptions:
+    """The NNCF calibration settings we expose; one object from CLI to PTQ, accuracy control and reports."""
+
+    preset: str = "mixed"
+    subset_size: int = 300
+    fast_bias_correction: bool = True
+    range_estimator: str = "default"
+    float_branches: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise QuantizeError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if self.range_estimator not in RANGE_ESTIMATORS:
+            raise QuantizeError(
+                f"range estimator must be one of {', '.join(RANGE_ESTIMATORS)}, got {self.range_estimator!r}"
+            )
+        if not isinstance(self.subset_size, int) or self.subset_size < 1:
+            raise QuantizeError(f"subset size must be a positive integer, got {self.subset_size!r}")
+        unknown = [b for b in self.float_branches if b not in BRANCHES]
+        if unknown:
+            raise QuantizeError(f"float branches must be among {', '.join(BRANCHES)}, got {', '.join(unknown)}")
+
+    @classmethod
+    def for_task(
+        cls,
+        task: str,
+        *,
+        fast_bias_correction: bool | None = None,
+        float_branches: tuple[str, ...] | None = None,
+        **kw: Any,
+    ) -> QuantOptions:
+        """Options with the task's defaults where the caller did not choose (None)."""
+        defaults = TASK_DEFAULTS.get(task, {})
+        if fast_bias_correction is None:
+            fast_bias_correction = defaults.get("fast_bias_correction", True)
+        if float_branches is None:
+            float_branches = tuple(defaults.get("float_branches", ()))
+        return cls(fast_bias_correction=fast_bias_correction, float_branches=float_branches, **kw)
+
+    def nncf_kwargs(self, n_calib: int, accuracy_control: bool = False) -> dict[str, Any]:
+        """Keyword arguments for nncf.quantize (or quantize_with_accuracy_control); the ignored scope is ptq.py's."""
+        kw: dict[str, Any] = {
+            "preset": preset_of(self.preset),
+            "subset_size": min(self.subset_size, n_calib),
+            "fast_bias_correction": self.fast_bias_correction,
+        }
+        if self.range_estimator != "default":
+            from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+            from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+            advanced = AdvancedQuantizationParameters(
+                activations_range_estimator_params=getattr(RangeEstimatorParametersSet, self.range_estimator.upper())
+            )
+            kw["advanced_quantization_parameters" if accuracy_control else "advanced_parameters"] = advanced
+        return kw
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["float_branches"] = list(self.float_branches)
+        return d
+
+
+class QuantChoices(Protocol):
+    """The quantization choices of a command (BuildSettings, or the sensitivity command's arguments)."""
+
+    @property
+    def preset(self) -> str: ...
+    @property
+    def subset_size(self) -> int: ...
+    @property
+    def fast_bias_correction(self) -> bool | None: ...
+    @property
+    def range_estimator(self) -> str: ...
+    @property
+    def float_branches(self) -> tuple[str, ...] | None: ...
+
+
+def options_for(task: str, choices: QuantChoices) -> QuantOptions:
+    """QuantOptions from a command's choices, the task's defaults where it made none (None)."""
+    return QuantOptions.for_task(
+        task,
+        preset=choices.preset,
+        subset_size=choices.subset_size,
+        fast_bias_correction=choices.fast_bias_correction,
+        range_estimator=choices.range_estimator,
+        float_branches=choices.float_branches,
+    )
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """Everything `yolovino-quantize build` takes; checks.check_build rejects bad values before any slow step.
+
+    None for fast_bias_correction / float_branches means the task's default (TASK_DEFAULTS), known once the
+    checkpoint is read.
+    """
+
+    weights: Path
+    name: str | None = None
+    imgsz: int = 640
+    mode: str = "ptq"  # ptq, ac (accuracy control) or both
+    data: Path | None = None  # dataset yaml: calibration from its train split, validation from val
+    calib_images: Path | None = None  # a folder of calibration images instead of --data
+    val_data: Path | None = None
+    subset_size: int = 300
+    preset: str = "mixed"
+    fast_bias_correction: bool | None = None
+    range_estimator: str = "default"
+    float_branches: tuple[str, ...] | None = None
+    max_drop: float = 0.01  # accuracy control: largest absolute drop of each task metric (mAP fraction)
+    out: Path = Path("models")
+    task: str | None = None
+    val_limit: int | None = None
+    ac_val_images: int = 64
+    ac_max_iterations: int = 5
+    bench_seconds: float = 5.0
+    bootstrap: int = 1000  # resamples for the 95 % intervals (0 = no intervals)
+    keep_fp32: tuple[str, ...] = field(default_factory=tuple)  # extra layers to leave in float
+
+    @property
+    def model_name(self) -> str:
+        return self.name or Path(self.weights).stem
+
+    @property
+    def validation_data(self) -> Path | None:
+        """--val-data, else the --data yaml's val split."""
+        return self.val_data if self.val_data is not None else self.data
+
+    def options_for(self, task: str) -> QuantOptions:
+        return options_for(task, self)
