@@ -25,15 +25,16 @@ lint:
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy yolovino app.py
-	$(PY) -m mypy --no-check-untyped-defs tests bench
+	$(PY) -m mypy --no-check-untyped-defs tests
+	$(PY) -m mypy --no-check-untyped-defs bench
 	.venv/bin/lint-imports
 
 ## bench: the headline benchmarks (each prints a table and writes bench/results/*.json); see bench/README.md
 bench:
 	bash scripts/setup.sh test
 	@test -f $(DEFAULT_MODEL) || .venv/bin/yolovino-quantize build-default
-	$(PY) bench/engine_bench.py
-	$(PY) bench/quantize_bench.py
+	$(PY) -m bench.engine_bench
+	$(PY) -m bench.quantize_bench
 
 ## clean: remove the venv, generated models (keeps models/README.md) and caches
 clean:

@@ -1,6 +1,6 @@
 """What analytics cost and what detect-every-Nth-frame saves, in one run.
 
-    .venv/bin/python bench/analytics_bench.py [--model models/yolov8n/int8] [--frames 300] [--repeats 3]
+    .venv/bin/python -m bench.analytics_bench [--model models/yolov8n/int8] [--frames 300] [--repeats 3]
 
 1. overhead   CPU time of the analytics stage per frame with 20 moving objects (2 zones, 2 lines, events to
               a JSON-lines file through the hub's queue), split into the tracker library's update and the
@@ -22,13 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import numpy as np
-from analyticslib import Cam, detect_clip, replay, score
-from benchlib import REPO, default_clip, default_model, machine_info, machine_line, write_json
-from tracker_compare import moving_boxes
 
+from bench.analyticslib import Cam, detect_clip, replay, score
+from bench.benchlib import REPO, default_clip, default_model, machine_info, machine_line, write_json
+from bench.tracker_compare import moving_boxes
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
 from yolovino.inference.analytics import Analytics
 from yolovino.inference.analytics_config import parse_analytics, resolve_classes

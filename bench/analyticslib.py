@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from benchlib import default_clip  # noqa: F401  (also sets sys.path for inference/)
 
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
 from yolovino.inference.analytics import Analytics

@@ -10,11 +10,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-for _path in (REPO, REPO / "tests"):  # the repo (inference/, quantize/) and the RTSP server control
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from rtsp_control import SYSTEM_PY, RtspServer, free_port, gst_available  # noqa: E402
+from tests.rtsp_control import SYSTEM_PY, RtspServer, free_port, gst_available  # noqa: E402
 
 __all__ = [
     "ASSETS",

@@ -1,6 +1,6 @@
 """What the bootstrap intervals cost, and that they score what faster-coco-eval would.
 
-    .venv/bin/python bench/bootstrap_bench.py [--tasks detect,segment,pose] [--resamples 1000] [--full 10]
+    .venv/bin/python -m bench.bootstrap_bench [--tasks detect,segment,pose] [--resamples 1000] [--full 10]
 
 Per task, the FP32 model's predictions on its validation set (quantize_bench's splits) are scored once by
 faster-coco-eval; then:
@@ -21,11 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-from benchlib import REPO, write_json
-from quantize_bench import TASKS, assets, validation_yaml
+from bench.benchlib import REPO, write_json
+from bench.quantize_bench import TASKS, assets, validation_yaml
 
 KINDS = {"detect": ("box",), "segment": ("box", "mask"), "pose": ("box", "pose")}
 

@@ -1,6 +1,6 @@
 """Cameras per box: how many live RTSP cameras one box keeps up with, with analytics, detecting every Nth frame.
 
-    .venv/bin/python bench/cameras_bench.py [--model models/yolov8n/int8] [--strides 1,2,3] [--max-cameras 12]
+    .venv/bin/python -m bench.cameras_bench [--model models/yolov8n/int8] [--strides 1,2,3] [--max-cameras 12]
                                            [--seconds 15] [--warmup 5] [--clip one-by-one-person-detection.mp4]
 
 tests/rtsp_server.py on 127.0.0.1 loops the clip at its own frame rate; each camera is its own RTSP session
@@ -21,12 +21,19 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import av
 import numpy as np
-from benchlib import REPO, RtspServer, default_clip, default_model, machine_info, machine_line, video_only, write_json
 
+from bench.benchlib import (
+    REPO,
+    RtspServer,
+    default_clip,
+    default_model,
+    machine_info,
+    machine_line,
+    video_only,
+    write_json,
+)
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
 from yolovino.inference.analytics import Analytics
 from yolovino.inference.analytics_config import parse_analytics, resolve_classes

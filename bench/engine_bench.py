@@ -1,6 +1,6 @@
 """Issue-5 headline: our engine and pipeline vs OpenVINO's ceiling and vs Ultralytics, per task, in one run.
 
-    .venv/bin/python bench/engine_bench.py [--tasks detect,segment,pose] [--frames 150] [--seconds 6]
+    .venv/bin/python -m bench.engine_bench [--tasks detect,segment,pose] [--frames 150] [--seconds 6]
 
 For each task (yolov8n, -seg, -pose), precision (FP32, INT8 PTQ) and letterbox mode (square 640x640,
 rect 384x640 for the 768x432 clip), on the same clip:
@@ -18,7 +18,7 @@ anything: these machines are shared and noisy.
 
 To measure as on a CPU without AVX-512/VNNI/bf16 (the project's reference box is an AVX2 Zen 3), cap
 oneDNN's ISA and run float layers in f32, as OpenVINO does on such a CPU; applies to ceilings and engine:
-    ONEDNN_MAX_CPU_ISA=AVX2 .venv/bin/python bench/engine_bench.py --infer-precision f32
+    ONEDNN_MAX_CPU_ISA=AVX2 .venv/bin/python -m bench.engine_bench --infer-precision f32
 """
 
 from __future__ import annotations
@@ -31,13 +31,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
 
 import openvino as ov  # noqa: E402
-from benchlib import ASSETS, TASKS, ensure_models, machine_info, machine_line, write_json  # noqa: E402
-from pipeline_bench import ceiling, decode, engine_fps, network_ceiling, pipeline_fps, pipeline_infer_only_fps  # noqa: E402
 
+from bench.benchlib import ASSETS, TASKS, ensure_models, machine_info, machine_line, write_json  # noqa: E402
+from bench.pipeline_bench import ceiling, decode, engine_fps, network_ceiling, pipeline_fps, pipeline_infer_only_fps  # noqa: E402
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
 
 

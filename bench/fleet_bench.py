@@ -1,6 +1,6 @@
 """Fleet: what running on Ray costs against the plain headless app, and batch throughput on local clusters.
 
-    .venv/bin/python bench/fleet_bench.py [--model models/yolov8n/int8] [--cameras 6] [--seconds 20]
+    .venv/bin/python -m bench.fleet_bench [--model models/yolov8n/int8] [--cameras 6] [--seconds 20]
                                           [--warmup 8] [--repeats 2] [--files 6] [--file-seconds 10]
 
 1. Overhead, live: the same RTSP cameras (tests/rtsp_server.py on 127.0.0.1 looping the sample clip at its
@@ -33,10 +33,17 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchlib import REPO, RtspServer, default_clip, default_model, machine_info, machine_line, video_only, write_json
-from ray_cluster import LocalCluster  # tests/ is on the path through benchlib
+from bench.benchlib import (
+    REPO,
+    RtspServer,
+    default_clip,
+    default_model,
+    machine_info,
+    machine_line,
+    video_only,
+    write_json,
+)
+from tests.ray_cluster import LocalCluster
 
 
 def _lines(path: Path) -> list[dict]:

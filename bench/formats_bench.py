@@ -1,6 +1,6 @@
 """Throughput per video format, as a ratio to the H.264 768x432 sample clip, all in one run.
 
-    .venv/bin/python bench/formats_bench.py [--frames 100] [--min-seconds 2] [--formats h265,4k-h265,...]
+    .venv/bin/python -m bench.formats_bench [--frames 100] [--min-seconds 2] [--formats h265,4k-h265,...]
                                            [--model models/yolov8n/int8] [--out bench/results/formats.json]
 
 Each format (tests/media_formats.py, plus 4K H.264 and a 640x360 camera sub-stream) is made once with
@@ -30,12 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import av
-from benchlib import REPO, default_clip, default_model, machine_info, machine_line, write_json
-from media_formats import FORMATS, X264, Format, make_format  # tests/ is on sys.path (benchlib)
 
+from bench.benchlib import REPO, default_clip, default_model, machine_info, machine_line, write_json
+from tests.media_formats import FORMATS, X264, Format, make_format
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
 from yolovino.inference.annotate import Annotator
 from yolovino.inference.decode import upright

@@ -1,6 +1,6 @@
 """Pipeline throughput vs the OpenVINO ceiling, square vs rect letterbox, on one clip in one run.
 
-    .venv/bin/python bench/pipeline_bench.py [--model models/yolov8n/int8] [--clip VIDEO] [--frames 300]
+    .venv/bin/python -m bench.pipeline_bench [--model models/yolov8n/int8] [--clip VIDEO] [--frames 300]
                                              [--seconds 10] [--out bench/results/pipeline.json]
 
 For each letterbox mode (square = the model's 640x640, rect = the smallest stride-multiple rectangle,
@@ -30,21 +30,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 import av  # noqa: E402
 import numpy as np  # noqa: E402
 import openvino as ov  # noqa: E402
 
+from bench.benchlib import default_clip, default_model, write_json  # noqa: E402
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
 from yolovino.inference.annotate import Annotator  # noqa: E402
 from yolovino.inference.model import build_graph  # noqa: E402
 from yolovino.inference.pipeline import Pipeline  # noqa: E402
 from yolovino.inference.sinks import VideoFileSink  # noqa: E402
 from yolovino.inference.sources import open_source  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import default_clip, default_model, write_json  # noqa: E402
 
 
 def decode(clip: Path, n: int) -> list[np.ndarray]:

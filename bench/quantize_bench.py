@@ -19,8 +19,8 @@ keeps its 128 images; pose gains the 28 train2017 images (they are also disjoint
 bias-correction default was chosen on them, see quantize/options.py).
 Ultralytics' INT8 export is calibrated on the same images (given to it as an unlabelled dataset).
 
-    .venv/bin/python bench/quantize_bench.py                     # all tasks, AC for segment
-    .venv/bin/python bench/quantize_bench.py --tasks detect --ac-tasks none --seconds 3
+    .venv/bin/python -m bench.quantize_bench                     # all tasks, AC for segment
+    .venv/bin/python -m bench.quantize_bench --tasks detect --ac-tasks none --seconds 3
 
 Writes bench/results/quantize.json and bench/results/quantize.png (accuracy with intervals vs throughput).
 """
@@ -38,9 +38,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "bench"))
-from benchlib import write_json  # noqa: E402
+from bench.benchlib import write_json  # noqa: E402
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 

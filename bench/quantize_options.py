@@ -1,9 +1,9 @@
 """INT8 options compared: preset, bias correction, range estimator, calibration subset, head branches in float.
 
-    .venv/bin/python bench/quantize_options.py [--tasks detect,segment,pose] [--variants default,full-bc,...]
-    .venv/bin/python bench/quantize_options.py --tasks segment --variants default,full-bc,float-box,float-mask,...
+    .venv/bin/python -m bench.quantize_options [--tasks detect,segment,pose] [--variants default,full-bc,...]
+    .venv/bin/python -m bench.quantize_options --tasks segment --variants default,full-bc,float-box,float-mask,...
     # segment boxes on held-out val2017 images (box labels only), calibrated on coco128's train2017 images:
-    .venv/bin/python bench/quantize_options.py --tasks segment --calib ../shared/datasets/coco128/images/train2017 \
+    .venv/bin/python -m bench.quantize_options --tasks segment --calib ../shared/datasets/coco128/images/train2017 \
         --val-data ../shared/datasets/coco-val128/coco-val128.yaml --box-only
 
 Per task (data as in bench/quantize_bench.py and DATA.md: calibration and validation never overlap), the
@@ -25,12 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-from benchlib import REPO, write_json
-from quantize_bench import TASKS, assets, validation_yaml
-
+from bench.benchlib import REPO, write_json
+from bench.quantize_bench import TASKS, assets, validation_yaml
 from yolovino.quantize.options import QuantOptions
 
 VARIANTS = {

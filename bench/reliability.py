@@ -1,6 +1,6 @@
 """Reliability under faults: the live pipeline against the real local RTSP server (tests/rtsp_server.py).
 
-    .venv/bin/python bench/reliability.py [--outages 5,30,120] [--freeze 20] [--publisher-outage 15]
+    .venv/bin/python -m bench.reliability [--outages 5,30,120] [--freeze 20] [--publisher-outage 15]
                                           [--stream-faults resize,corrupt,codec] [--corrupt-burst 10]
                                           [--model models/yolov8n/int8] [--out bench/results/reliability.json]
 
@@ -42,13 +42,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 import av  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import RtspServer, default_model, write_json  # noqa: E402
-
+from bench.benchlib import RtspServer, default_model, write_json  # noqa: E402
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
 from yolovino.inference.annotate import Annotator  # noqa: E402
 from yolovino.inference.pipeline import Pipeline  # noqa: E402

@@ -1,6 +1,6 @@
 """Issue-16 target: what the built-in RTSP server costs per served stream, with 1 and 4 clients.
 
-    .venv/bin/python bench/serve_bench.py [--clip videos/one-by-one-person-detection.mp4] [--seconds 20]
+    .venv/bin/python -m bench.serve_bench [--clip videos/one-by-one-person-detection.mp4] [--seconds 20]
 
 One stream of the clip's frames is pushed into inference/rtsp_server.py at the clip's own frame rate (as the
 pipeline would, annotated or not: the server's work is the same), in this process. For 0, 1 and 4 clients
@@ -21,10 +21,7 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchlib import REPO, default_clip, free_port, machine_info, machine_line, write_json
-
+from bench.benchlib import REPO, default_clip, free_port, machine_info, machine_line, write_json
 from yolovino.inference.rtsp_server import RtspServer
 from yolovino.inference.sources import open_source, output_fps
 

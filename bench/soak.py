@@ -1,6 +1,6 @@
 """Soak test: the headless pipeline on a looping live source for N minutes, watching for leaks.
 
-    .venv/bin/python bench/soak.py [--minutes 30] [--interval 10] [--model models/yolov8n/int8]
+    .venv/bin/python -m bench.soak [--minutes 30] [--interval 10] [--model models/yolov8n/int8]
                                    [--clip VIDEO] [--source rtsp|file] [--out bench/results]
 
 What runs: `app.py --headless` as a child process (exactly what an edge box runs), reading a camera-like
@@ -37,10 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))  # `python bench/soak.py` puts bench/ first on the path, not the repo
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchlib import RtspServer, default_model, free_port, gst_available, write_json  # noqa: E402
+from bench.benchlib import RtspServer, default_model, free_port, gst_available, write_json  # noqa: E402
 
 DEFAULT_CLIP = "videos/one-by-one-person-detection.mp4"
 RSS_LIMIT = 0.05
@@ -92,7 +89,6 @@ class SoakResult:
 
 def file_loop_child(model: str, clip: str, metrics_port: int) -> int:
     """`--child-file-loop`: the Pipeline over the clip re-opened at every end, paced like a camera."""
-    sys.path.insert(0, str(REPO))
     import threading
 
     from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel

@@ -1,6 +1,6 @@
 """Start to first result, with a cold and a warm compiled-model cache, per task (issue 15).
 
-    .venv/bin/python bench/startup_bench.py [--tasks detect,segment,pose] [--repeats 3] [--installed]
+    .venv/bin/python -m bench.startup_bench [--tasks detect,segment,pose] [--repeats 3] [--installed]
 
 For each task's INT8 model, `yolovino --headless` is started on one frame of the sample clip, as a user
 starts it: "process" is the wall time from spawning the process to its exit after the first result is
@@ -26,10 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from benchlib import REPO, default_clip, ensure_models, machine_info, machine_line, write_json
-from runtime_install import clean_env, install_runtime, installed_heavy, site_packages_mb  # tests/ (benchlib)
+from bench.benchlib import REPO, default_clip, ensure_models, machine_info, machine_line, write_json
+from tests.runtime_install import clean_env, install_runtime, installed_heavy, site_packages_mb
 
 FIRST = re.compile(r"first result after ([\d.]+) s")
 

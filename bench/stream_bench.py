@@ -1,6 +1,6 @@
 """Issue-6 headline: live RTSP latency at 1 and N streams, and N-stream aggregate throughput vs the ceiling.
 
-    .venv/bin/python bench/stream_bench.py [--model models/yolov8n/int8] [--streams 1,4] [--seconds 30]
+    .venv/bin/python -m bench.stream_bench [--model models/yolov8n/int8] [--streams 1,4] [--seconds 30]
                                           [--clips car-detection.mp4,one-by-one-person-detection.mp4]
 
 Per clip, in one run:
@@ -28,13 +28,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import av
 import numpy as np
-from benchlib import REPO, RtspServer, default_clip, default_model, video_only, write_json
-from pipeline_bench import ceiling, decode
 
+from bench.benchlib import REPO, RtspServer, default_clip, default_model, video_only, write_json
+from bench.pipeline_bench import ceiling, decode
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
 from yolovino.inference.annotate import Annotator
 from yolovino.inference.pipeline import Pipeline

@@ -1,6 +1,6 @@
 """Which tracker: the torch-free candidates of Roboflow's `trackers` on the sample clips, with library defaults.
 
-    .venv/bin/python bench/tracker_compare.py [--model models/yolov8n/int8] [--sheets DIR]
+    .venv/bin/python -m bench.tracker_compare [--model models/yolov8n/int8] [--sheets DIR]
 
 Per candidate (ByteTrack, SORT, OC-SORT; other torch-free libraries were ruled out: norfair needs numpy<2,
 supervision 0.31 dropped its ByteTrack, boxmot and Ultralytics' trackers import torch):
@@ -21,12 +21,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import numpy as np
-from analyticslib import detect_clip, idf1_person_clip, replay, score
-from benchlib import REPO, default_clip, default_model, machine_info, machine_line, write_json
 
+from bench.analyticslib import detect_clip, idf1_person_clip, replay, score
+from bench.benchlib import REPO, default_clip, default_model, machine_info, machine_line, write_json
 from yolovino.inference.results import Results
 from yolovino.inference.tracker import Tracker, TrackerConfig
 

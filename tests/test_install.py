@@ -92,11 +92,12 @@ def test_runtime_runs_headless_on_a_copied_int8_model(runtime, box):
     ("argv", "extra"),
     [
         (["yolovino", "--model", "model"], "ui"),
-        (["yolovino-quantize", "build", "--weights", "yolov8n.pt"], "quantize"),
+        (["yolovino-quantize", "build", "--weights", "yolov8n.pt", "--calib-images", "."], "quantize"),
+        (["yolovino-quantize", "validate", "--model", "model", "--data", "data.yaml"], "quantize"),
         (["yolovino-fleet", "status", "--address", "127.0.0.1:1"], "fleet"),
         (["yolovino", "--headless", "--model", "model", "--source", "clip.mp4", "--serve", "0"], "serve"),
     ],
-    ids=["ui", "quantize", "fleet", "serve"],
+    ids=["ui", "quantize-build", "quantize-validate", "fleet", "serve"],
 )
 def test_commands_that_need_an_extra_name_it(runtime, box, argv, extra):
     proc = _run(runtime, box, *argv, timeout=120)

@@ -86,18 +86,14 @@ def run_ui(cfg: UIConfig) -> int:
     from yolovino.inference.assets import assets_root
 
     clip = cfg.default_source or assets_root() / DEFAULT_CLIP
-    try:
-        from yolovino.ui import launch
-    except ImportError as exc:
-        from yolovino.inference.extras import missing_extra
+    from yolovino.inference.extras import require
 
-        message = missing_extra(exc, "the web UI")
-        if message:
-            print(f"yolovino: error: {message} (or run with --headless)", file=sys.stderr)
-            return 2
-        print(f"yolovino: error: the UI is not available ({exc}); use --headless", file=sys.stderr)
-        return 1
+    missing = require(("gradio",), "the web UI")
+    if missing:
+        print(f"yolovino: error: {missing} (or run with --headless)", file=sys.stderr)
+        return 2
     from yolovino.inference.errors import InferenceError
+    from yolovino.ui import launch
 
     try:
         launch(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 EXTRA_OF = {
     "gradio": "ui",
     "gradio_client": "ui",
@@ -24,3 +26,12 @@ def missing_extra(exc: ImportError, what: str) -> str | None:
     if extra is None:
         return None
     return f"{what} needs {top}, which this install lacks: pip install 'yolovino[{extra}]'"
+
+
+def require(modules: tuple[str, ...], what: str) -> str | None:
+    """The one-line message of `missing_extra` for the first of `modules` that is not installed, else None;
+    checked without importing anything (so a command fails before it starts, not halfway)."""
+    for name in modules:
+        if importlib.util.find_spec(name) is None:
+            return missing_extra(ModuleNotFoundError(name=name), what)
+    return None

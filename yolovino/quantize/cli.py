@@ -212,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd is None:
         parser.print_help()
         return EXIT_USAGE
+    from yolovino.inference.extras import require
+
+    missing = require(NEEDS[args.cmd], f"yolovino-quantize {args.cmd}")
+    if missing:
+        print(f"error: {missing}", file=sys.stderr)
+        return EXIT_USAGE
     install_interrupt_handler()
     stopped = "error: interrupted; the previous model folder (if any) is unchanged"
     try:
@@ -355,6 +361,15 @@ def cmd_sensitivity(a: argparse.Namespace) -> int:
     run_sensitivity(a)
     return 0
 
+
+# what each command imports beyond the runtime (all from the `quantize` extra), checked before it starts
+_BUILD_NEEDS = ("torch", "ultralytics", "nncf", "faster_coco_eval", "matplotlib")
+NEEDS = {
+    "build": _BUILD_NEEDS,
+    "build-default": _BUILD_NEEDS,
+    "validate": ("faster_coco_eval",),
+    "sensitivity": _BUILD_NEEDS,
+}
 
 COMMANDS = {
     "build": cmd_build,
