@@ -36,8 +36,9 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench.benchlib import RtspServer, default_model, free_port, gst_available, write_json
+
 REPO = Path(__file__).resolve().parents[1]
-from bench.benchlib import RtspServer, default_model, free_port, gst_available, write_json  # noqa: E402
 
 DEFAULT_CLIP = "videos/one-by-one-person-detection.mp4"
 RSS_LIMIT = 0.05
