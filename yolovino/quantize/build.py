@@ -107,6 +107,7 @@ def build(s: BuildSettings, progress: bool = False) -> BuildReport:
         with steps.step("export FP32", "export_s"):
             fp32, meta = export_fp32(s.weights, s.imgsz)
             save_ir(fp32, staged.path / "fp32", name)
+            report.names = dict(meta.names)
         with steps.step(
             f"calibration tensors (up to {s.subset_size} images from {source.origin})", "calibration_data_s"
         ):
