@@ -48,6 +48,28 @@ def make_dataset(coco128: Path, out: Path, images: int = 24) -> Path:
     return yaml
 
 
+FACE_NAMES = {0: "head"}
+FACE_KPTS = 5  # nose, eyes, ears: the first 5 COCO keypoints
+
+
+def make_face_dataset(coco_pose: Path, out: Path, images: int = 16) -> Path:
+    """A custom pose dataset: coco-mini-pose train2017 cut down to 5 face keypoints (kpt_shape [5, 3]) and
+    the class renamed "head"; train = val, as in make_dataset."""
+    for split in ("train", "val"):
+        (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for lab in sorted((coco_pose / "labels" / "train2017").glob("*.txt"))[:images]:
+            rows = [" ".join(line.split()[: 5 + 3 * FACE_KPTS]) for line in lab.read_text().splitlines() if line]
+            shutil.copy(coco_pose / "images" / "train2017" / f"{lab.stem}.jpg", out / "images" / split)
+            (out / "labels" / split / lab.name).write_text("\n".join(rows) + "\n")
+    yaml = out / "data.yaml"
+    yaml.write_text(
+        f"path: {out}\ntrain: images/train\nval: images/val\nkpt_shape: [{FACE_KPTS}, 3]\n"
+        "flip_idx: [0, 2, 1, 4, 3]\nnames:\n  0: head\n"
+    )
+    return yaml
+
+
 def train(model: str, data: Path, project: Path, name: str, epochs: int = 2) -> Path:
     """Train `model` (a .pt to fine-tune or a model yaml to start from scratch) in a child process; the
     checkpoint's path. Offline, CPU, no AMP check, no plots (both would try to download)."""

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import openvino as ov
 import pytest
-from byo_models import IMGSZ, NAMES, make_dataset, train
+from byo_models import FACE_KPTS, FACE_NAMES, IMGSZ, NAMES, make_dataset, make_face_dataset, train
 
 from yolovino.inference.model import RT_INFO_KEY
 from yolovino.quantize.report import BuildReport
@@ -148,6 +148,39 @@ def test_sensitivity_on_custom_model(byo_weights, byo_data, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "v8-byo" / "sensitivity.json").read_text())
     assert len(result["layers"]) == 2, result.keys()
+
+
+def test_custom_pose_model_with_5_keypoints(tmp_path_factory, require_asset, pose_pt):
+    """A pose model with its own keypoint set (5 face points, class "head"): built and validated (OKS needs
+    one sigma per keypoint: COCO's 17 would not broadcast), decoded, annotated and written with 5 points."""
+    data = make_face_dataset(require_asset("datasets/coco-mini-pose"), tmp_path_factory.mktemp("face-data"))
+    weights = train(str(pose_pt), data, tmp_path_factory.mktemp("face-runs"), "face", epochs=1)
+    out = tmp_path_factory.mktemp("face-models")
+    proc = run(
+        ["-m", "yolovino.quantize", "build", "--weights", weights, "--name", "face", "--data", data]
+        + ["--val-data", data, "--imgsz", IMGSZ, "--subset-size", "8", "--val-limit", "8"]
+        + ["--bench-seconds", "0", "--bootstrap", "50", "--out", out],
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((out / "face" / "report.json").read_text())
+    assert report["task"] == "pose" and report["names"] == {"0": "head"}
+    for v in ("fp32", "int8"):  # fine-tuned from COCO pose weights: the face points are really found
+        assert report["variants"][v]["metrics"]["pose_map"] > 0.01, report["variants"][v]["metrics"]
+    from yolovino.inference.annotate import Annotator
+    from yolovino.inference.config import InferenceConfig
+    from yolovino.inference.model import YoloModel
+
+    model = YoloModel.load(out / "face" / "int8", InferenceConfig(conf=0.1))
+    assert model.names == FACE_NAMES and model.meta.kpt_shape == (FACE_KPTS, 3)
+    import cv2
+
+    frames = [cv2.imread(str(f)) for f in sorted((data.parent / "images" / "val").glob("*.jpg"))[:8]]
+    frame, results = max(((f, model.predict(f)) for f in frames), key=lambda fr: len(fr[1]))
+    assert len(results) and results.keypoints.shape[1:] == (FACE_KPTS, 3)
+    assert {model.names[int(c)] for c in results.class_ids} == {"head"}
+    drawn = Annotator()(frame.copy(), results)
+    assert drawn.shape == frame.shape and (drawn != frame).any()
 
 
 # --- checkpoints the runtime cannot decode ---------------------------------------------------------------
