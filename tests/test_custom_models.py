@@ -62,15 +62,19 @@ def byo_weights(tmp_path_factory, byo_data, detect_pt) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def byo_builds(tmp_path_factory, byo_data, byo_weights) -> dict[str, tuple[Path, subprocess.CompletedProcess]]:
-    """PTQ builds of both (the YOLOv8n one with accuracy control as well), tiny calibration and validation."""
+    """PTQ builds of both, tiny calibration and validation. The YOLOv8n one with accuracy control as well;
+    the YOLO11n one without --imgsz: the build takes the size it was trained at (IMGSZ), not 640."""
     out = tmp_path_factory.mktemp("byo-models")
     builds = {}
     for key, weights in byo_weights.items():
-        mode = ["--mode", "both", "--ac-val-images", "8", "--ac-max-iterations", "1"] if key == "yolov8n" else []
+        if key == "yolov8n":
+            opts = ["--imgsz", IMGSZ, "--mode", "both", "--ac-val-images", "8", "--ac-max-iterations", "1"]
+        else:
+            opts = []
         proc = run(
             ["-m", "yolovino.quantize", "build", "--weights", weights, "--name", f"{key}-byo", "--data", byo_data]
-            + ["--val-data", byo_data, "--imgsz", IMGSZ, "--subset-size", "16", "--val-limit", "16"]
-            + ["--bench-seconds", "0", "--bootstrap", "100", "--out", out, *mode],
+            + ["--val-data", byo_data, "--subset-size", "16", "--val-limit", "16"]
+            + ["--bench-seconds", "0", "--bootstrap", "100", "--out", out, *opts],
             timeout=600,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -141,13 +145,14 @@ def test_headless_writes_custom_names(byo_builds, byo_data, tmp_path, key, conf)
 def test_sensitivity_on_custom_model(byo_weights, byo_data, tmp_path):
     proc = run(
         ["-m", "yolovino.quantize", "sensitivity", "--weights", byo_weights["yolov8n"], "--name", "v8-byo"]
-        + ["--data", byo_data, "--val-data", byo_data, "--imgsz", IMGSZ, "--subset-size", "8"]
+        + ["--data", byo_data, "--val-data", byo_data, "--subset-size", "8"]
         + ["--val-images", "8", "--max-layers", "2", "--top-k", "2", "--out", tmp_path],
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "v8-byo" / "sensitivity.json").read_text())
     assert len(result["layers"]) == 2, result.keys()
+    assert result["imgsz"] == [IMGSZ, IMGSZ]  # no --imgsz: the size the checkpoint was trained at
 
 
 def test_custom_pose_model_with_5_keypoints(tmp_path_factory, require_asset, pose_pt):

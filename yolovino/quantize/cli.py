@@ -48,7 +48,11 @@ def branches(text: str) -> tuple[str, ...]:
 
 
 def _add_quant_opts(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--imgsz", type=int, default=640, help="square network input size, multiple of 32 (default 640)")
+    p.add_argument(
+        "--imgsz",
+        type=int,
+        help="square network input size, multiple of 32 (default: the size the checkpoint was trained at, else 640)",
+    )
     p.add_argument(
         "--data",
         type=Path,
