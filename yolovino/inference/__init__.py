@@ -1,4 +1,4 @@
-"""Runtime engine: OpenVINO YOLOv8 inference on video. Never imports torch or ultralytics."""
+"""Runtime engine: OpenVINO YOLOv8/YOLO11 inference on video. Never imports torch or ultralytics."""
 
 from .config import InferenceConfig
 from .engine import AsyncEngine

@@ -6,7 +6,7 @@ class InferenceError(Exception):
 
 
 class ModelError(InferenceError):
-    """The IR is missing, unreadable, or not a YOLOv8 model written by quantize/."""
+    """The IR is missing, unreadable, or not a YOLOv8/YOLO11 model written by quantize/."""
 
 
 class FrameError(InferenceError):

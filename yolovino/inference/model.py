@@ -1,4 +1,4 @@
-"""Load a YOLOv8 IR written by quantize/, put the letterbox into the graph, compile once per frame size.
+"""Load a YOLOv8/YOLO11 IR written by quantize/, put the letterbox into the graph, compile once per frame size.
 
 The IR carries its own metadata (task, class names, stride, image size, keypoint shape) in rt_info, so
 the runtime needs no side files and no torch. Ultralytics' own OpenVINO exports (metadata.yaml beside
@@ -22,7 +22,7 @@ from .devices import check_device
 from .errors import FrameError, ModelError
 from .geometry import Letterbox
 from .results import Results
-from .tasks import Task, make_task
+from .tasks import SUPPORTED, TASKS, Task, make_task
 
 RT_INFO_KEY = ["yolo_app", "meta"]
 PAD_VALUE = 114.0
@@ -91,7 +91,10 @@ def read_meta(model: ov.Model, xml: Path) -> ModelMeta:
         if side.is_file():
             import yaml
 
-            return ModelMeta.from_dict({**yaml.safe_load(side.read_text()), "source": "ultralytics-export"})
+            d = yaml.safe_load(side.read_text())
+            if isinstance(d, dict) and d.get("end2end"):  # top-k boxes out of a one-to-one head, not anchors
+                raise ModelError(f"{xml}: an end-to-end (NMS-free) {d.get('head', '')} export; {SUPPORTED}")
+            return ModelMeta.from_dict({**d, "source": "ultralytics-export"})
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{xml}: unreadable YOLO metadata ({exc})") from None
     raise ModelError(f"{xml}: no YOLO metadata in the IR; is this a model written by `yolovino-quantize`?")
@@ -106,7 +109,7 @@ class _Graphs:
 
 
 class YoloModel:
-    """What a YOLOv8 network means (task, names, decoding) plus compiled graphs cached per frame size.
+    """What a YOLO network means (task, names, decoding) plus compiled graphs cached per frame size.
 
     A YoloModel is immutable apart from its graph cache: `reconfigured(config)` gives one with other
     settings, sharing the compiled graphs when only thresholds or class filters differ.
@@ -130,6 +133,8 @@ class YoloModel:
         self.config = config
         self._network = network
         nc = len(meta.names)
+        if meta.task not in TASKS:
+            raise ModelError(f"{path}: task {meta.task!r} is not supported; {SUPPORTED}")
         self.task: Task = make_task(meta.task, nc=nc, kpt_shape=meta.kpt_shape)
         self._check_outputs(nc)
         self._graphs = graphs or _Graphs()
@@ -153,14 +158,19 @@ class YoloModel:
         extra = {"segment": 32, "pose": int(np.prod(self.meta.kpt_shape or (17, 3)))}.get(self.meta.task, 0)
         want = 4 + nc + extra
         if len(outs) < self.task.num_outputs or len(self._network.inputs) != 1:
-            raise ModelError(
-                f"{self.path}: {len(outs)} outputs, a YOLOv8 {self.meta.task} model has {self.task.num_outputs}"
-            )
-        ch = outs[0].get_partial_shape()[1]
+            raise ModelError(f"{self.path}: {len(outs)} outputs, a {self.meta.task} model has {self.task.num_outputs}")
+        shape = outs[0].get_partial_shape()
+        # An end-to-end head gives (1, top-k, xyxy + score + class [+ extra]); ours is (1, 4 + nc + extra,
+        # anchors), and a stride-32 grid never has 6 + extra anchors (always a multiple of 21). Checked
+        # first: with few anchors top-k can equal 4 + nc (80 classes at imgsz 64: 84 anchors).
+        if shape.rank.is_static and shape.rank.get_length() == 3 and shape[2].is_static:
+            if shape[2].get_length() == 6 + extra:
+                raise ModelError(f"{self.path}: an end-to-end (NMS-free) output {shape}; {SUPPORTED}")
+        ch = shape[1]
         if ch.is_static and ch.get_length() != want:
             raise ModelError(
-                f"{self.path}: output has {ch.get_length()} channels, a YOLOv8 {self.meta.task} "
-                f"model with {nc} classes has {want}"
+                f"{self.path}: output has {ch.get_length()} channels, a {self.meta.task} model with {nc} classes "
+                f"has {want}; {SUPPORTED}"
             )
 
     @property

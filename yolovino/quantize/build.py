@@ -84,7 +84,8 @@ def build(s: BuildSettings, progress: bool = False) -> BuildReport:
     source = ImageSource.from_args(s.data if s.calib_images is None else None, s.calib_images, split="train")
     quiet_ultralytics()
     source.check()
-    task, nc = checkpoint_task(s.weights, s.task)
+    task, nc, trained_imgsz = checkpoint_task(s.weights, s.task)
+    imgsz = s.imgsz or trained_imgsz
     options = s.options_for(task)
     val_data = s.validation_data
     if val_data is not None:
@@ -99,14 +100,15 @@ def build(s: BuildSettings, progress: bool = False) -> BuildReport:
         name=name,
         task=task,
         weights=str(Path(s.weights).resolve()),
-        imgsz=s.imgsz,
+        imgsz=imgsz,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         mode=s.mode,
     )
     with StagedFolder(Path(s.out) / name) as staged:
         with steps.step("export FP32", "export_s"):
-            fp32, meta = export_fp32(s.weights, s.imgsz)
+            fp32, meta = export_fp32(s.weights, imgsz)
             save_ir(fp32, staged.path / "fp32", name)
+            report.names = dict(meta.names)
         with steps.step(
             f"calibration tensors (up to {s.subset_size} images from {source.origin})", "calibration_data_s"
         ):

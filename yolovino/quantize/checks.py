@@ -58,7 +58,8 @@ def check_not_negative(**values: float) -> None:
 
 def check_build(s: BuildSettings) -> None:
     """Every build setting that can be judged without reading a file."""
-    check_imgsz(s.imgsz)
+    if s.imgsz is not None:
+        check_imgsz(s.imgsz)
     if s.mode not in ("ptq", "ac", "both"):
         raise QuantizeError(f"--mode must be ptq, ac or both, got {s.mode!r}")
     if s.mode != "ptq":
@@ -70,14 +71,17 @@ def check_build(s: BuildSettings) -> None:
     check_out(s.out)
 
 
-def checkpoint_task(weights: Path, task: str | None) -> tuple[str, int]:
-    """(task, number of classes) of a checkpoint; an error when it is not the task asked for."""
+def checkpoint_task(weights: Path, task: str | None) -> tuple[str, int, int]:
+    """(task, number of classes, training image size) of a checkpoint; an error when it is not the task asked
+    for. The image size is the square `imgsz` it was trained at (train_args), 640 when it does not say."""
     from .export import load_yolo
 
     yolo = load_yolo(weights)
     if task and task != yolo.task:
         raise QuantizeError(f"--task {task} but {Path(weights).name} is a {yolo.task} model")
-    return yolo.task, len(yolo.names)
+    trained = (getattr(yolo.model, "args", None) or {}).get("imgsz")
+    imgsz = trained if isinstance(trained, int) and trained > 0 and trained % 32 == 0 else 640
+    return yolo.task, len(yolo.names), imgsz
 
 
 def check_val_data(data: Path, task: str, nc: int) -> Dataset:

@@ -1,4 +1,4 @@
-"""`yolovino-quantize`: YOLOv8 .pt -> FP32 + INT8 OpenVINO IRs, validated through our own runtime.
+"""`yolovino-quantize`: YOLOv8/YOLO11 .pt -> FP32 + INT8 OpenVINO IRs, validated through our own runtime.
 
     yolovino-quantize build --weights yolov8n.pt --data coco128.yaml --val-data coco-val128.yaml
     yolovino-quantize build-default            # what `make run` calls when the default model is missing
@@ -48,7 +48,11 @@ def branches(text: str) -> tuple[str, ...]:
 
 
 def _add_quant_opts(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--imgsz", type=int, default=640, help="square network input size, multiple of 32 (default 640)")
+    p.add_argument(
+        "--imgsz",
+        type=int,
+        help="square network input size, multiple of 32 (default: the size the checkpoint was trained at, else 640)",
+    )
     p.add_argument(
         "--data",
         type=Path,
@@ -123,7 +127,12 @@ def make_parser() -> argparse.ArgumentParser:
         "report.json and report.png. The folder is swapped in atomically at the end: a "
         "failed or interrupted build leaves the previous one intact.",
     )
-    b.add_argument("--weights", type=Path, required=True, help="Ultralytics YOLOv8 .pt (detect, segment or pose)")
+    b.add_argument(
+        "--weights",
+        type=Path,
+        required=True,
+        help="Ultralytics YOLOv8/YOLO11 .pt (detect, segment or pose; any size, any classes)",
+    )
     b.add_argument("--name", help="model name (default: the checkpoint's file stem)")
     b.add_argument(
         "--mode",
@@ -185,7 +194,7 @@ def make_parser() -> argparse.ArgumentParser:
         "sensitivity.json + sensitivity.png; --keep-fp32 K builds an INT8 IR with the top-K "
         "layers in the ignored scope.",
     )
-    s.add_argument("--weights", type=Path, required=True, help="Ultralytics YOLOv8 .pt")
+    s.add_argument("--weights", type=Path, required=True, help="Ultralytics YOLOv8/YOLO11 .pt")
     s.add_argument("--name", help="model name (default: checkpoint stem)")
     s.add_argument("--val-images", type=int, default=32, help="validation images per measurement (32)")
     s.add_argument("--max-layers", type=int, help="only measure the first N quantized layers (quick look)")

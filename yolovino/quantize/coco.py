@@ -25,6 +25,12 @@ COCO_KPT_SIGMAS = [
 IOU_TYPES = {"box": "bbox", "mask": "segm", "pose": "keypoints"}
 
 
+def kpt_sigmas(k: int) -> list[float]:
+    """OKS sigmas for K keypoints: COCO's for the 17 COCO person keypoints; for a custom keypoint set, which
+    has no measured sigmas, 1/K each, as Ultralytics' pose validator does, so the numbers match its own."""
+    return COCO_KPT_SIGMAS if k == len(COCO_KPT_SIGMAS) else [1.0 / k] * k
+
+
 @dataclass(frozen=True)
 class CategoryMatches:
     """One category over all images, detections in COCO's global order (score, descending, stable)."""
@@ -73,7 +79,9 @@ def coco_eval(gt_dict: dict, preds: list[dict], iou_type: str) -> CocoResult:
         return CocoResult(iou_type, 0.0, 0.0, image_ids, _gt=gt_dict)
     gt = COCO(gt_dict)
     dt = gt.loadRes([dict(p) for p in preds])
-    kw = {"kpt_oks_sigmas": COCO_KPT_SIGMAS} if iou_type == "keypoints" else {}
+    kw = {}
+    if iou_type == "keypoints":
+        kw["kpt_oks_sigmas"] = kpt_sigmas(len(gt_dict["categories"][0]["keypoints"]))
     ev = COCOeval_faster(gt, dt, iouType=iou_type, print_function=lambda *a, **k: None, **kw)
     ev.evaluate()
     ev.accumulate()

@@ -15,6 +15,7 @@ from pathlib import Path
 import openvino as ov
 
 from yolovino.inference.model import RT_INFO_KEY, ModelMeta
+from yolovino.inference.tasks import SUPPORTED
 
 from .errors import QuantizeError
 
@@ -26,7 +27,7 @@ def load_yolo(pt: str | Path):
     if not pt.is_file():
         raise QuantizeError(f"{pt}: checkpoint not found")
     if pt.suffix != ".pt":
-        raise QuantizeError(f"{pt}: expected an Ultralytics YOLOv8 .pt checkpoint")
+        raise QuantizeError(f"{pt}: expected an Ultralytics .pt checkpoint; {SUPPORTED}")
     from ultralytics import YOLO
 
     try:
@@ -35,9 +36,28 @@ def load_yolo(pt: str | Path):
         detail = str(exc).splitlines()[0] if str(exc) else ""
         detail = detail if len(detail) <= 120 else detail[:117].rsplit(" ", 1)[0] + "..."
         raise QuantizeError(f"{pt}: not a loadable YOLO checkpoint ({type(exc).__name__}: {detail})") from None
-    if yolo.task not in ("detect", "segment", "pose"):
-        raise QuantizeError(f"{pt}: task {yolo.task!r} is not supported (detect, segment, pose)")
+    check_head(yolo, pt)
     return yolo
+
+
+def check_head(yolo, pt: Path) -> None:
+    """Refuse, before any export, a checkpoint whose outputs the runtime's decoders cannot read.
+
+    The task alone is not enough: YOLO26 and YOLOv10 are "detect" models whose head also has a one-to-one
+    (NMS-free, end-to-end) branch, and YOLO-World, YOLOE or RT-DETR put other heads behind the same task.
+    Only the exact Detect/Segment/Pose heads of YOLOv8/YOLO11 (any size, any class count) pass.
+    """
+    from ultralytics.nn.modules.head import Detect, Pose, Segment
+
+    if yolo.task not in ("detect", "segment", "pose"):
+        raise QuantizeError(f"{pt}: task {yolo.task!r} is not supported; {SUPPORTED}")
+    layers = getattr(yolo.model, "model", None)
+    head = layers[-1] if layers is not None and len(layers) else None
+    kind = type(head).__name__
+    if getattr(head, "one2one_cv2", None) is not None or getattr(yolo.model, "end2end", False):
+        raise QuantizeError(f"{pt}: end-to-end (NMS-free, one-to-one) {kind} head (YOLO26/YOLOv10); {SUPPORTED}")
+    if type(head) not in (Detect, Segment, Pose):
+        raise QuantizeError(f"{pt}: {kind} head is not supported; {SUPPORTED}")
 
 
 def export_fp32(pt: str | Path, imgsz: int | tuple[int, int] = 640) -> tuple[ov.Model, ModelMeta]:

@@ -137,7 +137,7 @@ class BuildSettings:
 
     weights: Path
     name: str | None = None
-    imgsz: int = 640
+    imgsz: int | None = 640  # None: the size the checkpoint was trained at
     mode: str = "ptq"  # ptq, ac (accuracy control) or both
     data: Path | None = None  # dataset yaml: calibration from its train split, validation from val
     calib_images: Path | None = None  # a folder of calibration images instead of --data

@@ -144,6 +144,7 @@ class BuildReport:
     validation: Validation | None = None
     timings: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)  # the checkpoint's classes, id -> name
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -153,6 +154,7 @@ class BuildReport:
             "imgsz": self.imgsz,
             "created": self.created,
             "mode": self.mode,
+            "names": {str(k): v for k, v in self.names.items()},
         }
         if self.calibration is not None:
             d["calibration"] = self.calibration.to_dict()
@@ -185,6 +187,7 @@ class BuildReport:
                 validation=Validation(**_known(Validation, d["validation"])) if d.get("validation") else None,
                 timings=dict(d.get("timings") or {}),
                 versions=dict(d.get("versions") or {}),
+                names={int(k): str(v) for k, v in (d.get("names") or {}).items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ReportError(f"malformed build report ({type(exc).__name__}: {exc})") from None
@@ -210,6 +213,13 @@ def write_report(folder: Path, report: BuildReport) -> None:
 # --- text and picture -----------------------------------------------------------------------------------
 
 
+def class_line(names: dict[int, str], show: int = 8) -> str:
+    """`classes (3): walker, vehicle, pet`; long lists end in `... (+72 more)`."""
+    shown = [names[k] for k in sorted(names)[:show]]
+    more = f", ... (+{len(names) - show} more)" if len(names) > show else ""
+    return f"classes ({len(names)}): {', '.join(shown)}{more}"
+
+
 def summary_lines(report: BuildReport, folder: Path | None = None) -> list[str]:
     """The table `yolovino-quantize build` prints: accuracy with intervals, change vs FP32, speed, size."""
     keys = [
@@ -220,6 +230,7 @@ def summary_lines(report: BuildReport, folder: Path | None = None) -> list[str]:
     head = f"{'variant':9s} " + " ".join(f"{LABELS[k] + ' [95% CI]':>28s}" for k in keys)
     lines = [
         f"{report.name} ({report.task})" + (f" -> {folder}" if folder else ""),
+        *([class_line(report.names)] if report.names else []),
         head + f" {'frames/s':>9s} {'MB':>6s}",
     ]
     for key, v in report.variants.items():

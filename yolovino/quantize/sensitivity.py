@@ -126,13 +126,14 @@ def run_sensitivity(a) -> dict:
     from .options import options_for
     from .ptq import quantize_ptq
 
-    check_imgsz(a.imgsz)
+    if a.imgsz is not None:
+        check_imgsz(a.imgsz)
     check_out(a.out)
     check_positive(subset_size=a.subset_size, max_layers=a.max_layers)
     if a.keep_fp32 < 0 or a.top_k < 1 or a.val_images < 1:
         raise QuantizeError("--keep-fp32 must be >= 0, --top-k and --val-images >= 1")
     source = ImageSource.from_args(a.data if a.calib_images is None else None, a.calib_images, "train").check()
-    task, nc = checkpoint_task(a.weights, a.task)
+    task, nc, trained_imgsz = checkpoint_task(a.weights, a.task)
     val_data = a.val_data or a.data
     if val_data is None:
         raise QuantizeError("sensitivity needs labelled validation data: --val-data <dataset.yaml>")
@@ -141,7 +142,7 @@ def run_sensitivity(a) -> dict:
     folder = Path(a.out) / name
     t0 = time.perf_counter()
     log(f"{name}: export + PTQ")
-    fp32, meta = export_fp32(a.weights, a.imgsz)
+    fp32, meta = export_fp32(a.weights, a.imgsz or trained_imgsz)
     calib = source.tensors(meta.imgsz, meta.stride, limit=a.subset_size)
     options = options_for(task, a)
     int8 = quantize_ptq(fp32, meta, calib, options)
@@ -153,6 +154,7 @@ def run_sensitivity(a) -> dict:
         "name": name,
         "task": task,
         "weights": str(Path(a.weights).resolve()),
+        "imgsz": list(meta.imgsz),
         "val_data": str(val_data),
         "val_images": len(items),
         "metric": "task mAP50-95 (box/mask/keypoints) on the subset",

@@ -16,8 +16,9 @@ convention as Ultralytics' `save_json`, so its predictions.json can be scored wi
 
 Metrics: faster-coco-eval (`COCOeval_faster`, quantize/coco.py), standard COCO protocol: 10 IoU thresholds
 .50:.95, 101-point interpolated precision, area range "all", maxDets=100 for bbox/segm and 20 for keypoints,
-OKS with the COCO 17 sigmas. Ultralytics' own printed metric differs slightly (no maxDets cap, its own
-interpolation), which is why the parity test compares like with like (see tests/test_validate_parity.py).
+OKS with the COCO 17 sigmas (1/K each for a custom set of K keypoints, as Ultralytics). Ultralytics' own
+printed metric differs slightly (no maxDets cap, its own interpolation), which is why the parity test compares
+like with like (see tests/test_validate_parity.py).
 Each run keeps its per-image matches (`Metrics.evaluation`) for the bootstrap intervals (quantize/bootstrap.py).
 """
 

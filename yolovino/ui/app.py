@@ -25,7 +25,7 @@ from .view import TABLE_HEADERS
 
 log = logging.getLogger(__name__)
 
-TITLE = "YOLOv8 INT8 video analytics (OpenVINO, CPU)"
+TITLE = "YOLO INT8 video analytics (OpenVINO, CPU)"
 DEFAULT_MAX_FILE = "200mb"
 
 

@@ -27,6 +27,10 @@ class Task(Protocol):
 
 
 TASKS: dict[str, type] = {"detect": Detect, "segment": Segment, "pose": Pose}
+# What the decoders read: the one-to-many heads of Ultralytics YOLOv8/YOLO11 (NMS afterwards), any size and
+# class count. Classification, OBB and end-to-end (NMS-free, one-to-one: YOLO26, YOLOv10) outputs mean
+# something else, so the runtime and the quantize step refuse them with this sentence.
+SUPPORTED = "yolovino supports Ultralytics YOLOv8/YOLO11 detect, segment and pose models (NMS-based heads)"
 
 
 def make_task(name: str, **meta) -> Task:
@@ -35,4 +39,4 @@ def make_task(name: str, **meta) -> Task:
     try:
         return TASKS[name](**meta)
     except KeyError:
-        raise ModelError(f"unknown task {name!r}; expected one of {sorted(TASKS)}") from None
+        raise ModelError(f"task {name!r} is not supported; {SUPPORTED}") from None
