@@ -172,6 +172,28 @@ def test_rect_input_gives_the_same_detections_and_a_smaller_graph(detect_ir, vid
     assert total > 0 and matched / total >= 0.9
 
 
+def test_fixed_shape_export_falls_back_to_square_input(video_clip, caplog):
+    """Ultralytics' own static OpenVINO export (the official INT8 one) bakes its anchor grid into constants,
+    so it takes only the size it was exported at: with rect on (the default) the model uses that square input,
+    says so once, and gives the same detections as with rect off."""
+    import av
+    from conftest import require_asset
+
+    ir = require_asset("models/int8-sources/spcc-dev__ObjectDetection/yolov8n_int8_openvino_model")
+    with av.open(str(video_clip)) as container:
+        frames = [f.to_ndarray(format="bgr24") for i, f in zip(range(300), container.decode(video=0)) if i % 50 == 0]
+    caplog.set_level("WARNING", logger="yolovino.inference.model")
+    rect = YoloModel.load(ir, InferenceConfig(rect=True))
+    square = YoloModel.load(ir, InferenceConfig(rect=False))
+    for frame in frames:
+        a, b = rect.predict(frame), square.predict(frame)
+        assert np.array_equal(a.class_ids, b.class_ids) and np.allclose(a.boxes, b.boxes, atol=0.5)
+    assert rect.prepare(frames[0].shape[:2]).letterbox.input_hw == tuple(rect.meta.imgsz)  # square (320 here)
+    assert any("person" == rect.names[int(c)] for f in frames for c in rect.predict(f).class_ids)
+    warnings = [r for r in caplog.records if "fixed input shapes" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
+
+
 def test_async_engine_returns_in_submission_order_with_mixed_sizes(detect_ir, bus_image):
     engine = AsyncEngine(YoloModel.load(detect_ir))
     small = cv2.resize(bus_image, (320, 427))

@@ -8,6 +8,7 @@ the IR) load too, which lets the benchmarks run peers' models through our engine
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ from .errors import FrameError, ModelError
 from .geometry import Letterbox
 from .results import Results
 from .tasks import SUPPORTED, TASKS, Task, make_task
+
+log = logging.getLogger(__name__)
 
 RT_INFO_KEY = ["yolo_app", "meta"]
 PAD_VALUE = 114.0
@@ -106,6 +109,7 @@ class _Graphs:
     def __init__(self) -> None:
         self.by_size: dict[tuple[int, int], Prepared] = {}
         self.lock = threading.Lock()
+        self.fixed_shape = False  # the network cannot take a rectangular input (found on first use)
 
 
 class YoloModel:
@@ -194,10 +198,34 @@ class YoloModel:
         with self._graphs.lock:
             prepared = self._graphs.by_size.get(key)
             if prepared is None:
-                lb = Letterbox.fit(key, self.meta.imgsz, self.meta.stride, self.config.rect)
-                prepared = Prepared(self._compile(build_graph(self._network, lb)), lb)
+                prepared = self._prepare(key)
                 self._graphs.by_size[key] = prepared
             return prepared
+
+    def _prepare(self, key: tuple[int, int]) -> Prepared:
+        rect = self.config.rect and not self._graphs.fixed_shape
+        lb = Letterbox.fit(key, self.meta.imgsz, self.meta.stride, rect)
+        square = Letterbox.fit(key, self.meta.imgsz, self.meta.stride, False)
+        try:
+            return Prepared(self._compile(build_graph(self._network, lb)), lb)
+        except (RuntimeError, ModelError) as exc:
+            if lb.input_hw == square.input_hw:
+                if isinstance(exc, ModelError):
+                    raise
+                raise ModelError(
+                    f"{self.path}: cannot build the input graph ({str(exc).splitlines()[0][:200]})"
+                ) from None
+        # Ultralytics' static exports bake the anchor grid into constants: such a network only takes the
+        # size it was exported at, so rectangular input is off for it (said once per model)
+        self._graphs.fixed_shape = True
+        log.warning(
+            "%s: the network has fixed input shapes (e.g. an Ultralytics export); using the square %dx%d input "
+            "instead of %dx%d",
+            self.path,
+            *square.input_hw,
+            *lb.input_hw,
+        )
+        return Prepared(self._compile(build_graph(self._network, square)), square)
 
     def forget(self, frame_hw: tuple[int, int]) -> None:
         """Drop the compiled graph for this frame size (it is rebuilt if the size comes back)."""
