@@ -83,17 +83,17 @@ def run_headless_cli(cfg: HeadlessConfig) -> int:
 
 
 def run_ui(cfg: UIConfig) -> int:
-    from yolovino.inference.assets import assets_root
-
-    clip = cfg.default_source or assets_root() / DEFAULT_CLIP
     from yolovino.inference.extras import require
 
     missing = require(("gradio",), "the web UI")
     if missing:
         print(f"yolovino: error: {missing} (or run with --headless)", file=sys.stderr)
         return 2
+    from yolovino.inference.assets import assets_root
     from yolovino.inference.errors import InferenceError
     from yolovino.ui import launch
+
+    clip = cfg.default_source or assets_root() / DEFAULT_CLIP
 
     try:
         launch(

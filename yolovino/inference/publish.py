@@ -8,6 +8,7 @@ socket timeout makes a frozen server fail the write within `timeout` seconds ins
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -48,18 +49,13 @@ class Publisher:
 
     def write(self, i420: np.ndarray, t: float) -> None:
         """Encode and send one I420 frame taken at time `t` (seconds, any origin)."""
-        import av
-
         if self.returncode is not None:
             raise OSError(self.error or "publisher closed")
         if self._t0 is None:
             self._t0 = t
-        frame = av.VideoFrame.from_numpy_buffer(i420, format="yuv420p")
         self._last_pts = max(round((t - self._t0) * 1000), self._last_pts + 1)
-        frame.pts = self._last_pts
         try:
-            for packet in self._stream.encode(frame):
-                self._container.mux(packet)
+            encode_i420(self._stream, self._container, i420, self._last_pts)
         except Exception as exc:  # noqa: BLE001
             self.error, self.returncode = one_line(exc, self.url), 1
             self._close_quietly()
@@ -77,6 +73,24 @@ class Publisher:
             self._container.close()
         except Exception:  # noqa: BLE001 - the connection may already be gone
             pass
+
+
+def encode_i420(stream: Any, container: Any, i420: np.ndarray, pts: int) -> None:
+    """Encode one I420 picture at `pts` and mux what the encoder gives back: the one encoding step of every
+    video output (this publisher, the mp4 file, the recording segments). The array is wrapped without a
+    copy; the frame keeps it alive while the encoder needs it."""
+    import av
+
+    frame = av.VideoFrame.from_numpy_buffer(i420, format="yuv420p")
+    frame.pts = pts
+    for packet in stream.encode(frame):
+        container.mux(packet)
+
+
+def flush(stream: Any, container: Any) -> None:
+    """Drain the encoder's delayed packets into the container (before closing it)."""
+    for packet in stream.encode(None):
+        container.mux(packet)
 
 
 def _bits(text: str) -> int:

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .publish import encode_i420, flush
 from .results import FrameResult
 from .sinks import Sink, SinkError, fit, to_i420
 
@@ -157,8 +158,7 @@ class SegmentRecorder(Sink):
         if container is None or part is None:
             return
         try:
-            for packet in container.streams.video[0].encode(None):
-                container.mux(packet)
+            flush(container.streams.video[0], container)
         finally:
             container.close()
         final = part.with_name(part.name[: -len(PART)])
@@ -172,7 +172,6 @@ class SegmentRecorder(Sink):
 
     def write_image(self, image: np.ndarray, t: float | None = None) -> None:
         """Encode one BGR frame captured at monotonic time `t` (default: now)."""
-        import av
 
         t = time.monotonic() if t is None else t
         with self._lock:
@@ -187,11 +186,8 @@ class SegmentRecorder(Sink):
             if self._container is None:
                 self._open(*self._size, t)
             assert self._stream is not None and self._container is not None
-            frame = av.VideoFrame.from_numpy_buffer(to_i420(image), format="yuv420p")
             self._last_pts = max(round((t - self._seg_start) * 1000), self._last_pts + 1)
-            frame.pts = self._last_pts
-            for packet in self._stream.encode(frame):
-                self._container.mux(packet)
+            encode_i420(self._stream, self._container, to_i420(image), self._last_pts)
             self.frames += 1
 
     def close(self) -> None:

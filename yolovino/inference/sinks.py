@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from .errors import InferenceError
-from .publish import Publisher
+from .publish import Publisher, encode_i420, flush
 from .redact import redact, scrub
 from .results import FrameResult
 
@@ -187,7 +187,6 @@ class VideoFileSink(Sink):
 
     def write_image(self, image: np.ndarray, pts: float | None = None) -> None:
         """Encode one BGR frame; `pts` is its source timestamp in seconds (None: one interval on)."""
-        import av
 
         with self._lock:
             if self.closed:
@@ -196,11 +195,7 @@ class VideoFileSink(Sink):
             if self._container is None:
                 self._open(w, h)
             image = fit(image, self._size or (w, h))
-            # wraps the I420 array without a copy (the frame keeps the array alive while the encoder needs it)
-            frame = av.VideoFrame.from_numpy_buffer(to_i420(image), format="yuv420p")
-            frame.pts = self._next_pts(pts)
-            for packet in self._stream.encode(frame):
-                self._container.mux(packet)
+            encode_i420(self._stream, self._container, to_i420(image), self._next_pts(pts))
             self.frames += 1
 
     def close(self) -> None:
@@ -211,8 +206,7 @@ class VideoFileSink(Sink):
             if self._container is None:
                 return
             try:
-                for packet in self._stream.encode(None):
-                    self._container.mux(packet)
+                flush(self._stream, self._container)
             finally:
                 self._container.close()
             os.replace(self.tmp, self.path)
