@@ -28,14 +28,14 @@ from bench.analyticslib import Cam, detect_clip, replay, score
 from bench.benchlib import REPO, default_clip, default_model, machine_info, machine_line, write_json
 from bench.tracker_compare import moving_boxes
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
-from yolovino.inference.analytics import Analytics
-from yolovino.inference.analytics_config import parse_analytics, resolve_classes
-from yolovino.inference.annotate import Annotator
-from yolovino.inference.event_sinks import EventHub
+from yolovino.inference.analytics.config import parse_analytics, resolve_classes
+from yolovino.inference.analytics.stage import Analytics
+from yolovino.inference.core.results import Frame
+from yolovino.inference.draw.annotate import Annotator
+from yolovino.inference.model.stride import StridedEngine
+from yolovino.inference.notify.hub import EventHub
 from yolovino.inference.pipeline import Pipeline
-from yolovino.inference.results import Frame
 from yolovino.inference.sources import open_source
-from yolovino.inference.stride import StridedEngine
 
 SCENE = {
     "zones": [
@@ -62,7 +62,7 @@ def overhead(frames: int = 500) -> dict:
         # the same detections through a bare Tracker (our adapter + the library), and through the library alone
         import supervision as sv
 
-        from yolovino.inference.tracker import Tracker
+        from yolovino.inference.analytics.tracker import Tracker
 
         bare, alone = Tracker(cfg.tracker, fps=10.0), Tracker(cfg.tracker, fps=10.0)._lib
         for k, (_, res) in enumerate(moving_boxes(20, frames, seed=3)):

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
-from yolovino.inference.analytics import Analytics
-from yolovino.inference.analytics_config import parse_analytics, resolve_classes
-from yolovino.inference.events import EventKind
-from yolovino.inference.results import Frame, Results
+from yolovino.inference.analytics.config import parse_analytics, resolve_classes
+from yolovino.inference.analytics.stage import Analytics
+from yolovino.inference.core.events import EventKind
+from yolovino.inference.core.results import Frame, Results
 from yolovino.inference.sources import SourceStats, open_source
 
 # Counted from contact sheets (tracker_compare.py --sheets); see tests/test_analytics_clips.py for who is who.

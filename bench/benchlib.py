@@ -42,7 +42,7 @@ def default_model(name: str = "yolov8n", script: str = "bench") -> Path:
 
 
 def default_clip(name: str = "one-by-one-person-detection.mp4") -> Path:
-    from yolovino.inference.assets import assets_root
+    from yolovino.common.paths import assets_root
 
     return assets_root() / "videos" / name
 
@@ -56,11 +56,11 @@ def video_only(clip: Path, folder: Path) -> Path:
     return out
 
 
-from yolovino.inference.fileio import write_json  # noqa: E402  (results JSON, atomic: a killed run leaves the old one)
+from yolovino.inference.core.fileio import write_json  # noqa: E402  (results JSON, atomic: a killed run leaves the old one)
 
 
 def _assets() -> Path:
-    from yolovino.inference.assets import assets_root
+    from yolovino.common.paths import assets_root
 
     return assets_root()
 

@@ -35,13 +35,13 @@ from bench.benchlib import (
     write_json,
 )
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
-from yolovino.inference.analytics import Analytics
-from yolovino.inference.analytics_config import parse_analytics, resolve_classes
-from yolovino.inference.annotate import Annotator
-from yolovino.inference.event_sinks import EventHub
+from yolovino.inference.analytics.config import parse_analytics, resolve_classes
+from yolovino.inference.analytics.stage import Analytics
+from yolovino.inference.draw.annotate import Annotator
+from yolovino.inference.model.stride import StridedEngine
+from yolovino.inference.notify.hub import EventHub
 from yolovino.inference.pipeline import Pipeline
 from yolovino.inference.sources import open_source
-from yolovino.inference.stride import StridedEngine
 
 SETUP = {
     "zones": [{"name": "table", "points": [[0.45, 0.8], [0.7, 0.8], [0.7, 0.96], [0.45, 0.96]]}],

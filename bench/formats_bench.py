@@ -35,12 +35,12 @@ import av
 from bench.benchlib import REPO, default_clip, default_model, machine_info, machine_line, write_json
 from tests.media_formats import FORMATS, X264, Format, make_format
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
-from yolovino.inference.annotate import Annotator
-from yolovino.inference.decode import upright
-from yolovino.inference.errors import InferenceError
+from yolovino.inference.core.errors import InferenceError
+from yolovino.inference.draw.annotate import Annotator
+from yolovino.inference.outputs.sinks import VideoFileSink
 from yolovino.inference.pipeline import Pipeline
-from yolovino.inference.sinks import VideoFileSink
 from yolovino.inference.sources import open_source
+from yolovino.inference.sources.packets import upright
 
 ROWS: dict[str, Format] = {
     **FORMATS,

@@ -63,7 +63,7 @@ TASKS: dict[str, dict[str, Any]] = {
 
 
 def assets() -> Path:
-    from yolovino.inference.assets import assets_root
+    from yolovino.common.paths import assets_root
 
     return assets_root()
 

@@ -47,9 +47,9 @@ import av  # noqa: E402
 
 from bench.benchlib import RtspServer, default_model, write_json  # noqa: E402
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
-from yolovino.inference.annotate import Annotator  # noqa: E402
+from yolovino.inference.draw.annotate import Annotator  # noqa: E402
+from yolovino.inference.outputs.sinks import RtspSink  # noqa: E402
 from yolovino.inference.pipeline import Pipeline  # noqa: E402
-from yolovino.inference.sinks import RtspSink  # noqa: E402
 from yolovino.inference.sources import open_source  # noqa: E402
 
 SIZES = ["1280x720", "640x360", "768x432"]  # what /x switches to, in turn (it starts at 768x432)
@@ -304,7 +304,7 @@ def main() -> int:
     stream_faults = {x.strip() for x in args.stream_faults.split(",") if x.strip()}
     if stream_faults - {"resize", "corrupt", "codec"}:
         ap.error(f"--stream-faults: unknown {', '.join(sorted(stream_faults - {'resize', 'corrupt', 'codec'}))}")
-    from yolovino.inference.assets import assets_root
+    from yolovino.common.paths import assets_root
 
     src_clip = args.clip or assets_root() / "videos" / "one-by-one-person-detection.mp4"
     clips = make_clips(src_clip, Path(tempfile.mkdtemp(prefix="reliability-")))

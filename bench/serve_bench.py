@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from bench.benchlib import REPO, default_clip, free_port, machine_info, machine_line, write_json
-from yolovino.inference.rtsp_server import RtspServer
+from yolovino.inference.outputs.rtsp_server import RtspServer
 from yolovino.inference.sources import open_source, output_fps
 
 

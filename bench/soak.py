@@ -47,7 +47,7 @@ WARMUP_FRAC = 0.2
 
 
 def assets_root() -> Path:
-    from yolovino.inference.assets import assets_root as root
+    from yolovino.common.paths import assets_root as root
 
     return root()
 
@@ -93,10 +93,10 @@ def file_loop_child(model: str, clip: str, metrics_port: int) -> int:
     import threading
 
     from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
-    from yolovino.inference.annotate import Annotator
-    from yolovino.inference.metrics import Metrics
+    from yolovino.inference.draw.annotate import Annotator
+    from yolovino.inference.outputs.sinks import JsonlSink
     from yolovino.inference.pipeline import Pipeline
-    from yolovino.inference.sinks import JsonlSink
+    from yolovino.inference.service.metrics import Metrics
     from yolovino.inference.sources import PyAVSource
 
     class LoopingFile(PyAVSource):

@@ -34,7 +34,7 @@ import numpy as np
 from bench.benchlib import REPO, RtspServer, default_clip, default_model, video_only, write_json
 from bench.pipeline_bench import ceiling, decode
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
-from yolovino.inference.annotate import Annotator
+from yolovino.inference.draw.annotate import Annotator
 from yolovino.inference.pipeline import Pipeline
 from yolovino.inference.sources import open_source
 

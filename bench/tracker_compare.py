@@ -25,8 +25,8 @@ import numpy as np
 
 from bench.analyticslib import detect_clip, idf1_person_clip, replay, score
 from bench.benchlib import REPO, default_clip, default_model, machine_info, machine_line, write_json
-from yolovino.inference.results import Results
-from yolovino.inference.tracker import Tracker, TrackerConfig
+from yolovino.inference.analytics.tracker import Tracker, TrackerConfig
+from yolovino.inference.core.results import Results
 
 CANDIDATES = ("bytetrack", "sort", "ocsort")
 NAMES = {0: "person"}

@@ -25,7 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ["fixtures_models"]
 
 
-from yolovino.inference.assets import assets_root as _assets_root  # noqa: E402  (after YOLO_OFFLINE is set)
+from yolovino.common.paths import assets_root as _assets_root  # noqa: E402  (after YOLO_OFFLINE is set)
 
 
 def _in_ci() -> bool:

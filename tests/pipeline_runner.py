@@ -10,8 +10,8 @@ import av
 import numpy as np
 from waiting import wait_until
 
+from yolovino.inference.core.results import FrameResult
 from yolovino.inference.pipeline import Pipeline
-from yolovino.inference.results import FrameResult
 
 
 class Runner:

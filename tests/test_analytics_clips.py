@@ -22,9 +22,9 @@ from __future__ import annotations
 import pytest
 
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
-from yolovino.inference.analytics import Analytics
-from yolovino.inference.analytics_config import parse_analytics, resolve_classes
-from yolovino.inference.events import EventKind
+from yolovino.inference.analytics.config import parse_analytics, resolve_classes
+from yolovino.inference.analytics.stage import Analytics
+from yolovino.inference.core.events import EventKind
 from yolovino.inference.pipeline import Pipeline
 from yolovino.inference.sources import open_source
 
@@ -79,7 +79,7 @@ def test_car_clip_four_cars_two_each_way(detect_ir, require_asset):
 def test_detect_every_third_frame_through_the_pipeline(detect_ir, person_clip):
     """StridedEngine: every frame comes out in order, a third of them inferred; the others carry the
     tracker's boxes with their IDs (the person is in view for the whole 6 s clip)."""
-    from yolovino.inference.stride import StridedEngine
+    from yolovino.inference.model.stride import StridedEngine
 
     model = YoloModel.load(detect_ir, InferenceConfig())
     analytics = Analytics(parse_analytics({"detect_every": 3}))
@@ -100,7 +100,7 @@ def test_detect_every_third_frame_through_the_pipeline(detect_ir, person_clip):
 @pytest.mark.parametrize("task", ["segment", "pose"])
 def test_masks_and_keypoints_ride_with_their_track(task, seg_ir, pose_ir, person_clip):
     """Segment and pose results keep one mask / keypoint set per box after tracking, drawn with the ID."""
-    from yolovino.inference.annotate import Annotator
+    from yolovino.inference.draw.annotate import Annotator
 
     ir = seg_ir if task == "segment" else pose_ir
     model = YoloModel.load(ir, InferenceConfig())

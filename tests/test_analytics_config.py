@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from yolovino.inference.analytics_config import parse_analytics, resolve_classes
-from yolovino.inference.errors import ConfigError
+from yolovino.inference.analytics.config import parse_analytics, resolve_classes
+from yolovino.inference.core.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 SQUARE = [[0.1, 0.1], [0.5, 0.1], [0.5, 0.5], [0.1, 0.5]]
@@ -130,10 +130,10 @@ def test_prometheus_collector_on_a_callers_registry():
     import numpy as np
     from prometheus_client import CollectorRegistry, generate_latest
 
-    from yolovino.inference.analytics import Analytics
-    from yolovino.inference.analytics_metrics import register_analytics
-    from yolovino.inference.metrics import Metrics
-    from yolovino.inference.results import Frame, Results
+    from yolovino.inference.analytics.metrics import register_analytics
+    from yolovino.inference.analytics.stage import Analytics
+    from yolovino.inference.core.results import Frame, Results
+    from yolovino.inference.service.metrics import Metrics
     from yolovino.inference.sources import SourceStats
 
     class Cam:

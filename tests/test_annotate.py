@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from yolovino.inference.annotate import SKELETON, Annotator, color_for
-from yolovino.inference.results import Results
+from yolovino.inference.core.results import Results
+from yolovino.inference.draw.annotate import SKELETON, Annotator, color_for
 
 NAMES = {0: "person", 1: "bicycle", 2: "car"}
 

@@ -487,8 +487,8 @@ def test_quantize_killed_build_keeps_previous_model(qdirs, tmp_path, step, sig, 
 
 @pytest.fixture(scope="module")
 def ui_ctx(bad_models, tmp_path_factory):
-    from yolovino.inference.allow import AllowList
-    from yolovino.inference.config import InferenceConfig
+    from yolovino.common.allow import AllowList
+    from yolovino.inference.core.config import InferenceConfig
     from yolovino.ui.context import UIContext
 
     models = bad_models.root / "models é"  # holds yolov8n/fp32 (a copy of the session's FP32 IR)
@@ -579,7 +579,7 @@ def test_ui_backend_bad_input(action, what, expected, ui_ctx, qdirs):
         else:
             assert any(u.image is not None for u in updates), "no annotated frame"
         return
-    from yolovino.inference.errors import InferenceError
+    from yolovino.inference.core.errors import InferenceError
 
     with pytest.raises((UserFacingError, InferenceError)) as info:  # the page shows both as one line
         run(ui_ctx, arg)

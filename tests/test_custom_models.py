@@ -22,7 +22,7 @@ import openvino as ov
 import pytest
 from byo_models import FACE_KPTS, FACE_NAMES, IMGSZ, NAMES, make_dataset, make_face_dataset, train
 
-from yolovino.inference.model import RT_INFO_KEY
+from yolovino.inference.model.ir import RT_INFO_KEY
 from yolovino.quantize.report import BuildReport
 
 REPO = Path(__file__).resolve().parents[1]
@@ -172,9 +172,9 @@ def test_custom_pose_model_with_5_keypoints(tmp_path_factory, require_asset, pos
     assert report["task"] == "pose" and report["names"] == {"0": "head"}
     for v in ("fp32", "int8"):  # fine-tuned from COCO pose weights: the face points are really found
         assert report["variants"][v]["metrics"]["pose_map"] > 0.01, report["variants"][v]["metrics"]
-    from yolovino.inference.annotate import Annotator
-    from yolovino.inference.config import InferenceConfig
-    from yolovino.inference.model import YoloModel
+    from yolovino.inference.core.config import InferenceConfig
+    from yolovino.inference.draw.annotate import Annotator
+    from yolovino.inference.model.ir import YoloModel
 
     model = YoloModel.load(out / "face" / "int8", InferenceConfig(conf=0.1))
     assert model.names == FACE_NAMES and model.meta.kpt_shape == (FACE_KPTS, 3)

@@ -13,9 +13,9 @@ from pathlib import Path
 import openvino as ov
 import pytest
 
-from yolovino.inference.config import InferenceConfig
-from yolovino.inference.devices import DeviceError, check_device
-from yolovino.inference.model import YoloModel
+from yolovino.inference.core.config import InferenceConfig
+from yolovino.inference.model.devices import DeviceError, check_device
+from yolovino.inference.model.ir import YoloModel
 
 REPO = Path(__file__).resolve().parents[1]
 

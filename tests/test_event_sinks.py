@@ -16,11 +16,11 @@ import pytest
 from mqtt_broker import Mosquitto, mosquitto_available
 from waiting import wait_until
 
-from yolovino.inference.analytics import Analytics
-from yolovino.inference.analytics_config import parse_analytics, resolve_classes
-from yolovino.inference.event_sinks import EventHub
-from yolovino.inference.events import EventKind
-from yolovino.inference.results import Frame, Results
+from yolovino.inference.analytics.config import parse_analytics, resolve_classes
+from yolovino.inference.analytics.stage import Analytics
+from yolovino.inference.core.events import EventKind
+from yolovino.inference.core.results import Frame, Results
+from yolovino.inference.notify.hub import EventHub
 from yolovino.inference.sources import SourceStats
 
 NAMES = {0: "person"}

@@ -90,7 +90,7 @@ def test_single_box_app_imports_no_ray(detect_ir, tmp_path):
     code = (
         "import sys\nfrom yolovino import app\n"
         f"cfg = app.build_config({argv!r})\n"
-        "import yolovino.inference.headless, yolovino.inference.supervisor, yolovino.inference.pipeline\n"
+        "import yolovino.inference.service.runner, yolovino.inference.service.supervisor, yolovino.inference.pipeline\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray' or m.startswith('yolovino.fleet')))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)

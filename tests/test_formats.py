@@ -19,9 +19,9 @@ import pytest
 from media_formats import FORMATS, transcode
 
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
-from yolovino.inference.annotate import Annotator, color_for
+from yolovino.inference.draw.annotate import Annotator, color_for
+from yolovino.inference.outputs.sinks import VideoFileSink
 from yolovino.inference.pipeline import Pipeline
-from yolovino.inference.sinks import VideoFileSink
 from yolovino.inference.sources import open_source
 
 N = 6  # frames per test video

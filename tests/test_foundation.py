@@ -43,7 +43,7 @@ _IMPORT_CHECK = textwrap.dedent(
 def test_runtime_imports_without_torch_or_ultralytics():
     """yolovino.inference (every module) and the app's CLI must import with torch, ultralytics and nncf unavailable."""
     assert (REPO_ROOT / "yolovino" / "inference" / "__init__.py").is_file(), "the runtime package must exist"
-    extra = ["yolovino", "yolovino.app", "yolovino.cli_config"]
+    extra = ["yolovino", "yolovino.app", "yolovino.cli.config"]
     proc = subprocess.run(
         [sys.executable, "-c", _IMPORT_CHECK, ",".join(BLOCKED), *extra],
         cwd=REPO_ROOT,

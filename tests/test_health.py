@@ -17,10 +17,10 @@ from rtsp_control import free_port
 from waiting import wait_until
 
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
-from yolovino.inference.health import HealthCheck
-from yolovino.inference.metrics import Metrics
+from yolovino.inference.outputs.sinks import NullSink
 from yolovino.inference.pipeline import Pipeline
-from yolovino.inference.sinks import NullSink
+from yolovino.inference.service.health import HealthCheck
+from yolovino.inference.service.metrics import Metrics
 from yolovino.inference.sources import open_source
 
 REPO = Path(__file__).resolve().parents[1]

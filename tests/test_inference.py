@@ -11,8 +11,8 @@ import openvino as ov
 import pytest
 
 from yolovino.inference import AsyncEngine, FrameError, InferenceConfig, InferenceError, ModelError, YoloModel
-from yolovino.inference.geometry import Letterbox
-from yolovino.inference.model import build_graph
+from yolovino.inference.core.geometry import Letterbox
+from yolovino.inference.model.ir import build_graph
 
 SHAPES = [(1080, 810), (432, 768), (480, 640), (720, 1280), (500, 333), (17, 900), (640, 640), (1, 1)]
 
@@ -182,7 +182,7 @@ def test_fixed_shape_export_falls_back_to_square_input(video_clip, caplog):
     ir = require_asset("models/int8-sources/spcc-dev__ObjectDetection/yolov8n_int8_openvino_model")
     with av.open(str(video_clip)) as container:
         frames = [f.to_ndarray(format="bgr24") for i, f in zip(range(300), container.decode(video=0)) if i % 50 == 0]
-    caplog.set_level("WARNING", logger="yolovino.inference.model")
+    caplog.set_level("WARNING", logger="yolovino.inference.model.ir")
     rect = YoloModel.load(ir, InferenceConfig(rect=True))
     square = YoloModel.load(ir, InferenceConfig(rect=False))
     for frame in frames:
@@ -300,7 +300,7 @@ def test_results_to_dict_is_json_ready(seg_ir, pose_ir, bus_image):
 def test_score_filter_keeps_argmax_class_and_score(nc, density):
     """select() takes the max first and the argmax only above conf; it must keep exactly the rows, classes
     (first maximum on ties) and scores of the plain argmax formulation, on the transposed output layout."""
-    from yolovino.inference.nms import select
+    from yolovino.inference.postprocess.nms import select
 
     rng = np.random.default_rng(nc)
     out = rng.random((4 + nc, 2000), dtype=np.float32)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from yolovino.inference.nms import MAX_WH, nms, select, xywh2xyxy
+from yolovino.inference.postprocess.nms import MAX_WH, nms, select, xywh2xyxy
 
 
 def _boxes(*rows):

@@ -21,13 +21,13 @@ from rtsp_control import free_port
 from waiting import wait_until
 
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
-from yolovino.inference.annotate import Annotator
-from yolovino.inference.errors import SourceError
-from yolovino.inference.metrics import Metrics
+from yolovino.inference.core.errors import SourceError
+from yolovino.inference.core.redact import redact
+from yolovino.inference.core.results import FrameResult
+from yolovino.inference.draw.annotate import Annotator
+from yolovino.inference.outputs.sinks import JsonlSink, NullSink, VideoFileSink
 from yolovino.inference.pipeline import Pipeline
-from yolovino.inference.redact import redact
-from yolovino.inference.results import FrameResult
-from yolovino.inference.sinks import JsonlSink, NullSink, VideoFileSink
+from yolovino.inference.service.metrics import Metrics
 from yolovino.inference.sources import open_source
 
 REPO = Path(__file__).resolve().parents[1]
@@ -262,7 +262,7 @@ def test_video_file_sink_keeps_the_picture(person_clip, tmp_path):
 def test_sink_fits_frames_of_another_size(tmp_path):
     """The mp4 keeps its first size: an odd frame loses its last column and row (no resampling), a frame
     of another shape is scaled into it with its aspect ratio kept, on black bars."""
-    from yolovino.inference.sinks import fit
+    from yolovino.inference.outputs.sinks import fit
 
     odd = np.random.default_rng(0).integers(0, 255, (359, 641, 3), np.uint8)
     assert np.array_equal(fit(odd, (640, 358)), odd[:358, :640])
@@ -415,7 +415,7 @@ def test_cli_missing_default_model_message(tmp_path):
 
 
 def test_headless_yaml_multi_camera(detect_ir, person_clip, tmp_path):
-    from yolovino.inference.headless import HeadlessConfig, load_yaml, run_headless
+    from yolovino.inference.service.runner import HeadlessConfig, load_yaml, run_headless
 
     cfg_file = tmp_path / "cams.yaml"
     cfg_file.write_text(

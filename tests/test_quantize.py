@@ -237,8 +237,8 @@ def test_calibration_tensor_matches_runtime_graph(bus_image):
     import openvino as ov
     import openvino.opset13 as ops
 
-    from yolovino.inference.geometry import Letterbox
-    from yolovino.inference.model import build_graph
+    from yolovino.inference.core.geometry import Letterbox
+    from yolovino.inference.model.ir import build_graph
     from yolovino.quantize.calibration import preprocess
 
     x, lb = preprocess(bus_image, (640, 640))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from waiting import wait_until
 
-from yolovino.inference.recording import Retention, SegmentRecorder
+from yolovino.inference.outputs.recording import Retention, SegmentRecorder
 
 REPO = Path(__file__).resolve().parents[1]
 

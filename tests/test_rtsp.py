@@ -17,10 +17,10 @@ from rtsp_control import free_port
 from waiting import wait_until
 
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
-from yolovino.inference.annotate import Annotator, color_for
-from yolovino.inference.errors import SourceError
+from yolovino.inference.core.errors import SourceError
+from yolovino.inference.draw.annotate import Annotator, color_for
+from yolovino.inference.outputs.sinks import NullSink, RtspSink
 from yolovino.inference.pipeline import Pipeline
-from yolovino.inference.sinks import NullSink, RtspSink
 from yolovino.inference.sources import open_source
 
 pytestmark = pytest.mark.rtsp

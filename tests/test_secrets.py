@@ -15,7 +15,7 @@ import pytest
 from rtsp_control import free_port
 from waiting import wait_until
 
-from yolovino.inference.allow import AllowList
+from yolovino.common.allow import AllowList
 
 REPO = Path(__file__).resolve().parents[1]
 CAM_PW, PUB_PW, SERVE_PW = "camPW-7f3a", "pubPW-91bd", "servePW-c2e8"
@@ -86,8 +86,8 @@ def test_no_secret_in_any_process_cmdline(detect_ir, rtsp_server, tmp_path):
 
 def _served_name(port: int) -> str:
     """The served path of a camera without a name: its redacted URL, made a path."""
-    from yolovino.inference.redact import redact
-    from yolovino.inference.rtsp_server import mount_path
+    from yolovino.inference.core.redact import redact
+    from yolovino.inference.outputs.rtsp_server import mount_path
 
     return mount_path(redact(f"rtsp://cam:x@127.0.0.1:{port}/x"))[1:]
 
@@ -105,7 +105,7 @@ def test_allow_list_patterns():
 
 
 def test_ui_refuses_urls_off_the_allow_list(tmp_path):
-    from yolovino.inference.config import InferenceConfig
+    from yolovino.inference.core.config import InferenceConfig
     from yolovino.ui.context import UIContext, UserFacingError
 
     def ctx(allow: AllowList) -> UIContext:

@@ -262,8 +262,8 @@ def test_credentials_not_in_logs_jsonl_or_metrics_live(model_dir, tmp_path, rtsp
 
 def test_metrics_and_stats_redact_in_process():
     """The library pieces the CLI uses, directly: Metrics text and source stats of a credential URL."""
-    from yolovino.inference.errors import SourceError
-    from yolovino.inference.metrics import Metrics
+    from yolovino.inference.core.errors import SourceError
+    from yolovino.inference.service.metrics import Metrics
     from yolovino.inference.sources import open_source
 
     url = secret_url(closed_port())
@@ -287,8 +287,8 @@ def test_metrics_and_stats_redact_in_process():
 
 def test_credentials_not_in_ui_status_or_errors(model_dir, tmp_path):
     """The page's status lines and its 'Cannot open' error show the URL redacted (fixed in 122a3ed)."""
-    from yolovino.inference.allow import AllowList
-    from yolovino.inference.config import InferenceConfig
+    from yolovino.common.allow import AllowList
+    from yolovino.inference.core.config import InferenceConfig
     from yolovino.ui.context import UIContext, UserFacingError
     from yolovino.ui.session import Session
 
@@ -377,7 +377,7 @@ ESCAPE_NAMES = [
 def test_upload_outputs_stay_in_session_folder(name, model_dir, tmp_path, _bus_image_cached):
     import cv2
 
-    from yolovino.inference.config import InferenceConfig
+    from yolovino.inference.core.config import InferenceConfig
     from yolovino.ui.context import UIContext
     from yolovino.ui.session import Session
 
@@ -423,7 +423,7 @@ SOURCE_TEXTS = [
 @pytest.mark.parametrize("text", SOURCE_TEXTS)
 def test_ui_source_box_cannot_read_server_files(text, tmp_path, video_clip):
     """The page's source box takes URLs and the sample clips by name, never an arbitrary server path."""
-    from yolovino.inference.config import InferenceConfig
+    from yolovino.inference.core.config import InferenceConfig
     from yolovino.ui.context import UIContext, UserFacingError
 
     ctx = UIContext(

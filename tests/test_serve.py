@@ -25,8 +25,8 @@ import pytest
 from rtsp_control import free_port
 from waiting import wait_until
 
-from yolovino.inference.annotate import color_for
-from yolovino.inference.rtsp_server import RtspServer, RtspServerError, mount_path
+from yolovino.inference.draw.annotate import color_for
+from yolovino.inference.outputs.rtsp_server import RtspServer, RtspServerError, mount_path
 
 pytestmark = pytest.mark.rtsp
 REPO = Path(__file__).resolve().parents[1]

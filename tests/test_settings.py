@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from yolovino.inference.settings import ConfigError, expand_env, load_settings, parse_settings
+from yolovino.inference.service.settings import ConfigError, expand_env, load_settings, parse_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,9 +84,9 @@ def test_env_expansion():
 
 def test_headless_plans_apply_per_source_settings(tmp_path, detect_ir):
     """Per-source thresholds, classes by name and rect become each source's plan; rect splits the engines."""
-    from yolovino.inference.config import InferenceConfig
-    from yolovino.inference.headless import HeadlessConfig, plan_sources
-    from yolovino.inference.model import YoloModel
+    from yolovino.inference.core.config import InferenceConfig
+    from yolovino.inference.model.ir import YoloModel
+    from yolovino.inference.service.runner import HeadlessConfig, plan_sources
 
     s = parse_settings(
         {

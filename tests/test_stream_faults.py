@@ -15,10 +15,10 @@ from pipeline_runner import Runner, read_frames
 from waiting import wait_until
 
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
-from yolovino.inference.annotate import Annotator
-from yolovino.inference.metrics import Metrics
+from yolovino.inference.draw.annotate import Annotator
+from yolovino.inference.outputs.sinks import NullSink, RtspSink, VideoFileSink
 from yolovino.inference.pipeline import Pipeline
-from yolovino.inference.sinks import NullSink, RtspSink, VideoFileSink
+from yolovino.inference.service.metrics import Metrics
 from yolovino.inference.sources import open_source
 
 pytestmark = pytest.mark.rtsp

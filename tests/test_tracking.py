@@ -11,10 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from yolovino.inference.analytics import Analytics
-from yolovino.inference.analytics_config import parse_analytics, resolve_classes
-from yolovino.inference.events import Event, EventKind
-from yolovino.inference.results import Frame, Results
+from yolovino.inference.analytics.config import parse_analytics, resolve_classes
+from yolovino.inference.analytics.stage import Analytics
+from yolovino.inference.core.events import Event, EventKind
+from yolovino.inference.core.results import Frame, Results
 from yolovino.inference.sources import SourceStats
 
 W, H, FPS = 800, 400, 10.0
@@ -157,7 +157,7 @@ def test_jitter_on_a_line_counts_once():
     crossed = of_kind(events, EventKind.CROSSED)
     assert [e.direction for e in crossed] == ["in"], crossed  # downward across a left-to-right line
     # the same anchors counted the naive way (any change of side, no dead band) count the shaking too
-    from yolovino.inference.zones import LineCounter, LineSpec
+    from yolovino.inference.analytics.zones import LineCounter, LineSpec
 
     naive = LineCounter(LineSpec("gate", (0.0, 0.625), (1.0, 0.625)), min_frames=1, margin=0.0)
     hits = []
@@ -233,7 +233,7 @@ def test_state_is_per_source():
 
 def test_carried_frames_follow_the_motion():
     """Detect every 3rd frame: frames in between get the tracker's boxes, close to the truth."""
-    from yolovino.inference.tracker import Tracker
+    from yolovino.inference.analytics.tracker import Tracker
 
     tracker = Tracker(fps=FPS)
     errors = []

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from yolovino.inference.allow import AllowList
-from yolovino.inference.config import InferenceConfig
-from yolovino.inference.errors import InferenceError, ModelError
+from yolovino.common.allow import AllowList
+from yolovino.inference.core.config import InferenceConfig
+from yolovino.inference.core.errors import InferenceError, ModelError
 from yolovino.ui.catalog import discover, report_table
 from yolovino.ui.context import UIContext, UserFacingError
 from yolovino.ui.session import Session, SessionStore

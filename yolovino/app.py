@@ -26,7 +26,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from yolovino.cli_config import (
+from yolovino.cli.config import (
     DEFAULT_CLIP,
     AppConfig,
     UIConfig,
@@ -36,7 +36,7 @@ from yolovino.cli_config import (
 )
 
 if TYPE_CHECKING:
-    from yolovino.inference.headless import HeadlessConfig
+    from yolovino.inference.service.runner import HeadlessConfig
 
 __all__ = ["AppConfig", "UIConfig", "UsageError", "build_config", "build_parser", "main"]
 
@@ -55,19 +55,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_headless_cli(cfg: HeadlessConfig) -> int:
-    from yolovino.inference.errors import InferenceError
-    from yolovino.inference.headless import run_headless
+    from yolovino.inference.core.errors import InferenceError
+    from yolovino.inference.service.runner import run_headless
 
     stop, reload = threading.Event(), threading.Event()
 
     def on_signal(signum, _frame):
         if stop.is_set():  # second signal: give up on a clean stop
             os._exit(128 + signum)
-        logging.getLogger("yolovino.inference.headless").info("signal %d: stopping", signum)
+        logging.getLogger("yolovino.inference.service.runner").info("signal %d: stopping", signum)
         stop.set()
 
     def on_hup(_signum, _frame):
-        logging.getLogger("yolovino.inference.headless").info(
+        logging.getLogger("yolovino.inference.service.runner").info(
             "SIGHUP: reloading %s", cfg.config_path or "(no --config)"
         )
         reload.set()
@@ -83,14 +83,14 @@ def run_headless_cli(cfg: HeadlessConfig) -> int:
 
 
 def run_ui(cfg: UIConfig) -> int:
-    from yolovino.inference.extras import require
+    from yolovino.common.extras import require
 
     missing = require(("gradio",), "the web UI")
     if missing:
         print(f"yolovino: error: {missing} (or run with --headless)", file=sys.stderr)
         return 2
-    from yolovino.inference.assets import assets_root
-    from yolovino.inference.errors import InferenceError
+    from yolovino.common.paths import assets_root
+    from yolovino.inference.core.errors import InferenceError
     from yolovino.ui import launch
 
     clip = cfg.default_source or assets_root() / DEFAULT_CLIP

@@ -30,13 +30,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from yolovino.inference.fileio import write_json
-from yolovino.inference.media import VIDEO_SUFFIXES
-from yolovino.inference.metrics import Metrics
-from yolovino.inference.supervisor import Outputs, SourcePlan, Supervisor
-
-from .cluster import FleetError
-from .models import ModelBundle
+from yolovino.fleet.cluster import FleetError
+from yolovino.fleet.models import ModelBundle
+from yolovino.inference.core.fileio import write_json
+from yolovino.inference.core.media import VIDEO_SUFFIXES
+from yolovino.inference.service.metrics import Metrics
+from yolovino.inference.service.supervisor import Outputs, SourcePlan, Supervisor
 
 STAGING = ".staging"
 

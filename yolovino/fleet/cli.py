@@ -19,7 +19,7 @@ import sys
 import threading
 from pathlib import Path
 
-from .cluster import FleetError
+from yolovino.fleet.cluster import FleetError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -85,14 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv[:1] == ["ray"]:
-            from .raycli import ray_main
+            from yolovino.fleet.raycli import ray_main
 
             return ray_main(argv[1:])
         args, rest = _parser().parse_known_args(argv)
         if args.command == "status":
             if rest:
                 raise FleetError(f"unrecognized arguments: {' '.join(rest)}")
-            from .status import show
+            from yolovino.fleet.status import show
 
             return show(args.address, args.json)
         logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fleet: error: {exc}", file=sys.stderr)
         return 2
     except ImportError as exc:  # the runtime installed without the fleet extra
-        from yolovino.inference.extras import missing_extra
+        from yolovino.common.extras import missing_extra
 
         message = missing_extra(exc, "yolovino-fleet")
         if message is None:
@@ -115,9 +115,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _live(args: argparse.Namespace, rest: list[str]) -> int:
-    from .cluster import connect
-    from .config import live_plans
-    from .live import Controller
+    from yolovino.fleet.cluster import connect
+    from yolovino.fleet.config import live_plans
+    from yolovino.fleet.live import Controller
 
     plans, settings = live_plans(rest)
     connect(args.address)
@@ -140,12 +140,11 @@ def _live(args: argparse.Namespace, rest: list[str]) -> int:
 def _batch(args: argparse.Namespace, rest: list[str]) -> int:
     import json
 
-    from yolovino.inference.fileio import write_json
-
-    from .batch import clear_staging, find_inputs, plan_jobs, run_batch
-    from .cluster import connect
-    from .config import batch_plan
-    from .models import ModelBundle
+    from yolovino.fleet.batch import clear_staging, find_inputs, plan_jobs, run_batch
+    from yolovino.fleet.cluster import connect
+    from yolovino.fleet.config import batch_plan
+    from yolovino.fleet.models import ModelBundle
+    from yolovino.inference.core.fileio import write_json
 
     if args.retries < 0:
         raise FleetError("--retries must be >= 0")

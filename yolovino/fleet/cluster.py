@@ -51,7 +51,7 @@ def connect(address: str | None, namespace: str = NAMESPACE, log_to_driver: bool
     process's output (the live controller wants them; a batch reports its failures itself)."""
     import ray
 
-    from .raycli import keep_loopback
+    from yolovino.fleet.raycli import keep_loopback
 
     address = address or os.environ.get("RAY_ADDRESS")
     if not address:

@@ -3,12 +3,11 @@ parses inference/settings.py's schema), so a camera file runs the same on one bo
 
 from __future__ import annotations
 
-from yolovino.inference.errors import InferenceError
-from yolovino.inference.headless import HeadlessConfig, plan_sources
-from yolovino.inference.supervisor import SourcePlan
-
-from .cluster import FleetError
-from .host import HostSettings
+from yolovino.fleet.cluster import FleetError
+from yolovino.fleet.host import HostSettings
+from yolovino.inference.core.errors import InferenceError
+from yolovino.inference.service.runner import HeadlessConfig, plan_sources
+from yolovino.inference.service.supervisor import SourcePlan
 
 # what the headless mode can do on one box but the fleet does not (yet), and what to use instead
 NOT_IN_FLEET = {
@@ -20,9 +19,9 @@ NOT_IN_FLEET = {
 }
 
 
-def headless_config(argv: list[str]) -> HeadlessConfig:
+def config_from_flags(argv: list[str]) -> HeadlessConfig:
     """The headless config from the same flags `yolovino --headless` takes (FleetError, one line)."""
-    from yolovino.cli_config import UsageError, build_config
+    from yolovino.cli.config import UsageError, build_config
 
     try:
         cfg = build_config(["--headless", *argv]).headless
@@ -34,7 +33,7 @@ def headless_config(argv: list[str]) -> HeadlessConfig:
 
 def live_plans(argv: list[str]) -> tuple[list[SourcePlan], HostSettings]:
     """Every camera's plan and the outputs' settings for `fleet live`."""
-    cfg = headless_config(argv)
+    cfg = config_from_flags(argv)
     for key, why in NOT_IN_FLEET.items():
         if getattr(cfg, key) not in (None, False):
             raise FleetError(f"not in fleet mode: {why}")
@@ -58,10 +57,10 @@ def live_plans(argv: list[str]) -> tuple[list[SourcePlan], HostSettings]:
 
 def batch_plan(first_input: str, argv: list[str], analytics: dict | bool | None) -> SourcePlan:
     """The plan every file of a batch shares (model, thresholds, analytics), from the headless flags."""
-    from yolovino.inference.analytics_config import parse_analytics
-    from yolovino.inference.settings import SourceSpec
+    from yolovino.inference.analytics.config import parse_analytics
+    from yolovino.inference.service.settings import SourceSpec
 
-    cfg = headless_config(["--source", first_input, *argv])
+    cfg = config_from_flags(["--source", first_input, *argv])
     if cfg.config_path is not None:
         raise FleetError("batch takes the headless flags (--model, --conf, --classes ...), not --config")
     for key in ("output", "save", "jsonl", "record", "serve", "metrics_port"):

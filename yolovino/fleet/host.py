@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from yolovino.inference.metrics import Metrics
-from yolovino.inference.recording import Retention
-from yolovino.inference.redact import redact
-from yolovino.inference.results import FrameResult
-from yolovino.inference.supervisor import Outputs, SourcePlan, Supervisor
+from yolovino.inference.core.redact import redact
+from yolovino.inference.core.results import FrameResult
+from yolovino.inference.outputs.recording import Retention
+from yolovino.inference.service.metrics import Metrics
+from yolovino.inference.service.supervisor import Outputs, SourcePlan, Supervisor
 
 log = logging.getLogger(__name__)
 

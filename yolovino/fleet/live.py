@@ -21,13 +21,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from yolovino.inference.redact import redact
-from yolovino.inference.supervisor import SourcePlan
-
-from .cluster import NodeInfo, nodes, place
-from .host import CameraHost, HostSettings
-from .models import ModelBundle
-from .status import BOARD, StatusBoard, format_table
+from yolovino.fleet.cluster import NodeInfo, nodes, place
+from yolovino.fleet.host import CameraHost, HostSettings
+from yolovino.fleet.models import ModelBundle
+from yolovino.fleet.status import BOARD, StatusBoard, format_table
+from yolovino.inference.core.redact import redact
+from yolovino.inference.service.supervisor import SourcePlan
 
 log = logging.getLogger("yolovino.fleet.live")
 

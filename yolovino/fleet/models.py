@@ -13,8 +13,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from yolovino.inference.devices import default_cache_dir
-from yolovino.inference.fileio import write_bytes
+from yolovino.inference.core.fileio import write_bytes
+from yolovino.inference.model.devices import default_cache_dir
 
 
 @dataclass(frozen=True)

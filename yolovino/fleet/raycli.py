@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 
-from yolovino.inference.assets import is_loopback
+from yolovino.inference.core.media import is_loopback
 
 
 def keep_loopback() -> None:

@@ -11,7 +11,7 @@ import json
 import time
 from typing import cast
 
-from .cluster import NO_LIMIT
+from yolovino.fleet.cluster import NO_LIMIT
 
 BOARD = "fleet-status"
 
@@ -68,7 +68,7 @@ def show(address: str | None, as_json: bool = False) -> int:
     """Print the running fleet's table; 1 when no fleet runs on that cluster."""
     import ray
 
-    from .cluster import FleetError, connect
+    from yolovino.fleet.cluster import FleetError, connect
 
     connect(address)
     try:

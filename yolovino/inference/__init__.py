@@ -1,10 +1,10 @@
 """Runtime engine: OpenVINO YOLOv8/YOLO11 inference on video. Never imports torch or ultralytics."""
 
-from .config import InferenceConfig
-from .engine import AsyncEngine
-from .errors import FrameError, InferenceError, ModelError, SourceError
-from .model import ModelMeta, YoloModel
-from .results import Results
+from yolovino.inference.core.config import InferenceConfig
+from yolovino.inference.core.errors import FrameError, InferenceError, ModelError, SourceError
+from yolovino.inference.core.results import Results
+from yolovino.inference.model.engine import AsyncEngine
+from yolovino.inference.model.ir import ModelMeta, YoloModel
 
 __all__ = [
     "AsyncEngine",

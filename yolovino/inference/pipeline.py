@@ -4,7 +4,7 @@ Stable API (the Gradio UI and the headless runner both use exactly this):
 
     from yolovino.inference.pipeline import Pipeline, FrameResult
     from yolovino.inference.sources import open_source
-    from yolovino.inference.annotate import Annotator
+    from yolovino.inference.draw.annotate import Annotator
 
     pipe = Pipeline(engine, [open_source(spec)], sinks=[...], annotator=Annotator(),
                     analytics=Analytics(...))   # optional: tracker -> zones -> events (inference/analytics.py)
@@ -43,15 +43,15 @@ from collections import deque
 from collections.abc import Generator, Sequence
 from typing import Protocol
 
-from .annotate import Annotator
-from .config import InferenceConfig
-from .engine import AsyncEngine
-from .errors import InferenceError, SourceError
-from .events import FrameAnalytics
-from .results import Frame, FrameResult, Results
-from .sinks import Sink
-from .sources import FrameSource
-from .stride import StridedEngine
+from yolovino.inference.core.config import InferenceConfig
+from yolovino.inference.core.errors import InferenceError, SourceError
+from yolovino.inference.core.events import FrameAnalytics
+from yolovino.inference.core.results import Frame, FrameResult, Results
+from yolovino.inference.draw.annotate import Annotator
+from yolovino.inference.model.engine import AsyncEngine
+from yolovino.inference.model.stride import StridedEngine
+from yolovino.inference.outputs.sinks import Sink
+from yolovino.inference.sources import FrameSource
 
 log = logging.getLogger(__name__)
 

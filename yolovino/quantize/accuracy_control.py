@@ -26,16 +26,15 @@ from pathlib import Path
 import numpy as np
 import openvino as ov
 
-from yolovino.inference.config import InferenceConfig
-from yolovino.inference.model import ModelMeta, YoloModel
-
-from .calibration import load_dataset_yaml, preprocess, read_image
-from .errors import QuantizeError
-from .export import attach_meta
-from .metrics import TASK_METRICS, Metrics
-from .options import QuantOptions
-from .ptq import ignored_scope, quantized_ops, quiet_nncf
-from .validate import VAL_CONFIG, GroundTruth, check_task, predictions_of, score
+from yolovino.inference.core.config import InferenceConfig
+from yolovino.inference.model.ir import ModelMeta, YoloModel
+from yolovino.quantize.calibration import load_dataset_yaml, preprocess, read_image
+from yolovino.quantize.errors import QuantizeError
+from yolovino.quantize.export import attach_meta
+from yolovino.quantize.metrics import TASK_METRICS, Metrics
+from yolovino.quantize.options import QuantOptions
+from yolovino.quantize.ptq import ignored_scope, quantized_ops, quiet_nncf
+from yolovino.quantize.validate import VAL_CONFIG, GroundTruth, check_task, predictions_of, score
 
 AC_METRIC = {
     "detect": "box mAP50-95",

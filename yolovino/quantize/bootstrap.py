@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .metrics import METRIC_KEYS, Difference, Interval, Metrics
+from yolovino.quantize.metrics import METRIC_KEYS, Difference, Interval, Metrics
 
 if TYPE_CHECKING:
-    from .coco import CategoryMatches, CocoResult, ImageMatches
+    from yolovino.quantize.coco import CategoryMatches, CocoResult, ImageMatches
 
 _log = logging.getLogger(__name__)
 _CHUNK = 1 << 16  # elements per (resamples x thresholds x detections) block: cache-sized, measured fastest

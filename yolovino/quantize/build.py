@@ -14,19 +14,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .checks import check_build, check_val_data, checkpoint_task
-from .console import log, quiet_ultralytics, raise_if_interrupted
-from .errors import QuantizeError
-from .options import BuildSettings, QuantOptions
-from .report import AccuracyControl, BuildReport, Calibration, IgnoredScope, Validation, Variant, write_report
+from yolovino.quantize.checks import check_build, check_val_data, checkpoint_task
+from yolovino.quantize.console import log, quiet_ultralytics, raise_if_interrupted
+from yolovino.quantize.errors import QuantizeError
+from yolovino.quantize.options import BuildSettings, QuantOptions
+from yolovino.quantize.report import (
+    AccuracyControl,
+    BuildReport,
+    Calibration,
+    IgnoredScope,
+    Validation,
+    Variant,
+    write_report,
+)
 
 if TYPE_CHECKING:
     import numpy as np
     import openvino as ov
 
-    from yolovino.inference.model import ModelMeta
-
-    from .bootstrap import BootstrapSettings
+    from yolovino.inference.model.ir import ModelMeta
+    from yolovino.quantize.bootstrap import BootstrapSettings
 
 PREPROCESSING = (
     "host letterbox (Letterbox.numpy_letterbox, rect=False) + BGR->RGB + /255, identical to the in-graph preprocessing"
@@ -73,10 +80,10 @@ class Steps:
 
 def build(s: BuildSettings, progress: bool = False) -> BuildReport:
     """Export, quantize, validate (with intervals vs FP32) and benchmark; returns the report it wrote."""
-    from .bootstrap import BootstrapSettings
-    from .calibration import ImageSource, load_dataset_yaml
-    from .export import StagedFolder, export_fp32, ir_size_mb, save_ir
-    from .scopes import find_decode_scope
+    from yolovino.quantize.bootstrap import BootstrapSettings
+    from yolovino.quantize.calibration import ImageSource, load_dataset_yaml
+    from yolovino.quantize.export import StagedFolder, export_fp32, ir_size_mb, save_ir
+    from yolovino.quantize.scopes import find_decode_scope
 
     t_start = time.perf_counter()
     check_build(s)
@@ -163,8 +170,8 @@ def _quantize(
     steps: Steps,
 ) -> None:
     """The INT8 variants: PTQ (int8/), and accuracy control (int8-ac/) starting from the same PTQ model."""
-    from .export import save_ir
-    from .ptq import count_fake_quantize, quantize_ptq
+    from yolovino.quantize.export import save_ir
+    from yolovino.quantize.ptq import count_fake_quantize, quantize_ptq
 
     name = report.name
     with steps.step("PTQ (nncf.quantize)", "ptq_s"):
@@ -175,7 +182,7 @@ def _quantize(
     val_data = s.validation_data
     if s.mode == "ptq" or val_data is None:
         return
-    from .accuracy_control import AC_METRIC, quantize_ac
+    from yolovino.quantize.accuracy_control import AC_METRIC, quantize_ac
 
     with steps.step(f"accuracy control (max drop {s.max_drop}, {s.ac_val_images} val images)", "accuracy_control_s"):
         ac = quantize_ac(
@@ -209,8 +216,8 @@ def _validate(
     progress: bool,
 ) -> None:
     """Every variant's COCO metrics, their intervals, and each INT8 variant's paired difference to FP32."""
-    from .bootstrap import PairedBootstrap
-    from .validate import validate_ir
+    from yolovino.quantize.bootstrap import PairedBootstrap
+    from yolovino.quantize.validate import validate_ir
 
     assert report.validation is not None
     measured = {}
@@ -242,9 +249,9 @@ def _validate(
 def _benchmark(
     report: BuildReport, folder: Path, calib_paths: list[Path], val_data: Path | None, seconds: float, steps: Steps
 ) -> None:
-    from .calibration import load_dataset_yaml
-    from .report import Throughput
-    from .validate import throughput, throughput_frames
+    from yolovino.quantize.calibration import load_dataset_yaml
+    from yolovino.quantize.report import Throughput
+    from yolovino.quantize.validate import throughput, throughput_frames
 
     paths = list(load_dataset_yaml(val_data, "val").images) if val_data else list(calib_paths)
     frames = throughput_frames(paths)

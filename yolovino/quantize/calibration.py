@@ -15,9 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from yolovino.inference.geometry import Letterbox
-
-from .errors import QuantizeError
+from yolovino.inference.core.geometry import Letterbox
+from yolovino.quantize.errors import QuantizeError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 

@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import QuantizeError
-from .options import BuildSettings, QuantOptions
+from yolovino.quantize.errors import QuantizeError
+from yolovino.quantize.options import BuildSettings, QuantOptions
 
 if TYPE_CHECKING:
-    from .calibration import Dataset
+    from yolovino.quantize.calibration import Dataset
 
 
 def check_imgsz(imgsz: int) -> int:
@@ -74,7 +74,7 @@ def check_build(s: BuildSettings) -> None:
 def checkpoint_task(weights: Path, task: str | None) -> tuple[str, int, int]:
     """(task, number of classes, training image size) of a checkpoint; an error when it is not the task asked
     for. The image size is the square `imgsz` it was trained at (train_args), 640 when it does not say."""
-    from .export import load_yolo
+    from yolovino.quantize.export import load_yolo
 
     yolo = load_yolo(weights)
     if task and task != yolo.task:
@@ -85,8 +85,8 @@ def checkpoint_task(weights: Path, task: str | None) -> tuple[str, int, int]:
 
 
 def check_val_data(data: Path, task: str, nc: int) -> Dataset:
-    from .calibration import load_dataset_yaml
-    from .validate import check_task
+    from yolovino.quantize.calibration import load_dataset_yaml
+    from yolovino.quantize.validate import check_task
 
     ds = load_dataset_yaml(data, "val")
     check_task(ds, task, nc)

@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from .checks import check_not_negative, check_positive
-from .console import install_interrupt_handler, interrupted, quiet_ultralytics
-from .errors import QuantizeError
-from .options import BRANCHES, PRESETS, RANGE_ESTIMATORS, BuildSettings
+from yolovino.quantize.checks import check_not_negative, check_positive
+from yolovino.quantize.console import install_interrupt_handler, interrupted, quiet_ultralytics
+from yolovino.quantize.errors import QuantizeError
+from yolovino.quantize.options import BRANCHES, PRESETS, RANGE_ESTIMATORS, BuildSettings
 
 EXIT_USAGE = 2
 
@@ -210,7 +210,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def _models_root() -> Path:
-    from yolovino.inference.assets import models_root
+    from yolovino.common.paths import models_root
 
     return models_root()
 
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd is None:
         parser.print_help()
         return EXIT_USAGE
-    from yolovino.inference.extras import require
+    from yolovino.common.extras import require
 
     missing = require(NEEDS[args.cmd], f"yolovino-quantize {args.cmd}")
     if missing:
@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         print(stopped, file=sys.stderr)
         return 130
     except ImportError as exc:  # a runtime-only install: torch, NNCF, Ultralytics come with the extra
-        from yolovino.inference.extras import missing_extra
+        from yolovino.common.extras import missing_extra
 
         message = missing_extra(exc, f"yolovino-quantize {args.cmd}")
         if message is None:
@@ -252,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as exc:  # runtime errors of our own packages are still one line
-        from yolovino.inference.errors import InferenceError
+        from yolovino.inference.core.errors import InferenceError
 
         if interrupted():
             print(stopped, file=sys.stderr)
@@ -290,7 +290,7 @@ def cmd_build(a: argparse.Namespace) -> int:
 
 
 def default_build_settings() -> BuildSettings:
-    from yolovino.inference.assets import assets_root, models_root
+    from yolovino.common.paths import assets_root, models_root
 
     root = assets_root()
     return BuildSettings(
@@ -313,8 +313,8 @@ def cmd_build_default(_a: argparse.Namespace) -> int:
 
 
 def _build_and_summarise(s: BuildSettings, progress: bool) -> int:
-    from .build import build
-    from .report import summary_lines
+    from yolovino.quantize.build import build
+    from yolovino.quantize.report import summary_lines
 
     report = build(s, progress=progress)
     print("\n".join(summary_lines(report, Path(s.out) / s.model_name)))
@@ -322,10 +322,10 @@ def _build_and_summarise(s: BuildSettings, progress: bool) -> int:
 
 
 def cmd_validate(a: argparse.Namespace) -> int:
-    from .bootstrap import BootstrapSettings, PairedBootstrap
-    from .calibration import load_dataset_yaml
-    from .metrics import LABELS
-    from .validate import throughput, throughput_frames, validate_ir
+    from yolovino.quantize.bootstrap import BootstrapSettings, PairedBootstrap
+    from yolovino.quantize.calibration import load_dataset_yaml
+    from yolovino.quantize.metrics import LABELS
+    from yolovino.quantize.validate import throughput, throughput_frames, validate_ir
 
     check_positive(limit=a.limit)
     check_not_negative(bench_seconds=a.bench_seconds, bootstrap=a.bootstrap)
@@ -364,7 +364,7 @@ def cmd_validate(a: argparse.Namespace) -> int:
 
 
 def cmd_sensitivity(a: argparse.Namespace) -> int:
-    from .sensitivity import run_sensitivity
+    from yolovino.quantize.sensitivity import run_sensitivity
 
     quiet_ultralytics()
     run_sensitivity(a)

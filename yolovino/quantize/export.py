@@ -14,10 +14,9 @@ from pathlib import Path
 
 import openvino as ov
 
-from yolovino.inference.model import RT_INFO_KEY, ModelMeta
-from yolovino.inference.tasks import SUPPORTED
-
-from .errors import QuantizeError
+from yolovino.inference.model.ir import RT_INFO_KEY, ModelMeta
+from yolovino.inference.postprocess import SUPPORTED
+from yolovino.quantize.errors import QuantizeError
 
 
 def load_yolo(pt: str | Path):

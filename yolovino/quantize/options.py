@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .errors import QuantizeError
+from yolovino.quantize.errors import QuantizeError
 
 PRESETS = ("mixed", "performance")
 # head branches that can stay in float (quantize/scopes.py head_branches): box regression, class scores,

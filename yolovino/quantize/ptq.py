@@ -8,12 +8,11 @@ from dataclasses import replace
 import numpy as np
 import openvino as ov
 
-from yolovino.inference.model import ModelMeta
-
-from .errors import QuantizeError
-from .export import attach_meta
-from .options import QuantOptions
-from .scopes import find_decode_scope, head_branches, is_int8
+from yolovino.inference.model.ir import ModelMeta
+from yolovino.quantize.errors import QuantizeError
+from yolovino.quantize.export import attach_meta
+from yolovino.quantize.options import QuantOptions
+from yolovino.quantize.scopes import find_decode_scope, head_branches, is_int8
 
 
 def quiet_nncf() -> None:

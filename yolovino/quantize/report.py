@@ -11,9 +11,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from yolovino.inference.fileio import write_bytes, write_json
-
-from .metrics import LABELS, Difference, Metrics
+from yolovino.inference.core.fileio import write_bytes, write_json
+from yolovino.quantize.metrics import LABELS, Difference, Metrics
 
 VARIANT_LABELS = {"fp32": "FP32", "int8": "INT8", "int8-ac": "INT8-AC"}
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import openvino as ov
 import openvino.opset13 as ops
 
-from .checks import check_imgsz, check_out, check_positive, check_val_data, checkpoint_task
-from .console import log
-from .errors import QuantizeError
-from .scopes import is_int8, producer
+from yolovino.quantize.checks import check_imgsz, check_out, check_positive, check_val_data, checkpoint_task
+from yolovino.quantize.console import log
+from yolovino.quantize.errors import QuantizeError
+from yolovino.quantize.scopes import is_int8, producer
 
 
 @dataclass
@@ -101,7 +101,7 @@ def plot(path: Path, scores: list[LayerScore], top: int, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .report import save_png
+    from yolovino.quantize.report import save_png
 
     rows = scores[:top][::-1]
     fig, ax = plt.subplots(figsize=(9, 0.3 * len(rows) + 1.2))
@@ -118,13 +118,12 @@ def short_name(name: str) -> str:
 
 
 def run_sensitivity(a) -> dict:
-    from yolovino.inference.fileio import write_json
-
-    from .accuracy_control import Validator, validation_items
-    from .calibration import ImageSource
-    from .export import export_fp32, save_ir
-    from .options import options_for
-    from .ptq import quantize_ptq
+    from yolovino.inference.core.fileio import write_json
+    from yolovino.quantize.accuracy_control import Validator, validation_items
+    from yolovino.quantize.calibration import ImageSource
+    from yolovino.quantize.export import export_fp32, save_ir
+    from yolovino.quantize.options import options_for
+    from yolovino.quantize.ptq import quantize_ptq
 
     if a.imgsz is not None:
         check_imgsz(a.imgsz)

@@ -33,10 +33,10 @@ from typing import Any, TypedDict
 import cv2
 import numpy as np
 
-from .calibration import Dataset, load_dataset_yaml, read_image
-from .coco import IOU_TYPES, coco_eval
-from .errors import QuantizeError
-from .metrics import Metrics
+from yolovino.quantize.calibration import Dataset, load_dataset_yaml, read_image
+from yolovino.quantize.coco import IOU_TYPES, coco_eval
+from yolovino.quantize.errors import QuantizeError
+from yolovino.quantize.metrics import Metrics
 
 __all__ = ["VAL_CONFIG", "GroundTruth", "Metrics", "score", "validate_ir", "validate_model"]
 
@@ -224,7 +224,7 @@ def validate_model(
     """Run a loaded YoloModel (any config; validation settings are applied here) over a dataset split.
 
     box_only: score the boxes alone, e.g. a segment model's boxes on held-out images that have box labels only."""
-    from yolovino.inference.engine import AsyncEngine
+    from yolovino.inference.model.engine import AsyncEngine
 
     ds = load_dataset_yaml(data, split)
     task = model.meta.task
@@ -295,9 +295,9 @@ def validate_ir(
     """COCO metrics of an IR through our engine. Accuracy is measured in f32 by default, so that "FP32" really
     is FP32 (the CPU plugin would otherwise run float layers in bf16 where the CPU has it); None = plugin default.
     """
-    from yolovino.inference.config import InferenceConfig
-    from yolovino.inference.errors import InferenceError
-    from yolovino.inference.model import YoloModel
+    from yolovino.inference.core.config import InferenceConfig
+    from yolovino.inference.core.errors import InferenceError
+    from yolovino.inference.model.ir import YoloModel
 
     try:
         model = YoloModel.load(path, InferenceConfig(**VAL_CONFIG), core=make_core(precision))
@@ -327,9 +327,9 @@ def throughput(path: str | Path, frames: list[np.ndarray], seconds: float = 5.0,
     rect=False (default) letterboxes to the square model size, so every variant does the same work and
     static-shape exports (Ultralytics') can be measured too; the app's default rect=True is faster on
     non-square frames."""
-    from yolovino.inference.config import InferenceConfig
-    from yolovino.inference.engine import AsyncEngine
-    from yolovino.inference.model import YoloModel
+    from yolovino.inference.core.config import InferenceConfig
+    from yolovino.inference.model.engine import AsyncEngine
+    from yolovino.inference.model.ir import YoloModel
 
     model = YoloModel.load(path, InferenceConfig(rect=rect))
     engine = AsyncEngine(model)

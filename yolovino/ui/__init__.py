@@ -13,13 +13,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
 def launch(*args, **kwargs):
-    from .app import launch as _launch
+    from yolovino.ui.app import launch as _launch
 
     return _launch(*args, **kwargs)
 
 
 def build_demo(*args, **kwargs):
-    from .app import build_demo as _build_demo
+    from yolovino.ui.app import build_demo as _build_demo
 
     return _build_demo(*args, **kwargs)
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import gradio as gr
 
-from yolovino.inference.errors import ConfigError
-
-from .analytics_state import EVENT_HEADERS, AnalyticsState
+from yolovino.inference.core.errors import ConfigError
+from yolovino.ui.analytics_state import EVENT_HEADERS, AnalyticsState
 
 
 def analytics_panel(store, sid, image) -> None:

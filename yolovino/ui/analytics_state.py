@@ -13,11 +13,11 @@ import time
 from collections import deque
 from dataclasses import replace
 
-from yolovino.inference.analytics import Analytics
-from yolovino.inference.analytics_config import AnalyticsConfig, parse_analytics, resolve_classes
-from yolovino.inference.errors import ConfigError
-from yolovino.inference.events import Event, FrameAnalytics, RegionCounts
-from yolovino.inference.zones import LineSpec, ZoneSpec
+from yolovino.inference.analytics.config import AnalyticsConfig, parse_analytics, resolve_classes
+from yolovino.inference.analytics.stage import Analytics
+from yolovino.inference.analytics.zones import LineSpec, ZoneSpec
+from yolovino.inference.core.errors import ConfigError
+from yolovino.inference.core.events import Event, FrameAnalytics, RegionCounts
 
 EVENT_HEADERS = ["time", "source", "event", "track", "class", "where", "detail"]
 MAX_LOG = 200

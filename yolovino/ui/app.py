@@ -13,15 +13,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from yolovino.inference.allow import AllowList
-from yolovino.inference.assets import assets_root, is_loopback
-from yolovino.inference.config import InferenceConfig
-from yolovino.inference.errors import InferenceError
-from yolovino.inference.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
-
-from .context import UIContext
-from .session import SessionStore
-from .view import TABLE_HEADERS
+from yolovino.common.allow import AllowList
+from yolovino.common.paths import assets_root
+from yolovino.inference.core.config import InferenceConfig
+from yolovino.inference.core.errors import InferenceError
+from yolovino.inference.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, is_loopback
+from yolovino.ui.context import UIContext
+from yolovino.ui.session import SessionStore
+from yolovino.ui.view import TABLE_HEADERS
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +63,8 @@ def build_demo(
     """The gr.Blocks app (not launched). Returns (demo, store) is avoided: the store hangs on demo.ui_store."""
     import gradio as gr
 
-    from .handlers import Handlers
-    from .widgets import LiveImage
+    from yolovino.ui.handlers import Handlers
+    from yolovino.ui.widgets import LiveImage
 
     default_url = str(default_source) if default_source and "://" in str(default_source) else None
     default_source = Path(default_source) if default_source and not default_url else None
@@ -184,7 +183,7 @@ def build_demo(
                             elem_id="detections",
                             max_height=300,
                         )
-                        from .analytics_panel import analytics_panel  # imports gradio, like this function
+                        from yolovino.ui.analytics_panel import analytics_panel  # imports gradio, like this function
 
                         analytics_panel(store, h.sid, output)
             with gr.Tab("Models", id="models"):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import openvino as ov
 
-from yolovino.inference.config import InferenceConfig
-from yolovino.inference.errors import InferenceError, ModelError
-from yolovino.inference.model import ModelMeta, YoloModel, find_xml, read_meta
+from yolovino.inference.core.config import InferenceConfig
+from yolovino.inference.core.errors import InferenceError, ModelError
+from yolovino.inference.model.ir import ModelMeta, YoloModel, find_xml, read_meta
 from yolovino.quantize.metrics import LABELS
 from yolovino.quantize.report import BuildReport, ReportError, load_report
 

@@ -11,11 +11,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from yolovino.inference.allow import AllowList
-from yolovino.inference.config import InferenceConfig
-from yolovino.inference.media import VIDEO_SUFFIXES, is_url
-
-from .catalog import Catalog, ModelCache, discover
+from yolovino.common.allow import AllowList
+from yolovino.inference.core.config import InferenceConfig
+from yolovino.inference.core.media import VIDEO_SUFFIXES, is_url
+from yolovino.ui.catalog import Catalog, ModelCache, discover
 
 
 class UserFacingError(Exception):

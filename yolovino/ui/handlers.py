@@ -11,13 +11,12 @@ from pathlib import Path
 import cv2
 import gradio as gr
 
-from yolovino.inference.errors import InferenceError
-from yolovino.inference.redact import one_line
-
-from .catalog import Catalog, report_notes, report_table, report_verdicts
-from .context import UIContext, UserFacingError
-from .session import SessionStore
-from .view import class_ids_for, missing_models_message
+from yolovino.inference.core.errors import InferenceError
+from yolovino.inference.core.redact import one_line
+from yolovino.ui.catalog import Catalog, report_notes, report_table, report_verdicts
+from yolovino.ui.context import UIContext, UserFacingError
+from yolovino.ui.session import SessionStore
+from yolovino.ui.view import class_ids_for, missing_models_message
 
 log = logging.getLogger(__name__)
 

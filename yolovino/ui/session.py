@@ -19,20 +19,19 @@ from pathlib import Path
 
 import numpy as np
 
-from yolovino.inference.analytics import Analytics
-from yolovino.inference.engine import AsyncEngine
-from yolovino.inference.errors import InferenceError, SourceError
-from yolovino.inference.media import is_url
+from yolovino.inference.analytics.stage import Analytics
+from yolovino.inference.core.errors import InferenceError, SourceError
+from yolovino.inference.core.media import is_url
+from yolovino.inference.core.redact import one_line, redact
+from yolovino.inference.core.results import Frame
+from yolovino.inference.model.engine import AsyncEngine
 from yolovino.inference.pipeline import Pipeline
-from yolovino.inference.redact import one_line, redact
-from yolovino.inference.results import Frame
 from yolovino.inference.sources import SourceStats, open_source
-
-from .analytics_state import AnalyticsState
-from .catalog import Catalog, ModelEntry
-from .context import UIContext, UserFacingError
-from .uploads import process_upload
-from .view import Update, annotator, throttled, update_for
+from yolovino.ui.analytics_state import AnalyticsState
+from yolovino.ui.catalog import Catalog, ModelEntry
+from yolovino.ui.context import UIContext, UserFacingError
+from yolovino.ui.uploads import process_upload
+from yolovino.ui.view import Update, annotator, throttled, update_for
 
 log = logging.getLogger(__name__)
 

@@ -13,19 +13,18 @@ from typing import TYPE_CHECKING
 
 import cv2
 
-from yolovino.inference.engine import AsyncEngine
-from yolovino.inference.errors import InferenceError
-from yolovino.inference.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from yolovino.inference.core.errors import InferenceError
+from yolovino.inference.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+from yolovino.inference.core.redact import one_line
+from yolovino.inference.model.engine import AsyncEngine
+from yolovino.inference.outputs.sinks import JsonlSink, VideoFileSink
 from yolovino.inference.pipeline import Pipeline
-from yolovino.inference.redact import one_line
-from yolovino.inference.sinks import JsonlSink, VideoFileSink
 from yolovino.inference.sources import open_source, output_fps
-
-from .context import UserFacingError
-from .view import DISPLAY_FPS, Update, annotator, update_for
+from yolovino.ui.context import UserFacingError
+from yolovino.ui.view import DISPLAY_FPS, Update, annotator, update_for
 
 if TYPE_CHECKING:
-    from .session import Session
+    from yolovino.ui.session import Session
 
 
 def check_upload(path: str | Path | None, max_bytes: int) -> Path:

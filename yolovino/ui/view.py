@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from yolovino.inference.annotate import Annotator
-from yolovino.inference.results import FrameResult, Results, label_for
-
-from .catalog import NO_MODELS_HINT
+from yolovino.inference.core.results import FrameResult, Results, label_for
+from yolovino.inference.draw.annotate import Annotator
+from yolovino.ui.catalog import NO_MODELS_HINT
 
 TABLE_HEADERS = ["label", "score", "x1", "y1", "x2", "y2", "track"]
 DISPLAY_FPS = 10.0  # at most this many frames per second are sent to the browser

@@ -21,12 +21,12 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..errors import SourceError
-from ..media import IMAGE_SUFFIXES, NETWORK_SCHEMES
-from ..redact import redact
-from .base import FrameSource, Source, SourceStats, output_fps
-from .local import ImageSource, WebcamSource
-from .pyav import PyAVSource
+from yolovino.inference.core.errors import SourceError
+from yolovino.inference.core.media import IMAGE_SUFFIXES, NETWORK_SCHEMES
+from yolovino.inference.core.redact import redact
+from yolovino.inference.sources.base import FrameSource, Source, SourceStats, output_fps
+from yolovino.inference.sources.local import ImageSource, WebcamSource
+from yolovino.inference.sources.pyav import PyAVSource
 
 __all__ = [
     "FrameSource",

@@ -17,9 +17,9 @@ from typing import Protocol
 
 import numpy as np
 
-from ..errors import SourceError
-from ..redact import one_line, redact
-from ..results import Frame
+from yolovino.inference.core.errors import SourceError
+from yolovino.inference.core.redact import one_line, redact
+from yolovino.inference.core.results import Frame
 
 log = logging.getLogger(__name__)
 

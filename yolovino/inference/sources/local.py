@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..errors import SourceError
-from .base import Source
+from yolovino.inference.core.errors import SourceError
+from yolovino.inference.sources.base import Source
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..decode import decode_tolerant, upright
-from ..errors import SourceError
-from ..media import NETWORK_SCHEMES
-from ..redact import one_line
-from .base import Source
+from yolovino.inference.core.errors import SourceError
+from yolovino.inference.core.media import NETWORK_SCHEMES
+from yolovino.inference.core.redact import one_line
+from yolovino.inference.sources.base import Source
+from yolovino.inference.sources.packets import decode_tolerant, upright
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,274 @@
+"""The analytics stage between results and annotation: tracker -> zones / lines -> events, per source.
+
+    analytics = Analytics({"door": cfg}, hub=EventHub.build(...))   # cfg: analytics_config.AnalyticsConfig
+    Pipeline(engine, sources, sinks, annotator, analytics=analytics)
+    ...
+    analytics.close()                                # ends live tracks ("closed") and flushes the event sinks
+
+`process(source, frame, results)` (the pipeline's `ResultsStage` protocol) returns the results with track
+IDs (or the tracker's carried boxes on frames the detector skipped) and a FrameAnalytics: the frame's
+events, the counts and what to draw. State is per source and never crosses cameras; a reconnect of the
+source or a jump in its stream time (backwards, or a gap over `reset_gap_s`) ends every track and starts
+the tracker afresh, so a stale track never jumps onto a new scene. Counts are cumulative and survive that.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from yolovino.inference.analytics.config import AnalyticsConfig
+from yolovino.inference.analytics.tracker import Track, Tracker, anchor_points
+from yolovino.inference.analytics.zones import Hit, LineCounter, LineSpec, ZoneCounter, ZoneSpec, to_pixels
+from yolovino.inference.core.events import Event, EventKind, FrameAnalytics, RegionCounts, Scene
+from yolovino.inference.core.results import Frame, Results, label_for
+
+log = logging.getLogger(__name__)
+
+
+class SourceAnalytics:
+    """Tracker, zones, lines and event making of one source."""
+
+    def __init__(self, source_id: str, cfg: AnalyticsConfig, fps: float | None = None):
+        self.source_id, self.cfg = source_id, cfg
+        assert cfg.tracker is not None, "SourceAnalytics needs tracking (parse_analytics checks this)"
+        self.tracker = Tracker(cfg.tracker, fps, cfg.anchor)
+        self.zones = [ZoneCounter(z, cfg.min_frames) for z in cfg.zones]
+        self.lines = [LineCounter(ln, cfg.min_frames) for ln in cfg.lines]
+        self.last_t: float | None = None
+        self.reconnects: int | None = None
+        self.resets = 0
+        self.events_total: dict[str, int] = {}
+        self.tracks_total: dict[str, int] = {}
+        self.names: dict[int, str] = {}
+
+    def regions(self) -> list[ZoneCounter | LineCounter]:
+        return [*self.zones, *self.lines]
+
+    def set_geometry(self, zones: tuple[ZoneSpec, ...], lines: tuple[LineSpec, ...]) -> None:
+        """New zones and lines (the UI editor): their counts start at zero."""
+        self.cfg = replace(self.cfg, zones=zones, lines=lines)
+        self.zones = [ZoneCounter(z, self.cfg.min_frames) for z in zones]
+        self.lines = [LineCounter(ln, self.cfg.min_frames) for ln in lines]
+
+    def process(self, frame: Frame, results: Results, reconnects: int) -> tuple[Results, FrameAnalytics]:
+        t = frame.pts if frame.pts is not None else frame.captured_at
+        events: list[Event] = []
+        self.names = results.names
+        jumped = self.last_t is not None and (t < self.last_t or t - self.last_t > self.cfg.reset_gap_s)
+        if jumped or (self.reconnects is not None and reconnects != self.reconnects):
+            why = "reconnect" if reconnects != self.reconnects else f"stream time jump {self.last_t:.2f} -> {t:.2f} s"
+            log.info("%s: tracker reset (%s)", self.source_id, why)
+            events += self._end_all(frame, self.last_t if self.last_t is not None else t, "reset")
+            self.tracker.reset()
+            self.resets += 1
+        self.reconnects, self.last_t = reconnects, t
+        known = set(self.tracker.tracks)
+        results = self.tracker.carry(results, t) if results.carried else self.tracker.update(results, t)
+        tracks = self.tracker.tracks
+        ids = [int(i) for i in results.track_ids if i >= 0] if results.track_ids is not None else []
+        for tid in ids:
+            if tid not in known:
+                events.append(self._event(EventKind.APPEARED, tracks[tid], frame, t))
+        if not results.carried:
+            alive = self.tracker.alive()
+            gone = [tid for tid in known if tid not in alive]
+            for track in self.tracker.end(gone):
+                events += self._end_track(track, frame, track.last_t, "lost")
+        if ids and (self.zones or self.lines):
+            events += self._regions(ids, frame, t, results.frame_shape)
+        for e in events:
+            self.events_total[e.kind.value] = self.events_total.get(e.kind.value, 0) + 1
+        counts = [_copy(r.counts) for r in self.regions()]
+        return results, FrameAnalytics(
+            events, counts, self._scene(ids, results.frame_shape, counts), len(tracks), results.carried
+        )
+
+    def _regions(self, ids: list[int], frame: Frame, t: float, frame_hw) -> list[Event]:
+        tracks = self.tracker.tracks
+        boxes = np.stack([tracks[i].box for i in ids])
+        anchors = {a: anchor_points(boxes, a) for a in {r.spec.anchor for r in self.regions()}}
+        class_ids = [tracks[i].class_id for i in ids]
+        labels = [label_for(self.names, c) for c in class_ids]
+        events = []
+        for zone in self.zones:
+            for hit in zone.update(ids, labels, class_ids, anchors[zone.spec.anchor], t, frame_hw):
+                events.append(self._hit(hit, frame, t, zone=zone.spec.name))
+        for line in self.lines:
+            for hit in line.update(ids, labels, class_ids, anchors[line.spec.anchor], t, frame_hw):
+                events.append(self._hit(hit, frame, t, line=line.spec.name))
+        return events
+
+    def _hit(self, hit: Hit, frame: Frame, t: float, **where) -> Event:
+        e = self._event(hit.kind, self.tracker.tracks[hit.track_id], frame, t, **where)
+        e.direction, e.duration_s = hit.direction, hit.duration_s
+        return e
+
+    def _event(self, kind: EventKind, track: Track, frame: Frame, t: float, **extra) -> Event:
+        box = tuple(float(v) for v in track.box)
+        return Event(
+            kind,
+            time.time(),
+            self.source_id,
+            track.id,
+            track.class_id,
+            label_for(self.names, track.class_id),
+            track.score,
+            (box[0], box[1], box[2], box[3]),
+            frame.index,
+            t,
+            **extra,
+        )
+
+    def _end_track(self, track: Track, frame: Frame, t: float, reason: str) -> list[Event]:
+        out = []
+        for zone in self.zones:
+            hit = zone.end(track.id, t)
+            if hit is not None:
+                e = self._event(EventKind.LEFT, track, frame, t, zone=zone.spec.name, duration_s=hit.duration_s)
+                e.reason = reason
+                out.append(e)
+        for line in self.lines:
+            line.end(track.id, t)
+        ended = self._event(EventKind.ENDED, track, frame, t, duration_s=track.last_t - track.first_t)
+        # counted by the class the track ends with (the majority of its detections): at confirmation a
+        # person walking in may still be a "dog" (only legs in view) for a frame or two
+        self.tracks_total[ended.label] = self.tracks_total.get(ended.label, 0) + 1
+        ended.reason = reason
+        out.append(ended)
+        return out
+
+    def _end_all(self, frame: Frame, t: float, reason: str) -> list[Event]:
+        out = []
+        for track in self.tracker.end(list(self.tracker.tracks)):
+            out += self._end_track(track, frame, t, reason)
+        return out
+
+    def _scene(self, ids: list[int], frame_hw, counts: list[RegionCounts]) -> Scene:
+        zones = [(z.spec.name, [(int(x), int(y)) for x, y in to_pixels(z.spec.points, frame_hw)]) for z in self.zones]
+        lines = []
+        for ln in self.lines:
+            a, b = to_pixels([ln.spec.a, ln.spec.b], frame_hw)
+            lines.append((ln.spec.name, (int(a[0]), int(a[1])), (int(b[0]), int(b[1]))))
+        tracks = self.tracker.tracks
+        # live views of the trails (drawn before the next frame changes them): no copy per frame
+        trails: dict[int, Sequence[tuple[int, int]]] = {i: tracks[i].trail for i in ids if i in tracks}
+        return Scene(zones, lines, trails, counts)
+
+    def close(self, frame: Frame | None) -> list[Event]:
+        if frame is None or self.last_t is None:
+            return []
+        return self._end_all(frame, self.last_t, "closed")
+
+
+def _copy(c: RegionCounts) -> RegionCounts:
+    return RegionCounts(
+        c.name, c.kind, dict(c.occupancy), dict(c.entries), dict(c.exits), dict(c.crossed_in), dict(c.crossed_out)
+    )
+
+
+class Analytics:
+    """The stage for every source of a pipeline (see the module docstring). Thread-safe: the pipeline calls
+    `process`, a metrics scrape reads `snapshot()`, the UI may call `set_geometry` or `set_enabled`."""
+
+    def __init__(self, configs: Mapping[str, AnalyticsConfig] | AnalyticsConfig, hub=None):
+        # one config for every source, or one per source id (sources without one pass through untouched)
+        self._default = configs if isinstance(configs, AnalyticsConfig) else None
+        self._configs = {} if isinstance(configs, AnalyticsConfig) else dict(configs)
+        self.hub = hub
+        self.enabled = True
+        self._state: dict[str, SourceAnalytics] = {}
+        self._last_frame: dict[str, Frame] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def config_for(self, source_id: str) -> AnalyticsConfig | None:
+        cfg = self._configs.get(source_id, self._default)
+        return cfg if cfg is not None and cfg.tracking else None
+
+    def process(self, source, frame: Frame, results: Results) -> tuple[Results, FrameAnalytics | None]:
+        """One frame of one source (the pipeline's ResultsStage protocol)."""
+        with self._lock:
+            if not self.enabled or self._closed:
+                return results, None
+            state = self._state.get(source.id)
+            if state is None:
+                cfg = self.config_for(source.id)
+                if cfg is None:
+                    return results, None
+                state = self._state[source.id] = SourceAnalytics(source.id, cfg, getattr(source, "fps", None))
+            results, info = state.process(frame, results, source.stats.reconnects)
+            self._last_frame[source.id] = frame
+        if self.hub is not None:
+            self.hub.publish(source.id, info, frame.image)
+        return results, info
+
+    def set_geometry(
+        self, zones: tuple[ZoneSpec, ...], lines: tuple[LineSpec, ...], source_id: str | None = None
+    ) -> None:
+        """New zones and lines (the UI editor) for one source, or for every source and the default config;
+        the changed sources' counts start at zero, their tracks go on."""
+        with self._lock:
+            if source_id is None and self._default is not None:
+                self._default = replace(self._default, zones=zones, lines=lines)
+            targets = [source_id] if source_id is not None else list({*self._configs, *self._state})
+            for sid in targets:
+                cfg = self._configs.get(sid, self._default)
+                if cfg is not None:
+                    self._configs[sid] = replace(cfg, zones=zones, lines=lines)
+                if sid in self._state:
+                    self._state[sid].set_geometry(zones, lines)
+
+    def configure(self, source_id: str, cfg: AnalyticsConfig | None) -> None:
+        """Set or drop one source's config (a live reload): its live tracks end (events with reason "closed")
+        and a new config starts with fresh tracks."""
+        with self._lock:
+            state = self._state.pop(source_id, None)
+            finals = state.close(self._last_frame.pop(source_id, None)) if state is not None else []
+            if cfg is None:
+                self._configs.pop(source_id, None)
+            else:
+                self._configs[source_id] = cfg
+        if finals and self.hub is not None:
+            self.hub.publish(source_id, FrameAnalytics(finals), None)
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Tracking on/off (the UI): off drops every source's state, so on starts with fresh tracks."""
+        with self._lock:
+            self.enabled = bool(enabled)
+            if not enabled:
+                self._state.clear()
+
+    def snapshot(self) -> dict[str, dict]:
+        """Per source: counts, tracks active, totals (for metrics and the UI)."""
+        with self._lock:
+            return {
+                sid: {
+                    "tracks_active": len(s.tracker.tracks),
+                    "tracks_total": dict(s.tracks_total),
+                    "events_total": dict(s.events_total),
+                    "resets": s.resets,
+                    "regions": [_copy(r.counts) for r in s.regions()],
+                }
+                for sid, s in self._state.items()
+            }
+
+    def close(self) -> list[Event]:
+        """End every live track (events with reason "closed", also returned), then flush and close the
+        event sinks. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return []
+            self._closed = True
+            finals = [(sid, s.close(self._last_frame.get(sid))) for sid, s in self._state.items()]
+        if self.hub is not None:
+            for sid, events in finals:
+                if events:
+                    self.hub.publish(sid, FrameAnalytics(events), None)
+            self.hub.close()
+        return [e for _, events in finals for e in events]

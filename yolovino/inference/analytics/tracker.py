@@ -1,0 +1,248 @@
+"""Multi-object tracking for one source: persistent track IDs on Results, through Roboflow's `trackers` library.
+
+The association itself (Kalman prediction, two-stage IoU matching, track life cycle) is the library's
+(ByteTrack by default; SORT and OC-SORT by name), chosen by `bench/tracker_compare.py` on the sample clips.
+This module adapts it to our Results and keeps what the analytics stages need of a track:
+
+* IDs that never repeat within a source, also across `reset()` (the library restarts at 0);
+* the track's class by majority vote over its detections (ByteTrack matches across classes, and top-down
+  cars flicker between car / cell phone / suitcase labels), its last score and box, first and last sighting;
+* a velocity per track, so frames the detector skips (detect every Nth frame) get boxes carried forward;
+* a short trail of anchor points for drawing.
+
+One `Tracker` per source: state never crosses cameras. Masks and keypoints ride with their box because
+track IDs are aligned with the input detections (the library may reorder its output; we map it back).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from yolovino.inference.core.errors import ConfigError
+from yolovino.inference.core.results import Results, label_for
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    """Tracker settings (defaults: the library's ByteTrack defaults, lost-track time in seconds).
+
+    kind: a name in TRACKERS. lost_track_s: how long a track unseen is kept for re-association.
+    activation: minimum score that starts a track; high_score: ByteTrack's first-stage score threshold
+    (lower-scored boxes only extend existing tracks); min_iou: association threshold; min_frames:
+    consecutive detections before a track gets its ID; trail: anchor points kept per track for drawing.
+    """
+
+    kind: str = "bytetrack"
+    lost_track_s: float = 1.0
+    activation: float = 0.7
+    high_score: float = 0.6
+    min_iou: float = 0.1
+    min_frames: int = 2
+    trail: int = 24
+
+    @classmethod
+    def for_kind(cls, kind: str) -> TrackerConfig:
+        """The library's own defaults for that algorithm (SORT and OC-SORT differ from ByteTrack)."""
+        return cls(kind=kind, **LIBRARY_DEFAULTS.get(kind, {}))
+
+
+# the library's defaults where they differ from ByteTrack's (trackers 2.6.1)
+LIBRARY_DEFAULTS: dict[str, dict] = {
+    "sort": {"activation": 0.25, "min_iou": 0.3, "min_frames": 3},
+    "ocsort": {"min_iou": 0.3, "min_frames": 3},
+}
+
+
+def _bytetrack(cfg: TrackerConfig, fps: float):
+    from trackers import ByteTrackTracker
+
+    return ByteTrackTracker(
+        lost_track_buffer=max(1, round(cfg.lost_track_s * 30)),  # the library counts 30 fps frames
+        frame_rate=fps,
+        track_activation_threshold=cfg.activation,
+        minimum_consecutive_frames=cfg.min_frames,
+        minimum_iou_threshold=cfg.min_iou,
+        high_conf_det_threshold=cfg.high_score,
+    )
+
+
+def _sort(cfg: TrackerConfig, fps: float):
+    from trackers import SORTTracker
+
+    return SORTTracker(
+        lost_track_buffer=max(1, round(cfg.lost_track_s * 30)),
+        frame_rate=fps,
+        track_activation_threshold=cfg.activation,
+        minimum_consecutive_frames=cfg.min_frames,
+        minimum_iou_threshold=cfg.min_iou,
+    )
+
+
+def _ocsort(cfg: TrackerConfig, fps: float):
+    from trackers import OCSORTTracker
+
+    return OCSORTTracker(
+        lost_track_buffer=max(1, round(cfg.lost_track_s * 30)),
+        frame_rate=fps,
+        minimum_consecutive_frames=cfg.min_frames,
+        minimum_iou_threshold=cfg.min_iou,
+        high_conf_det_threshold=cfg.high_score,
+    )
+
+
+# name -> factory(config, fps) of a library tracker with update(sv.Detections, timestamp=) / reset() /
+# tracked_objects; a new algorithm plugs in here
+TRACKERS: dict[str, Callable] = {"bytetrack": _bytetrack, "sort": _sort, "ocsort": _ocsort}
+
+
+@dataclass
+class Track:
+    """What we keep of one confirmed track (times are stream seconds)."""
+
+    id: int
+    first_t: float
+    last_t: float
+    box: np.ndarray
+    score: float
+    votes: dict[int, int] = field(default_factory=dict)
+    class_id: int = -1
+    prev_box: np.ndarray | None = None  # the detection before the last one, for the velocity
+    prev_t: float = 0.0
+    trail: deque[tuple[int, int]] = field(default_factory=deque)
+
+    def vote(self, class_id: int) -> None:
+        n = self.votes.get(class_id, 0) + 1
+        self.votes[class_id] = n
+        if self.class_id < 0 or (class_id != self.class_id and n > self.votes.get(self.class_id, 0)):
+            self.class_id = class_id
+
+    def velocity(self) -> np.ndarray:
+        """Pixels per second of each box edge between the last two detections (zero before the second)."""
+        if self.prev_box is None or self.last_t <= self.prev_t:
+            return np.zeros(4, np.float32)
+        return (self.box - self.prev_box) / (self.last_t - self.prev_t)
+
+
+def anchor_points(boxes: np.ndarray, anchor: str = "bottom_center") -> np.ndarray:
+    """(N, 2) points of xyxy boxes: "bottom_center" (feet of a person, default) or "center"."""
+    x = (boxes[:, 0] + boxes[:, 2]) * 0.5
+    y = boxes[:, 3] if anchor == "bottom_center" else (boxes[:, 1] + boxes[:, 3]) * 0.5
+    return np.stack([x, y], axis=1)
+
+
+class Tracker:
+    """Per-source tracker: `update()` on detected frames, `carry()` on skipped ones, `reset()` on a jump."""
+
+    def __init__(self, config: TrackerConfig | None = None, fps: float | None = None, anchor: str = "bottom_center"):
+        self.config = config or TrackerConfig()
+        if self.config.kind not in TRACKERS:
+            raise ConfigError(f"tracker {self.config.kind!r} is not one of {sorted(TRACKERS)}")
+        self.fps = float(fps) if fps and fps > 0 else 25.0
+        self.anchor = anchor
+        self._lib = TRACKERS[self.config.kind](self.config, self.fps)
+        self._ids: dict[int, int] = {}  # library id -> our id (the library restarts at 0 on reset)
+        self._next_id = 1
+        self.tracks: dict[int, Track] = {}  # confirmed and not yet ended, by our id
+        self._last_t: float | None = None
+        self._last_seen: list[int] = []  # our ids matched on the last detected frame
+
+    def update(self, results: Results, t: float) -> Results:
+        """Track IDs for `results` (aligned with its detections; -1 = not confirmed yet)."""
+        import supervision as sv
+
+        n = len(results)
+        det = sv.Detections(
+            xyxy=results.boxes.astype(np.float32, copy=False),
+            confidence=results.scores,
+            class_id=results.class_ids.astype(int),
+            data={"i": np.arange(n)},
+        )
+        with warnings.catch_warnings():  # the library warns (once per call) on equal timestamps: harmless here
+            warnings.simplefilter("ignore", UserWarning)
+            out = self._lib.update(det, timestamp=t)
+        ids = np.full(n, -1, np.int64)
+        if len(out):
+            lib_ids = np.asarray(out.tracker_id)
+            index = np.asarray(out.data["i"])
+            for j in np.flatnonzero(lib_ids >= 0):
+                ids[index[j]] = self._our_id(int(lib_ids[j]))
+        self._observe(results, ids, t)
+        self._last_t = t
+        return replace(results, track_ids=ids)
+
+    def _our_id(self, lib_id: int) -> int:
+        our = self._ids.get(lib_id)
+        if our is None:
+            our = self._ids[lib_id] = self._next_id
+            self._next_id += 1
+        return our
+
+    def _observe(self, results: Results, ids: np.ndarray, t: float) -> None:
+        idx = np.flatnonzero(ids >= 0)
+        boxes = results.boxes[idx].astype(np.float32)
+        anchors = anchor_points(boxes, self.anchor).astype(np.int32).tolist()
+        scores, classes, tids = results.scores[idx].tolist(), results.class_ids[idx].tolist(), ids[idx].tolist()
+        for j, tid in enumerate(tids):
+            track = self.tracks.get(tid)
+            if track is None:
+                track = self.tracks[tid] = Track(tid, t, t, boxes[j], scores[j])
+                track.trail = deque(maxlen=max(self.config.trail, 1))
+            elif t > track.last_t:
+                track.prev_box, track.prev_t = track.box, track.last_t
+                track.box, track.score, track.last_t = boxes[j], scores[j], t
+            track.vote(classes[j])
+            track.trail.append(tuple(anchors[j]))
+        self._last_seen = tids
+
+    def carry(self, results: Results, t: float) -> Results:
+        """Boxes for a frame the detector skipped: each track seen on the last detected frame, moved along
+        its velocity and clipped to the frame; class and score are the track's."""
+        live = [self.tracks[i] for i in self._last_seen if i in self.tracks]
+        if not live or self._last_t is None:
+            return replace(results, track_ids=np.zeros(0, np.int64), carried=True)
+        dt = t - self._last_t
+        boxes = np.stack([tr.box + tr.velocity() * dt for tr in live]).astype(np.float32)
+        h, w = results.frame_shape
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        anchors = anchor_points(boxes, self.anchor)
+        for k, tr in enumerate(live):
+            tr.trail.append((int(anchors[k, 0]), int(anchors[k, 1])))
+        return replace(
+            results,
+            boxes=boxes,
+            scores=np.array([tr.score for tr in live], np.float32),
+            class_ids=np.array([tr.class_id for tr in live], np.int32),
+            masks=None,
+            keypoints=None,
+            track_ids=np.array([tr.id for tr in live], np.int64),
+            carried=True,
+        )
+
+    def alive(self) -> set[int]:
+        """Our ids of the tracks the library still keeps (seen now or lost within lost_track_s): its
+        `tracks` list (BaseTracker's documented attribute; `tracked_objects` would also predict every box)."""
+        ids = self._ids
+        return {ids[t.tracker_id] for t in self._lib.tracks if t.tracker_id in ids}
+
+    def end(self, track_ids) -> list[Track]:
+        """Forget tracks the library dropped; returns them (for "ended" events)."""
+        return [self.tracks.pop(i) for i in track_ids if i in self.tracks]
+
+    def reset(self) -> list[Track]:
+        """Start over (reconnect, stream jump): every track ends; IDs go on from where they were."""
+        ended = list(self.tracks.values())
+        self.tracks.clear()
+        self._ids.clear()
+        self._last_seen = []
+        self._last_t = None
+        self._lib.reset()
+        return ended
+
+    def label(self, names: dict[int, str], track: Track) -> str:
+        return label_for(names, track.class_id)

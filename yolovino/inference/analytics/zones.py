@@ -1,0 +1,272 @@
+"""Zones (polygons) and lines (segments) of one source, in normalised coordinates, counting tracks per class.
+
+Hand-written because the maintained versions do not fit: supervision's PolygonZone/LineZone work on
+one frame size in pixels, count a box whose anchor jitters on a line more than once (supervision#210, #518)
+and keep no per-track dwell time; the geometry here is a few vectorised lines of NumPy.
+
+* A **zone** counts a track as inside when its anchor (bottom centre of the box by default: the feet)
+  has been inside for `min_frames` consecutive updates, and as gone after as many updates outside
+  (or when its track ends). It keeps occupancy, entries and exits per class and each visit's dwell time,
+  and raises a DWELL event once per visit when a track stays longer than `dwell_s`.
+* A **line** A->B counts a crossing when a track's anchor has moved to the other side, farther than a
+  small dead band from the line, stayed there for `min_frames` updates, and its path since it was last
+  settled on the old side cuts the segment (so walking round the end of a line does not count).
+  Direction "in" is towards the right-hand side of A->B in image coordinates (y down): a line drawn left
+  to right counts a downward crossing as "in".
+Coordinates are normalised (0..1 of width and height) so a resolution change keeps them on the same place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from yolovino.inference.core.events import EventKind, RegionCounts
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class ZoneSpec:
+    name: str
+    points: tuple[Point, ...]  # normalised polygon, >= 3 points, not self-intersecting
+    classes: tuple[int, ...] | None = None  # count only these class ids (None = all)
+    class_names: tuple[str, ...] | None = None  # as configured, resolved into `classes` once the model is known
+    dwell_s: float | None = None  # raise a DWELL event when a track stays longer than this
+    anchor: str = "bottom_center"
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    name: str
+    a: Point
+    b: Point
+    classes: tuple[int, ...] | None = None
+    class_names: tuple[str, ...] | None = None
+    anchor: str = "bottom_center"
+
+
+def to_pixels(points, frame_hw: tuple[int, int]) -> np.ndarray:
+    h, w = frame_hw
+    return np.asarray(points, np.float64) * np.array([w, h], np.float64)
+
+
+def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
+    """(N,) bool: which of the (N, 2) points lie inside the (M, 2) polygon (even-odd ray casting)."""
+    return _Edges(polygon).inside(points)
+
+
+class _Edges:
+    """A polygon's edges, prepared once per frame size for vectorised point-in-polygon tests."""
+
+    def __init__(self, polygon: np.ndarray):
+        self.x1, self.y1 = polygon[:, 0], polygon[:, 1]
+        x2, self.y2 = np.roll(self.x1, -1), np.roll(self.y1, -1)
+        dy = self.y2 - self.y1
+        self.slope = np.divide(x2 - self.x1, dy, out=np.zeros_like(dy), where=dy != 0)
+
+    def inside(self, points: np.ndarray) -> np.ndarray:
+        if not len(points):
+            return np.zeros(0, bool)
+        x, y = points[:, 0:1], points[:, 1:2]
+        straddles = (self.y1 > y) != (self.y2 > y)
+        x_cross = self.x1 + (y - self.y1) * self.slope
+        return ((straddles & (x < x_cross)).sum(axis=1) % 2).astype(bool)
+
+
+def _orient(a, b, c) -> float:
+    return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+
+def segments_intersect(p1, p2, q1, q2) -> bool:
+    """True when segment p1-p2 and segment q1-q2 share a point (touching counts)."""
+    d1, d2 = _orient(q1, q2, p1), _orient(q1, q2, p2)
+    d3, d4 = _orient(p1, p2, q1), _orient(p1, p2, q2)
+    if ((d1 > 0) != (d2 > 0) or d1 == 0 or d2 == 0) and ((d3 > 0) != (d4 > 0) or d3 == 0 or d4 == 0):
+        if 0 in (d1, d2, d3, d4):  # collinear cases: check the bounding boxes overlap
+            return (
+                min(p1[0], p2[0]) <= max(q1[0], q2[0])
+                and min(q1[0], q2[0]) <= max(p1[0], p2[0])
+                and min(p1[1], p2[1]) <= max(q1[1], q2[1])
+                and min(q1[1], q2[1]) <= max(p1[1], p2[1])
+            )
+        return True
+    return False
+
+
+def self_intersects(points) -> bool:
+    """True when two non-adjacent edges of the closed polygon cross."""
+    pts = [tuple(p) for p in points]
+    n = len(pts)
+    for i in range(n):
+        for j in range(i + 1, n):
+            if j == i + 1 or (i == 0 and j == n - 1):
+                continue  # adjacent edges share a vertex
+            if segments_intersect(pts[i], pts[(i + 1) % n], pts[j], pts[(j + 1) % n]):
+                return True
+    return False
+
+
+@dataclass
+class Hit:
+    """One counted change: (kind, track id, extra) for the analytics stage to turn into an Event."""
+
+    kind: EventKind
+    track_id: int
+    direction: str | None = None
+    duration_s: float | None = None
+
+
+@dataclass
+class _Visit:
+    inside: bool = False
+    since: float = 0.0
+    streak: int = 0  # consecutive updates disagreeing with `inside`
+    first_t: float = 0.0  # stream time of the first of those updates (when the change really happened)
+    alerted: bool = False
+    label: str = ""
+
+
+class ZoneCounter:
+    def __init__(self, spec: ZoneSpec, min_frames: int = 2):
+        self.spec, self.min_frames = spec, max(1, min_frames)
+        self._poly: tuple[tuple[int, int], np.ndarray, _Edges] | None = None
+        self._visits: dict[int, _Visit] = {}
+        self.counts = RegionCounts(spec.name, "zone")
+
+    def polygon(self, frame_hw: tuple[int, int]) -> np.ndarray:
+        return self._prepared(frame_hw)[1]
+
+    def _prepared(self, frame_hw: tuple[int, int]) -> tuple[tuple[int, int], np.ndarray, _Edges]:
+        if self._poly is None or self._poly[0] != frame_hw:
+            poly = to_pixels(self.spec.points, frame_hw)
+            self._poly = (frame_hw, poly, _Edges(poly))
+        return self._poly
+
+    def update(self, ids, labels, class_ids, anchors: np.ndarray, t: float, frame_hw) -> list[Hit]:
+        hits: list[Hit] = []
+        inside = self._prepared(frame_hw)[2].inside(anchors).tolist()
+        allowed, visits = self.spec.classes, self._visits
+        for k, tid in enumerate(ids):
+            visit = visits.get(tid)
+            if visit is None:  # most tracks, most of the time: outside and never in
+                if not inside[k] or (allowed is not None and class_ids[k] not in allowed):
+                    continue
+                visit = visits[tid] = _Visit(label=labels[k])
+            if inside[k] == visit.inside:
+                visit.streak = 0
+            else:
+                visit.streak += 1
+                if visit.streak == 1:
+                    visit.first_t = t
+                if visit.streak >= self.min_frames:
+                    visit.streak = 0
+                    if not visit.inside:
+                        visit.inside, visit.since, visit.alerted, visit.label = True, visit.first_t, False, labels[k]
+                        _inc(self.counts.entries, visit.label)
+                        _inc(self.counts.occupancy, visit.label)
+                        hits.append(Hit(EventKind.ENTERED, tid))
+                    else:
+                        hits.append(self._leave(tid, visit, visit.first_t))
+            if (
+                visit.inside
+                and self.spec.dwell_s is not None
+                and not visit.alerted
+                and t - visit.since > self.spec.dwell_s
+            ):
+                visit.alerted = True
+                hits.append(Hit(EventKind.DWELL, tid, duration_s=t - visit.since))
+        return hits
+
+    def _leave(self, tid: int, visit: _Visit, t: float) -> Hit:
+        visit.inside = False
+        _inc(self.counts.exits, visit.label)
+        _inc(self.counts.occupancy, visit.label, -1)
+        del self._visits[tid]
+        return Hit(EventKind.LEFT, tid, duration_s=t - visit.since)
+
+    def end(self, tid: int, t: float) -> Hit | None:
+        """The track ended: it leaves the zone if it was inside."""
+        visit = self._visits.get(tid)
+        if visit is None:
+            return None
+        if not visit.inside:
+            del self._visits[tid]
+            return None
+        return self._leave(tid, visit, t)
+
+    def inside_ids(self) -> list[int]:
+        return [tid for tid, v in self._visits.items() if v.inside]
+
+
+@dataclass
+class _Side:
+    side: int  # settled side: +1 right of A->B, -1 left
+    pos: tuple[float, float] | list[float]  # last anchor position on the settled side
+    pending: int = 0
+    label: str = ""
+
+
+@dataclass
+class LineCounter:
+    spec: LineSpec
+    min_frames: int = 2
+    margin: float = 0.01  # dead band around the line, as a fraction of the frame diagonal
+    counts: RegionCounts = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.min_frames = max(1, self.min_frames)
+        self.counts = RegionCounts(self.spec.name, "line")
+        self._sides: dict[int, _Side] = {}
+        self._px: tuple[tuple[int, int], np.ndarray, np.ndarray, float] | None = None
+
+    def endpoints(self, frame_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        if self._px is None or self._px[0] != frame_hw:
+            a, b = to_pixels([self.spec.a, self.spec.b], frame_hw)
+            self._px = (frame_hw, a, b, float(np.hypot(*frame_hw)) * self.margin)
+        return self._px[1], self._px[2]
+
+    def update(self, ids, labels, class_ids, anchors: np.ndarray, t: float, frame_hw) -> list[Hit]:
+        hits: list[Hit] = []
+        if not len(anchors):
+            return hits
+        a, b = self.endpoints(frame_hw)
+        assert self._px is not None
+        band = self._px[3]
+        d = b - a
+        dist = (d[0] * (anchors[:, 1] - a[1]) - d[1] * (anchors[:, 0] - a[0])) / (float(np.hypot(*d)) or 1.0)
+        sides = np.where(dist > band, 1, np.where(dist < -band, -1, 0)).tolist()  # + = right of A->B, 0 = dead band
+        allowed, states = self.spec.classes, self._sides
+        pts = anchors.tolist()
+        for k, tid in enumerate(ids):
+            side = sides[k]
+            if side == 0:
+                continue  # inside the dead band: neither here nor there
+            state = states.get(tid)
+            if state is None:
+                if allowed is None or class_ids[k] in allowed:
+                    states[tid] = _Side(side, tuple(pts[k]), label=labels[k])
+                continue
+            if side == state.side:  # the usual case: still on its settled side
+                state.pos = pts[k]
+                state.pending = 0
+                continue
+            state.pending += 1
+            if state.pending < self.min_frames:
+                continue
+            crossed = segments_intersect(state.pos, pts[k], tuple(a), tuple(b))
+            state.side, state.pos, state.pending, state.label = side, pts[k], 0, labels[k]
+            if crossed:
+                _inc(self.counts.crossed_in if side > 0 else self.counts.crossed_out, labels[k])
+                hits.append(Hit(EventKind.CROSSED, tid, direction="in" if side > 0 else "out"))
+        return hits
+
+    def end(self, tid: int, t: float) -> None:
+        self._sides.pop(tid, None)
+
+
+def _inc(counter: dict[str, int], key: str, by: int = 1) -> None:
+    counter[key] = counter.get(key, 0) + by
+    if counter[key] == 0 and by < 0:
+        del counter[key]

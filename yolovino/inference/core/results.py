@@ -1,0 +1,132 @@
+"""Base types of the runtime: a decoded Frame, its Results and the FrameResult the pipeline hands out.
+
+Small numpy-backed dataclasses, cheap to create, slice and serialise. This module imports nothing of the
+package: every stage (sources, tasks, tracker, annotator, sinks, metrics) imports it, never the reverse.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # a base type too (inference/events.py imports nothing); no import at run time
+    from yolovino.inference.core.events import FrameAnalytics
+
+
+def label_for(names: dict[int, str], class_id) -> str:
+    """The class name of an id, or the id as text when the model has no name for it."""
+    cid = int(class_id)
+    return names.get(cid, str(cid))
+
+
+@dataclass
+class Frame:
+    """One decoded frame. `image` is uint8 BGR HxWx3, owned by the consumer (no one else writes it)."""
+
+    image: np.ndarray
+    index: int
+    source_id: str
+    pts: float | None
+    captured_at: float  # time.monotonic() when the reader got it
+
+
+@dataclass
+class Results:
+    """Detections for one frame, in the frame's own pixel coordinates.
+
+    boxes: (N, 4) float32 xyxy; scores: (N,) float32; class_ids: (N,) int32;
+    masks: (N, H, W) bool at frame size, or None; keypoints: (N, K, 3) float32 (x, y, conf), or None.
+    track_ids: (N,) int64 set by the tracker (-1: not confirmed yet), or None when tracking is off.
+    carried: the detector skipped this frame (detect every Nth frame) and the boxes are the tracker's.
+    """
+
+    boxes: np.ndarray
+    scores: np.ndarray
+    class_ids: np.ndarray
+    names: dict[int, str]
+    frame_shape: tuple[int, int]
+    masks: np.ndarray | None = None
+    keypoints: np.ndarray | None = None
+    timing: dict[str, float] = field(default_factory=dict)
+    track_ids: np.ndarray | None = None
+    carried: bool = False
+
+    @classmethod
+    def empty(cls, names: dict[int, str], frame_shape: tuple[int, int]) -> Results:
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int32), names, frame_shape)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __getitem__(self, index) -> Results:
+        """Select detections by boolean mask, index array or slice (like supervision's Detections)."""
+        if isinstance(index, (int, np.integer)):
+            index = [index]
+        return Results(
+            self.boxes[index],
+            self.scores[index],
+            self.class_ids[index],
+            self.names,
+            self.frame_shape,
+            None if self.masks is None else self.masks[index],
+            None if self.keypoints is None else self.keypoints[index],
+            dict(self.timing),
+            None if self.track_ids is None else self.track_ids[index],
+            self.carried,
+        )
+
+    @property
+    def labels(self) -> list[str]:
+        return [label_for(self.names, c) for c in self.class_ids]
+
+    def to_dict(self) -> dict:
+        """JSON-ready: masks as their area and box only (full masks would bloat JSON lines)."""
+        out = []
+        for i in range(len(self)):
+            det = {
+                "class_id": int(self.class_ids[i]),
+                "label": label_for(self.names, self.class_ids[i]),
+                "score": round(float(self.scores[i]), 4),
+                "box": [round(float(v), 1) for v in self.boxes[i]],
+            }
+            if self.track_ids is not None and self.track_ids[i] >= 0:
+                det["track_id"] = int(self.track_ids[i])
+            if self.masks is not None:
+                det["mask_area"] = int(self.masks[i].sum())
+            if self.keypoints is not None:
+                det["keypoints"] = [
+                    [round(float(v), 1) if j < 2 else round(float(v), 3) for j, v in enumerate(kp)]
+                    for kp in self.keypoints[i]
+                ]
+            out.append(det)
+        record = {
+            "frame_shape": list(self.frame_shape),
+            "detections": out,
+            "timing_ms": {k: round(v * 1000, 2) for k, v in self.timing.items()},
+        }
+        if self.carried:
+            record["carried"] = True
+        return record
+
+
+@dataclass
+class FrameResult:
+    """What the pipeline yields per frame: the frame, its results, the drawing (if any) and live stats."""
+
+    frame: Frame
+    results: Results
+    annotated: np.ndarray | None
+    fps: float
+    latency_ms: float
+    analytics: FrameAnalytics | None = None  # events, counts and drawing of the analytics stage, when on
+
+    @property
+    def source_id(self) -> str:
+        return self.frame.source_id
+
+    @property
+    def image(self) -> np.ndarray:
+        """What to show or record: the annotated frame when there is one, else the raw frame."""
+        return self.annotated if self.annotated is not None else self.frame.image

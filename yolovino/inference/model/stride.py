@@ -1,0 +1,108 @@
+"""Detect every Nth frame: an engine wrapper that skips the detector on the other frames of a source.
+
+    engine = StridedEngine(AsyncEngine(model), {"door": 3})      # or StridedEngine(engine, 2) for every source
+    Pipeline(engine, sources, analytics=Analytics(...))
+
+A skipped frame does not go to OpenVINO; it comes back, in submission order with the others, with empty
+Results marked `carried=True`, and the analytics stage fills in the boxes its tracker carries forward
+(tracker.Tracker.carry). This is the usual way to fit more cameras on one box: inference is the
+expensive part, and between two detections objects move little. The pipeline sees the same
+submit/ready/get interface as AsyncEngine, so it needs no change.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from yolovino.inference.core.results import Results
+from yolovino.inference.model.engine import AsyncEngine
+
+
+class StridedEngine:
+    def __init__(self, engine: AsyncEngine, stride: int | Mapping[str, int]):
+        self.engine = engine
+        self._default = stride if isinstance(stride, int) else 1
+        self._strides = {} if isinstance(stride, int) else dict(stride)
+        self._order: deque[tuple[str, Any]] = deque()  # ("engine", None) or ("skip", (frame, userdata))
+        self._counts: dict[str, int] = {}
+        self.skipped = self.detected = 0
+
+    def stride_for(self, source_id: str) -> int:
+        return max(1, int(self._strides.get(source_id, self._default)))
+
+    # the AsyncEngine interface the pipeline uses ----------------------------------------------------
+    @property
+    def model(self):
+        return self.engine.model
+
+    @property
+    def config(self):
+        return self.engine.config
+
+    def set_config(self, config) -> None:
+        self.engine.set_config(config)
+
+    @property
+    def capacity(self) -> int:
+        """The engine's capacity plus the skipped frames waiting in line (they cost no infer request)."""
+        return self.engine.capacity + sum(1 for kind, _ in self._order if kind == "skip")
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._order)
+
+    def set_stride(self, source_id: str, stride: int) -> None:
+        """Detect every `stride`-th frame of that source from now on (a source added by a live reload)."""
+        self._strides[source_id] = int(stride)
+
+    def submit(self, frame: np.ndarray, userdata: Any = None, config=None) -> None:
+        """userdata is the pipeline's (source, Frame); the source's own frame count picks the frames to detect.
+        `config`: that frame's output filtering (AsyncEngine.submit)."""
+        source_id = getattr(userdata[0], "id", "") if isinstance(userdata, tuple) else ""
+        n = self._counts.get(source_id, 0)
+        self._counts[source_id] = n + 1
+        if n % self.stride_for(source_id) == 0:
+            self.engine.submit(frame, userdata, config)
+            self._order.append(("engine", None))
+            self.detected += 1
+        else:
+            self._order.append(("skip", (frame, userdata)))
+            self.skipped += 1
+
+    def ready(self) -> bool:
+        if not self._order:
+            return False
+        return self._order[0][0] == "skip" or self.engine.ready()
+
+    def get(self) -> tuple[np.ndarray, Results, Any]:
+        if not self._order:
+            raise LookupError("no frame in flight")
+        kind, item = self._order[0]
+        if kind == "engine":
+            try:
+                return self.engine.get()
+            finally:
+                self._order.popleft()
+        self._order.popleft()
+        frame, userdata = item
+        results = Results.empty(self.engine.model.names, frame.shape[:2])
+        results.carried = True
+        return frame, results, userdata
+
+    def drain_discard(self) -> None:
+        self.engine.drain_discard()
+        self._order.clear()
+
+    def close(self) -> None:
+        self._order.clear()
+        self.engine.close()
+
+    def __enter__(self) -> StridedEngine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

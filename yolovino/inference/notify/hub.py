@@ -1,0 +1,318 @@
+"""Where events go: an events JSON-lines file, a webhook, MQTT (inference/mqtt_sink.py), JPEG snapshots.
+
+The pipeline thread only ever calls `EventHub.publish()`, which puts the frame's events on a bounded queue
+per consumer and returns (`put_nowait`): a slow or dead consumer (a broker down, a webhook that never
+answers, a full disk) never blocks or slows the video. Each consumer drains its queue on its own thread;
+when a queue is full the newest events are dropped and counted, and logged once per outage, as are a
+consumer's failures ("webhook down ... / restored after N s").
+
+Consumers implement `EventConsumer` (a name, `handle(delivery)` on the worker thread, `close()`); the
+CONSUMERS registry builds them from the `events:` outputs of a source's analytics config. Sources that
+name the same output (the same file, broker or URL) share one consumer.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from yolovino.inference.analytics.config import EventOutputs, SnapshotOutput, WebhookOutput
+from yolovino.inference.core.errors import ConfigError
+from yolovino.inference.core.events import Event, FrameAnalytics
+from yolovino.inference.core.fileio import write_bytes
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Delivery:
+    """What one frame sends to a consumer: its events, and the counts when they changed (None otherwise)."""
+
+    source: str
+    events: list[Event]
+    counts: dict | None = None
+    image: np.ndarray | None = None  # the frame, only on the way to the snapshot writer
+
+
+class EventConsumer(Protocol):
+    name: str
+
+    def handle(self, delivery: Delivery) -> None:
+        """Send it (worker thread; may block, may raise: the queue in front absorbs both)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class QueuedConsumer:
+    """A bounded queue and a worker thread in front of one consumer; counts what it sent, dropped, failed."""
+
+    def __init__(self, consumer: EventConsumer, size: int = 1000):
+        self.consumer = consumer
+        self.name = consumer.name
+        self.queue: queue.Queue[Delivery | None] = queue.Queue(maxsize=max(1, size))
+        self.sent = self.dropped = self.failed = 0
+        self.up = True
+        self._dropping = False
+        self._down_since: float | None = None
+        self._thread = threading.Thread(target=self._run, name=f"events-{self.name}", daemon=True)
+        self._thread.start()
+
+    def offer(self, delivery: Delivery) -> None:
+        """Never blocks: a full queue drops this delivery's events (counted, logged once per outage)."""
+        try:
+            self.queue.put_nowait(delivery)
+        except queue.Full:
+            self.dropped += len(delivery.events)
+            if not self._dropping:
+                self._dropping = True
+                log.warning(
+                    "events to %s: queue full (%d), dropping new events until it catches up",
+                    self.name,
+                    self.queue.maxsize,
+                )
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            try:
+                self.consumer.handle(item)
+            except Exception as exc:  # noqa: BLE001 - a consumer's failure must never end the worker
+                self.failed += len(item.events)
+                if self.up:
+                    self.up, self._down_since = False, time.monotonic()
+                    log.warning("events to %s failing (%s); events are dropped until it is back", self.name, exc)
+                continue
+            self.sent += len(item.events)
+            if not self.up:
+                self.up = True
+                down = time.monotonic() - (self._down_since or time.monotonic())
+                log.info("events to %s restored after %.1f s (%d failed meanwhile)", self.name, down, self.failed)
+            if self._dropping and self.queue.qsize() < self.queue.maxsize // 2:
+                self._dropping = False
+                log.info("events to %s caught up (%d dropped so far)", self.name, self.dropped)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is queued (for at most `timeout` s), then close the consumer."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.queue.put(None, timeout=0.1)
+                break
+            except queue.Full:
+                if time.monotonic() > deadline:
+                    break
+        self._thread.join(max(deadline - time.monotonic(), 0.1))
+        if self._thread.is_alive():
+            log.warning("events to %s: %d deliveries not sent at close", self.name, self.queue.qsize())
+        self.consumer.close()
+
+    def stats(self) -> dict:
+        return {
+            "sent": self.sent,
+            "dropped": self.dropped,
+            "failed": self.failed,
+            "up": self.up,
+            "queued": self.queue.qsize(),
+        }
+
+
+class JsonlEventSink:
+    """One JSON object per event (not per frame), appended to a file and flushed per delivery."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.name = f"jsonl:{self.path.name}"
+        if self.path.is_dir() or not self.path.parent.is_dir():
+            raise ConfigError(f"{self.path}: events file needs an existing folder and a file name")
+        try:
+            self._fh = open(self.path, "a", encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot write ({exc.strerror})") from None
+
+    def handle(self, delivery: Delivery) -> None:
+        if delivery.events:
+            self._fh.write("".join(json.dumps(e.to_dict(), separators=(",", ":")) + "\n" for e in delivery.events))
+            self._fh.flush()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class WebhookSink:
+    """HTTP POST of each event as JSON; retries with exponential backoff on errors, 5xx, 429 and timeouts.
+
+    An event that still fails after `retries` retries is given up (counted as failed); 4xx answers other
+    than 429 are not retried (the receiver refuses it: retrying cannot help)."""
+
+    def __init__(self, cfg: WebhookOutput, stop: threading.Event | None = None):
+        self.cfg = cfg
+        self.name = f"webhook:{cfg.url.split('?')[0]}"
+        self._stop = stop or threading.Event()
+
+    def _post(self, body: bytes) -> None:
+        req = urllib.request.Request(self.cfg.url, body, {"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=self.cfg.timeout_s) as resp:
+            resp.read()
+
+    def handle(self, delivery: Delivery) -> None:
+        for event in delivery.events:
+            body = json.dumps(event.to_dict()).encode()
+            delay = self.cfg.backoff_s
+            for attempt in range(self.cfg.retries + 1):
+                try:
+                    self._post(body)
+                    break
+                except urllib.error.HTTPError as exc:
+                    if 400 <= exc.code < 500 and exc.code != 429:
+                        raise RuntimeError(f"HTTP {exc.code} (not retried)") from None
+                    if attempt == self.cfg.retries:
+                        raise RuntimeError(f"HTTP {exc.code} after {attempt + 1} tries") from None
+                except (OSError, TimeoutError) as exc:  # refused, reset, timed out
+                    if attempt == self.cfg.retries:
+                        raise RuntimeError(f"{type(exc).__name__}: {exc} after {attempt + 1} tries") from None
+                if self._stop.wait(delay):
+                    raise RuntimeError("closing")
+                delay = min(delay * 2, self.cfg.max_backoff_s)
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def write_snapshot(cfg: SnapshotOutput, source: str, image: np.ndarray, events: list[Event]) -> str:
+    """The frame as JPEG with the events' boxes drawn, written atomically; returns its path."""
+    import cv2
+
+    folder = Path(cfg.dir) / "".join(c if c.isalnum() or c in "-_." else "_" for c in source)
+    folder.mkdir(parents=True, exist_ok=True)
+    first = events[0]
+    path = folder / f"{first.frame_index:07d}-{first.kind.value}-{first.track_id}.jpg"
+    img = image.copy()
+    for e in events:
+        x1, y1, x2, y2 = (int(v) for v in e.box)
+        cv2.rectangle(img, (x1, y1), (x2, y2), (0, 0, 255), 2)
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, cfg.quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    write_bytes(path, buf.tobytes())
+    return str(path)
+
+
+class _SnapshotStage:
+    """Writes the JPEG of frames whose events want one, then hands the delivery on (order kept per source)."""
+
+    def __init__(self, cfg: SnapshotOutput, forward, size: int):
+        self.cfg, self.forward = cfg, forward
+        self.name = f"snapshots:{cfg.dir}"
+        self.queue = QueuedConsumer(self, size)
+
+    def handle(self, item: Delivery) -> None:
+        image = item.image
+        wanted = [e for e in item.events if e.kind in self.cfg.kinds]
+        if wanted and image is not None:
+            try:
+                path = write_snapshot(self.cfg, item.source, image, wanted)
+                for e in wanted:
+                    e.snapshot = path
+            except (OSError, RuntimeError) as exc:
+                log.warning("snapshot for %s not written: %s", item.source, exc)
+        self.forward(Delivery(item.source, item.events, item.counts))
+
+    def close(self) -> None:
+        pass
+
+
+class EventHub:
+    """Routes each source's events to its consumers through their queues (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.consumers: dict[tuple, QueuedConsumer] = {}
+        self._routes: dict[str, list[QueuedConsumer]] = {}
+        self._outputs: dict[str, EventOutputs] = {}
+        self._snapshots: dict[str, _SnapshotStage] = {}
+        self._counts_sent: set[str] = set()
+
+    @classmethod
+    def build(cls, outputs: dict[str, EventOutputs]) -> EventHub:
+        """One hub for several sources (source id -> its `events:` outputs); shared outputs share a consumer."""
+        hub = cls()
+        try:
+            for source, out in outputs.items():
+                hub.add_source(source, out)
+        except BaseException:
+            hub.close()
+            raise
+        return hub
+
+    def add_source(self, source: str, out: EventOutputs) -> None:
+        routes = []
+        for key, make in _consumers_for(out):
+            if key not in self.consumers:
+                self.consumers[key] = QueuedConsumer(make(), out.queue_size)
+            routes.append(self.consumers[key])
+        self._routes[source] = routes
+        self._outputs[source] = out
+        if out.snapshots is not None:
+            self._snapshots[source] = _SnapshotStage(out.snapshots, self._fan_out, out.queue_size)
+
+    def _fan_out(self, delivery: Delivery) -> None:
+        for consumer in self._routes.get(delivery.source, ()):
+            consumer.offer(delivery)
+
+    def publish(self, source: str, info: FrameAnalytics | None, image: np.ndarray | None) -> None:
+        """Called by the analytics stage for every frame; returns at once."""
+        out = self._outputs.get(source)
+        if out is None or info is None:
+            return
+        events = [e for e in info.events if e.kind in out.kinds]
+        regional = any(e.zone or e.line for e in info.events) or source not in self._counts_sent
+        if not events and not regional:
+            return
+        self._counts_sent.add(source)
+        delivery = Delivery(source, events, info.counts_dict() if regional else None)
+        snap = self._snapshots.get(source)
+        if snap is not None and events:
+            snap.queue.offer(replace(delivery, image=image))
+        else:
+            self._fan_out(delivery)
+
+    def stats(self) -> dict[str, dict]:
+        out = {c.name: c.stats() for c in self.consumers.values()}
+        out.update({s.name: s.queue.stats() for s in self._snapshots.values()})
+        return out
+
+    def close(self, timeout: float = 5.0) -> None:
+        for snap in self._snapshots.values():
+            snap.queue.close(timeout)
+        for consumer in self.consumers.values():
+            consumer.close(timeout)
+        self._snapshots.clear()
+        self.consumers.clear()
+
+
+def _consumers_for(out: EventOutputs):
+    """(dedup key, factory) of each consumer an `events:` block asks for."""
+    if out.jsonl:
+        path = os.path.abspath(out.jsonl)
+        yield ("jsonl", path), lambda: JsonlEventSink(path)
+    if out.webhook is not None:
+        cfg = out.webhook
+        yield ("webhook", cfg), lambda: WebhookSink(cfg)
+    if out.mqtt is not None:
+        from yolovino.inference.notify.mqtt import MqttSink
+
+        mq = out.mqtt
+        yield ("mqtt", mq), lambda: MqttSink(mq)

@@ -1,0 +1,101 @@
+"""Events to an MQTT broker with paho-mqtt: one topic per source, retained counts, QoS 1, reconnect with backoff.
+
+Topics (`topic` defaults to "yolo"; the source name is made topic-safe):
+    <topic>/<source>/events   one JSON message per event (QoS from the config, 1 by default)
+    <topic>/<source>/counts   retained: the zone and line counts after the last change (late subscribers
+                              get the current state at once)
+    <topic>/status            retained "online"; the broker publishes "offline" (last will) if we vanish
+
+paho's network loop runs on its own thread and reconnects by itself (1 s, doubling to 10 s). A broker
+that is down at start or goes away mid-run costs the video nothing: publishes made meanwhile wait in
+paho's queue, bounded by `max_queue`, and go out after the reconnect (QoS 1 with a persistent session, so
+messages in flight when the link broke are sent again). Beyond the bound they are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import threading
+
+from yolovino.inference.analytics.config import MqttOutput
+from yolovino.inference.core.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+def topic_safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "source"
+
+
+class MqttSink:
+    def __init__(self, cfg: MqttOutput):
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        self.cfg = cfg
+        self.name = f"mqtt:{cfg.host}:{cfg.port}"
+        self.dropped = 0
+        self.connected = threading.Event()
+        self._ever = False
+        self._mqtt = mqtt
+        client_id = cfg.client_id or f"yolo-analytics-{topic_safe(socket.gethostname())}-{os.getpid()}"
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+        if cfg.username:
+            password = os.environ.get(cfg.password_env) if cfg.password_env else None
+            if cfg.password_env and password is None:
+                raise ConfigError(f"MQTT password: environment variable {cfg.password_env} is not set")
+            self.client.username_pw_set(cfg.username, password)
+        self.client.max_queued_messages_set(cfg.max_queue)
+        self.client.reconnect_delay_set(1, 10)
+        self.client.will_set(f"{cfg.topic}/status", "offline", qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive)
+        self.client.loop_start()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            log.warning("MQTT %s refused the connection: %s", self.name, reason_code)
+            return
+        log.info("MQTT %s %s", self.name, "reconnected" if self._ever else "connected")
+        self._ever = True
+        self.connected.set()
+        client.publish(f"{self.cfg.topic}/status", "online", qos=1, retain=True)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        if self.connected.is_set():
+            log.warning(
+                "MQTT %s lost (%s); events are queued (at most %d) until it is back",
+                self.name,
+                reason_code,
+                self.cfg.max_queue,
+            )
+        self.connected.clear()
+
+    def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
+        info = self.client.publish(topic, payload, qos=self.cfg.qos, retain=retain)
+        if info.rc == self._mqtt.MQTT_ERR_QUEUE_SIZE:
+            self.dropped += 1
+            raise RuntimeError(f"paho's queue is full ({self.cfg.max_queue} messages)")
+
+    def handle(self, delivery) -> None:
+        base = f"{self.cfg.topic}/{topic_safe(delivery.source)}"
+        for event in delivery.events:
+            self._publish(f"{base}/events", json.dumps(event.to_dict(), separators=(",", ":")))
+        if delivery.counts is not None:
+            self._publish(f"{base}/counts", json.dumps(delivery.counts, separators=(",", ":")), retain=True)
+
+    def close(self, timeout: float = 3.0) -> None:
+        """Send what is queued while connected (up to `timeout`), mark the status offline, disconnect."""
+        if self.connected.is_set():
+            info = self.client.publish(f"{self.cfg.topic}/status", "offline", qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                pass
+        self.client.disconnect()
+        self.client.loop_stop()

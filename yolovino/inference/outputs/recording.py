@@ -1,0 +1,198 @@
+"""Crash-safe segmented recording: fixed-duration fragmented MP4 files with retention by age and size.
+
+    rec = SegmentRecorder(root / "door", "door", fps=10, segment_seconds=60, retention=Retention(root, ...))
+    Pipeline(..., sinks=[rec, ...])
+
+Why fragmented MP4: a plain MP4 is unreadable until its index (moov) is written at the end, so a kill or a
+power cut loses the whole file. Here the index comes first (empty_moov) and every keyframe (one a
+second) closes a self-contained fragment that is flushed to the file at once, so a segment cut by SIGKILL
+plays up to its last fragment in any player (ffprobe, VLC, browsers).
+
+Naming is atomic: a segment is written as `<UTC start>.mp4.part` and renamed to `<UTC start>.mp4` when it
+is complete; `.part` files left by a crash are renamed when a recorder next starts in that folder.
+Retention runs at each rollover over the whole recording root: complete segments older than `max_age`
+go, then the oldest until the total is under `max_bytes`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from yolovino.inference.core.results import FrameResult
+from yolovino.inference.outputs.encode import encode_i420, flush
+from yolovino.inference.outputs.sinks import Sink, SinkError, fit, to_i420
+
+log = logging.getLogger(__name__)
+
+PART = ".part"
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Keep at most `max_age` seconds and `max_bytes` bytes of complete segments under `root` (None = no limit)."""
+
+    root: Path
+    max_age: float | None = None
+    max_bytes: int | None = None
+
+    def enforce(self, now: float | None = None) -> list[Path]:
+        """Delete what is beyond the limits, oldest first; returns the deleted paths."""
+        now = time.time() if now is None else now
+        segments = []
+        for p in self.root.rglob("*.mp4"):
+            try:
+                st = p.stat()
+            except FileNotFoundError:  # another recorder's retention got it first
+                continue
+            segments.append((st.st_mtime, st.st_size, p))
+        segments.sort()
+        total = sum(size for _, size, _ in segments)
+        deleted = []
+        for mtime, size, p in segments:
+            too_old = self.max_age is not None and now - mtime > self.max_age
+            too_big = self.max_bytes is not None and total > self.max_bytes
+            if not (too_old or too_big):
+                break
+            try:
+                p.unlink()
+                deleted.append(p)
+            except FileNotFoundError:
+                pass
+            total -= size
+        if deleted:
+            log.info("retention: removed %d old segment(s) under %s", len(deleted), self.root)
+        return deleted
+
+
+def recover_parts(folder: Path) -> list[Path]:
+    """Segments cut short by a crash (`*.mp4.part`) renamed to `*.mp4`: fragmented, so they play as they are."""
+    out = []
+    for p in sorted(folder.glob(f"*.mp4{PART}")):
+        final = p.with_name(p.name[: -len(PART)])
+        os.replace(p, final)
+        out.append(final)
+    if out:
+        log.warning("recording: %d segment(s) cut short by a crash kept in %s", len(out), folder)
+    return out
+
+
+class SegmentRecorder(Sink):
+    """A Sink that records one source into `folder` as fixed-duration fragmented-MP4 segments (H.264)."""
+
+    def __init__(
+        self,
+        folder: str | os.PathLike,
+        source_id: str | None = None,
+        *,
+        fps: float = 25.0,
+        segment_seconds: float = 60.0,
+        retention: Retention | None = None,
+        crf: int = 23,
+        preset: str = "ultrafast",
+    ):
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(f"{self.folder}: cannot create the recording folder ({exc.strerror})") from None
+        self.source_id = source_id
+        self.fps = float(fps) if fps and fps > 0 else 25.0
+        self.segment_seconds = float(segment_seconds)
+        self.retention = retention
+        self.crf, self.preset = crf, preset
+        self.segments: list[Path] = []  # complete segments written by this recorder
+        self.frames = 0
+        self.closed = False
+        self._container: Any = None
+        self._stream: Any = None
+        self._part: Path | None = None
+        self._seg_start = 0.0
+        self._last_pts = -1
+        self._size: tuple[int, int] | None = None
+        self._lock = threading.Lock()
+        recover_parts(self.folder)
+        if retention is not None:
+            retention.enforce()
+
+    @property
+    def current(self) -> Path | None:
+        """The segment being written now (its `.part` name), if any."""
+        return self._part
+
+    def _open(self, w: int, h: int, t: float) -> None:
+        import av
+
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        name, n = f"{stamp}.mp4", 1
+        while (self.folder / name).exists() or (self.folder / (name + PART)).exists():
+            n += 1
+            name = f"{stamp}-{n}.mp4"
+        self._part = self.folder / (name + PART)
+        container = av.open(
+            str(self._part),
+            "w",
+            format="mp4",
+            options={"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"},
+        )
+        stream = container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        # a keyframe a second: each closes a fragment, the most a crash can lose
+        stream.options = {"crf": str(self.crf), "preset": self.preset, "g": str(max(1, round(self.fps)))}
+        self._container, self._stream = container, stream
+        self._seg_start, self._last_pts = t, -1
+
+    def _finish(self) -> None:
+        """Flush the encoder, close the file and give it its final name; then apply retention."""
+        container, part = self._container, self._part
+        self._container = self._stream = self._part = None
+        if container is None or part is None:
+            return
+        try:
+            flush(container.streams.video[0], container)
+        finally:
+            container.close()
+        final = part.with_name(part.name[: -len(PART)])
+        os.replace(part, final)
+        self.segments.append(final)
+        if self.retention is not None:
+            self.retention.enforce()
+
+    def write(self, fr: FrameResult) -> None:
+        self.write_image(fr.image, fr.frame.captured_at)
+
+    def write_image(self, image: np.ndarray, t: float | None = None) -> None:
+        """Encode one BGR frame captured at monotonic time `t` (default: now)."""
+
+        t = time.monotonic() if t is None else t
+        with self._lock:
+            if self.closed:
+                return
+            h, w = image.shape[:2]
+            if self._size is None:
+                self._size = (w - w % 2, h - h % 2)
+            image = fit(image, self._size)
+            if self._container is not None and t - self._seg_start >= self.segment_seconds:
+                self._finish()
+            if self._container is None:
+                self._open(*self._size, t)
+            assert self._stream is not None and self._container is not None
+            self._last_pts = max(round((t - self._seg_start) * 1000), self._last_pts + 1)
+            encode_i420(self._stream, self._container, to_i420(image), self._last_pts)
+            self.frames += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            self._finish()

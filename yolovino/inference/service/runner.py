@@ -1,0 +1,382 @@
+"""Headless runner for edge boxes: sources -> engines -> RTSP / mp4 / recordings / JSON-lines outputs, no display.
+
+`yolovino --headless ...` builds a `HeadlessConfig` (from the CLI and/or a YAML file) and calls
+`run_headless(cfg, stop, reload)`. Multi-camera YAML (`--config cams.yaml`; schema in inference/settings.py):
+
+    model: models/yolov8n/int8        # optional; the CLI --model wins
+    conf: 0.3                          # iou, classes ([0, 2] or [person, car]), rect, device, hint
+    wait_for_sources: true             # cameras down at start are retried instead of failing
+    metrics: {host: 127.0.0.1, port: 9100}      # /metrics (Prometheus) and /healthz
+    stall_timeout: 10                  # /healthz: a source without a result for this long is stalled
+    serve: {host: 127.0.0.1, port: 8554}        # built-in RTSP server: rtsp://host:port/<name>
+    record: {dir: /data/rec, segment_seconds: 60, max_age_hours: 72, max_size_mb: 20000}
+    sources:
+      - url: rtsp://admin:${DOOR_PW}@10.0.0.5/stream1   # ${VAR}: from the environment
+        name: door                     # label in logs/metrics, path on the built-in server
+        conf: 0.4                      # per source: conf, iou, classes, rect, model, device, live
+        output: rtsp://127.0.0.1:8554/door   # outputs: output (publish), save, jsonl, record, serve
+        save: door.mp4
+        jsonl: door.jsonl
+        record: true
+        analytics:                     # tracking, zones, lines, events (inference/analytics_config.py)
+          lines: [{name: gate, points: [[0.0, 0.6], [1.0, 0.6]], classes: [person]}]
+          events: {jsonl: door-events.jsonl}
+      - url: /data/clip.mp4
+
+With several sources, the global --output/--save/--jsonl apply to each source with the source's name
+appended (out.mp4 -> out-door.mp4, rtsp://host/out -> rtsp://host/out-door); one --jsonl file takes
+every source's lines (each line carries its source_id).
+
+Live reload: setting the `reload` event (SIGHUP in yolovino.app, or the config file changing with
+`watch_config`) rebuilds the config through `cfg.rebuild` and applies it (inference/supervisor.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from yolovino.inference.analytics.config import AnalyticsConfig, parse_analytics, resolve_classes
+from yolovino.inference.core.config import InferenceConfig
+from yolovino.inference.core.errors import InferenceError
+from yolovino.inference.core.redact import redact
+from yolovino.inference.outputs.recording import Retention
+from yolovino.inference.outputs.sinks import JsonlSink
+from yolovino.inference.service.health import HealthCheck
+from yolovino.inference.service.metrics import Metrics
+from yolovino.inference.service.settings import (
+    AnalyticsHook,
+    ConfigError,
+    RecordSettings,
+    ServeSettings,
+    SourceSpec,
+    load_settings,
+)
+from yolovino.inference.service.supervisor import Outputs, SourcePlan, Supervisor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class HeadlessConfig:
+    sources: list[SourceSpec]
+    model: Path
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
+    output: str | None = None
+    save: str | None = None
+    jsonl: str | None = None
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    annotate: bool = True
+    max_frames: int | None = None
+    output_fps: float | None = None
+    report_every: float = 10.0
+    max_retries: int | None = None
+    wait_for_sources: bool = False
+    serve: ServeSettings | None = None
+    serve_auth: tuple[str, str] | None = None
+    record: RecordSettings | None = None
+    stall_timeout: float = 10.0
+    infer_timeout: float = 30.0
+    config_path: Path | None = None
+    watch_config: bool = False
+    # () -> a new HeadlessConfig from the same command line and the edited file (ConfigError if invalid)
+    rebuild: Callable[[], HeadlessConfig] | None = None
+    # per-source model names, for `classes: [person]`: path -> {id: name}
+    names_of: Callable[[Path], dict[int, str]] | None = None
+    # the devices OpenVINO sees, asked once at start (asking again once the RTSP server runs crashes)
+    devices: list[str] | None = None
+
+
+def load_yaml(path: str | Path, analytics_hook: AnalyticsHook | None = None) -> dict:
+    """A multi-camera YAML file, validated, as a dict whose 'sources' are SourceSpecs (ConfigError on any problem)."""
+    settings = load_settings(path, analytics_hook)
+    data = settings.model_dump(exclude={"sources"})
+    data["sources"] = list(settings.sources)
+    return data
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.") or "src"
+
+
+def _suffixed(target: str, name: str) -> str:
+    slug = _slug(name)
+    if "://" in target:
+        return f"{target.rstrip('/')}-{slug}"
+    p = Path(target)
+    return str(p.with_name(f"{p.stem}-{slug}{p.suffix}"))
+
+
+def _class_ids(classes: list[int | str] | None, names: dict[int, str], where: str) -> tuple[int, ...] | None:
+    if classes is None:
+        return None
+    lookup = {v.lower(): k for k, v in names.items()}
+    out = []
+    for c in classes:
+        if isinstance(c, int):
+            out.append(c)
+        elif c.strip().isdigit():
+            out.append(int(c))
+        elif c.strip().lower() in lookup:
+            out.append(lookup[c.strip().lower()])
+        else:
+            raise ConfigError(f"{where}: unknown class {c!r} for this model")
+    return tuple(out)
+
+
+def _default_name(url: str) -> str:
+    """What open_source names a source that has no name: the file or folder name, webcamN, the redacted URL."""
+    text = url.strip()
+    if text.isdigit():
+        return f"webcam{text}"
+    if "://" in text and not text.lower().startswith("file://"):
+        return redact(text)
+    return Path(text.split("://", 1)[-1]).name or text
+
+
+def _checked_device(spec: str, devices: list[str] | None, where: str) -> str:
+    """The device spec if OpenVINO sees it on this machine (ConfigError naming the key otherwise)."""
+    from yolovino.inference.model.devices import DeviceError, check_device
+
+    if spec.upper() == "CPU":  # always there; listing devices loads every plugin (see model.py)
+        return spec
+    if devices is None:
+        import openvino as ov
+
+        devices = list(ov.Core().available_devices)
+    try:
+        return check_device(spec, devices)
+    except DeviceError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _analytics(spec: SourceSpec, model: Path, cfg: HeadlessConfig, where: str) -> AnalyticsConfig | None:
+    """The source's `analytics:` parsed, its class names resolved against the source's model."""
+    if spec.analytics is None or spec.analytics is False:
+        return None
+    from yolovino.inference.model.ir import YoloModel
+
+    parsed = parse_analytics(spec.analytics, f"{where}.analytics")
+    names = cfg.names_of(model) if cfg.names_of else YoloModel.load(model).names
+    return resolve_classes(parsed, names, f"{where}.analytics")
+
+
+def plan_sources(cfg: HeadlessConfig) -> list[SourcePlan]:
+    """Each source's settings resolved against the global ones (ConfigError naming the source's key path)."""
+    multi = len(cfg.sources) > 1
+    plans = []
+    for i, spec in enumerate(cfg.sources):
+        where = f"sources[{i}]"
+        model = Path(spec.model).expanduser() if spec.model else cfg.model
+        if spec.model and not model.exists():
+            raise ConfigError(f"{where}.model: {spec.model} not found")
+        changes: dict = {k: getattr(spec, k) for k in ("conf", "iou", "rect") if getattr(spec, k) is not None}
+        if spec.device is not None:
+            changes["device"] = _checked_device(spec.device, cfg.devices, f"{where}.device")
+        if spec.classes is not None:
+            names = cfg.names_of(model) if cfg.names_of else {}
+            changes["classes"] = _class_ids(spec.classes, names, f"{where}.classes")
+        try:
+            config = cfg.inference.with_(**changes)
+        except InferenceError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+        name = spec.name or _default_name(spec.url)
+        record = None
+        if spec.record or (spec.record is None and cfg.record is not None):
+            if cfg.record is None:
+                raise ConfigError(f"{where}.record: needs the top-level 'record: {{dir: ...}}'")
+            record = Path(cfg.record.dir).expanduser() / _slug(name)
+        if spec.serve and cfg.serve is None:
+            raise ConfigError(f"{where}.serve: needs the top-level 'serve:' (or --serve)")
+        plans.append(
+            SourcePlan(
+                key=spec.key,
+                url=spec.url,
+                name=spec.name,
+                live=spec.live,
+                model=model,
+                config=config,
+                output=spec.output or (cfg.output and (_suffixed(cfg.output, name) if multi else cfg.output)),
+                save=spec.save or (cfg.save and (_suffixed(cfg.save, name) if multi else cfg.save)),
+                jsonl=spec.jsonl,
+                record=record,
+                serve=cfg.serve is not None and spec.serve is not False,
+                stall_timeout=spec.stall_timeout or cfg.stall_timeout,
+                analytics=_analytics(spec, model, cfg, where),
+            )
+        )
+    return plans
+
+
+def _start_ops(cfg: HeadlessConfig, stack: contextlib.ExitStack, metrics: Metrics, sup: Supervisor):
+    """The RTSP server (before sources, which mount on it) and the metrics/health server."""
+    health = HealthCheck(metrics, sup.engines, cfg.infer_timeout, cfg.stall_timeout)
+    if cfg.metrics_port is not None:
+        try:
+            server = metrics.serve(cfg.metrics_port, cfg.metrics_host, health=health)
+        except OSError as exc:
+            raise ConfigError(f"metrics port {cfg.metrics_port}: {exc.strerror or exc}") from None
+        stack.callback(server.close)
+        log.info("metrics on %s, health on %s", server.url, server.health_url)
+    return health
+
+
+def _outputs(cfg: HeadlessConfig, stack: contextlib.ExitStack) -> Outputs:
+    out = Outputs(
+        output_fps=cfg.output_fps,
+        annotate=cfg.annotate,
+        max_retries=cfg.max_retries,
+        wait_for_sources=cfg.wait_for_sources,
+        max_frames=cfg.max_frames,
+    )
+    if cfg.serve is not None:
+        from yolovino.inference.outputs.rtsp_server import RtspServer
+
+        out.server = RtspServer(cfg.serve.host, cfg.serve.port, auth=cfg.serve_auth)
+        stack.callback(out.server.close)
+    if cfg.record is not None:
+        rec = cfg.record
+        out.segment_seconds = rec.segment_seconds
+        out.retention = Retention(
+            Path(rec.dir).expanduser(),
+            max_age=rec.max_age_hours * 3600 if rec.max_age_hours else None,
+            max_bytes=int(rec.max_size_mb * 1e6) if rec.max_size_mb else None,
+        )
+    if cfg.jsonl:
+        out.jsonl = JsonlSink(cfg.jsonl)
+        stack.callback(out.jsonl.close)
+    return out
+
+
+class _Counter:
+    """Frames out per source (called from the lanes' threads); sets `stop` at max_frames."""
+
+    def __init__(self, stop: threading.Event, max_frames: int | None):
+        self.counts: dict[str, int] = {}
+        self.total = 0
+        self.stop, self.max_frames = stop, max_frames
+        self.loading = time.monotonic()
+        self._lock = threading.Lock()
+
+    def __call__(self, fr) -> None:
+        with self._lock:
+            if not self.total:  # how long a start takes (model load, compile or cache import, first frame)
+                log.info("first result after %.2f s", time.monotonic() - self.loading)
+            self.counts[fr.source_id] = self.counts.get(fr.source_id, 0) + 1
+            self.total += 1
+            if self.max_frames is not None and self.total >= self.max_frames:
+                self.stop.set()
+
+
+def run_headless(
+    cfg: HeadlessConfig, stop: threading.Event | None = None, reload: threading.Event | None = None
+) -> int:
+    """Run until every source ends, `stop` is set, or max_frames; returns the process exit code.
+    Setting `reload` applies the rebuilt config (see the module docstring)."""
+    stop = stop or threading.Event()
+    reload = reload or threading.Event()
+    plans = plan_sources(cfg)
+    counter = _Counter(stop, cfg.max_frames)
+    with contextlib.ExitStack() as stack:  # closes, in reverse order, whatever was opened before a failure
+        outputs = _outputs(cfg, stack)
+        metrics = Metrics()
+        sup = Supervisor(metrics, outputs, counter)
+        stack.callback(sup.close)
+        health = _start_ops(cfg, stack, metrics, sup)
+        sup.apply(plans, strict=True)
+        health.stall_timeouts = sup.stall_timeouts()
+        started = time.monotonic()
+        _loop(cfg, sup, metrics, health, stop, reload)
+        sup.close()
+        elapsed = time.monotonic() - started
+    total = counter.total
+    log.info(
+        "done: %d frames in %.1f s (%.1f fps)%s",
+        total,
+        elapsed,
+        total / max(elapsed, 1e-6),
+        " (stopped)" if stop.is_set() else "",
+    )
+    failed = [s for s in sup.sources() if s.error is not None]
+    for s in failed:
+        log.error("source %s failed: %s", s.id, s.error)
+    if sup.lane_errors():  # a pipeline gave up (every source of its lane failed): logged by the lane
+        return 1
+    return 1 if failed and len(failed) == len(sup.sources()) and total == 0 else 0
+
+
+def _mtime(path: Path | None) -> float | None:
+    try:
+        return os.stat(path).st_mtime if path else None
+    except OSError:
+        return None
+
+
+def _loop(cfg, sup: Supervisor, metrics: Metrics, health: HealthCheck, stop, reload) -> None:
+    last_report = time.monotonic()
+    seen_mtime = _mtime(cfg.config_path)
+    while not stop.wait(0.2):
+        if cfg.watch_config and _mtime(cfg.config_path) != seen_mtime:
+            seen_mtime = _mtime(cfg.config_path)
+            log.info("config %s changed", cfg.config_path)
+            reload.set()
+        if reload.is_set():
+            reload.clear()
+            cfg = _reload(cfg, sup, health)
+        if sup.all_ended():
+            break
+        now = time.monotonic()
+        if cfg.report_every and now - last_report >= cfg.report_every:
+            last_report = now
+            for name, m in metrics.snapshot().items():
+                log.info(
+                    "%s: %d frames, %.1f fps, latency p50 %.0f ms, dropped %d, reconnects %d, %s",
+                    name,
+                    m["frames"],
+                    m["fps"],
+                    m["latency_p50_ms"],
+                    m["dropped"],
+                    m["reconnects"],
+                    "up" if m["up"] else "DOWN",
+                )
+
+
+def _reload(cfg: HeadlessConfig, sup: Supervisor, health: HealthCheck) -> HeadlessConfig:
+    """Apply the edited config; on any problem keep running as before (one log line)."""
+    if cfg.rebuild is None:
+        log.warning("reload: no config file to reload (start with --config)")
+        return cfg
+    try:
+        new = cfg.rebuild()
+        plans = plan_sources(new)
+    except InferenceError as exc:
+        log.error("reload: config not applied, still running the previous one (%s)", exc)
+        return cfg
+    fixed = [
+        k
+        for k in ("serve", "serve_auth", "record", "metrics_port", "metrics_host", "jsonl")
+        if getattr(new, k) != getattr(cfg, k)
+    ]
+    for k in fixed:  # the running process keeps what it started with
+        setattr(new, k, getattr(cfg, k))
+    if fixed:
+        log.warning("reload: %s changed; these apply at the next start", ", ".join(fixed))
+    health.default_stall_timeout, health.infer_timeout = new.stall_timeout, new.infer_timeout
+    result = sup.apply(plans)
+    health.stall_timeouts = sup.stall_timeouts()
+    log.info(
+        "reload: %s",
+        ", ".join(f"{k} {redact(', '.join(v))}" for k, v in result.items() if v) or "nothing changed",
+    )
+    return new
+
+
+__all__ = ["ConfigError", "HeadlessConfig", "SourceSpec", "load_yaml", "plan_sources", "redact", "run_headless"]
