@@ -31,6 +31,7 @@ from yolovino.inference.analytics.config import EventOutputs, SnapshotOutput, We
 from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.events import Event, FrameAnalytics
 from yolovino.inference.core.fileio import write_bytes
+from yolovino.inference.core.redact import one_line, redact
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,7 @@ class WebhookSink:
 
     def __init__(self, cfg: WebhookOutput, stop: threading.Event | None = None):
         self.cfg = cfg
-        self.name = f"webhook:{cfg.url.split('?')[0]}"
+        self.name = f"webhook:{redact(cfg.url).split('?')[0]}"  # no credentials in logs or metric labels
         self._stop = stop or threading.Event()
 
     def _post(self, body: bytes) -> None:
@@ -183,7 +184,8 @@ class WebhookSink:
                         raise RuntimeError(f"HTTP {exc.code} after {attempt + 1} tries") from None
                 except (OSError, TimeoutError) as exc:  # refused, reset, timed out
                     if attempt == self.cfg.retries:
-                        raise RuntimeError(f"{type(exc).__name__}: {exc} after {attempt + 1} tries") from None
+                        why = f"{type(exc).__name__}: {one_line(exc, self.cfg.url)}"
+                        raise RuntimeError(f"{why} after {attempt + 1} tries") from None
                 if self._stop.wait(delay):
                     raise RuntimeError("closing")
                 delay = min(delay * 2, self.cfg.max_backoff_s)
