@@ -11,16 +11,18 @@ plays up to its last fragment in any player (ffprobe, VLC, browsers).
 Naming is atomic: a segment is written as `<UTC start>.mp4.part` and renamed to `<UTC start>.mp4` when it
 is complete; `.part` files left by a crash are renamed when a recorder next starts in that folder.
 Retention runs at each rollover over the whole recording root: complete segments older than `max_age`
-go, then the oldest until the total is under `max_bytes`.
+go, then the oldest until the total is under `max_bytes`; only files with the recorder's naming in the
+root's camera folders (see `Retention`), never anything else, and links are not followed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -36,25 +38,62 @@ log = logging.getLogger(__name__)
 PART = ".part"
 
 
+SEGMENT_NAME = re.compile(r"^\d{8}T\d{6}Z(?:-\d+)?\.mp4$")  # what SegmentRecorder._open names a segment
+
+
 @dataclass(frozen=True)
 class Retention:
-    """Keep at most `max_age` seconds and `max_bytes` bytes of complete segments under `root` (None = no limit)."""
+    """Keep at most `max_age` seconds and `max_bytes` bytes of complete segments under `root` (None = no limit).
+
+    Only what a recorder wrote may go: regular files named like a segment (`20260101T120000Z.mp4`,
+    `...Z-2.mp4`) in `root` itself or in one of its camera folders. Anything else there (a family video, a
+    folder named `clip.mp4`, files deeper down) is neither counted nor deleted. Symbolic links are never
+    followed while looking, so a link cannot lead retention out of `root`; a recorder's own folder is
+    counted even when it is a link (`register`), because the recorder writes there: its segments count
+    towards the quota and are what the quota deletes. Deleting never raises: a file that cannot go is
+    logged once and skipped, so retention can never stop a recording. The newest segment of each folder
+    is kept even when it alone is over `max_bytes` (a quota smaller than one segment keeps the latest
+    recording rather than none; logged once).
+    """
 
     root: Path
     max_age: float | None = None
     max_bytes: int | None = None
+    _folders: set = field(default_factory=set, init=False, compare=False, repr=False)
+    _said: set = field(default_factory=set, init=False, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, compare=False, repr=False)
+
+    def register(self, folder: Path) -> None:
+        """A recorder writes into `folder`: count and prune its segments wherever the folder really is."""
+        with self._lock:
+            self._folders.add(os.path.realpath(folder))
+
+    def segments(self) -> list[tuple[float, int, Path]]:
+        """(mtime, size, path) of every complete segment retention owns, oldest first."""
+        folders = {os.path.realpath(self.root)}
+        for entry in _scan(self.root):
+            if entry.is_dir(follow_symlinks=False):
+                folders.add(os.path.realpath(entry.path))
+        with self._lock:
+            folders |= self._folders
+        out = []
+        for folder in sorted(folders):
+            for entry in _scan(Path(folder)):
+                if not SEGMENT_NAME.match(entry.name) or not entry.is_file(follow_symlinks=False):
+                    continue
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:  # another recorder's retention got it first
+                    continue
+                out.append((st.st_mtime, st.st_size, Path(entry.path)))
+        out.sort()
+        return out
 
     def enforce(self, now: float | None = None) -> list[Path]:
-        """Delete what is beyond the limits, oldest first; returns the deleted paths."""
+        """Delete what is beyond the limits, oldest first; returns the deleted paths. Never raises."""
         now = time.time() if now is None else now
-        segments = []
-        for p in self.root.rglob("*.mp4"):
-            try:
-                st = p.stat()
-            except FileNotFoundError:  # another recorder's retention got it first
-                continue
-            segments.append((st.st_mtime, st.st_size, p))
-        segments.sort()
+        segments = self.segments()
+        newest = {p.parent: p for _, _, p in segments}  # oldest first: the last one per folder wins
         total = sum(size for _, size, _ in segments)
         deleted = []
         for mtime, size, p in segments:
@@ -62,15 +101,42 @@ class Retention:
             too_big = self.max_bytes is not None and total > self.max_bytes
             if not (too_old or too_big):
                 break
+            if not too_old and newest[p.parent] == p:
+                self._once(
+                    "small",
+                    "retention: the size limit (%.1f MB) is smaller than a segment; keeping the newest "
+                    "segment of each camera",
+                    (self.max_bytes or 0) / 1e6,
+                )
+                continue
             try:
                 p.unlink()
                 deleted.append(p)
             except FileNotFoundError:
                 pass
+            except OSError as exc:
+                self._once(("unlink", p.parent), "retention: cannot delete %s (%s); skipping it", p, exc.strerror)
+                continue
             total -= size
         if deleted:
             log.info("retention: removed %d old segment(s) under %s", len(deleted), self.root)
         return deleted
+
+    def _once(self, key: object, msg: str, *args: object) -> None:
+        with self._lock:
+            if key in self._said:
+                return
+            self._said.add(key)
+        log.warning(msg, *args)
+
+
+def _scan(folder: Path) -> list[os.DirEntry]:
+    """The entries of `folder` (none when it is missing or unreadable: retention must never raise)."""
+    try:
+        with os.scandir(folder) as it:
+            return list(it)
+    except OSError:
+        return []
 
 
 def recover_parts(folder: Path) -> list[Path]:
@@ -121,6 +187,7 @@ class SegmentRecorder(Sink):
         self._lock = threading.Lock()
         recover_parts(self.folder)
         if retention is not None:
+            retention.register(self.folder)
             retention.enforce()
 
     @property
