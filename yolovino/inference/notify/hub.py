@@ -47,6 +47,9 @@ class Delivery:
 
 
 class EventConsumer(Protocol):
+    """What a consumer implements; it may also have an `up` attribute (its own view of its health, e.g.
+    connected to the broker), which the stats report together with the outcome of its last delivery."""
+
     name: str
 
     def handle(self, delivery: Delivery) -> None:
@@ -126,7 +129,7 @@ class QueuedConsumer:
             "sent": self.sent,
             "dropped": self.dropped,
             "failed": self.failed,
-            "up": self.up,
+            "up": self.up and bool(getattr(self.consumer, "up", True)),  # a consumer may know better (MQTT)
             "queued": self.queue.qsize(),
         }
 

@@ -7,9 +7,12 @@ Topics (`topic` defaults to "yolo"; the source name is made topic-safe):
     <topic>/status            retained "online"; the broker publishes "offline" (last will) if we vanish
 
 paho's network loop runs on its own thread and reconnects by itself (1 s, doubling to 10 s). A broker
-that is down at start or goes away mid-run costs the video nothing: publishes made meanwhile wait in
-paho's queue, bounded by `max_queue`, and go out after the reconnect (QoS 1 with a persistent session, so
-messages in flight when the link broke are sent again). Beyond the bound they are dropped and counted.
+that is down at start or goes away mid-run costs the video nothing: `handle` (on the consumer's worker
+thread) waits for the connection, so events made meanwhile wait in the consumer's bounded queue (hub.py)
+and go out after the reconnect, in order; beyond that bound they are dropped and counted. They count as
+sent only once handed to a connected client (QoS 1 with a persistent session, so messages in flight when
+the link broke are sent again; paho's own queue, bounded by `max_queue`, holds only those). The sink is
+`up` only while connected, and an outage is logged once: not reachable / lost, then (re)connected.
 """
 
 from __future__ import annotations
@@ -40,7 +43,10 @@ class MqttSink:
         self.name = f"mqtt:{cfg.host}:{cfg.port}"
         self.dropped = 0
         self.connected = threading.Event()
+        self._closing = threading.Event()  # set by close(): a handle() waiting for the broker gives up
         self._ever = False
+        self._outage_said = False  # the current outage has been logged (one line per outage)
+        self.connect_failures = 0  # attempts paho's loop made that did not connect
         self._mqtt = mqtt
         client_id = cfg.client_id or f"yolo-analytics-{topic_safe(socket.gethostname())}-{os.getpid()}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
@@ -54,26 +60,38 @@ class MqttSink:
         self.client.will_set(f"{cfg.topic}/status", "offline", qos=1, retain=True)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive)
         self.client.loop_start()
 
+    @property
+    def up(self) -> bool:
+        """True only while connected to the broker: what `yolo_event_sink_up` reports for this consumer."""
+        return self.connected.is_set() and not self._closing.is_set()
+
+    def _outage(self, why: str) -> None:
+        """Log the first failure of an outage (not every retry of paho's reconnect loop)."""
+        if not self._outage_said:
+            self._outage_said = True
+            log.warning("MQTT %s %s; events wait in the consumer's queue until it is back", self.name, why)
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        self.connect_failures += 1
+        self._outage("is not reachable" if not self._ever else "still not reachable")
+
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            log.warning("MQTT %s refused the connection: %s", self.name, reason_code)
+            self._outage(f"refused the connection: {reason_code}")
             return
         log.info("MQTT %s %s", self.name, "reconnected" if self._ever else "connected")
         self._ever = True
+        self._outage_said = False
         self.connected.set()
         client.publish(f"{self.cfg.topic}/status", "online", qos=1, retain=True)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        if self.connected.is_set():
-            log.warning(
-                "MQTT %s lost (%s); events are queued (at most %d) until it is back",
-                self.name,
-                reason_code,
-                self.cfg.max_queue,
-            )
+        if self.connected.is_set() and not self._closing.is_set():
+            self._outage(f"lost ({reason_code})")
         self.connected.clear()
 
     def _publish(self, topic: str, payload: str, retain: bool = False) -> None:
@@ -83,6 +101,10 @@ class MqttSink:
             raise RuntimeError(f"paho's queue is full ({self.cfg.max_queue} messages)")
 
     def handle(self, delivery) -> None:
+        """Publish once connected (waits meanwhile: the queue in front holds what comes, see above)."""
+        while not self.connected.wait(0.25):
+            if self._closing.is_set():
+                raise RuntimeError(f"closing while {self.name} is not connected")
         base = f"{self.cfg.topic}/{topic_safe(delivery.source)}"
         for event in delivery.events:
             self._publish(f"{base}/events", json.dumps(event.to_dict(), separators=(",", ":")))
@@ -91,6 +113,7 @@ class MqttSink:
 
     def close(self, timeout: float = 3.0) -> None:
         """Send what is queued while connected (up to `timeout`), mark the status offline, disconnect."""
+        self._closing.set()
         if self.connected.is_set():
             info = self.client.publish(f"{self.cfg.topic}/status", "offline", qos=1, retain=True)
             try:
