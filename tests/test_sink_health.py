@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import tracemalloc
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from mqtt_broker import Mosquitto, free_port, mosquitto_available
@@ -60,3 +63,70 @@ def test_mqtt_broker_port_closed_is_down_logged_once_and_not_sent(caplog):
         if sub is not None:
             sub.close()
         broker.cleanup()
+
+
+class HugeAnswer:
+    """HTTP server on 127.0.0.1 answering each POST with 200 and a 200 MB body, streamed 1 MB at a time
+    until the client hangs up; counts the bytes it got out."""
+
+    BODY = 200 * 2**20
+
+    def __init__(self):
+        self.written = 0
+        self.posts = 0
+        self.done = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                outer.posts += 1
+                self.send_response(200)
+                self.send_header("Content-Length", str(outer.BODY))
+                self.end_headers()
+                block = b"x" * 2**20
+                try:
+                    while outer.written < outer.BODY:
+                        self.wfile.write(block)
+                        outer.written += len(block)
+                except OSError:  # the client closed the connection: what a bounded reader does
+                    pass
+                finally:
+                    outer.done.set()
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_webhook_huge_answer_is_read_only_up_to_a_bound():
+    """The receiver answers 200 with a 200 MB body: the event counts as sent, the client reads a bounded
+    amount (the server gets out at most the bound plus the sockets' buffers) and memory stays small."""
+    from yolovino.inference.analytics.config import WebhookOutput
+    from yolovino.inference.core.events import Event, EventKind
+    from yolovino.inference.notify.hub import Delivery, WebhookSink
+
+    hook = HugeAnswer()
+    sink = WebhookSink(WebhookOutput(url=hook.url, retries=0, timeout_s=5.0))
+    event = Event(EventKind.CROSSED, 0.0, "cam", 1, 0, "person", 0.9, (0.0, 0.0, 1.0, 1.0), 0, 0.0)
+    tracemalloc.start()
+    try:
+        sink.handle(Delivery("cam", [event]))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    try:
+        assert hook.done.wait(10), "the server is still writing: the client kept reading"
+        assert hook.posts == 1
+        assert peak < 8 * 2**20, f"{peak / 2**20:.1f} MB allocated while reading the answer"
+        assert hook.written < 32 * 2**20, f"{hook.written / 2**20:.0f} MB read of the answer"
+    finally:
+        sink.close()
+        hook.close()

@@ -167,10 +167,22 @@ class WebhookSink:
         self.name = f"webhook:{redact(cfg.url).split('?')[0]}"  # no credentials in logs or metric labels
         self._stop = stop or threading.Event()
 
+    MAX_ANSWER_BYTES = 64 * 1024  # of the receiver's answer body: its status is what counts
+
     def _post(self, body: bytes) -> None:
+        """POST one event; read at most MAX_ANSWER_BYTES of the answer, for at most timeout_s in all.
+
+        The answer's body means nothing to us, but reading it whole let a receiver that answers with a
+        huge or endless body fill memory (timeout_s bounds each socket read, not the total)."""
         req = urllib.request.Request(self.cfg.url, body, {"Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(req, timeout=self.cfg.timeout_s) as resp:
-            resp.read()
+            deadline = time.monotonic() + self.cfg.timeout_s
+            left = self.MAX_ANSWER_BYTES
+            while left > 0 and time.monotonic() < deadline:
+                chunk = resp.read1(min(left, 16384))
+                if not chunk:
+                    break
+                left -= len(chunk)
 
     def handle(self, delivery: Delivery) -> None:
         for event in delivery.events:
