@@ -15,6 +15,9 @@ The text format is prometheus_client's; the metric names of the hand-written exp
 
 from __future__ import annotations
 
+import logging
+import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -37,6 +40,8 @@ from prometheus_client.registry import Collector
 from yolovino.inference.core.redact import redact
 from yolovino.inference.core.results import FrameResult
 from yolovino.inference.sources import FrameSource
+
+log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.0, 5.0)
 
@@ -182,8 +187,49 @@ class _SourceCollector(Collector):
         yield GaugeMetricFamily("yolo_uptime_seconds", "Seconds since start", value=time.time() - self.metrics.started)
 
 
+class _BoundedHTTPServer(ThreadingHTTPServer):
+    """A thread per connection, but at most `max_connections` at once: one more is closed at once (a scraper
+    retries), so clients that connect and idle cannot pile up threads. A client that hangs up mid-request
+    is its own business: a debug line, not a traceback on stderr (socketserver's default)."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address, handler, max_connections: int):
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            log.debug("metrics: %s refused, %d connections open", client_address, self.max_connections)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError, socket.timeout)):
+            log.debug("metrics: client %s went away (%s)", client_address, type(exc).__name__)
+        else:
+            log.error("metrics: request from %s failed", client_address, exc_info=True)
+
+
 class MetricsServer:
-    """GET /metrics (Prometheus) and /healthz (200 or 503 with a JSON body) on host:port."""
+    """GET /metrics (Prometheus) and /healthz (200 or 503 with a JSON body) on host:port.
+
+    A connection that sends nothing for `idle_timeout` s is closed, and at most `max_connections` are served
+    at once (see _BoundedHTTPServer): a scraper needs one, a few people with curl a few more."""
 
     def __init__(
         self,
@@ -191,10 +237,15 @@ class MetricsServer:
         port: int,
         host: str = "127.0.0.1",
         health: Callable[[], tuple[bool, dict]] | None = None,
+        *,
+        idle_timeout: float = 10.0,
+        max_connections: int = 32,
     ):
         import json
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = idle_timeout  # a socket timeout on every read and write of the connection
+
             def do_GET(self):
                 path = self.path.split("?")[0]
                 if path in ("/metrics", "/"):
@@ -215,8 +266,7 @@ class MetricsServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd: ThreadingHTTPServer | None = ThreadingHTTPServer((host, int(port)), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd: ThreadingHTTPServer | None = _BoundedHTTPServer((host, int(port)), Handler, max_connections)
         self.port = self.httpd.server_address[1]
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{self.port}/metrics"
