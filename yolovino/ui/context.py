@@ -76,7 +76,8 @@ class UIContext:
                         else "(none set: start the app with --allow-source)."
                     )
                 )
-            return text
+            scheme = text.split("://", 1)[0]
+            return scheme.lower() + text[len(scheme) :]  # the URL opened is the URL checked
         name = Path(text).name
         for folder in (self.samples_dir, self.default_source.parent if self.default_source else None):
             if folder and (folder / name).is_file():

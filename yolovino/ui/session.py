@@ -156,7 +156,8 @@ class Session:
         yield Update(status=f"Opening {shown} ...")
         try:
             # files: every frame, at inference speed; URLs: keep-latest (stale frames dropped)
-            source = open_source(spec, live=None if url else False)
+            # a URL opens only itself: no redirect or playlist leads FFmpeg off the allow-list
+            source = open_source(spec, live=None if url else False, pinned=url)
         except InferenceError as exc:
             raise UserFacingError(f"Cannot open {shown}: {one_line(exc)}") from None
         analytics = self.analytics.open(self.load()[0].names)  # tracks and counts go on across model switches

@@ -51,7 +51,8 @@ def open_source(
     wait: a network source or webcam that cannot be opened now keeps retrying in the background
           (state "reconnecting") instead of raising; bad specs (scheme, missing file) still raise.
     Other keywords: queue_size, max_retries (None = forever), backoff=(first, max) seconds,
-          open_timeout, read_timeout (network), options (extra FFmpeg options), stall_timeout.
+          open_timeout, read_timeout (network), options (extra FFmpeg options), stall_timeout,
+          pinned (network: open this URL only, no redirects or playlists; the web page's sources).
     """
     text = str(spec).strip()
     shown = redact(text)
@@ -67,6 +68,7 @@ def open_source(
         )
     elif "://" in text:
         scheme = text.split("://", 1)[0].lower()
+        text = scheme + text[len(scheme) :]  # RTSP:// is rtsp:// (RFC 3986), for FFmpeg as for every check here
         if scheme == "file":
             return open_source(urlsplit(text).path, live=live, name=name, start=start, wait=wait, **kw)
         if scheme not in NETWORK_SCHEMES:

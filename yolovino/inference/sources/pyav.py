@@ -13,6 +13,7 @@ from yolovino.inference.core.media import NETWORK_SCHEMES
 from yolovino.inference.core.redact import one_line
 from yolovino.inference.sources.base import Source
 from yolovino.inference.sources.packets import decode_tolerant, upright
+from yolovino.inference.sources.pinned import pinned_options, refuse_rtsp_redirect
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,17 @@ class PyAVSource(Source):
         open_timeout: float = 10.0,
         read_timeout: float = 3.0,
         options: dict | None = None,
+        pinned: bool = False,
         **kw,
     ):
+        """pinned: open this URL and nothing else (no redirects, no playlists; see pinned.py): for URLs a
+        user typed into the web page, which an allow-list checked."""
         super().__init__(spec, live=live, **kw)
         self.network = "://" in self.spec and urlsplit(self.spec).scheme.lower() in NETWORK_SCHEMES
         self.reconnectable = self.network
         self.open_timeout, self.read_timeout = open_timeout, read_timeout
         self.options = dict(options or {})
+        self.pinned = pinned and self.network
         self._first: tuple[Any, Iterator[Any]] | None = None  # a file's first frame, decoded at open to check it
         self._rejected = 0  # packets of this file the decoder rejected (they give no frame)
 
@@ -50,6 +55,8 @@ class PyAVSource(Source):
         if self.network:
             opts.update(analyzeduration="500000", probesize="65536")
         opts.update({k: str(v) for k, v in self.options.items()})
+        if self.pinned:
+            opts.update(pinned_options(self.spec))  # last: no extra option can loosen them
         return opts
 
     def _open(self):
@@ -57,11 +64,18 @@ class PyAVSource(Source):
 
         try:
             if self.network:
-                container = av.open(
-                    self.spec, options=self._av_options(), timeout=(self.open_timeout, self.read_timeout)
-                )
+                asked = refuse_rtsp_redirect(self.spec, self.display, self.open_timeout) if self.pinned else None
+                try:
+                    container = av.open(
+                        self.spec, options=self._av_options(), timeout=(self.open_timeout, self.read_timeout)
+                    )
+                finally:
+                    if asked is not None:
+                        asked.close()
             else:
                 container = av.open(self.spec)
+        except SourceError:
+            raise
         except Exception as exc:  # noqa: BLE001
             raise SourceError(f"{self.display}: cannot open ({one_line(exc, self.spec)})") from None
         try:
