@@ -122,3 +122,28 @@ def test_webhook_name_and_failure_hide_credentials(template, kept):
         sink.handle(Delivery("cam", [event]))
     assert SECRET not in sink.name and "127.0.0.1" in sink.name
     assert SECRET not in str(info.value)
+
+
+# names that try to forge a log line or move the terminal's cursor
+NASTY = ["cam\nERROR forged line", "cam\r\x1b[2Kgone", "cam\x00nul", "cam\u2028sep"]
+
+
+@pytest.mark.parametrize("name", NASTY)
+def test_control_characters_in_source_names_do_not_reach_the_logs(name, caplog, tmp_path):
+    """A named source, an unnamed URL and a folder with such names: ids, errors and log lines stay one line."""
+    from yolovino.inference.core.errors import SourceError
+    from yolovino.inference.sources import open_source
+
+    caplog.set_level(logging.DEBUG)
+    url = f"rtsp://127.0.0.1:{closed_port()}/{name}"
+    with pytest.raises(SourceError) as info:
+        open_source(url, open_timeout=2, read_timeout=2)
+    named = open_source(url, name=name, start=False)
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    (folder / "a.jpg").write_bytes(b"")
+    with pytest.raises(SourceError) as empty:
+        open_source(str(folder / name))  # not there: the error names it
+    for text in (str(info.value), named.id, named.display, str(empty.value), *(r.getMessage() for r in caplog.records)):
+        assert text.isprintable(), repr(text)
+    assert "cam" in named.id

@@ -74,8 +74,10 @@ def one_line(exc: BaseException, *secrets: str, limit: int = 240) -> str:
     return safe_name(scrub(msg, *secrets))[:limit]
 
 
-def safe_name(name: str, limit: int = 200) -> str:
-    """`name` fit for one log line: control characters (newlines, ESC, NUL ...) shown as \\xNN escapes."""
+def safe_name(name: str, limit: int | None = None) -> str:
+    """`name` fit for one log line: control characters (newlines, ESC, NUL ...) shown as \\xNN escapes, so
+    a name cannot forge log lines or move the terminal's cursor; cut to `limit` characters if given."""
     text = str(name)
-    out = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
-    return out if len(out) <= limit else out[: limit - 3] + "..."
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."

@@ -22,6 +22,7 @@ from yolovino.inference.analytics.config import AnalyticsConfig
 from yolovino.inference.analytics.stage import Analytics
 from yolovino.inference.core.config import InferenceConfig
 from yolovino.inference.core.errors import InferenceError, SourceError
+from yolovino.inference.core.redact import safe_name
 from yolovino.inference.core.results import FrameResult
 from yolovino.inference.draw.annotate import Annotator
 from yolovino.inference.model.engine import AsyncEngine
@@ -157,7 +158,7 @@ class Supervisor:
             waits = [(k, self._stop(k)) for k in removed + changed]
             for k, done in waits:
                 if not done.wait(30):
-                    log.warning("source %s: outputs not finalised within 30 s", k)
+                    log.warning("source %s: outputs not finalised within 30 s", safe_name(k))
             failed = []
             for k in changed + added:
                 try:
@@ -166,7 +167,7 @@ class Supervisor:
                     if strict:
                         raise
                     failed.append(k)
-                    log.error("source %s not started: %s", k, exc)
+                    log.error("source %s not started: %s", safe_name(k), exc)
             self._drop_idle_lanes()
             kept = [k for k in new if k not in changed and k not in added]
             return {"added": added, "removed": removed, "changed": changed, "kept": kept, "failed": failed}

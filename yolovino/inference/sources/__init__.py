@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from yolovino.inference.core.errors import SourceError
 from yolovino.inference.core.media import IMAGE_SUFFIXES, NETWORK_SCHEMES
-from yolovino.inference.core.redact import redact
+from yolovino.inference.core.redact import redact, safe_name
 from yolovino.inference.sources.base import FrameSource, Source, SourceStats, output_fps
 from yolovino.inference.sources.local import ImageSource, WebcamSource
 from yolovino.inference.sources.pyav import PyAVSource
@@ -55,7 +55,7 @@ def open_source(
           pinned (network: open this URL only, no redirects or playlists; the web page's sources).
     """
     text = str(spec).strip()
-    shown = redact(text)
+    shown = safe_name(redact(text))
     if not text:
         raise SourceError("empty source: give a video file, image, folder, webcam index or rtsp:// URL")
     if text.isdigit():

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from yolovino.inference.core.errors import SourceError
-from yolovino.inference.core.redact import one_line, redact
+from yolovino.inference.core.redact import one_line, redact, safe_name
 from yolovino.inference.core.results import Frame
 
 log = logging.getLogger(__name__)
@@ -109,8 +109,9 @@ class Source:
         stall_timeout: float = 5.0,
     ):
         self.spec = str(spec)
-        self.display = redact(self.spec)
-        self.id = name or self.display
+        # what logs, errors, metric labels and events call it: no password, no control characters
+        self.display = safe_name(redact(self.spec))
+        self.id = safe_name(name) if name else self.display
         self.live = live
         self.stats = SourceStats()
         self.max_retries = max_retries

@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 from yolovino.inference.core.errors import SourceError
+from yolovino.inference.core.redact import safe_name
 from yolovino.inference.sources.base import Source
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ class ImageSource(Source):
             raise SourceError(f"{self.display}: no images found")
         first = cv2.imread(str(self.paths[0]), cv2.IMREAD_COLOR)
         if first is None:
-            raise SourceError(f"{self.display}: {self.paths[0].name} is not a readable image")
+            raise SourceError(f"{self.display}: {safe_name(self.paths[0].name)} is not a readable image")
         return first
 
     def _frames(self, first):
@@ -73,6 +74,6 @@ class ImageSource(Source):
         for path in self.paths[1:]:
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
             if image is None:
-                log.warning("%s: skipping unreadable image %s", self.display, path.name)
+                log.warning("%s: skipping unreadable image %s", self.display, safe_name(path.name))
                 continue
             yield image, None
