@@ -130,3 +130,38 @@ def test_webhook_huge_answer_is_read_only_up_to_a_bound():
     finally:
         sink.close()
         hook.close()
+
+
+def test_unwritable_snapshot_folder_is_down_logged_once_and_events_go_on(tmp_path, caplog):
+    """The snapshot folder is a file (as an unwritable or missing mount would be): every crossing still
+    reaches the JSON lines, the snapshot stage says down with its events failed, one log line; once the
+    folder is there it recovers (one line) and counts what it writes."""
+    import json
+
+    snaps, events_file = tmp_path / "snaps", tmp_path / "events.jsonl"
+    snaps.write_text("not a folder")
+    caplog.set_level(logging.INFO, logger="yolovino.inference")
+    analytics = analytics_with({"jsonl": str(events_file), "snapshots": {"dir": str(snaps), "kinds": ["line_crossed"]}})
+    name = f"snapshots:{snaps}"
+    try:
+        feed(analytics, Cam(), crossing_frames(3))
+
+        def crossed() -> list[dict]:
+            lines = map(json.loads, events_file.read_text().splitlines())
+            return [x for x in lines if x["kind"] == "line_crossed"]
+
+        assert wait_until(lambda: events_file.exists() and len(crossed()) == 3, 10)
+        assert all("snapshot" not in c for c in crossed())
+        down = sink_metrics(analytics, name)
+        assert down["up"] == 0 and down["failed"] >= 3, down  # sent: only the events that wanted no snapshot
+        said = [r.getMessage() for r in caplog.records if str(snaps) in r.getMessage()]
+        assert len(said) == 1 and "failing" in said[0], said
+        snaps.unlink()
+        snaps.mkdir()
+        feed(analytics, Cam(), list(crossing_frames(4))[120:], t0=20.0)
+        assert wait_until(lambda: len(crossed()) == 4, 10)
+        assert wait_until(lambda: sink_metrics(analytics, name).get("up") == 1, 10)
+        assert "snapshot" in crossed()[-1] and list(snaps.rglob("*.jpg"))
+        assert any("restored" in r.getMessage() and str(snaps) in r.getMessage() for r in caplog.records)
+    finally:
+        analytics.close()

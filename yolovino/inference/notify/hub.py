@@ -228,13 +228,33 @@ def write_snapshot(cfg: SnapshotOutput, source: str, image: np.ndarray, events: 
     return str(path)
 
 
+class _SnapshotQueue(QueuedConsumer):
+    """The snapshot stage's queue: its counts say how many snapshots were written, not deliveries passed on."""
+
+    consumer: _SnapshotStage
+
+    def stats(self) -> dict:
+        out = super().stats()
+        stage = self.consumer
+        out["sent"] = max(out["sent"] - stage.not_written, 0)
+        out["failed"] += stage.not_written
+        return out
+
+
 class _SnapshotStage:
-    """Writes the JPEG of frames whose events want one, then hands the delivery on (order kept per source)."""
+    """Writes the JPEG of frames whose events want one, then hands the delivery on (order kept per source).
+
+    A snapshot that cannot be written (an unwritable or full folder) costs the events nothing: they go on
+    without one. The stage then reports down and counts those events as failed, not sent, and logs the
+    first failure of an outage and the recovery (one line each, not one per snapshot)."""
 
     def __init__(self, cfg: SnapshotOutput, forward, size: int):
         self.cfg, self.forward = cfg, forward
         self.name = f"snapshots:{cfg.dir}"
-        self.queue = QueuedConsumer(self, size)
+        self.up = True
+        self.not_written = 0  # events whose snapshot failed
+        self._down_since = 0.0
+        self.queue = _SnapshotQueue(self, size)
 
     def handle(self, item: Delivery) -> None:
         image = item.image
@@ -244,8 +264,23 @@ class _SnapshotStage:
                 path = write_snapshot(self.cfg, item.source, image, wanted)
                 for e in wanted:
                     e.snapshot = path
+                if not self.up:
+                    self.up = True
+                    log.info(
+                        "snapshots to %s restored after %.1f s (%d events went without one)",
+                        self.cfg.dir,
+                        time.monotonic() - self._down_since,
+                        self.not_written,
+                    )
             except (OSError, RuntimeError) as exc:
-                log.warning("snapshot for %s not written: %s", item.source, exc)
+                self.not_written += len(item.events)
+                if self.up:
+                    self.up, self._down_since = False, time.monotonic()
+                    log.warning(
+                        "snapshots to %s failing (%s); events go on without one until it works again",
+                        self.cfg.dir,
+                        one_line(exc),
+                    )
         self.forward(Delivery(item.source, item.events, item.counts))
 
     def close(self) -> None:
