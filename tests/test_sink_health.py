@@ -165,3 +165,38 @@ def test_unwritable_snapshot_folder_is_down_logged_once_and_events_go_on(tmp_pat
         assert any("restored" in r.getMessage() and str(snaps) in r.getMessage() for r in caplog.records)
     finally:
         analytics.close()
+
+
+def test_broken_webhooks_are_closed_together():
+    """Three webhooks whose server never answers, each with events queued and retrying: stopping costs one
+    close timeout in all, not one per webhook (it took 3 x 5 s one after the other)."""
+    import socket
+    import time
+
+    from yolovino.inference.analytics.config import parse_analytics
+    from yolovino.inference.core.events import Event, EventKind
+    from yolovino.inference.notify.hub import Delivery, EventHub
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(64)  # never accept()ed: every request hangs until the client's timeout
+    base = f"http://127.0.0.1:{silent.getsockname()[1]}"
+    outputs = {
+        f"cam{k}": parse_analytics(
+            {"events": {"webhook": {"url": f"{base}/hook{k}", "timeout_s": 3, "retries": 5}}}
+        ).events
+        for k in range(3)
+    }
+    hub = EventHub.build(outputs)
+    try:
+        event = Event(EventKind.CROSSED, 0.0, "cam", 1, 0, "person", 0.9, (0.0, 0.0, 1.0, 1.0), 0, 0.0)
+        for q in hub.consumers.values():
+            for _ in range(3):
+                q.offer(Delivery("cam", [event]))
+        assert wait_until(lambda: all(q.queue.qsize() < 3 for q in hub.consumers.values()), 5)  # sending
+        start = time.monotonic()
+        hub.close(timeout=2.0)
+        took = time.monotonic() - start
+        assert took < 4.5, f"closing 3 broken webhooks took {took:.1f} s"
+    finally:
+        silent.close()

@@ -347,10 +347,14 @@ class EventHub:
         return out
 
     def close(self, timeout: float = 5.0) -> None:
-        for snap in self._snapshots.values():
-            snap.queue.close(timeout)
-        for consumer in self.consumers.values():
-            consumer.close(timeout)
+        """Close the snapshot stages, then the consumers, each group at once (a thread each): N broken
+        webhooks cost `timeout` at stop, not N times it."""
+        for group in ([s.queue for s in self._snapshots.values()], list(self.consumers.values())):
+            closing = [threading.Thread(target=q.close, args=(timeout,), name=f"close-{q.name}") for q in group]
+            for t in closing:
+                t.start()
+            for t in closing:
+                t.join()
         self._snapshots.clear()
         self.consumers.clear()
 
