@@ -147,3 +147,21 @@ def test_control_characters_in_source_names_do_not_reach_the_logs(name, caplog, 
     for text in (str(info.value), named.id, named.display, str(empty.value), *(r.getMessage() for r in caplog.records)):
         assert text.isprintable(), repr(text)
     assert "cam" in named.id
+
+
+@pytest.mark.parametrize(
+    "text", ["ftp://admin:{s}@127.0.0.1/x.mp4", "ftp://127.0.0.1/user=admin&password={s}", "gopher://h/x?pw={s}"]
+)
+def test_page_errors_and_allow_list_errors_hide_credentials(text, tmp_path):
+    """The page's 'Unknown source' answer and a bad --allow-source pattern quote what was typed, redacted."""
+    from yolovino.common.allow import AllowList
+    from yolovino.inference.core.config import InferenceConfig
+    from yolovino.ui.context import UIContext, UserFacingError
+
+    ctx = UIContext(tmp_path, None, None, InferenceConfig(), tmp_path / "ui", allow=AllowList.parse(["*://127.0.0.1"]))
+    with pytest.raises(UserFacingError) as page:
+        ctx.resolve_source(text.format(s=SECRET))
+    with pytest.raises(ValueError) as pattern:
+        AllowList.parse([text.format(s=SECRET)])
+    for shown in (str(page.value), str(pattern.value)):
+        assert SECRET not in shown and "***" in shown, shown

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from yolovino.inference.core.media import NETWORK_SCHEMES
+from yolovino.inference.core.redact import redact
 
 
 @dataclass(frozen=True)
@@ -46,16 +47,17 @@ class AllowList:
         """ValueError naming the first pattern that is not scheme://host[:port] or scheme://cidr."""
         rules = []
         for text in (p.strip() for p in patterns):
+            shown = redact(text)  # a pattern pasted from a camera URL may carry its password
             if not text:
                 continue
             scheme, sep, rest = text.partition("://")
             scheme = scheme.lower()
             if not sep or not rest or (scheme != "*" and scheme not in NETWORK_SCHEMES):
-                raise ValueError(f"{text!r}: expected scheme://host[:port] or scheme://network/bits")
+                raise ValueError(f"{shown!r}: expected scheme://host[:port] or scheme://network/bits")
             try:
                 network = ipaddress.ip_network(rest.strip("[]"), strict=False) if "/" in rest else None
             except ValueError:
-                raise ValueError(f"{text!r}: {rest!r} is not a network (such as 10.0.0.0/8)") from None
+                raise ValueError(f"{shown!r}: not a network (such as 10.0.0.0/8)") from None
             port = None
             host = ""
             if network is None:
@@ -63,10 +65,10 @@ class AllowList:
                 try:
                     port = parts.port
                 except ValueError:
-                    raise ValueError(f"{text!r}: bad port") from None
+                    raise ValueError(f"{shown!r}: bad port") from None
                 host = (parts.hostname or "").lower()
                 if not host:
-                    raise ValueError(f"{text!r}: no host")
+                    raise ValueError(f"{shown!r}: no host")
             rules.append(_Rule(scheme, host, network, port))
         return cls(tuple(rules))
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from yolovino.common.allow import AllowList
 from yolovino.inference.core.config import InferenceConfig
 from yolovino.inference.core.media import VIDEO_SUFFIXES, is_url
+from yolovino.inference.core.redact import redact
 from yolovino.ui.catalog import Catalog, ModelCache, discover
 
 
@@ -83,7 +84,7 @@ class UIContext:
             if folder and (folder / name).is_file():
                 return str(folder / name)
         raise UserFacingError(
-            f"Unknown source {text!r}: enter an rtsp://, http:// or https:// URL, "
+            f"Unknown source {redact(text)!r}: enter an rtsp://, http:// or https:// URL, "
             f"or pick one of the sample clips ({', '.join(self.samples()) or 'none found'})."
         )
 
