@@ -96,7 +96,7 @@ def main() -> int:
     p.add_argument("--clients", default="0,1,4")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "serve.json")
     a = p.parse_args()
-    info = machine_info()  # before GStreamer starts in this process (see app._available_devices)
+    info = machine_info()  # before GStreamer starts in this process (see model.devices.available_devices)
     src = open_source(str(a.clip), live=False)
     fps = output_fps(src)
     frames = [f.image for _, f in zip(range(int(fps * 10)), src)]

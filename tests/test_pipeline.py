@@ -415,7 +415,8 @@ def test_cli_missing_default_model_message(tmp_path):
 
 
 def test_headless_yaml_multi_camera(detect_ir, person_clip, tmp_path):
-    from yolovino.inference.service.runner import HeadlessConfig, load_yaml, run_headless
+    from yolovino.inference.service.plan import HeadlessConfig, load_yaml
+    from yolovino.inference.service.runner import run_headless
 
     cfg_file = tmp_path / "cams.yaml"
     cfg_file.write_text(

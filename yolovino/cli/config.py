@@ -18,7 +18,7 @@ from yolovino.common.paths import models_root, shown
 if TYPE_CHECKING:  # imported lazily at run time to keep --help fast
     from yolovino.common.allow import AllowList
     from yolovino.inference.core.config import InferenceConfig
-    from yolovino.inference.service.runner import HeadlessConfig
+    from yolovino.inference.service.plan import HeadlessConfig
 
 DEFAULT_MODEL_NAME = "yolov8n"
 DEFAULT_CLIP = "videos/one-by-one-person-detection.mp4"
@@ -148,52 +148,21 @@ def resolve_model(arg: str | None) -> Path:
 
 
 def _classes(text: str | None, model: Path | None) -> tuple[int, ...] | None:
+    """--classes (or the file's `classes:`): ids or names, comma-separated, checked against the model."""
     if not text:
         return None
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
         raise UsageError("--classes is empty")
-    if all(t.isdigit() for t in items):
-        return tuple(int(t) for t in items)
-    names = {}
-    if model is not None:
-        from yolovino.inference.core.errors import ModelError
-        from yolovino.inference.model.ir import YoloModel
+    from yolovino.inference.core.classes import class_ids
+    from yolovino.inference.core.errors import ConfigError, ModelError
+    from yolovino.inference.model.ir import YoloModel
 
-        try:
-            names = YoloModel.load(model).names
-        except ModelError as exc:
-            raise UsageError(str(exc)) from None
-    lookup = {v.lower(): k for k, v in names.items()}
-    out = []
-    for t in items:
-        if t.isdigit():
-            out.append(int(t))
-        elif t.lower() in lookup:
-            out.append(lookup[t.lower()])
-        else:
-            raise UsageError(f"--classes: unknown class {t!r} for this model")
-    return tuple(out)
-
-
-def _available_devices() -> list[str]:
-    """The devices OpenVINO sees. Asked at most once per process, before anything else starts: once
-    GStreamer's RTSP server runs in the process, loading OpenVINO's NPU plugin (which listing the devices
-    does) crashes it (seen here), so a live reload reuses this list."""
-    import openvino as ov
-
-    return list(ov.Core().available_devices)
-
-
-def _device(spec: str, devices: list[str] | None) -> tuple[str, list[str] | None]:
-    """The device spec, checked against the devices OpenVINO sees on this machine (one line if absent);
-    CPU is always there and needs no listing. Returns the spec and the device list (if it was needed)."""
-    from yolovino.inference.model.devices import check_device
-
-    if spec.upper() == "CPU":
-        return spec, devices
-    present = _available_devices() if devices is None else devices
-    return check_device(str(spec), present), present
+    try:
+        names = YoloModel.load(model).names if model is not None else {}
+        return class_ids(items, names, "--classes")
+    except (ConfigError, ModelError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _auth(text: str | None) -> tuple[str, str] | None:
@@ -203,15 +172,6 @@ def _auth(text: str | None) -> tuple[str, str] | None:
         return credentials(text if text is not None else os.environ.get("YOLO_APP_AUTH"), "--auth / YOLO_APP_AUTH")
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-
-
-def _analytics_hook():
-    """The validator of each source's `analytics:` value in the YAML (tracking, zones, events): an
-    inference.settings.AnalyticsHook, (value, key path) -> raises ConfigError naming the path. Class names
-    are checked against the model later (headless.plan_sources)."""
-    from yolovino.inference.analytics.config import parse_analytics
-
-    return parse_analytics
 
 
 def build_config(argv: list[str] | None = None, devices: list[str] | None = None) -> AppConfig:
@@ -229,7 +189,7 @@ def build_config(argv: list[str] | None = None, devices: list[str] | None = None
         if not args.headless:
             raise UsageError("--config is for --headless mode")
         try:
-            settings = load_settings(args.config, _analytics_hook())
+            settings = load_settings(args.config)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
     if not args.headless:
@@ -254,8 +214,10 @@ def build_config(argv: list[str] | None = None, devices: list[str] | None = None
     if classes_text is None and settings.classes is not None:
         classes_text = ",".join(str(c) for c in settings.classes)
     rect = False if args.no_rect else settings.rect is not False
+    from yolovino.inference.model.devices import resolve_device
+
     try:
-        device, devices = _device(args.device or settings.device or "CPU", devices)
+        device, devices = resolve_device(args.device or settings.device or "CPU", devices)
     except InferenceError as exc:
         raise UsageError(str(exc)) from None
     try:

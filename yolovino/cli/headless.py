@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from yolovino.inference.core.config import InferenceConfig
-from yolovino.inference.service.runner import HeadlessConfig
+from yolovino.inference.service.plan import HeadlessConfig
 from yolovino.inference.service.settings import (
     ConfigError,
     MetricsSettings,

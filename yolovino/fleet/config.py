@@ -6,7 +6,7 @@ from __future__ import annotations
 from yolovino.fleet.cluster import FleetError
 from yolovino.fleet.host import HostSettings
 from yolovino.inference.core.errors import InferenceError
-from yolovino.inference.service.runner import HeadlessConfig, plan_sources
+from yolovino.inference.service.plan import HeadlessConfig, plan_sources
 from yolovino.inference.service.supervisor import SourcePlan
 
 # what the headless mode can do on one box but the fleet does not (yet), and what to use instead
@@ -66,12 +66,13 @@ def batch_plan(first_input: str, argv: list[str], analytics: dict | bool | None)
     for key in ("output", "save", "jsonl", "record", "serve", "metrics_port"):
         if getattr(cfg, key) is not None:
             raise FleetError(f"batch writes its outputs under --out; --{key.replace('_', '-')} is not for batch")
-    if analytics is not None:
+    parsed = None
+    if analytics is not None and analytics is not False:
         try:
-            parse_analytics(analytics, "--analytics")
-        except (InferenceError, ValueError) as exc:
+            parsed = parse_analytics(analytics, "--analytics")
+        except InferenceError as exc:
             raise FleetError(str(exc)) from None
-    cfg.sources = [SourceSpec(url=first_input, analytics=analytics)]
+    cfg.sources = [SourceSpec(url=first_input, analytics=parsed)]
     try:
         (plan,) = plan_sources(cfg)
     except InferenceError as exc:

@@ -35,9 +35,21 @@ __all__ = [
     "Source",
     "SourceStats",
     "WebcamSource",
+    "default_name",
     "open_source",
     "output_fps",
 ]
+
+
+def default_name(spec: str | int) -> str:
+    """What a source without a `name:` is called in logs, metrics and output names: webcamN for a webcam
+    index, the file or folder name, else the URL with its secrets redacted."""
+    text = str(spec).strip()
+    if text.isdigit():
+        return f"webcam{text}"
+    if "://" in text and not text.lower().startswith("file://"):
+        return redact(text)
+    return Path(urlsplit(text).path if "://" in text else text).expanduser().name or text
 
 
 def open_source(
@@ -55,13 +67,14 @@ def open_source(
     """
     text = str(spec).strip()
     shown = redact(text)
+    name = name or default_name(text)
     if not text:
         raise SourceError("empty source: give a video file, image, folder, webcam index or rtsp:// URL")
     if text.isdigit():
         src: Source = WebcamSource(
             text,
             index=int(text),
-            name=name or f"webcam{text}",
+            name=name,
             live=True if live is None else live,
             **_only(kw, Source),
         )
@@ -80,15 +93,15 @@ def open_source(
             paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             if not paths:
                 raise SourceError(f"{shown}: folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            src = ImageSource(text, paths=paths, name=name or path.name, **_only(kw, Source))
+            src = ImageSource(text, paths=paths, name=name, **_only(kw, Source))
         elif not path.exists():
             raise SourceError(f"{shown}: file not found")
         elif path.stat().st_size == 0:
             raise SourceError(f"{shown}: file is empty (0 bytes)")
         elif path.suffix.lower() in IMAGE_SUFFIXES:
-            src = ImageSource(text, paths=[path], name=name or path.name, **_only(kw, Source))
+            src = ImageSource(text, paths=[path], name=name, **_only(kw, Source))
         else:
-            src = PyAVSource(text, live=bool(live), name=name or path.name, **kw)
+            src = PyAVSource(text, live=bool(live), name=name, **kw)
     return src.start(wait=wait) if start else src
 
 
