@@ -27,9 +27,18 @@ path (`sources[1].analytics.zones[0].points`); class names are checked against t
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from yolovino.inference.analytics.tracker import TrackerConfig
 from yolovino.inference.analytics.zones import Anchor, LineSpec, ZoneSpec
@@ -41,6 +50,9 @@ from yolovino.inference.notify.config import EventOutputs, MqttOutput, SnapshotO
 ANCHORS = ("bottom_center", "center")
 
 
+TrackerKind = Literal["bytetrack", "sort", "ocsort", "off", "none"]
+
+
 def _tracker(value: Any) -> Any:
     """`tracker:` as written: true / absent (ByteTrack), off / false / none (no tracking), a kind, a mapping."""
     if value is None or value is True:
@@ -50,6 +62,10 @@ def _tracker(value: Any) -> Any:
     if isinstance(value, str):
         return {"kind": value}
     return value
+
+
+def _events(value: Any) -> Any:
+    return {} if value is None else value
 
 
 def _named(items: Any, prefix: str, anchor: Any) -> Any:
@@ -69,14 +85,19 @@ class AnalyticsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    tracker: TrackerConfig | None = TrackerConfig()
+    tracker: Annotated[
+        TrackerConfig | None,
+        BeforeValidator(_tracker, json_schema_input_type=TrackerConfig | TrackerKind | bool | None),
+    ] = TrackerConfig()
     detect_every: Annotated[int, Strict()] = Field(default=1, ge=1, le=100)
     anchor: Anchor = "bottom_center"
     min_frames: Annotated[int, Strict()] = Field(default=2, ge=1, le=100)  # updates on the new side before it counts
     reset_gap_s: Annotated[float, Strict()] = Field(default=3.0, ge=0.1)  # a larger gap in stream time resets tracks
     zones: tuple[ZoneSpec, ...] = ()
     lines: tuple[LineSpec, ...] = ()
-    events: EventOutputs = EventOutputs()
+    events: Annotated[EventOutputs, BeforeValidator(_events, json_schema_input_type=EventOutputs | None)] = (
+        EventOutputs()
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -85,13 +106,9 @@ class AnalyticsConfig(BaseModel):
             return {}
         if isinstance(data, dict):
             data = dict(data)
-            if "tracker" in data:
-                data["tracker"] = _tracker(data["tracker"])
             for key, prefix in (("zones", "zone"), ("lines", "line")):
                 if key in data:
                     data[key] = _named(data[key] if data[key] is not None else [], prefix, data.get("anchor"))
-            if data.get("events") is None:
-                data.pop("events", None)
         return data
 
     @field_validator("zones", "lines")

@@ -36,7 +36,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from yolovino.inference.core.classes import class_list
+from yolovino.inference.core.classes import ClassesInput, class_list
 from yolovino.inference.core.events import EventKind, RegionCounts
 
 Point = tuple[float, float]
@@ -62,10 +62,12 @@ def _in_frame(points: tuple[Point, ...]) -> tuple[Point, ...]:
 class _Region(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    name: Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1)]
+    name: Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        default="", description="default: zone<i> / line<i>"
+    )
     points: Annotated[tuple[tuple[Coordinate, Coordinate], ...], AfterValidator(_in_frame)]
     # names or ids as configured; `class_ids` holds them resolved against the model (None = every class)
-    classes: Annotated[tuple[str, ...] | None, BeforeValidator(class_list)] = None
+    classes: Annotated[tuple[str, ...] | None, BeforeValidator(class_list, json_schema_input_type=ClassesInput)] = None
     class_ids: SkipJsonSchema[tuple[int, ...] | None] = Field(default=None, exclude=True)
 
     @model_validator(mode="before")

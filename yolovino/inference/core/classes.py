@@ -12,6 +12,8 @@ from typing import Any
 
 from yolovino.inference.core.errors import ConfigError
 
+ClassesInput = list[int | str] | int | str | None  # what `classes:` may be written as
+
 
 def class_list(value: Any) -> tuple[str, ...] | None:
     """`classes:` as YAML gives it (one name or id, or a list of them) -> a tuple of strings (ValueError if not)."""

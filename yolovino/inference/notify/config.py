@@ -13,15 +13,20 @@ A consumer kind is one field here and one class registered in notify/base.py's C
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, field_validator
 
 from yolovino.inference.core.events import EventKind
 
 Text = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1)]
 Int = Annotated[int, Strict()]
 Num = Annotated[float, Strict()]
+
+
+def _bare(key: str):
+    """A bare string stands for {key: string} (`webhook: http://...`, `snapshots: folder`)."""
+    return lambda value: {key: value} if isinstance(value, str) else value
 
 
 class _Config(BaseModel):
@@ -54,11 +59,6 @@ class WebhookOutput(_Config):
     backoff_s: Num = Field(default=0.5, ge=0.0, le=600.0)
     max_backoff_s: Num = Field(default=5.0, ge=0.0, le=3600.0)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _bare_url(cls, data: Any) -> Any:  # `webhook: http://...`
-        return {"url": data} if isinstance(data, str) else data
-
     @field_validator("url")
     @classmethod
     def _http(cls, url: str) -> str:
@@ -72,17 +72,16 @@ class SnapshotOutput(_Config):
     kinds: tuple[EventKind, ...] = (EventKind.CROSSED, EventKind.ENTERED, EventKind.DWELL)
     quality: Int = Field(default=85, ge=1, le=100)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _bare_dir(cls, data: Any) -> Any:  # `snapshots: folder`
-        return {"dir": data} if isinstance(data, str) else data
-
 
 class EventOutputs(_Config):
     jsonl: Text | None = None
     mqtt: MqttOutput | None = None
-    webhook: WebhookOutput | None = None
-    snapshots: SnapshotOutput | None = None
+    webhook: Annotated[
+        WebhookOutput | None, BeforeValidator(_bare("url"), json_schema_input_type=WebhookOutput | str | None)
+    ] = None  # or just the URL
+    snapshots: Annotated[
+        SnapshotOutput | None, BeforeValidator(_bare("dir"), json_schema_input_type=SnapshotOutput | str | None)
+    ] = None  # or just the folder
     queue_size: Int = Field(default=1000, ge=1, le=10**6)  # per consumer; beyond it events are dropped and counted
     kinds: tuple[EventKind, ...] = tuple(EventKind)
 

@@ -21,12 +21,12 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from yolovino.inference.analytics.config import AnalyticsConfig
-from yolovino.inference.core.classes import class_list
+from yolovino.inference.core.classes import ClassesInput, class_list
 from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.validation import describe
 
@@ -63,6 +63,13 @@ class _Schema(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+def _urls_as_sources(value: Any) -> Any:
+    """A bare string in `sources:` is a source with only its URL."""
+    if isinstance(value, list):
+        return [{"url": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
 def _analytics(value: Any) -> Any:
     """`analytics: true` = tracking with defaults, `false` = none."""
     if value is True:
@@ -79,7 +86,7 @@ class SourceSpec(_Schema):
     # inference: thresholds, class filter, model and device (sources sharing model+device+rect share an engine)
     conf: float | None = Field(default=None, ge=0, le=1)
     iou: float | None = Field(default=None, ge=0, le=1)
-    classes: tuple[str, ...] | None = None
+    classes: Annotated[tuple[str, ...] | None, BeforeValidator(class_list, json_schema_input_type=ClassesInput)] = None
     rect: bool | None = None
     model: str | None = None
     device: str | None = None
@@ -92,10 +99,9 @@ class SourceSpec(_Schema):
     # health: no frame for this long = stalled
     stall_timeout: float | None = Field(default=None, gt=0)
     # tracking/zones/lines/events (analytics/config.py)
-    analytics: AnalyticsConfig | None = None
-
-    _norm_classes = field_validator("classes", mode="before")(class_list)
-    _norm_analytics = field_validator("analytics", mode="before")(_analytics)
+    analytics: Annotated[
+        AnalyticsConfig | None, BeforeValidator(_analytics, json_schema_input_type=AnalyticsConfig | bool | None)
+    ] = None
 
     @property
     def key(self) -> str:
@@ -135,7 +141,7 @@ class Settings(_Schema):
     device: str | None = None
     conf: float | None = Field(default=None, ge=0, le=1)
     iou: float | None = Field(default=None, ge=0, le=1)
-    classes: tuple[str, ...] | None = None
+    classes: Annotated[tuple[str, ...] | None, BeforeValidator(class_list, json_schema_input_type=ClassesInput)] = None
     rect: bool | None = None
     hint: str | None = None
     wait_for_sources: bool = False
@@ -145,16 +151,9 @@ class Settings(_Schema):
     metrics: MetricsSettings | None = None
     serve: ServeSettings | None = None
     record: RecordSettings | None = None
-    sources: list[SourceSpec] = Field(default_factory=list)
-
-    _norm_classes = field_validator("classes", mode="before")(class_list)
-
-    @field_validator("sources", mode="before")
-    @classmethod
-    def _urls_as_sources(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"url": v} if isinstance(v, str) else v for v in value]
-        return value
+    sources: Annotated[
+        list[SourceSpec], BeforeValidator(_urls_as_sources, json_schema_input_type=list[SourceSpec | str])
+    ] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:

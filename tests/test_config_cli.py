@@ -1,0 +1,92 @@
+"""`yolovino config check FILE` and `yolovino config schema`: a camera file checked before deployment (one line
+naming every bad key, exit 2; else the effective configuration with its defaults, exit 0), and a JSON Schema
+that a real validator (jsonschema, what the YAML language server uses) applies to the README's example."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run_app(*args, timeout=120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "app.py", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def readme_example(clip: Path) -> dict:
+    """The analytics YAML of the README, with its camera replaced by a local clip."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"```yaml\n(sources:.*?)```", text, re.S)
+    assert block, "README has no sources: YAML example"
+    doc = yaml.safe_load(block.group(1))
+    doc["sources"][0]["url"] = str(clip)
+    return doc
+
+
+def test_check_prints_the_effective_config_with_defaults(tmp_path, detect_ir, video_clip):
+    doc = readme_example(video_clip)
+    for key, name in (("jsonl", "e.jsonl"), ("snapshots", "snaps")):
+        events = doc["sources"][0]["analytics"]["events"]
+        events[key] = str(tmp_path / name) if key == "jsonl" else {**events[key], "dir": str(tmp_path / name)}
+    cfg = tmp_path / "cams.yaml"
+    cfg.write_text(yaml.safe_dump(doc))
+    proc = run_app("config", "check", cfg, "--model", detect_ir)
+    assert proc.returncode == 0, proc.stderr
+    assert "valid, 1 source(s) planned" in proc.stderr
+    effective = yaml.safe_load(proc.stdout)
+    analytics = effective["sources"][0]["analytics"]
+    assert analytics["tracker"]["kind"] == "bytetrack" and analytics["tracker"]["lost_track_s"] == 1.0
+    assert analytics["lines"][0]["anchor"] == "center" and analytics["zones"][0]["anchor"] == "bottom_center"
+    assert analytics["events"]["queue_size"] == 1000 and analytics["events"]["webhook"]["retries"] == 3
+    assert effective["stall_timeout"] == 10.0
+
+
+def test_check_refuses_a_broken_file_in_one_line(tmp_path, detect_ir):
+    cfg = tmp_path / "broken.yaml"
+    cfg.write_text(
+        "sources:\n  - url: a.mp4\n    fps: 3\n    analytics:\n"
+        "      zones: [{name: z, points: [[0, 0.5], [.inf, 0.5], [0.2, 0.9]]}]\n"
+        "      lines: [{points: [[0.1, 0.5]]}]\n"
+    )
+    proc = run_app("config", "check", cfg, "--model", detect_ir)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    for needle in (
+        "sources[0].analytics.zones[0].points[1][0]: Input should be a finite number",
+        "sources[0].analytics.lines[0].points: a line needs exactly 2 points, got 1",
+        "sources[0].fps: unknown key",
+    ):
+        assert needle in line, line
+
+
+def test_check_refuses_an_unknown_class_against_the_model(tmp_path, detect_ir, video_clip):
+    cfg = tmp_path / "cams.yaml"
+    cfg.write_text(yaml.safe_dump({"sources": [{"url": str(video_clip), "classes": ["person", "unicorn"]}]}))
+    proc = run_app("config", "check", cfg, "--model", detect_ir)
+    assert proc.returncode == 2 and "sources[0].classes[1]: unknown class 'unicorn'" in proc.stderr, proc.stderr
+
+
+def test_schema_validates_the_readme_example_and_catches_typos(tmp_path, video_clip):
+    out = tmp_path / "cams.schema.json"
+    proc = run_app("config", "schema", "-o", out)
+    assert proc.returncode == 0, proc.stderr
+    schema = json.loads(out.read_text())
+    doc = readme_example(video_clip)
+    jsonschema.validate(doc, schema)  # the documented example is valid for an editor
+    doc["sources"][0]["analytics"]["zones"][0]["colour"] = "red"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
+    doc["sources"][0]["analytics"]["zones"][0].pop("colour")
+    doc["sources"][0]["analytics"]["lines"][0]["anchor"] = "feet"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
