@@ -90,3 +90,37 @@ def test_schema_validates_the_readme_example_and_catches_typos(tmp_path, video_c
     doc["sources"][0]["analytics"]["lines"][0]["anchor"] = "feet"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, schema)
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--output-fps", "0"], "--output-fps must be > 0"),
+        (["--output-fps", "nan"], "--output-fps must be > 0"),
+        (["--output-fps", "-5"], "--output-fps must be > 0"),
+        (["--output-fps", "1e9"], "--output-fps must be > 0 and <= 240"),
+        (["--record", "REC", "--segment-seconds", "0"], "--segment-seconds must be > 0"),
+        (["--record", "REC", "--keep-hours", "inf"], "--keep-hours must be > 0"),
+        (["--conf", "nan"], "--conf must be >= 0 and <= 1"),
+        (["--max-frames", "0"], "--max-frames must be >= 1"),
+        (["--metrics-port", "70000"], "--metrics-port must be >= 0 and <= 65535"),
+        (["--classes", "99999"], "--classes: unknown class '99999' for this model"),
+        (["--classes", "person,unicorn"], "--classes: unknown class 'unicorn' for this model"),
+    ],
+)
+def test_bad_flag_values_name_the_flag(tmp_path, detect_ir, video_clip, args, needle):
+    """Issue 28 item 11: every out-of-range flag is one line naming it (exit 2), nothing runs."""
+    args = [str(tmp_path / a) if a == "REC" else a for a in args]
+    proc = run_app("--headless", "--source", video_clip, "--model", detect_ir, "--max-frames", "1", *args)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert needle in line, line
+
+
+def test_old_metrics_port_key_still_works_with_one_warning(tmp_path, detect_ir, video_clip):
+    cfg = tmp_path / "old.yaml"
+    cfg.write_text(yaml.safe_dump({"metrics_port": 0, "sources": [str(video_clip)]}))
+    proc = run_app("config", "check", cfg, "--model", detect_ir)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [ln for ln in proc.stderr.splitlines() if "deprecated" in ln]
+    assert warnings == ["yolovino: warning: metrics_port: 0 is deprecated; write metrics: {port: 0}"]

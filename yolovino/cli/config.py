@@ -7,6 +7,7 @@ importing the UI, and every live reload rebuilds it with the same function.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -174,6 +175,32 @@ def _auth(text: str | None) -> tuple[str, str] | None:
         raise UsageError(str(exc)) from None
 
 
+# numeric flags: (low, high, low included); argparse checks the type, these the range (NaN and inf refused)
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    "conf": (0.0, 1.0, True),
+    "iou": (0.0, 1.0, True),
+    "port": (0, 65535, True),
+    "metrics_port": (0, 65535, True),
+    "max_frames": (1, 10**12, True),
+    "output_fps": (0.0, 240.0, False),
+    "segment_seconds": (0.0, 86400.0, False),
+    "keep_hours": (0.0, 10.0**6, False),
+    "keep_mb": (0.0, 10.0**9, False),
+}
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """One line naming the flag for a number out of its range (`--output-fps 0` was accepted silently)."""
+    for name, (lo, hi, closed) in _RANGES.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        ok = math.isfinite(value) and (lo <= value if closed else lo < value) and value <= hi
+        if not ok:
+            low = f">= {lo:g}" if closed else f"> {lo:g}"
+            raise UsageError(f"--{name.replace('_', '-')} must be {low} and <= {hi:g}, got {value:g}")
+
+
 def build_config(argv: list[str] | None = None, devices: list[str] | None = None) -> AppConfig:
     """The run's configuration from the command line (and --config); `devices`: OpenVINO's device list
     when already known (a reload), else asked now."""
@@ -200,16 +227,9 @@ def build_config(argv: list[str] | None = None, devices: list[str] | None = None
                 f"--{(bad or ['source'])[0].replace('_', '-')} needs --headless"
                 + (" (the UI takes one --source)" if not bad else "")
             )
-    for name in ("port", "metrics_port"):
-        v = getattr(args, name)
-        if v is not None and not 0 <= v <= 65535:
-            raise UsageError(f"--{name.replace('_', '-')} must be 0..65535")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise UsageError("--max-frames must be >= 1")
+    _check_numbers(args)
 
     model = resolve_model(args.model or settings.model)
-    conf = args.conf if args.conf is not None else (settings.conf if settings.conf is not None else 0.25)
-    iou = args.iou if args.iou is not None else (settings.iou if settings.iou is not None else 0.7)
     classes_text = args.classes
     if classes_text is None and settings.classes is not None:
         classes_text = ",".join(str(c) for c in settings.classes)
@@ -220,10 +240,14 @@ def build_config(argv: list[str] | None = None, devices: list[str] | None = None
         device, devices = resolve_device(args.device or settings.device or "CPU", devices)
     except InferenceError as exc:
         raise UsageError(str(exc)) from None
+    # what the command line or the file sets; InferenceConfig holds every default
+    given = {k: v for k, v in (("conf", args.conf), ("iou", args.iou)) if v is not None}
+    given.update(
+        {k: getattr(settings, k) for k in ("conf", "iou") if k not in given and getattr(settings, k) is not None}
+    )
     try:
         inference = InferenceConfig(
-            conf=float(conf),
-            iou=float(iou),
+            **given,
             classes=_classes(classes_text, model),
             rect=rect,
             hint=args.hint or settings.hint or "THROUGHPUT",
