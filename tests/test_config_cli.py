@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import jsonschema
 import pytest
 import yaml
+from waiting import wait_until
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -124,3 +127,44 @@ def test_old_metrics_port_key_still_works_with_one_warning(tmp_path, detect_ir, 
     assert proc.returncode == 0, proc.stderr
     warnings = [ln for ln in proc.stderr.splitlines() if "deprecated" in ln]
     assert warnings == ["yolovino: warning: metrics_port: 0 is deprecated; write metrics: {port: 0}"]
+
+
+def test_a_bad_reload_is_logged_and_the_running_config_kept(tmp_path, detect_ir, video_clip):
+    """Issue 28 item 1: a non-finite coordinate in a live edit (--watch-config) is one log line naming the key;
+    the service keeps running the previous config and applies the next valid edit."""
+    cfg = tmp_path / "cams.yaml"
+
+    def write(points: str, conf: float) -> None:
+        cfg.write_text(
+            f"sources:\n  - url: {video_clip}\n    name: cam\n    conf: {conf}\n"
+            f"    analytics: {{lines: [{{name: gate, points: {points}}}]}}\n"
+        )
+
+    write("[[0.0, 0.5], [1.0, 0.5]]", 0.25)
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--headless", "--config", cfg, "--model", detect_ir, "--watch-config"],
+        cwd=REPO,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(proc.stderr.readline, "")), daemon=True)
+    reader.start()
+
+    def logged(text: str) -> str | None:
+        return next((ln for ln in list(lines) if text in ln), None)
+
+    try:
+        assert wait_until(lambda: logged("first result after"), 120), lines
+        write("[[0.0, 0.5], [.inf, 0.5]]", 0.25)
+        assert wait_until(lambda: logged("reload: config not applied"), 60), lines
+        line = logged("reload: config not applied")
+        assert "sources[0].analytics.lines[0].points[1][0]" in line and proc.poll() is None, line
+        write("[[0.0, 0.6], [1.0, 0.6]]", 0.3)
+        assert wait_until(lambda: logged("reload: changed cam"), 60), lines
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rc = proc.wait(60)
+        reader.join(10)
+    assert rc == 0 and not [ln for ln in lines if "Traceback" in ln], lines
