@@ -1,8 +1,10 @@
 """What every event consumer is: the `EventConsumer` protocol, the `Delivery` it handles, and CONSUMERS, the
 registry the hub builds consumers from: a key of the `events:` block (notify/config.py) -> its factory.
 
-Adding a consumer is one module that defines it and registers it (`@register_consumer("key")`), a field of that key
-in `EventOutputs`, and the module's import in notify/__init__.py; the hub has no list of kinds to edit.
+Adding a consumer is one module that defines it and its config class and registers both
+(`@register_consumer("key", config=...)`); once that module is imported, `events: {key: ...}` is accepted and
+validated by that class and the hub builds the consumer: there is no list of kinds to edit. The built-in
+kinds are also fields of `EventOutputs`, so the JSON Schema documents them (CONTRIBUTING.md).
 """
 
 from __future__ import annotations
@@ -40,20 +42,23 @@ class EventConsumer(Protocol):
 class ConsumerKind:
     """How to build one kind of consumer from its config (the value under its key in `events:`).
 
-    dedup: sources whose configs give the same dedup key share one consumer (the same file, broker, URL)."""
+    config: the type that value is validated as (a pydantic model, or str for a path) when the key is not a
+    built-in field of EventOutputs; dedup: sources whose configs give the same dedup key share one consumer
+    (the same file, broker, URL)."""
 
     make: Callable[[Any], EventConsumer]
     dedup: Callable[[Any], Hashable]
+    config: Any = None
 
 
 CONSUMERS: dict[str, ConsumerKind] = {}
 
 
-def register_consumer(key: str, dedup: Callable[[Any], Hashable] = lambda cfg: cfg):
-    """Class or factory decorator: register it as the consumer of `events: {key: ...}`."""
+def register_consumer(key: str, config: Any = None, dedup: Callable[[Any], Hashable] = lambda cfg: cfg):
+    """Class or factory decorator: register it as the consumer of `events: {key: <config>}`."""
 
     def register(make: Callable[[Any], EventConsumer]):
-        CONSUMERS[key] = ConsumerKind(make, dedup)
+        CONSUMERS[key] = ConsumerKind(make, dedup, config)
         return make
 
     return register

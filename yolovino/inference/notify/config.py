@@ -13,11 +13,25 @@ A consumer kind is one field here and one class registered in notify/base.py's C
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Strict,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from yolovino.inference.core.events import EventKind
+from yolovino.inference.core.validation import describe
+from yolovino.inference.notify.base import CONSUMERS
 
 Text = Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1)]
 Int = Annotated[int, Strict()]
@@ -84,6 +98,28 @@ class EventOutputs(_Config):
     ] = None  # or just the folder
     queue_size: Int = Field(default=1000, ge=1, le=10**6)  # per consumer; beyond it events are dropped and counted
     kinds: tuple[EventKind, ...] = tuple(EventKind)
+    # consumers registered by plug-ins (notify/base.py): key -> its validated config
+    _plugins: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _registered_kinds(cls, data: Any, handler: Any) -> Any:
+        """Keys that are no field but a registered consumer kind are validated by that kind's config type."""
+        plugins = {}
+        if isinstance(data, dict):
+            plugins = {k: v for k, v in data.items() if k not in cls.model_fields and k in CONSUMERS}
+            data = {k: v for k, v in data.items() if k not in plugins}
+        model = handler(data)
+        for key, value in plugins.items():
+            try:
+                model._plugins[key] = TypeAdapter(CONSUMERS[key].config).validate_python(value)
+            except ValidationError as exc:
+                raise ValueError(describe(exc, BaseModel, key)) from None
+        return model
+
+    def config_of(self, key: str) -> Any:
+        """The config of consumer kind `key` (None when this block does not ask for it)."""
+        return getattr(self, key) if key in type(self).model_fields else self._plugins.get(key)
 
 
 __all__ = ["EventOutputs", "MqttOutput", "SnapshotOutput", "WebhookOutput"]

@@ -289,6 +289,6 @@ class EventHub:
 def _consumers_for(out: EventOutputs):
     """(dedup key, factory) of each consumer an `events:` block asks for, by the CONSUMERS registry."""
     for key, kind in CONSUMERS.items():
-        cfg = getattr(out, key, None)
+        cfg = out.config_of(key)
         if cfg is not None:
             yield (key, kind.dedup(cfg)), (lambda kind=kind, cfg=cfg: kind.make(cfg))
