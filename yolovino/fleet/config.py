@@ -41,16 +41,12 @@ def live_plans(argv: list[str]) -> tuple[list[SourcePlan], HostSettings]:
         plans = plan_sources(cfg)
     except InferenceError as exc:
         raise FleetError(str(exc)) from None
-    rec = cfg.record
     settings = HostSettings(
         annotate=cfg.annotate,
         output_fps=cfg.output_fps,
         max_retries=cfg.max_retries,
         wait_for_sources=True,  # a camera down when its node takes it over keeps being retried
-        record_dir=rec.dir if rec else None,
-        segment_seconds=rec.segment_seconds if rec else 60.0,
-        max_age_hours=rec.max_age_hours if rec else None,
-        max_size_mb=rec.max_size_mb if rec else None,
+        record=cfg.record,
     )
     return plans, settings
 

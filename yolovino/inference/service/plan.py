@@ -18,6 +18,7 @@ from yolovino.inference.core.classes import class_ids
 from yolovino.inference.core.config import InferenceConfig
 from yolovino.inference.core.errors import ConfigError, InferenceError
 from yolovino.inference.model.devices import DeviceError, resolve_device
+from yolovino.inference.outputs.recording import Retention
 from yolovino.inference.service.settings import (
     DEFAULT_STALL_TIMEOUT,
     RecordSettings,
@@ -25,7 +26,7 @@ from yolovino.inference.service.settings import (
     SourceSpec,
     load_settings,
 )
-from yolovino.inference.service.supervisor import SourcePlan
+from yolovino.inference.service.supervisor import Outputs, SourcePlan
 from yolovino.inference.sources import default_name
 
 
@@ -145,4 +146,16 @@ def plan_sources(cfg: HeadlessConfig) -> list[SourcePlan]:
     return plans
 
 
-__all__ = ["HeadlessConfig", "load_yaml", "plan_sources"]
+def with_recording(out: Outputs, rec: RecordSettings | None) -> Outputs:
+    """`out` with the segment length and retention of `record:` (the one place a Retention is made from it)."""
+    if rec is not None:
+        out.segment_seconds = rec.segment_seconds
+        out.retention = Retention(
+            Path(rec.dir).expanduser(),
+            max_age=rec.max_age_hours * 3600 if rec.max_age_hours else None,
+            max_bytes=int(rec.max_size_mb * 1e6) if rec.max_size_mb else None,
+        )
+    return out
+
+
+__all__ = ["HeadlessConfig", "load_yaml", "plan_sources", "with_recording"]

@@ -44,11 +44,10 @@ from pathlib import Path
 
 from yolovino.inference.core.errors import InferenceError
 from yolovino.inference.core.redact import redact
-from yolovino.inference.outputs.recording import Retention
 from yolovino.inference.outputs.sinks import JsonlSink
 from yolovino.inference.service.health import HealthCheck
 from yolovino.inference.service.metrics import Metrics
-from yolovino.inference.service.plan import HeadlessConfig, plan_sources
+from yolovino.inference.service.plan import HeadlessConfig, plan_sources, with_recording
 from yolovino.inference.service.settings import ConfigError
 from yolovino.inference.service.supervisor import Outputs, Supervisor
 
@@ -81,14 +80,7 @@ def _outputs(cfg: HeadlessConfig, stack: contextlib.ExitStack) -> Outputs:
 
         out.server = RtspServer(cfg.serve.host, cfg.serve.port, auth=cfg.serve_auth)
         stack.callback(out.server.close)
-    if cfg.record is not None:
-        rec = cfg.record
-        out.segment_seconds = rec.segment_seconds
-        out.retention = Retention(
-            Path(rec.dir).expanduser(),
-            max_age=rec.max_age_hours * 3600 if rec.max_age_hours else None,
-            max_bytes=int(rec.max_size_mb * 1e6) if rec.max_size_mb else None,
-        )
+    with_recording(out, cfg.record)
     if cfg.jsonl:
         out.jsonl = JsonlSink(cfg.jsonl)
         stack.callback(out.jsonl.close)
