@@ -49,7 +49,7 @@ from yolovino.inference.core.events import FrameAnalytics
 from yolovino.inference.core.results import Frame, FrameResult, Results
 from yolovino.inference.draw.annotate import Annotator
 from yolovino.inference.model.engine import Engine
-from yolovino.inference.outputs.sinks import Sink
+from yolovino.inference.outputs.base import Sink
 from yolovino.inference.sources import FrameSource
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,8 @@ from yolovino.inference.core.errors import InferenceError
 from yolovino.inference.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from yolovino.inference.core.redact import one_line
 from yolovino.inference.model.engine import AsyncEngine
-from yolovino.inference.outputs.sinks import JsonlSink, VideoFileSink
+from yolovino.inference.outputs.jsonl import JsonlSink
+from yolovino.inference.outputs.video_file import VideoFileSink
 from yolovino.inference.pipeline import Pipeline
 from yolovino.inference.sources import open_source, output_fps
 from yolovino.ui.analytics_state import AnalyticsState

@@ -47,8 +47,8 @@ from yolovino.inference.analytics.config import AnalyticsConfig, parse_analytics
 from yolovino.inference.core.config import InferenceConfig
 from yolovino.inference.core.errors import InferenceError
 from yolovino.inference.core.redact import redact
+from yolovino.inference.outputs.jsonl import JsonlSink
 from yolovino.inference.outputs.recording import Retention
-from yolovino.inference.outputs.sinks import JsonlSink
 from yolovino.inference.service.health import HealthCheck
 from yolovino.inference.service.metrics import Metrics
 from yolovino.inference.service.settings import (
