@@ -56,6 +56,13 @@ class NullSink(Sink):
         self.closed = True
 
 
+def even_size(image: np.ndarray) -> tuple[int, int]:
+    """(width, height) of the image trimmed to even numbers, the only sizes 4:2:0 encoders take. The first
+    frame of a video output fixes the output's size this way; `fit` brings every later frame to it."""
+    h, w = image.shape[:2]
+    return w - w % 2, h - h % 2
+
+
 def fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """The image at `size` (width, height) for an encoder whose size is fixed: a frame one pixel wider or
     taller (odd sizes, trimmed to even for 4:2:0) loses its last column or row; any other size (a camera

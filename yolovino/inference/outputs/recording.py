@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from yolovino.inference.core.results import FrameResult
-from yolovino.inference.outputs.base import Sink, SinkError, fit, to_i420
+from yolovino.inference.outputs.base import Sink, SinkError, even_size, fit, to_i420
 from yolovino.inference.outputs.encode import add_video_stream, encode_i420, finish_file
 
 log = logging.getLogger(__name__)
@@ -169,9 +169,8 @@ class SegmentRecorder(Sink):
         with self._lock:
             if self.closed:
                 return
-            h, w = image.shape[:2]
             if self._size is None:
-                self._size = (w - w % 2, h - h % 2)
+                self._size = even_size(image)
             image = fit(image, self._size)
             if self._container is not None and t - self._seg_start >= self.segment_seconds:
                 self._finish()

@@ -16,7 +16,7 @@ import time
 import numpy as np
 
 from yolovino.inference.core.redact import one_line, redact, scrub
-from yolovino.inference.outputs.base import Sink, SinkError, fit, to_i420
+from yolovino.inference.outputs.base import Sink, SinkError, even_size, fit, to_i420
 from yolovino.inference.outputs.encode import add_video_stream, encode_i420
 
 log = logging.getLogger(__name__)
@@ -101,9 +101,8 @@ class RtspSink(Sink):
                 image = self._slot.get(timeout=0.2)
             except queue.Empty:
                 continue
-            h, w = image.shape[:2]
             if self._size is None:
-                self._size = (w - w % 2, h - h % 2)
+                self._size = even_size(image)
             image = fit(image, self._size)
             if self._proc is None and time.monotonic() < retry_at:
                 self.frames_dropped += 1

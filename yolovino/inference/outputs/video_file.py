@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from yolovino.inference.outputs.base import Sink, SinkError, fit, to_i420
+from yolovino.inference.outputs.base import Sink, SinkError, even_size, fit, to_i420
 from yolovino.inference.outputs.encode import TIME_BASE, add_video_stream, encode_i420, finish_file
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,6 @@ class VideoFileSink(Sink):
     def _open(self, w: int, h: int) -> None:
         import av
 
-        w2, h2 = w - w % 2, h - h % 2  # yuv420p needs even sizes
-        self._size = (w2, h2)
         fmt = {".mkv": "matroska", ".avi": "avi", ".mov": "mov"}.get(self.path.suffix.lower(), "mp4")
         container = av.open(str(self.tmp), "w", format=fmt)
         last = None
@@ -70,7 +68,7 @@ class VideoFileSink(Sink):
                     options, bit_rate = {"crf": str(self.crf), "preset": self.preset}, None
                 else:
                     options, bit_rate = None, 4_000_000
-                stream = add_video_stream(container, w2, h2, self.fps, codec=codec, options=options, bit_rate=bit_rate)
+                stream = add_video_stream(container, w, h, self.fps, codec=codec, options=options, bit_rate=bit_rate)
                 self._container, self._stream = container, stream
                 self.codec = codec
                 return
@@ -106,10 +104,11 @@ class VideoFileSink(Sink):
         with self._lock:
             if self.closed:
                 return
-            h, w = image.shape[:2]
+            if self._size is None:
+                self._size = even_size(image)
             if self._container is None:
-                self._open(w, h)
-            image = fit(image, self._size or (w, h))
+                self._open(*self._size)
+            image = fit(image, self._size)
             encode_i420(self._stream, self._container, to_i420(image), self._next_pts(pts))
             self.frames += 1
 
