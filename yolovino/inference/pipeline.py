@@ -1,4 +1,4 @@
-"""The video pipeline: sources -> one shared AsyncEngine -> annotate -> sinks, yielding FrameResults.
+"""The video pipeline: sources -> one shared Engine -> annotate -> sinks, yielding FrameResults.
 
 Stable API (the Gradio UI and the headless runner both use exactly this):
 
@@ -48,9 +48,8 @@ from yolovino.inference.core.errors import InferenceError, SourceError
 from yolovino.inference.core.events import FrameAnalytics
 from yolovino.inference.core.results import Frame, FrameResult, Results
 from yolovino.inference.draw.annotate import Annotator
-from yolovino.inference.model.engine import AsyncEngine
-from yolovino.inference.model.stride import StridedEngine
-from yolovino.inference.outputs.sinks import Sink
+from yolovino.inference.model.engine import Engine
+from yolovino.inference.outputs.base import Sink
 from yolovino.inference.sources import FrameSource
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ class Pipeline:
 
     def __init__(
         self,
-        engine: AsyncEngine | StridedEngine,
+        engine: Engine,
         sources: Sequence[FrameSource],
         sinks: Sequence[Sink] = (),
         annotator: Annotator | None = None,
@@ -238,7 +237,7 @@ class Pipeline:
                     if frame is None:
                         continue
                     try:
-                        self.engine.submit(frame.image, (src, frame), self._configs.get(id(src)))
+                        self.engine.submit(frame.image, (src, frame), self._configs.get(id(src)), source_id=src.id)
                         self._in_flight[id(src)] = self._in_flight.get(id(src), 0) + 1
                         self._order.append(src)
                         submitted = True

@@ -124,11 +124,6 @@ def to_pixels(points, frame_hw: tuple[int, int]) -> np.ndarray:
     return np.asarray(points, np.float64) * np.array([w, h], np.float64)
 
 
-def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """(N,) bool: which of the (N, 2) points lie inside the (M, 2) polygon (even-odd ray casting)."""
-    return _Edges(polygon).inside(points)
-
-
 class _Edges:
     """A polygon's edges, prepared once per frame size for vectorised point-in-polygon tests."""
 
@@ -139,6 +134,7 @@ class _Edges:
         self.slope = np.divide(x2 - self.x1, dy, out=np.zeros_like(dy), where=dy != 0)
 
     def inside(self, points: np.ndarray) -> np.ndarray:
+        """(N,) bool: which of the (N, 2) points lie inside the polygon (even-odd ray casting)."""
         if not len(points):
             return np.zeros(0, bool)
         x, y = points[:, 0:1], points[:, 1:2]
@@ -267,9 +263,6 @@ class ZoneCounter:
             del self._visits[tid]
             return None
         return self._leave(tid, visit, t)
-
-    def inside_ids(self) -> list[int]:
-        return [tid for tid, v in self._visits.items() if v.inside]
 
 
 @dataclass

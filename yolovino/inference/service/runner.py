@@ -44,7 +44,7 @@ from pathlib import Path
 
 from yolovino.inference.core.errors import InferenceError
 from yolovino.inference.core.redact import redact
-from yolovino.inference.outputs.sinks import JsonlSink
+from yolovino.inference.outputs.jsonl import JsonlSink
 from yolovino.inference.service.health import HealthCheck
 from yolovino.inference.service.metrics import Metrics
 from yolovino.inference.service.plan import HeadlessConfig, plan_sources, with_recording

@@ -27,9 +27,11 @@ from yolovino.inference.draw.annotate import Annotator
 from yolovino.inference.model.engine import AsyncEngine
 from yolovino.inference.model.ir import YoloModel
 from yolovino.inference.model.stride import StridedEngine
-from yolovino.inference.outputs.recording import Retention, SegmentRecorder
+from yolovino.inference.outputs.base import Sink
+from yolovino.inference.outputs.jsonl import JsonlSink
+from yolovino.inference.outputs.recording import Retention
+from yolovino.inference.outputs.registry import OutputRequest, open_outputs
 from yolovino.inference.outputs.rtsp_server import RtspServer
-from yolovino.inference.outputs.sinks import JsonlSink, RtspSink, Sink, VideoFileSink
 from yolovino.inference.pipeline import Pipeline
 from yolovino.inference.service.metrics import Metrics
 from yolovino.inference.sources import Source, open_source, output_fps
@@ -228,29 +230,11 @@ class Supervisor:
             log.info("source %s opened (%s)", src.id, "live, keep-latest" if src.live else "file")
 
     def _sinks(self, plan: SourcePlan, src: Source, stack: contextlib.ExitStack) -> list[Sink]:
-        out = self.outputs
-        fps = out.output_fps or output_fps(src)
-        sinks: list[Sink] = []
-
-        def add(sink: Sink) -> None:
-            stack.callback(sink.close)
-            sinks.append(sink)
-
-        if plan.output:
-            add(RtspSink(plan.output, fps, source_id=src.id))
-        if plan.save:
-            add(VideoFileSink(plan.save, fps, source_id=src.id))
-        if plan.jsonl:
-            add(JsonlSink(plan.jsonl, source_id=src.id))
-        if plan.record is not None:
-            add(
-                SegmentRecorder(
-                    plan.record, src.id, fps=fps, segment_seconds=out.segment_seconds, retention=out.retention
-                )
-            )
-        if plan.serve and out.server is not None:
-            add(out.server.stream(plan.name or src.id, fps, source_id=src.id))
-        return sinks
+        """The source's outputs: every kind registered in `outputs.registry` opens what the plan asks for;
+        each is closed by `stack` if a later one (or the start) fails."""
+        fps = self.outputs.output_fps or output_fps(src)
+        request = OutputRequest(plan, self.outputs, src.id, fps)
+        return open_outputs(request, lambda sink: stack.callback(sink.close))
 
     def _stop(self, key: str) -> threading.Event:
         r = self.running.pop(key)
