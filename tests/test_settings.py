@@ -1,4 +1,4 @@
-"""The headless YAML schema (inference/settings.py): every mistake is an error naming the key's path, the
+"""The headless YAML schema (inference/service/settings.py): every mistake is an error naming the key's path, the
 per-source keys reach the running sources, `analytics:` passes through to its hook untouched, and `${VAR}`
 takes secrets from the environment."""
 

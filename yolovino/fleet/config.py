@@ -1,5 +1,5 @@
 """The fleet's configuration: the headless mode's own command line and YAML (app.build_config, which
-parses inference/settings.py's schema), so a camera file runs the same on one box and on a cluster."""
+parses inference/service/settings.py's schema), so a camera file runs the same on one box and on a cluster."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from yolovino.inference.core.results import FrameResult
 from yolovino.inference.service.metrics import Metrics
 from yolovino.inference.service.plan import with_recording
 from yolovino.inference.service.settings import RecordSettings
-from yolovino.inference.service.supervisor import Outputs, SourcePlan, Supervisor
+from yolovino.inference.service.supervisor import Outputs, RunOptions, SourcePlan, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,10 @@ class HostSettings:
     record: RecordSettings | None = None  # the same `record:` as one box's
 
     def outputs(self) -> Outputs:
-        out = Outputs(
-            output_fps=self.output_fps,
-            annotate=self.annotate,
-            max_retries=self.max_retries,
-            wait_for_sources=self.wait_for_sources,
-        )
-        return with_recording(out, self.record)
+        return with_recording(Outputs(output_fps=self.output_fps, annotate=self.annotate), self.record)
+
+    def run_options(self) -> RunOptions:
+        return RunOptions(wait_for_sources=self.wait_for_sources, max_retries=self.max_retries)
 
 
 class _Frames:
@@ -69,7 +66,7 @@ class CameraHost:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.frames = _Frames()
         self.metrics = Metrics()
-        self.sup = Supervisor(self.metrics, settings.outputs(), self.frames)
+        self.sup = Supervisor(self.metrics, settings.outputs(), self.frames, settings.run_options())
         self.local_models: dict[str, Path] = {}  # the driver's model path -> this node's copy
         self.started = time.time()
 

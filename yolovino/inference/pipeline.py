@@ -2,20 +2,20 @@
 
 Stable API (the Gradio UI and the headless runner both use exactly this):
 
-    from yolovino.inference.pipeline import Pipeline, FrameResult
+    from yolovino.inference.pipeline import Pipeline
     from yolovino.inference.sources import open_source
     from yolovino.inference.draw.annotate import Annotator
 
     pipe = Pipeline(engine, [open_source(spec)], sinks=[...], annotator=Annotator(),
-                    analytics=Analytics(...))   # optional: tracker -> zones -> events (inference/analytics.py)
+                    analytics=Analytics(...))   # optional: tracker -> zones -> events (analytics/stage.py)
     for fr in pipe.run(stop):          # stop: threading.Event | None; run(stop, max_frames=N) also works
-        fr.frame        # sources.Frame: image (raw BGR, shared with OpenVINO: do not write to it), index,
+        fr.frame        # core.results.Frame: image (raw BGR, shared with OpenVINO: do not write to it), index,
                         #   source_id (redacted), pts, captured_at
-        fr.results      # results.Results in frame pixels
+        fr.results      # core.results.Results in frame pixels
         fr.annotated    # BGR np.ndarray with drawings (a copy), or None when annotator=None
         fr.fps          # this source's output frame rate over the last ~2 s
         fr.latency_ms   # capture -> annotated result, milliseconds (includes queueing)
-        fr.analytics    # events.FrameAnalytics (events, counts, drawing) when an analytics stage is given
+        fr.analytics    # core.events.FrameAnalytics (events, counts, drawing) when an analytics stage is given
 
 Behaviour:
   * Fair round-robin: each round takes at most one frame from every source that has one ready, while

@@ -2,7 +2,7 @@
 
 Frames go to OpenVINO without a copy (share_inputs) and stay referenced until their request completes.
 Completed requests are decoded on the caller's thread rather than in OpenVINO callbacks: Python callbacks
-on OpenVINO's worker threads race with interpreter shutdown (seen here as intermittent aborts at exit),
+on OpenVINO's worker threads race with interpreter shutdown (intermittent aborts at exit when they were tried),
 and decoding while the other requests run keeps the cores just as busy.
 
 `Engine` is the interface the pipeline drives: `AsyncEngine` here runs every frame, `model.stride.

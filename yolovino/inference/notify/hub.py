@@ -1,4 +1,4 @@
-"""Where events go: an events JSON-lines file, a webhook, MQTT (inference/mqtt_sink.py), JPEG snapshots.
+"""Where events go: an events JSON-lines file, a webhook, MQTT (inference/notify/mqtt.py), JPEG snapshots.
 
 The pipeline thread only ever calls `EventHub.publish()`, which puts the frame's events on a bounded queue
 per consumer and returns (`put_nowait`): a slow or dead consumer (a broker down, a webhook that never

@@ -49,7 +49,7 @@ from yolovino.inference.service.health import HealthCheck
 from yolovino.inference.service.metrics import Metrics
 from yolovino.inference.service.plan import HeadlessConfig, plan_sources, with_recording
 from yolovino.inference.service.settings import ConfigError
-from yolovino.inference.service.supervisor import Outputs, Supervisor
+from yolovino.inference.service.supervisor import Outputs, RunOptions, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -68,13 +68,7 @@ def _start_ops(cfg: HeadlessConfig, stack: contextlib.ExitStack, metrics: Metric
 
 
 def _outputs(cfg: HeadlessConfig, stack: contextlib.ExitStack) -> Outputs:
-    out = Outputs(
-        output_fps=cfg.output_fps,
-        annotate=cfg.annotate,
-        max_retries=cfg.max_retries,
-        wait_for_sources=cfg.wait_for_sources,
-        max_frames=cfg.max_frames,
-    )
+    out = Outputs(output_fps=cfg.output_fps, annotate=cfg.annotate)
     if cfg.serve is not None:
         from yolovino.inference.outputs.rtsp_server import RtspServer
 
@@ -119,7 +113,8 @@ def run_headless(
     with contextlib.ExitStack() as stack:  # closes, in reverse order, whatever was opened before a failure
         outputs = _outputs(cfg, stack)
         metrics = Metrics()
-        sup = Supervisor(metrics, outputs, counter)
+        running = RunOptions(cfg.wait_for_sources, cfg.max_retries, cfg.max_frames)
+        sup = Supervisor(metrics, outputs, counter, running)
         stack.callback(sup.close)
         health = _start_ops(cfg, stack, metrics, sup)
         sup.apply(plans, strict=True)

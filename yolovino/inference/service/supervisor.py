@@ -72,15 +72,28 @@ class Outputs:
     jsonl: JsonlSink | None = None
     output_fps: float | None = None
     annotate: bool = True
-    max_retries: int | None = None
-    wait_for_sources: bool = False
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How the supervisor opens sources and runs lanes (not outputs: the same for every source)."""
+
+    wait_for_sources: bool = False  # a source down at start keeps retrying instead of failing the start
+    max_retries: int | None = None  # reconnects before a source gives up (None: forever)
     max_frames: int | None = None  # per lane (exact with one lane; the caller stops at its total)
 
 
 class Lane:
     """One engine and its pipeline thread, serving every source planned with the same model and graph."""
 
-    def __init__(self, model: YoloModel, metrics: Metrics, outputs: Outputs, on_frame: Callable[[FrameResult], None]):
+    def __init__(
+        self,
+        model: YoloModel,
+        metrics: Metrics,
+        outputs: Outputs,
+        on_frame: Callable[[FrameResult], None],
+        max_frames: int | None = None,
+    ):
         self.engine = AsyncEngine(model)
         self.strided = StridedEngine(self.engine, {})  # detect every Nth frame per source (analytics)
         global_sinks: list[Sink] = [outputs.jsonl] if outputs.jsonl is not None else []
@@ -89,7 +102,7 @@ class Lane:
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self._on_frame = on_frame
-        self._max_frames = outputs.max_frames
+        self._max_frames = max_frames
         self.thread = threading.Thread(target=self._run, name=f"lane:{model.path.name}", daemon=True)
 
     def _run(self) -> None:
@@ -118,8 +131,15 @@ class _Running:
 class Supervisor:
     """Starts, stops and restarts sources as their plans change; see the module docstring."""
 
-    def __init__(self, metrics: Metrics, outputs: Outputs, on_frame: Callable[[FrameResult], None]):
+    def __init__(
+        self,
+        metrics: Metrics,
+        outputs: Outputs,
+        on_frame: Callable[[FrameResult], None],
+        options: RunOptions | None = None,
+    ):
         self.metrics, self.outputs, self._on_frame = metrics, outputs, on_frame
+        self.options = options or RunOptions()
         self.lanes: dict[tuple, Lane] = {}
         self.running: dict[str, _Running] = {}
         self._models: dict[tuple, YoloModel] = {}
@@ -182,7 +202,9 @@ class Supervisor:
             if model is None:
                 model = self._models[plan.lane_key] = YoloModel.load(plan.model, plan.config)
                 log.info("model %s (%s, %s, %s)", plan.model, model.meta.task, model.meta.precision, plan.config.device)
-            lane = self.lanes[plan.lane_key] = Lane(model, self.metrics, self.outputs, self._on_frame)
+            lane = self.lanes[plan.lane_key] = Lane(
+                model, self.metrics, self.outputs, self._on_frame, self.options.max_frames
+            )
             lane.pipe.analytics = self.analytics
         return lane
 
@@ -205,11 +227,11 @@ class Supervisor:
         lane.strided.set_stride(src.id, cfg.detect_every)
 
     def _start(self, plan: SourcePlan) -> None:
-        out = self.outputs
+        opts = self.options
         lane = self._lane(plan)
         with contextlib.ExitStack() as stack:  # a sink that fails to open closes what was opened before it
             src = open_source(
-                plan.url, live=plan.live, name=plan.name, wait=out.wait_for_sources, max_retries=out.max_retries
+                plan.url, live=plan.live, name=plan.name, wait=opts.wait_for_sources, max_retries=opts.max_retries
             )
             stack.callback(src.close)
             sinks = self._sinks(plan, src, stack)
@@ -268,4 +290,4 @@ class Supervisor:
                 self.analytics.close()  # ends live tracks, flushes the event outputs
 
 
-__all__ = ["Lane", "Outputs", "SourcePlan", "SourceError", "Supervisor"]
+__all__ = ["Lane", "Outputs", "RunOptions", "SourcePlan", "SourceError", "Supervisor"]

@@ -13,7 +13,7 @@ reconnect with exponential backoff forever (or `max_retries`), log each outage o
 and count it. Credentials in URLs are redacted in every log line, error and stat (`redact`).
 Decoding uses PyAV (bundled FFmpeg); webcams use OpenCV. Corrupt data is counted (stats.decode_errors,
 one log line per burst) and skipped, never a reason to reconnect; pictures are turned upright as the
-display matrix says (inference/decode.py). A frame size change mid-stream is logged and passed on.
+display matrix says (inference/sources/packets.py). A frame size change mid-stream is logged and passed on.
 """
 
 from __future__ import annotations
