@@ -20,6 +20,7 @@ from yolovino.inference.core.errors import ConfigError, InferenceError
 from yolovino.inference.model.devices import DeviceError, resolve_device
 from yolovino.inference.outputs.recording import Retention
 from yolovino.inference.service.settings import (
+    DEFAULT_INFER_TIMEOUT,
     DEFAULT_STALL_TIMEOUT,
     RecordSettings,
     ServeSettings,
@@ -32,6 +33,12 @@ from yolovino.inference.sources import default_name
 
 @dataclass
 class HeadlessConfig:
+    """One headless run: the camera file's validated parts (sources, record, serve, timeouts) with the command
+    line's overrides applied (yolovino.cli.headless builds it), the values only the command line has (output,
+    save, jsonl, max_frames, ...), and three hooks of the process: `rebuild` (the same command line and the
+    edited file again, for a live reload), `names_of` (a model's class names, cached) and `devices` (asked once).
+    """
+
     sources: list[SourceSpec]
     model: Path
     inference: InferenceConfig = field(default_factory=InferenceConfig)
@@ -50,7 +57,7 @@ class HeadlessConfig:
     serve_auth: tuple[str, str] | None = None
     record: RecordSettings | None = None
     stall_timeout: float = DEFAULT_STALL_TIMEOUT
-    infer_timeout: float = 30.0
+    infer_timeout: float = DEFAULT_INFER_TIMEOUT
     config_path: Path | None = None
     watch_config: bool = False
     # () -> a new HeadlessConfig from the same command line and the edited file (ConfigError if invalid)

@@ -33,6 +33,7 @@ from yolovino.inference.core.validation import describe
 MAX_YAML_BYTES = 1_000_000  # a camera file is a few kB; more is a mistake (or an attack) that costs minutes
 MAX_YAML_VALUES = 100_000  # after expanding aliases: a YAML alias bomb holds billions
 DEFAULT_STALL_TIMEOUT = 10.0  # s without a result before /healthz calls a source stalled
+DEFAULT_INFER_TIMEOUT = 30.0  # s an infer request may stay pending before /healthz calls inference stuck
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -146,7 +147,7 @@ class Settings(_Schema):
     hint: str | None = None
     wait_for_sources: bool = False
     stall_timeout: float = Field(default=DEFAULT_STALL_TIMEOUT, gt=0)
-    infer_timeout: float = Field(default=30.0, gt=0)
+    infer_timeout: float = Field(default=DEFAULT_INFER_TIMEOUT, gt=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)  # kept for old files; = metrics: {port}
     metrics: MetricsSettings | None = None
     serve: ServeSettings | None = None
@@ -219,6 +220,7 @@ def config_schema() -> dict:
 
 
 __all__ = [
+    "DEFAULT_INFER_TIMEOUT",
     "DEFAULT_STALL_TIMEOUT",
     "ConfigError",
     "MetricsSettings",

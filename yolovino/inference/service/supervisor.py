@@ -34,6 +34,7 @@ from yolovino.inference.outputs.registry import OutputRequest, open_outputs
 from yolovino.inference.outputs.rtsp_server import RtspServer
 from yolovino.inference.pipeline import Pipeline
 from yolovino.inference.service.metrics import Metrics
+from yolovino.inference.service.settings import DEFAULT_STALL_TIMEOUT
 from yolovino.inference.sources import Source, open_source, output_fps
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class SourcePlan:
     jsonl: str | None = None
     record: Path | None = None  # folder of its segments
     serve: bool = False
-    stall_timeout: float = 10.0
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT
     analytics: AnalyticsConfig | None = field(default=None, compare=True, hash=False)
 
     @property
