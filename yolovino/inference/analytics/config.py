@@ -47,9 +47,6 @@ from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.validation import describe
 from yolovino.inference.notify.config import EventOutputs, MqttOutput, SnapshotOutput, WebhookOutput
 
-ANCHORS = ("bottom_center", "center")
-
-
 TrackerKind = Literal["bytetrack", "sort", "ocsort", "off", "none"]
 
 
@@ -157,7 +154,6 @@ def resolve_classes(cfg: AnalyticsConfig, names: dict[int, str], where: str = "a
 
 
 __all__ = [
-    "ANCHORS",
     "AnalyticsConfig",
     "EventOutputs",
     "LineSpec",
