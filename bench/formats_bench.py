@@ -37,7 +37,7 @@ from tests.media_formats import FORMATS, X264, Format, make_format
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
 from yolovino.inference.core.errors import InferenceError
 from yolovino.inference.draw.annotate import Annotator
-from yolovino.inference.outputs.sinks import VideoFileSink
+from yolovino.inference.outputs.video_file import VideoFileSink
 from yolovino.inference.pipeline import Pipeline
 from yolovino.inference.sources import open_source
 from yolovino.inference.sources.packets import upright

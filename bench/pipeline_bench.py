@@ -39,7 +39,7 @@ from bench.benchlib import default_clip, default_model, write_json  # noqa: E402
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
 from yolovino.inference.draw.annotate import Annotator  # noqa: E402
 from yolovino.inference.model.ir import build_graph  # noqa: E402
-from yolovino.inference.outputs.sinks import VideoFileSink  # noqa: E402
+from yolovino.inference.outputs.video_file import VideoFileSink  # noqa: E402
 from yolovino.inference.pipeline import Pipeline  # noqa: E402
 from yolovino.inference.sources import open_source  # noqa: E402
 

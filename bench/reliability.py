@@ -48,7 +48,7 @@ import av  # noqa: E402
 from bench.benchlib import RtspServer, default_model, write_json  # noqa: E402
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel  # noqa: E402
 from yolovino.inference.draw.annotate import Annotator  # noqa: E402
-from yolovino.inference.outputs.sinks import RtspSink  # noqa: E402
+from yolovino.inference.outputs.rtsp_publish import RtspSink  # noqa: E402
 from yolovino.inference.pipeline import Pipeline  # noqa: E402
 from yolovino.inference.sources import open_source  # noqa: E402
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.serve_bench [--clip videos/one-by-one-person-detection.mp4] [--seconds 20]
 
-One stream of the clip's frames is pushed into inference/rtsp_server.py at the clip's own frame rate (as the
+One stream of the clip's frames is pushed into inference/outputs/rtsp_server.py at the clip's own frame rate (as the
 pipeline would, annotated or not: the server's work is the same), in this process. For 0, 1 and 4 clients
 (ffmpeg reading over RTSP/TCP into the null muxer, each a separate process whose CPU is not counted), this
 process's CPU time is read from /proc over a window of --seconds: that is the server's cost (x264 encode
@@ -96,7 +96,7 @@ def main() -> int:
     p.add_argument("--clients", default="0,1,4")
     p.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "serve.json")
     a = p.parse_args()
-    info = machine_info()  # before GStreamer starts in this process (see app._available_devices)
+    info = machine_info()  # before GStreamer starts in this process (see model.devices.available_devices)
     src = open_source(str(a.clip), live=False)
     fps = output_fps(src)
     frames = [f.image for _, f in zip(range(int(fps * 10)), src)]

@@ -94,7 +94,7 @@ def file_loop_child(model: str, clip: str, metrics_port: int) -> int:
 
     from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
     from yolovino.inference.draw.annotate import Annotator
-    from yolovino.inference.outputs.sinks import JsonlSink
+    from yolovino.inference.outputs.jsonl import JsonlSink
     from yolovino.inference.pipeline import Pipeline
     from yolovino.inference.service.metrics import Metrics
     from yolovino.inference.sources import PyAVSource

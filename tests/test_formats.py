@@ -20,7 +20,7 @@ from media_formats import FORMATS, transcode
 
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
 from yolovino.inference.draw.annotate import Annotator, color_for
-from yolovino.inference.outputs.sinks import VideoFileSink
+from yolovino.inference.outputs.video_file import VideoFileSink
 from yolovino.inference.pipeline import Pipeline
 from yolovino.inference.sources import open_source
 

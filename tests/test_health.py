@@ -17,7 +17,7 @@ from rtsp_control import free_port
 from waiting import wait_until
 
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
-from yolovino.inference.outputs.sinks import NullSink
+from yolovino.inference.outputs.base import NullSink
 from yolovino.inference.pipeline import Pipeline
 from yolovino.inference.service.health import HealthCheck
 from yolovino.inference.service.metrics import Metrics

@@ -25,7 +25,9 @@ from yolovino.inference.core.errors import SourceError
 from yolovino.inference.core.redact import redact
 from yolovino.inference.core.results import FrameResult
 from yolovino.inference.draw.annotate import Annotator
-from yolovino.inference.outputs.sinks import JsonlSink, NullSink, VideoFileSink
+from yolovino.inference.outputs.base import NullSink
+from yolovino.inference.outputs.jsonl import JsonlSink
+from yolovino.inference.outputs.video_file import VideoFileSink
 from yolovino.inference.pipeline import Pipeline
 from yolovino.inference.service.metrics import Metrics
 from yolovino.inference.sources import open_source
@@ -262,7 +264,7 @@ def test_video_file_sink_keeps_the_picture(person_clip, tmp_path):
 def test_sink_fits_frames_of_another_size(tmp_path):
     """The mp4 keeps its first size: an odd frame loses its last column and row (no resampling), a frame
     of another shape is scaled into it with its aspect ratio kept, on black bars."""
-    from yolovino.inference.outputs.sinks import fit
+    from yolovino.inference.outputs.base import fit
 
     odd = np.random.default_rng(0).integers(0, 255, (359, 641, 3), np.uint8)
     assert np.array_equal(fit(odd, (640, 358)), odd[:358, :640])
@@ -415,7 +417,8 @@ def test_cli_missing_default_model_message(tmp_path):
 
 
 def test_headless_yaml_multi_camera(detect_ir, person_clip, tmp_path):
-    from yolovino.inference.service.runner import HeadlessConfig, load_yaml, run_headless
+    from yolovino.inference.service.plan import HeadlessConfig, load_yaml
+    from yolovino.inference.service.runner import run_headless
 
     cfg_file = tmp_path / "cams.yaml"
     cfg_file.write_text(

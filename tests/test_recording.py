@@ -1,4 +1,4 @@
-"""Crash-safe segmented recording (inference/recording.py): the app killed with SIGKILL mid-segment leaves
+"""Crash-safe segmented recording (inference/outputs/recording.py): the app killed with SIGKILL mid-segment leaves
 every segment playable, the cut one included (ffprobe decodes it); retention by age and total size."""
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ from waiting import wait_until
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
 from yolovino.inference.core.errors import SourceError
 from yolovino.inference.draw.annotate import Annotator, color_for
-from yolovino.inference.outputs.sinks import NullSink, RtspSink
+from yolovino.inference.outputs.base import NullSink
+from yolovino.inference.outputs.rtsp_publish import RtspSink
 from yolovino.inference.pipeline import Pipeline
 from yolovino.inference.sources import open_source
 

@@ -1,4 +1,4 @@
-"""The built-in RTSP server (inference/rtsp_server.py) read by clients nobody here wrote: ffprobe and PyAV.
+"""The built-in RTSP server (inference/outputs/rtsp_server.py) read by clients nobody here wrote: ffprobe and PyAV.
 
 The app runs headless on a live camera (the local GStreamer test server looping the clip) with `--serve`;
 its annotated stream is at rtsp://127.0.0.1:PORT/<name>. Several clients read at once and see the drawings;

@@ -1,4 +1,4 @@
-"""The headless YAML schema (inference/settings.py): every mistake is an error naming the key's path, the
+"""The headless YAML schema (inference/service/settings.py): every mistake is an error naming the key's path, the
 per-source keys reach the running sources, `analytics:` passes through to its hook untouched, and `${VAR}`
 takes secrets from the environment."""
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from yolovino.inference.service.settings import ConfigError, expand_env, load_settings, parse_settings
+from yolovino.inference.analytics.config import AnalyticsConfig
+from yolovino.inference.service.settings import ConfigError, config_schema, expand_env, load_settings, parse_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,8 +40,9 @@ def test_mistakes_name_the_key_path(doc, needle):
     assert "\n" not in text
 
 
-def test_per_source_keys_and_analytics_pass_through(tmp_path):
-    zones = {"zones": [{"name": "door", "polygon": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.9]]}], "lines": []}
+def test_per_source_keys_and_typed_analytics(tmp_path):
+    """A source's `analytics:` is validated with the file, into the analytics stage's own config type."""
+    zones = {"zones": [{"name": "door", "points": [[0.1, 0.1], [0.5, 0.1], [0.5, 0.9]]}], "lines": []}
     cfg = tmp_path / "cams.yaml"
     cfg.write_text(
         "conf: 0.3\nrecord: {dir: rec, segment_seconds: 10, max_size_mb: 500}\nsources:\n"
@@ -49,31 +51,62 @@ def test_per_source_keys_and_analytics_pass_through(tmp_path):
         f"    analytics: {zones}\n"
         "  - b.mp4\n"
     )
-    seen = []
-    s = load_settings(cfg, analytics_hook=lambda value, path: seen.append((path, value)))
+    s = load_settings(cfg)
     door, b = s.sources
     assert (door.conf, door.classes, door.rect, door.device, door.record, door.serve) == (
         0.5,
-        ["person", 2],
+        ("person", "2"),
         False,
         "CPU",
         True,
         False,
     )
-    assert door.stall_timeout == 4 and b.url == "b.mp4" and b.conf is None
-    assert door.analytics == zones and seen == [("sources[0].analytics", zones)]
+    assert door.stall_timeout == 4 and b.url == "b.mp4" and b.conf is None and b.analytics is None
+    assert isinstance(door.analytics, AnalyticsConfig) and door.analytics.tracking
+    assert [z.name for z in door.analytics.zones] == ["door"] and door.analytics.zones[0].points[2] == (0.5, 0.9)
     assert s.record is not None and s.record.max_size_mb == 500
 
 
-def test_analytics_hook_rejection_names_the_key(tmp_path):
-    def hook(value, path):
-        if len(value["zones"][0]["polygon"]) < 3:
-            raise ValueError("zone 'door' needs at least 3 points")
+@pytest.mark.parametrize(
+    "analytics, needle",
+    [
+        (
+            {"zones": [{"points": [[0, 0]]}]},
+            "sources[1].analytics.zones[0].points: Value error, a zone needs at least 3",
+        ),
+        ({"zones": [{"polygon": [[0, 0]]}]}, "sources[1].analytics.zones[0].polygon: unknown key (allowed: name,"),
+        ({"lines": [{"points": [[0, 0.5], [float("nan"), 0.5]]}]}, "sources[1].analytics.lines[0].points[1][0]"),
+        ({"tracker": "deepsort"}, "sources[1].analytics.tracker.kind: Input should be 'bytetrack', 'sort' or 'ocsort'"),
+    ],
+)
+def test_analytics_errors_name_the_key_path_in_the_file(analytics, needle):
+    with pytest.raises(ConfigError) as info:
+        parse_settings({"sources": ["a", {"url": "b", "analytics": analytics}]}, "c.yaml")
+    text = str(info.value).replace("Value error, ", "")
+    assert text.startswith("c.yaml: ") and needle.replace("Value error, ", "") in text and "\n" not in text, text
 
-    with pytest.raises(ConfigError, match=r"^c\.yaml: sources\[1\]\.analytics: zone 'door' needs at least 3 points$"):
-        parse_settings(
-            {"sources": ["a", {"url": "b", "analytics": {"zones": [{"polygon": [[0, 0]]}]}}]}, "c.yaml", hook
-        )
+
+def test_yaml_alias_bomb_and_huge_file_are_refused_quickly(tmp_path):
+    """Nested aliases (a billion laughs) and a file of megabytes: one short line, no expansion, no minutes."""
+    bomb = tmp_path / "bomb.yaml"
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    bomb.write_text("\n".join(lines) + "\nsources: [{url: a.mp4, analytics: {events: {kinds: *a8}}}]\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(bomb)
+    assert "aliases" in str(info.value) and len(str(info.value)) < 300, info.value
+    big = tmp_path / "big.yaml"
+    big.write_text("sources:\n" + "  - a.mp4\n" * 200_000)
+    with pytest.raises(ConfigError, match="too big for a config file"):
+        load_settings(big)
+
+
+def test_config_schema_describes_the_tree():
+    schema = config_schema()
+    source = schema["$defs"]["SourceSpec"]["properties"]
+    assert {"url", "analytics", "classes", "record"} <= set(source)
+    zone = schema["$defs"]["ZoneSpec"]["properties"]
+    assert "points" in zone and "class_ids" not in zone
 
 
 def test_env_expansion():
@@ -86,7 +119,7 @@ def test_headless_plans_apply_per_source_settings(tmp_path, detect_ir):
     """Per-source thresholds, classes by name and rect become each source's plan; rect splits the engines."""
     from yolovino.inference.core.config import InferenceConfig
     from yolovino.inference.model.ir import YoloModel
-    from yolovino.inference.service.runner import HeadlessConfig, plan_sources
+    from yolovino.inference.service.plan import HeadlessConfig, plan_sources
 
     s = parse_settings(
         {
@@ -108,7 +141,7 @@ def test_headless_plans_apply_per_source_settings(tmp_path, detect_ir):
     assert b.config.conf == 0.3 and b.config.rect is False and b.save == str(tmp_path / "out-b.mp4.mp4")
     assert a.lane_key != b.lane_key  # another letterbox: another compiled graph, another engine
     cfg.sources = [s.sources[0].model_copy(update={"classes": ["unicorn"]})]
-    with pytest.raises(ConfigError, match=r"sources\[0\]\.classes: unknown class 'unicorn'"):
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.classes\[0\]: unknown class 'unicorn'"):
         plan_sources(cfg)
 
 

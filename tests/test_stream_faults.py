@@ -16,7 +16,9 @@ from waiting import wait_until
 
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
 from yolovino.inference.draw.annotate import Annotator
-from yolovino.inference.outputs.sinks import NullSink, RtspSink, VideoFileSink
+from yolovino.inference.outputs.base import NullSink
+from yolovino.inference.outputs.rtsp_publish import RtspSink
+from yolovino.inference.outputs.video_file import VideoFileSink
 from yolovino.inference.pipeline import Pipeline
 from yolovino.inference.service.metrics import Metrics
 from yolovino.inference.sources import open_source

@@ -159,7 +159,7 @@ def test_jitter_on_a_line_counts_once():
     # the same anchors counted the naive way (any change of side, no dead band) count the shaking too
     from yolovino.inference.analytics.zones import LineCounter, LineSpec
 
-    naive = LineCounter(LineSpec("gate", (0.0, 0.625), (1.0, 0.625)), min_frames=1, margin=0.0)
+    naive = LineCounter(LineSpec(name="gate", points=((0.0, 0.625), (1.0, 0.625))), min_frames=1, margin=0.0)
     hits = []
     for k in range(45):
         anchor = np.array([[400.0, path(k)[3]]])

@@ -4,7 +4,9 @@
     yolovino --host 0.0.0.0 --auth user:pass    # UI on the network (auth required off loopback)
     yolovino --headless --source rtsp://cam/1 --output rtsp://127.0.0.1:8554/out \
              --save out.mp4 --jsonl events.jsonl --metrics-port 9100
-    yolovino --headless --config cams.yaml      # several cameras (see inference/headless.py)
+    yolovino --headless --config cams.yaml      # several cameras (see inference/service/runner.py)
+    yolovino config check cams.yaml             # validate a camera file, print it with every default
+    yolovino config schema -o cams.schema.json  # JSON Schema for editors
     yolovino --headless --source cam.mp4 --serve 8554 --record /data/rec --metrics-port 9100
 
 Secrets never need the command line: `${VAR}` in a --source/--output URL or in the YAML is read from the
@@ -36,12 +38,18 @@ from yolovino.cli.config import (
 )
 
 if TYPE_CHECKING:
-    from yolovino.inference.service.runner import HeadlessConfig
+    from yolovino.inference.service.plan import HeadlessConfig
 
 __all__ = ["AppConfig", "UIConfig", "UsageError", "build_config", "build_parser", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["config"]:  # `yolovino config check FILE` / `yolovino config schema`
+        from yolovino.cli.config_cmd import config_main
+
+        return config_main(args[1:])
+    argv = args
     try:
         cfg = build_config(argv)
     except UsageError as exc:

@@ -7,6 +7,7 @@ importing the UI, and every live reload rebuilds it with the same function.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from yolovino.common.paths import models_root, shown
 if TYPE_CHECKING:  # imported lazily at run time to keep --help fast
     from yolovino.common.allow import AllowList
     from yolovino.inference.core.config import InferenceConfig
-    from yolovino.inference.service.runner import HeadlessConfig
+    from yolovino.inference.service.plan import HeadlessConfig
 
 DEFAULT_MODEL_NAME = "yolov8n"
 DEFAULT_CLIP = "videos/one-by-one-person-detection.mp4"
@@ -148,52 +149,21 @@ def resolve_model(arg: str | None) -> Path:
 
 
 def _classes(text: str | None, model: Path | None) -> tuple[int, ...] | None:
+    """--classes (or the file's `classes:`): ids or names, comma-separated, checked against the model."""
     if not text:
         return None
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
         raise UsageError("--classes is empty")
-    if all(t.isdigit() for t in items):
-        return tuple(int(t) for t in items)
-    names = {}
-    if model is not None:
-        from yolovino.inference.core.errors import ModelError
-        from yolovino.inference.model.ir import YoloModel
+    from yolovino.inference.core.classes import class_ids
+    from yolovino.inference.core.errors import ConfigError, ModelError
+    from yolovino.inference.model.ir import YoloModel
 
-        try:
-            names = YoloModel.load(model).names
-        except ModelError as exc:
-            raise UsageError(str(exc)) from None
-    lookup = {v.lower(): k for k, v in names.items()}
-    out = []
-    for t in items:
-        if t.isdigit():
-            out.append(int(t))
-        elif t.lower() in lookup:
-            out.append(lookup[t.lower()])
-        else:
-            raise UsageError(f"--classes: unknown class {t!r} for this model")
-    return tuple(out)
-
-
-def _available_devices() -> list[str]:
-    """The devices OpenVINO sees. Asked at most once per process, before anything else starts: once
-    GStreamer's RTSP server runs in the process, loading OpenVINO's NPU plugin (which listing the devices
-    does) crashes it (seen here), so a live reload reuses this list."""
-    import openvino as ov
-
-    return list(ov.Core().available_devices)
-
-
-def _device(spec: str, devices: list[str] | None) -> tuple[str, list[str] | None]:
-    """The device spec, checked against the devices OpenVINO sees on this machine (one line if absent);
-    CPU is always there and needs no listing. Returns the spec and the device list (if it was needed)."""
-    from yolovino.inference.model.devices import check_device
-
-    if spec.upper() == "CPU":
-        return spec, devices
-    present = _available_devices() if devices is None else devices
-    return check_device(str(spec), present), present
+    try:
+        names = YoloModel.load(model).names if model is not None else {}
+        return class_ids(items, names, "--classes")
+    except (ConfigError, ModelError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _auth(text: str | None) -> tuple[str, str] | None:
@@ -205,13 +175,30 @@ def _auth(text: str | None) -> tuple[str, str] | None:
         raise UsageError(str(exc)) from None
 
 
-def _analytics_hook():
-    """The validator of each source's `analytics:` value in the YAML (tracking, zones, events): an
-    inference.settings.AnalyticsHook, (value, key path) -> raises ConfigError naming the path. Class names
-    are checked against the model later (headless.plan_sources)."""
-    from yolovino.inference.analytics.config import parse_analytics
+# numeric flags: (low, high, low included); argparse checks the type, these the range (NaN and inf refused)
+_RANGES: dict[str, tuple[float, float, bool]] = {
+    "conf": (0.0, 1.0, True),
+    "iou": (0.0, 1.0, True),
+    "port": (0, 65535, True),
+    "metrics_port": (0, 65535, True),
+    "max_frames": (1, 10**12, True),
+    "output_fps": (0.0, 240.0, False),
+    "segment_seconds": (0.0, 86400.0, False),
+    "keep_hours": (0.0, 10.0**6, False),
+    "keep_mb": (0.0, 10.0**9, False),
+}
 
-    return parse_analytics
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """One line naming the flag for a number out of its range (`--output-fps 0` was accepted silently)."""
+    for name, (lo, hi, closed) in _RANGES.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        ok = math.isfinite(value) and (lo <= value if closed else lo < value) and value <= hi
+        if not ok:
+            low = f">= {lo:g}" if closed else f"> {lo:g}"
+            raise UsageError(f"--{name.replace('_', '-')} must be {low} and <= {hi:g}, got {value:g}")
 
 
 def build_config(argv: list[str] | None = None, devices: list[str] | None = None) -> AppConfig:
@@ -229,7 +216,7 @@ def build_config(argv: list[str] | None = None, devices: list[str] | None = None
         if not args.headless:
             raise UsageError("--config is for --headless mode")
         try:
-            settings = load_settings(args.config, _analytics_hook())
+            settings = load_settings(args.config)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
     if not args.headless:
@@ -240,28 +227,27 @@ def build_config(argv: list[str] | None = None, devices: list[str] | None = None
                 f"--{(bad or ['source'])[0].replace('_', '-')} needs --headless"
                 + (" (the UI takes one --source)" if not bad else "")
             )
-    for name in ("port", "metrics_port"):
-        v = getattr(args, name)
-        if v is not None and not 0 <= v <= 65535:
-            raise UsageError(f"--{name.replace('_', '-')} must be 0..65535")
-    if args.max_frames is not None and args.max_frames < 1:
-        raise UsageError("--max-frames must be >= 1")
+    _check_numbers(args)
 
     model = resolve_model(args.model or settings.model)
-    conf = args.conf if args.conf is not None else (settings.conf if settings.conf is not None else 0.25)
-    iou = args.iou if args.iou is not None else (settings.iou if settings.iou is not None else 0.7)
     classes_text = args.classes
     if classes_text is None and settings.classes is not None:
         classes_text = ",".join(str(c) for c in settings.classes)
     rect = False if args.no_rect else settings.rect is not False
+    from yolovino.inference.model.devices import resolve_device
+
     try:
-        device, devices = _device(args.device or settings.device or "CPU", devices)
+        device, devices = resolve_device(args.device or settings.device or "CPU", devices)
     except InferenceError as exc:
         raise UsageError(str(exc)) from None
+    # what the command line or the file sets; InferenceConfig holds every default
+    given = {k: v for k, v in (("conf", args.conf), ("iou", args.iou)) if v is not None}
+    given.update(
+        {k: getattr(settings, k) for k in ("conf", "iou") if k not in given and getattr(settings, k) is not None}
+    )
     try:
         inference = InferenceConfig(
-            conf=float(conf),
-            iou=float(iou),
+            **given,
             classes=_classes(classes_text, model),
             rect=rect,
             hint=args.hint or settings.hint or "THROUGHPUT",

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from yolovino.inference.core.config import InferenceConfig
-from yolovino.inference.service.runner import HeadlessConfig
+from yolovino.inference.core.validation import describe
+from yolovino.inference.service.plan import HeadlessConfig
 from yolovino.inference.service.settings import (
     ConfigError,
     MetricsSettings,
@@ -64,8 +68,8 @@ def _record(args: argparse.Namespace, settings: RecordSettings | None) -> Record
         return None
     try:
         return RecordSettings.model_validate({**(settings.model_dump() if settings else {}), **updates})
-    except ValueError as exc:
-        raise ConfigError(f"--record options: {str(exc).splitlines()[-1].strip()}") from None
+    except ValidationError as exc:  # a value from the file (the flags' ranges are checked in cli/config.py)
+        raise ConfigError(describe(exc, RecordSettings, "record")) from None
 
 
 def headless_config(
@@ -96,6 +100,12 @@ def headless_config(
             raise ConfigError(f"{target}: is a directory; give a file name inside it")
         if not path.resolve().parent.is_dir():
             raise ConfigError(f"{target}: output folder does not exist")
+    if settings.metrics_port is not None:  # the old key keeps working, with one line saying what replaced it
+        print(
+            f"yolovino: warning: metrics_port: {settings.metrics_port} is deprecated; "
+            f"write metrics: {{port: {settings.metrics_port}}}",
+            file=sys.stderr,
+        )
     metrics = settings.metrics or (MetricsSettings(port=settings.metrics_port) if settings.metrics_port else None)
     serve = _serve(args.serve, settings.serve)
     return HeadlessConfig(

@@ -1,6 +1,6 @@
 """Batch: a list or folder of video files processed as Ray tasks across the cluster, resumable.
 
-Each file is one task (`process_file`) running the headless mode's own pipeline (inference/supervisor.py)
+Each file is one task (`process_file`) running the headless mode's own pipeline (inference/service/supervisor.py)
 on that file, so its JSON lines hold the same detections as `yolovino --headless --source FILE --jsonl`.
 Outputs, under --out, at the file's path relative to the inputs' common folder:
 
@@ -10,7 +10,7 @@ Outputs, under --out, at the file's path relative to the inputs' common folder:
     <name>.summary.json   written last: frames, detections per class, time, node; marks the file done
 
 A task writes into out/.staging/<random>/ and moves each output into place when the file is complete;
-the summary comes last, atomically (inference/fileio.py). A task killed midway (a node lost) leaves
+the summary comes last, atomically (inference/core/fileio.py). A task killed midway (a node lost) leaves
 nothing that looks done: a rerun skips exactly the files whose summary matches the input (size, mtime)
 and the settings, and whose outputs are all there. Ray retries a failed file up to --retries times (a
 lost node or an error); files that still fail are listed and the command exits 1.
@@ -35,7 +35,7 @@ from yolovino.fleet.models import ModelBundle
 from yolovino.inference.core.fileio import write_json
 from yolovino.inference.core.media import VIDEO_SUFFIXES
 from yolovino.inference.service.metrics import Metrics
-from yolovino.inference.service.supervisor import Outputs, SourcePlan, Supervisor
+from yolovino.inference.service.supervisor import Outputs, RunOptions, SourcePlan, Supervisor
 
 STAGING = ".staging"
 
@@ -149,7 +149,7 @@ def run_file(job: FileJob, bundle: ModelBundle, stall: float = 120.0) -> dict:
         )
         count = _Count()
         started = time.monotonic()
-        sup = Supervisor(Metrics(), Outputs(annotate=job.save_video, max_retries=0), count)
+        sup = Supervisor(Metrics(), Outputs(annotate=job.save_video), count, RunOptions(max_retries=0))
         try:
             sup.apply([plan], strict=True)
             seen, seen_at = 0, time.monotonic()

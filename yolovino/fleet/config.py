@@ -1,12 +1,12 @@
 """The fleet's configuration: the headless mode's own command line and YAML (app.build_config, which
-parses inference/settings.py's schema), so a camera file runs the same on one box and on a cluster."""
+parses inference/service/settings.py's schema), so a camera file runs the same on one box and on a cluster."""
 
 from __future__ import annotations
 
 from yolovino.fleet.cluster import FleetError
 from yolovino.fleet.host import HostSettings
 from yolovino.inference.core.errors import InferenceError
-from yolovino.inference.service.runner import HeadlessConfig, plan_sources
+from yolovino.inference.service.plan import HeadlessConfig, plan_sources
 from yolovino.inference.service.supervisor import SourcePlan
 
 # what the headless mode can do on one box but the fleet does not (yet), and what to use instead
@@ -41,16 +41,12 @@ def live_plans(argv: list[str]) -> tuple[list[SourcePlan], HostSettings]:
         plans = plan_sources(cfg)
     except InferenceError as exc:
         raise FleetError(str(exc)) from None
-    rec = cfg.record
     settings = HostSettings(
         annotate=cfg.annotate,
         output_fps=cfg.output_fps,
         max_retries=cfg.max_retries,
         wait_for_sources=True,  # a camera down when its node takes it over keeps being retried
-        record_dir=rec.dir if rec else None,
-        segment_seconds=rec.segment_seconds if rec else 60.0,
-        max_age_hours=rec.max_age_hours if rec else None,
-        max_size_mb=rec.max_size_mb if rec else None,
+        record=cfg.record,
     )
     return plans, settings
 
@@ -66,12 +62,13 @@ def batch_plan(first_input: str, argv: list[str], analytics: dict | bool | None)
     for key in ("output", "save", "jsonl", "record", "serve", "metrics_port"):
         if getattr(cfg, key) is not None:
             raise FleetError(f"batch writes its outputs under --out; --{key.replace('_', '-')} is not for batch")
-    if analytics is not None:
+    parsed = None
+    if analytics is not None and analytics is not False:
         try:
-            parse_analytics(analytics, "--analytics")
-        except (InferenceError, ValueError) as exc:
+            parsed = parse_analytics(analytics, "--analytics")
+        except InferenceError as exc:
             raise FleetError(str(exc)) from None
-    cfg.sources = [SourceSpec(url=first_input, analytics=analytics)]
+    cfg.sources = [SourceSpec(url=first_input, analytics=parsed)]
     try:
         (plan,) = plan_sources(cfg)
     except InferenceError as exc:

@@ -1,7 +1,7 @@
 """One camera host per node: the headless mode's Supervisor running the cameras placed on that node.
 
 The controller (fleet/live.py) makes one `CameraHost` Ray actor per node, pinned to it, and sends it the
-full set of plans that node should run (`assign`). The Supervisor (inference/supervisor.py) starts what is
+full set of plans that node should run (`assign`). The Supervisor (inference/service/supervisor.py) starts what is
 new and leaves every other camera untouched (same source, same reader, same outputs): cameras moved here
 from a dead node join without disturbing the ones already running. Cameras sharing a model share one lane:
 one compiled model and one pipeline thread per node, not one model per camera.
@@ -20,9 +20,10 @@ from typing import Any
 
 from yolovino.inference.core.redact import redact
 from yolovino.inference.core.results import FrameResult
-from yolovino.inference.outputs.recording import Retention
 from yolovino.inference.service.metrics import Metrics
-from yolovino.inference.service.supervisor import Outputs, SourcePlan, Supervisor
+from yolovino.inference.service.plan import with_recording
+from yolovino.inference.service.settings import RecordSettings
+from yolovino.inference.service.supervisor import Outputs, RunOptions, SourcePlan, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -35,26 +36,13 @@ class HostSettings:
     output_fps: float | None = None
     max_retries: int | None = None
     wait_for_sources: bool = True
-    record_dir: str | None = None
-    segment_seconds: float = 60.0
-    max_age_hours: float | None = None
-    max_size_mb: float | None = None
+    record: RecordSettings | None = None  # the same `record:` as one box's
 
     def outputs(self) -> Outputs:
-        out = Outputs(
-            output_fps=self.output_fps,
-            annotate=self.annotate,
-            max_retries=self.max_retries,
-            wait_for_sources=self.wait_for_sources,
-        )
-        if self.record_dir is not None:
-            out.segment_seconds = self.segment_seconds
-            out.retention = Retention(
-                Path(self.record_dir).expanduser(),
-                max_age=self.max_age_hours * 3600 if self.max_age_hours else None,
-                max_bytes=int(self.max_size_mb * 1e6) if self.max_size_mb else None,
-            )
-        return out
+        return with_recording(Outputs(output_fps=self.output_fps, annotate=self.annotate), self.record)
+
+    def run_options(self) -> RunOptions:
+        return RunOptions(wait_for_sources=self.wait_for_sources, max_retries=self.max_retries)
 
 
 class _Frames:
@@ -78,7 +66,7 @@ class CameraHost:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.frames = _Frames()
         self.metrics = Metrics()
-        self.sup = Supervisor(self.metrics, settings.outputs(), self.frames)
+        self.sup = Supervisor(self.metrics, settings.outputs(), self.frames, settings.run_options())
         self.local_models: dict[str, Path] = {}  # the driver's model path -> this node's copy
         self.started = time.time()
 

@@ -12,7 +12,6 @@ machines this is plain `ray`.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 
 from yolovino.inference.core.media import is_loopback
@@ -42,17 +41,3 @@ def ray_main(argv: list[str]) -> int:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
     return 0
-
-
-@contextlib.contextmanager
-def quiet_ray_logs():
-    """Ray's driver-side INFO lines (connecting, dashboard URL) kept out of the command's output."""
-    import logging
-
-    logger = logging.getLogger("ray")
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)

@@ -1,21 +1,21 @@
-"""The video pipeline: sources -> one shared AsyncEngine -> annotate -> sinks, yielding FrameResults.
+"""The video pipeline: sources -> one shared Engine -> annotate -> sinks, yielding FrameResults.
 
 Stable API (the Gradio UI and the headless runner both use exactly this):
 
-    from yolovino.inference.pipeline import Pipeline, FrameResult
+    from yolovino.inference.pipeline import Pipeline
     from yolovino.inference.sources import open_source
     from yolovino.inference.draw.annotate import Annotator
 
     pipe = Pipeline(engine, [open_source(spec)], sinks=[...], annotator=Annotator(),
-                    analytics=Analytics(...))   # optional: tracker -> zones -> events (inference/analytics.py)
+                    analytics=Analytics(...))   # optional: tracker -> zones -> events (analytics/stage.py)
     for fr in pipe.run(stop):          # stop: threading.Event | None; run(stop, max_frames=N) also works
-        fr.frame        # sources.Frame: image (raw BGR, shared with OpenVINO: do not write to it), index,
+        fr.frame        # core.results.Frame: image (raw BGR, shared with OpenVINO: do not write to it), index,
                         #   source_id (redacted), pts, captured_at
-        fr.results      # results.Results in frame pixels
+        fr.results      # core.results.Results in frame pixels
         fr.annotated    # BGR np.ndarray with drawings (a copy), or None when annotator=None
         fr.fps          # this source's output frame rate over the last ~2 s
         fr.latency_ms   # capture -> annotated result, milliseconds (includes queueing)
-        fr.analytics    # events.FrameAnalytics (events, counts, drawing) when an analytics stage is given
+        fr.analytics    # core.events.FrameAnalytics (events, counts, drawing) when an analytics stage is given
 
 Behaviour:
   * Fair round-robin: each round takes at most one frame from every source that has one ready, while
@@ -48,9 +48,8 @@ from yolovino.inference.core.errors import InferenceError, SourceError
 from yolovino.inference.core.events import FrameAnalytics
 from yolovino.inference.core.results import Frame, FrameResult, Results
 from yolovino.inference.draw.annotate import Annotator
-from yolovino.inference.model.engine import AsyncEngine
-from yolovino.inference.model.stride import StridedEngine
-from yolovino.inference.outputs.sinks import Sink
+from yolovino.inference.model.engine import Engine
+from yolovino.inference.outputs.base import Sink
 from yolovino.inference.sources import FrameSource
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ class Pipeline:
 
     def __init__(
         self,
-        engine: AsyncEngine | StridedEngine,
+        engine: Engine,
         sources: Sequence[FrameSource],
         sinks: Sequence[Sink] = (),
         annotator: Annotator | None = None,
@@ -238,7 +237,7 @@ class Pipeline:
                     if frame is None:
                         continue
                     try:
-                        self.engine.submit(frame.image, (src, frame), self._configs.get(id(src)))
+                        self.engine.submit(frame.image, (src, frame), self._configs.get(id(src)), source_id=src.id)
                         self._in_flight[id(src)] = self._in_flight.get(id(src), 0) + 1
                         self._order.append(src)
                         submitted = True

@@ -1,7 +1,7 @@
 """Calibration and validation data: Ultralytics dataset yamls or plain image folders -> model inputs.
 
 The raw FP32 network that NNCF quantizes takes float NCHW RGB in [0, 1] at the model's square size. The
-runtime graph (inference/model.py) does letterbox -> RGB -> /255 in-graph on uint8 BGR frames. Calibration
+runtime graph (inference/model/ir.py) does letterbox -> RGB -> /255 in-graph on uint8 BGR frames. Calibration
 must see exactly those tensors, so `preprocess` builds them on the host with the *same* Letterbox
 geometry and the OpenCV reference letterbox (`Letterbox.numpy_letterbox`), followed by BGR->RGB, /255
 and HWC->NCHW: identical math to the graph (bilinear half-pixel resize, constant 114 padding).

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import replace
 
 from yolovino.inference.analytics.config import AnalyticsConfig, parse_analytics, resolve_classes
 from yolovino.inference.analytics.stage import Analytics
@@ -57,7 +56,7 @@ class AnalyticsState:
 
     # --- runs --------------------------------------------------------------------------------------------
     def config(self, names: dict[int, str]) -> AnalyticsConfig:
-        return resolve_classes(replace(parse_analytics({}), zones=self.zones, lines=self.lines), names)
+        return resolve_classes(parse_analytics({}).model_copy(update={"zones": self.zones, "lines": self.lines}), names)
 
     def open(self, names: dict[int, str]) -> Analytics | None:
         """The analytics stage for a new run (None while tracking is off); close it with `finish`."""
@@ -121,8 +120,8 @@ class AnalyticsState:
     def geometry_md(self) -> str:
         if not self.zones and not self.lines:
             return "No zones or lines yet."
-        rows = [f"- zone **{z.name}**{_cls(z.class_names)}: {_fmt(z.points)}" for z in self.zones]
-        rows += [f"- line **{ln.name}**{_cls(ln.class_names)}: {_fmt((ln.a, ln.b))}" for ln in self.lines]
+        rows = [f"- zone **{z.name}**{_cls(z.classes)}: {_fmt(z.points)}" for z in self.zones]
+        rows += [f"- line **{ln.name}**{_cls(ln.classes)}: {_fmt((ln.a, ln.b))}" for ln in self.lines]
         return "\n".join(rows)
 
     def counts_md(self) -> str:

@@ -2,14 +2,19 @@
 
 `check_upload` refuses what the pipeline could not read with one readable line; `process_upload` runs the
 file through `inference.pipeline.Pipeline` for a session and yields page updates with progress.
+
+`process_upload` needs only a few things of a browser tab, named by the `UploadSession` protocol below, so
+this module does not import `ui.session` (which imports this one): the dependency points one way.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import cv2
 
@@ -17,14 +22,42 @@ from yolovino.inference.core.errors import InferenceError
 from yolovino.inference.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from yolovino.inference.core.redact import one_line
 from yolovino.inference.model.engine import AsyncEngine
-from yolovino.inference.outputs.sinks import JsonlSink, VideoFileSink
+from yolovino.inference.outputs.jsonl import JsonlSink
+from yolovino.inference.outputs.video_file import VideoFileSink
 from yolovino.inference.pipeline import Pipeline
 from yolovino.inference.sources import open_source, output_fps
-from yolovino.ui.context import UserFacingError
+from yolovino.ui.analytics_state import AnalyticsState
+from yolovino.ui.context import UIContext, UserFacingError
 from yolovino.ui.view import DISPLAY_FPS, Update, annotator, update_for
 
-if TYPE_CHECKING:
-    from yolovino.ui.session import Session
+
+class UploadSession(Protocol):
+    """What `process_upload` needs of a browser tab (`ui.session.Session` implements it)."""
+
+    ctx: UIContext
+    model_name: str | None
+    precision: str | None
+    analytics: AnalyticsState
+
+    def begin_run(self) -> threading.Event:
+        """Stop the tab's previous run and hand out a fresh stop flag."""
+        ...
+
+    def load(self) -> tuple[Any, Any]:
+        """The model for the tab's current choice and its catalog variant."""
+        ...
+
+    def out_dir(self) -> Path:
+        """The tab's folder for files to download."""
+        ...
+
+    def label(self, variant: Any) -> str:
+        """A short description of the model variant for the page."""
+        ...
+
+    def tracked(self, engine: AsyncEngine) -> contextlib.AbstractContextManager[AsyncEngine]:
+        """Register the engine for live threshold changes while the run lasts; close it afterwards."""
+        ...
 
 
 def check_upload(path: str | Path | None, max_bytes: int) -> Path:
@@ -53,7 +86,7 @@ def check_upload(path: str | Path | None, max_bytes: int) -> Path:
     return path
 
 
-def process_upload(session: Session, path: str | None, progress: Callable | None = None) -> Iterator[Update]:
+def process_upload(session: UploadSession, path: str | None, progress: Callable | None = None) -> Iterator[Update]:
     """Run the whole uploaded video (or image) through the pipeline, writing files to download."""
     src = check_upload(path, session.ctx.max_file_bytes)
     stop = session.begin_run()

@@ -18,7 +18,6 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 
 import numpy as np
 
@@ -52,7 +51,7 @@ class SourceAnalytics:
 
     def set_geometry(self, zones: tuple[ZoneSpec, ...], lines: tuple[LineSpec, ...]) -> None:
         """New zones and lines (the UI editor): their counts start at zero."""
-        self.cfg = replace(self.cfg, zones=zones, lines=lines)
+        self.cfg = self.cfg.model_copy(update={"zones": zones, "lines": lines})
         self.zones = [ZoneCounter(z, self.cfg.min_frames) for z in zones]
         self.lines = [LineCounter(ln, self.cfg.min_frames) for ln in lines]
 
@@ -215,12 +214,12 @@ class Analytics:
         the changed sources' counts start at zero, their tracks go on."""
         with self._lock:
             if source_id is None and self._default is not None:
-                self._default = replace(self._default, zones=zones, lines=lines)
+                self._default = self._default.model_copy(update={"zones": zones, "lines": lines})
             targets = [source_id] if source_id is not None else list({*self._configs, *self._state})
             for sid in targets:
                 cfg = self._configs.get(sid, self._default)
                 if cfg is not None:
-                    self._configs[sid] = replace(cfg, zones=zones, lines=lines)
+                    self._configs[sid] = cfg.model_copy(update={"zones": zones, "lines": lines})
                 if sid in self._state:
                     self._state[sid].set_geometry(zones, lines)
 

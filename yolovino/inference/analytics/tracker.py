@@ -20,16 +20,18 @@ import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.results import Results, label_for
 
 
-@dataclass(frozen=True)
-class TrackerConfig:
-    """Tracker settings (defaults: the library's ByteTrack defaults, lost-track time in seconds).
+class TrackerConfig(BaseModel):
+    """Tracker settings, the `tracker:` key of a source's `analytics:` (defaults: the library's own for the
+    chosen kind; lost-track time in seconds).
 
     kind: a name in TRACKERS. lost_track_s: how long a track unseen is kept for re-association.
     activation: minimum score that starts a track; high_score: ByteTrack's first-stage score threshold
@@ -37,18 +39,28 @@ class TrackerConfig:
     consecutive detections before a track gets its ID; trail: anchor points kept per track for drawing.
     """
 
-    kind: str = "bytetrack"
-    lost_track_s: float = 1.0
-    activation: float = 0.7
-    high_score: float = 0.6
-    min_iou: float = 0.1
-    min_frames: int = 2
-    trail: int = 24
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    kind: Literal["bytetrack", "sort", "ocsort"] = "bytetrack"
+    lost_track_s: Annotated[float, Strict()] = Field(default=1.0, ge=0.0, le=600.0)
+    activation: Annotated[float, Strict()] = Field(default=0.7, ge=0.0, le=1.0)
+    high_score: Annotated[float, Strict()] = Field(default=0.6, ge=0.0, le=1.0)
+    min_iou: Annotated[float, Strict()] = Field(default=0.1, ge=0.0, le=1.0)
+    min_frames: Annotated[int, Strict()] = Field(default=2, ge=1, le=100)
+    trail: Annotated[int, Strict()] = Field(default=24, ge=0, le=1000)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _library_defaults(cls, data: Any) -> Any:
+        """The kind's own library defaults under what the YAML gives (SORT and OC-SORT differ from ByteTrack)."""
+        if isinstance(data, dict) and isinstance(data.get("kind"), str):
+            return {**LIBRARY_DEFAULTS.get(data["kind"], {}), **data}
+        return data
 
     @classmethod
     def for_kind(cls, kind: str) -> TrackerConfig:
-        """The library's own defaults for that algorithm (SORT and OC-SORT differ from ByteTrack)."""
-        return cls(kind=kind, **LIBRARY_DEFAULTS.get(kind, {}))
+        """The library's own defaults for that algorithm."""
+        return cls.model_validate({"kind": kind})
 
 
 # the library's defaults where they differ from ByteTrack's (trackers 2.6.1)

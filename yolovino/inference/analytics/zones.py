@@ -18,43 +18,110 @@ Coordinates are normalised (0..1 of width and height) so a resolution change kee
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 import numpy as np
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
+from yolovino.inference.core.classes import ClassesInput, class_list
 from yolovino.inference.core.events import EventKind, RegionCounts
 
 Point = tuple[float, float]
 
 
-@dataclass(frozen=True)
-class ZoneSpec:
-    name: str
-    points: tuple[Point, ...]  # normalised polygon, >= 3 points, not self-intersecting
-    classes: tuple[int, ...] | None = None  # count only these class ids (None = all)
-    class_names: tuple[str, ...] | None = None  # as configured, resolved into `classes` once the model is known
-    dwell_s: float | None = None  # raise a DWELL event when a track stays longer than this
-    anchor: str = "bottom_center"
+MAX_POINTS = 1000  # per zone: more is a mistake (a polygon traced per pixel), and costs every frame
+Anchor = Literal["bottom_center", "center"]
+Coordinate = Annotated[float, Strict()]
 
 
-@dataclass(frozen=True)
-class LineSpec:
-    name: str
-    a: Point
-    b: Point
-    classes: tuple[int, ...] | None = None
-    class_names: tuple[str, ...] | None = None
-    anchor: str = "bottom_center"
+def _in_frame(points: tuple[Point, ...]) -> tuple[Point, ...]:
+    if len(points) > MAX_POINTS:
+        raise ValueError(f"at most {MAX_POINTS} points, got {len(points)}")
+    for i, (x, y) in enumerate(points):
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise ValueError(
+                f"point {i}: ({x:g}, {y:g}) is out of the frame: coordinates are normalised, 0..1 of width and "
+                "height (divide pixels by the frame size)"
+            )
+    return points
+
+
+class _Region(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    name: Annotated[str, Strict(), StringConstraints(strip_whitespace=True, min_length=1)] = Field(
+        default="", description="default: zone<i> / line<i>"
+    )
+    points: Annotated[tuple[tuple[Coordinate, Coordinate], ...], AfterValidator(_in_frame)]
+    # names or ids as configured; `class_ids` holds them resolved against the model (None = every class)
+    classes: Annotated[tuple[str, ...] | None, BeforeValidator(class_list, json_schema_input_type=ClassesInput)] = None
+    class_ids: SkipJsonSchema[tuple[int, ...] | None] = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_from_yaml(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "class_ids" in data:  # set by resolve_classes (model_copy), never typed
+            raise ValueError("unknown key 'class_ids' (use 'classes')")
+        return data
+
+    anchor: Anchor = "bottom_center"
+
+
+class ZoneSpec(_Region):
+    """A zone of a source's `analytics:`: a polygon in normalised coordinates (>= 3 points, not crossing itself)."""
+
+    dwell_s: Annotated[float, Strict()] | None = Field(default=None, ge=0.0)  # DWELL event past this stay
+
+    @field_validator("points")
+    @classmethod
+    def _polygon(cls, pts: tuple[Point, ...]) -> tuple[Point, ...]:
+        if len(pts) < 3:
+            raise ValueError(f"a zone needs at least 3 points, got {len(pts)}")
+        if self_intersects(pts):
+            raise ValueError("the polygon crosses itself: list the points in order around the zone")
+        area = 0.5 * abs(sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(pts, pts[1:] + pts[:1])))
+        if area <= 1e-6:
+            raise ValueError("the polygon has no area (points on one line or repeated)")
+        return pts
+
+
+class LineSpec(_Region):
+    """A counting line of a source's `analytics:`: the segment from points[0] (A) to points[1] (B)."""
+
+    @field_validator("points")
+    @classmethod
+    def _segment(cls, pts: tuple[Point, ...]) -> tuple[Point, ...]:
+        if len(pts) != 2:
+            raise ValueError(f"a line needs exactly 2 points, got {len(pts)}")
+        if math.dist(pts[0], pts[1]) < 1e-3:
+            raise ValueError("the two points are the same")
+        return pts
+
+    @property
+    def a(self) -> Point:
+        return self.points[0]
+
+    @property
+    def b(self) -> Point:
+        return self.points[1]
 
 
 def to_pixels(points, frame_hw: tuple[int, int]) -> np.ndarray:
     h, w = frame_hw
     return np.asarray(points, np.float64) * np.array([w, h], np.float64)
-
-
-def inside_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """(N,) bool: which of the (N, 2) points lie inside the (M, 2) polygon (even-odd ray casting)."""
-    return _Edges(polygon).inside(points)
 
 
 class _Edges:
@@ -67,6 +134,7 @@ class _Edges:
         self.slope = np.divide(x2 - self.x1, dy, out=np.zeros_like(dy), where=dy != 0)
 
     def inside(self, points: np.ndarray) -> np.ndarray:
+        """(N,) bool: which of the (N, 2) points lie inside the polygon (even-odd ray casting)."""
         if not len(points):
             return np.zeros(0, bool)
         x, y = points[:, 0:1], points[:, 1:2]
@@ -189,7 +257,7 @@ class ZoneCounter:
     def update(self, ids, labels, class_ids, anchors: np.ndarray, t: float, frame_hw) -> list[Hit]:
         hits: list[Hit] = []
         inside = self._prepared(frame_hw)[2].inside(anchors).tolist()
-        allowed, visits = self.spec.classes, self._visits
+        allowed, visits = self.spec.class_ids, self._visits
         for k, tid in enumerate(ids):
             visit = visits.get(tid)
             if visit is None:  # most tracks, most of the time: outside and never in
@@ -238,9 +306,6 @@ class ZoneCounter:
             return None
         return self._leave(tid, visit, t)
 
-    def inside_ids(self) -> list[int]:
-        return [tid for tid, v in self._visits.items() if v.inside]
-
 
 @dataclass
 class _Side:
@@ -279,7 +344,7 @@ class LineCounter:
         d = b - a
         dist = (d[0] * (anchors[:, 1] - a[1]) - d[1] * (anchors[:, 0] - a[0])) / (float(np.hypot(*d)) or 1.0)
         sides = np.where(dist > band, 1, np.where(dist < -band, -1, 0)).tolist()  # + = right of A->B, 0 = dead band
-        allowed, states = self.spec.classes, self._sides
+        allowed, states = self.spec.class_ids, self._sides
         pts = anchors.tolist()
         for k, tid in enumerate(ids):
             side = sides[k]

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:  # a base type too (inference/events.py imports nothing); no import at run time
+if TYPE_CHECKING:  # a base type too (inference/core/events.py imports nothing); no import at run time
     from yolovino.inference.core.events import FrameAnalytics
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from yolovino.inference.core.events import Scene
 from yolovino.inference.core.results import Results, label_for
+from yolovino.inference.draw.label import BOX_TAG, OVERLAY, draw_label, label_size, readable_on
 from yolovino.inference.draw.scene import draw_scene
 
 # Ultralytics' palette (hex RGB), stored as BGR tuples.
@@ -176,12 +177,10 @@ class Annotator:
 
 
 def _label(img: np.ndarray, text: str, x: int, y: int, color, fs: float, thickness: int) -> None:
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, thickness)
-    outside = y - th - base >= 0
-    y0 = y - th - base if outside else y
-    cv2.rectangle(img, (x, y0), (x + tw + 2, y0 + th + base), color, -1, cv2.LINE_AA)
-    text_color = (0, 0, 0) if sum(color) > 3 * 150 else (255, 255, 255)
-    cv2.putText(img, text, (x + 1, y0 + th), cv2.FONT_HERSHEY_SIMPLEX, fs, text_color, thickness, cv2.LINE_AA)
+    """A box's tag above its top-left corner `(x, y)`, or just inside the box when there is no room above."""
+    height = label_size(text, fs, thickness, BOX_TAG)[1]
+    top = y - height if y - height >= 0 else y
+    draw_label(img, text, (x, top), fs, thickness, readable_on(color), color, BOX_TAG)
 
 
 def format_overlay(overlay: Mapping) -> list[str]:
@@ -203,7 +202,5 @@ def _overlay(img: np.ndarray, overlay: Mapping, fs: float) -> None:
     thickness = max(int(round(fs * 2)), 1)
     y = 4
     for line in format_overlay(overlay):
-        (tw, th), base = cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, fs, thickness)
-        cv2.rectangle(img, (4, y), (4 + tw + 6, y + th + base + 4), (0, 0, 0), -1)
-        cv2.putText(img, line, (7, y + th + 2), cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 255), thickness, cv2.LINE_AA)
-        y += th + base + 6
+        draw_label(img, line, (4, y), fs, thickness, (255, 255, 255), (0, 0, 0), OVERLAY)
+        y += label_size(line, fs, thickness, OVERLAY)[1] + 2

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from yolovino.inference.core.events import Scene
+from yolovino.inference.draw.label import CAPTION, draw_label, label_size, text_size
 
 ZONE_COLOR = (0, 200, 255)  # BGR amber
 LINE_COLOR = (255, 0, 255)  # magenta
@@ -24,13 +25,13 @@ def track_color(track_id: int) -> tuple[int, int, int]:
 
 
 def _text(img: np.ndarray, text: str, org: tuple[int, int], fs: float, color, thickness: int) -> None:
-    (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, thickness)
-    x, y = org
-    h, w = img.shape[:2]
-    x = int(min(max(x, 0), max(w - tw - 4, 0)))
-    y = int(min(max(y, th + 4), h - base - 2))
-    cv2.rectangle(img, (x, y - th - 3), (x + tw + 4, y + base), (0, 0, 0), -1)
-    cv2.putText(img, text, (x + 2, y - 1), cv2.FONT_HERSHEY_SIMPLEX, fs, color, thickness, cv2.LINE_AA)
+    """A caption whose label starts at x = org[0] with the text's baseline just above y = org[1], moved as
+    little as needed to stay in the image (1 px from the top, 2 px from the bottom)."""
+    w, h = label_size(text, fs, thickness, CAPTION)
+    th = text_size(text, fs, thickness)[1]
+    x = int(min(max(org[0], 0), max(img.shape[1] - w, 0)))
+    top = int(min(max(org[1] - 1 - th - CAPTION.pad[1], 1), img.shape[0] - h - 2))
+    draw_label(img, text, (x, top), fs, thickness, color, (0, 0, 0), CAPTION)
 
 
 def draw_scene(img: np.ndarray, scene: Scene, lw: int, fs: float) -> None:
@@ -60,6 +61,6 @@ def draw_scene(img: np.ndarray, scene: Scene, lw: int, fs: float) -> None:
         y = 4
         for c in scene.counts:
             text = c.summary()
-            (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, thick)
+            tw, th, base = text_size(text, fs, thick)
             y += th + base + 6
             _text(img, text, (w - tw - 10, y), fs, ZONE_COLOR if c.kind == "zone" else LINE_COLOR, thick)

@@ -52,6 +52,24 @@ def check_device(spec: str, available: list[str]) -> str:
     return text
 
 
+def available_devices() -> list[str]:
+    """The devices OpenVINO sees. Ask at most once per process, before anything else starts: once GStreamer's
+    RTSP server runs in the process, loading OpenVINO's NPU plugin (which listing the devices does) crashes
+    it, so a live reload reuses the list asked at start."""
+    import openvino as ov
+
+    return list(ov.Core().available_devices)
+
+
+def resolve_device(spec: str, devices: list[str] | None) -> tuple[str, list[str] | None]:
+    """The checked device spec and OpenVINO's device list (asked now if `devices` is None and needed):
+    CPU is always there and needs no listing. DeviceError (one line) if the spec cannot work here."""
+    if str(spec).strip().upper() == "CPU":
+        return str(spec).strip(), devices
+    present = available_devices() if devices is None else devices
+    return check_device(str(spec), present), present
+
+
 def default_cache_dir() -> Path:
     """Where compiled models are cached: $YOLO_APP_CACHE, else the user's cache folder (XDG)."""
     env = os.environ.get("YOLO_APP_CACHE")

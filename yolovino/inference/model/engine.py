@@ -2,8 +2,12 @@
 
 Frames go to OpenVINO without a copy (share_inputs) and stay referenced until their request completes.
 Completed requests are decoded on the caller's thread rather than in OpenVINO callbacks: Python callbacks
-on OpenVINO's worker threads race with interpreter shutdown (seen here as intermittent aborts at exit),
+on OpenVINO's worker threads race with interpreter shutdown (intermittent aborts at exit when they were tried),
 and decoding while the other requests run keeps the cores just as busy.
+
+`Engine` is the interface the pipeline drives: `AsyncEngine` here runs every frame, `model.stride.
+StridedEngine` wraps one and skips the detector on some frames of a source. Anything else that implements
+it (another backend, a replay of recorded results) plugs into `Pipeline` the same way.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 import openvino as ov
@@ -45,6 +49,62 @@ class Job:
     error: BaseException | None = None
 
 
+class Engine(Protocol):
+    """Frames in, (frame, results, userdata) out in submission order: what `pipeline.Pipeline` drives.
+
+    `submit` may block to finish the oldest frame when every request is busy; `ready` says whether `get`
+    would return without blocking; `capacity` is how many frames may usefully be in flight. `source_id`
+    names the source a frame comes from, for engines that treat sources differently (StridedEngine's
+    per-source stride); `userdata` is the caller's and comes back untouched.
+    """
+
+    @property
+    def model(self) -> YoloModel:
+        """The model whose results come back (names, task)."""
+        ...
+
+    @property
+    def config(self) -> InferenceConfig:
+        """Thresholds, class filter and graph settings applied to frames submitted without their own."""
+        ...
+
+    def set_config(self, config: InferenceConfig) -> None:
+        """New thresholds from the next frame; new graph settings rebuild the graphs."""
+        ...
+
+    @property
+    def capacity(self) -> int:
+        """Frames that can be in flight before `submit` blocks."""
+        ...
+
+    @property
+    def in_flight(self) -> int:
+        """Frames submitted and not yet handed back by `get`."""
+        ...
+
+    def submit(
+        self, frame: np.ndarray, userdata: Any = None, config: InferenceConfig | None = None, *, source_id: str = ""
+    ) -> None:
+        """Start work on a frame of source `source_id`; `config` filters this frame's results."""
+        ...
+
+    def ready(self) -> bool:
+        """The oldest frame's results can be had without blocking."""
+        ...
+
+    def get(self) -> tuple[np.ndarray, Results, Any]:
+        """The oldest submitted frame with its results and userdata (blocks until done)."""
+        ...
+
+    def drain_discard(self) -> None:
+        """Finish and drop every frame in flight."""
+        ...
+
+    def close(self) -> None:
+        """Drop what is in flight and release the engine's resources. Idempotent."""
+        ...
+
+
 def default_requests(compiled: ov.CompiledModel, hint: str) -> int:
     """Twice OpenVINO's optimal number under THROUGHPUT: a queued request starts the moment a stream frees
     while Python is still decoding the previous result (bench/engine_bench.py measures the gain). Under
@@ -54,7 +114,7 @@ def default_requests(compiled: ov.CompiledModel, hint: str) -> int:
 
 
 class AsyncEngine:
-    """Submit frames, get (frame, results, userdata) back in submission order.
+    """Submit frames, get (frame, results, userdata) back in submission order (an `Engine`).
 
     One pool of requests per frame size (the graph is static per size); several sources may share one
     engine, which is how one compiled model serves many cameras. A camera whose resolution changes gets
@@ -116,10 +176,12 @@ class AsyncEngine:
     def in_flight(self) -> int:
         return len(self._pending)
 
-    def submit(self, frame: np.ndarray, userdata: Any = None, config: InferenceConfig | None = None) -> None:
+    def submit(
+        self, frame: np.ndarray, userdata: Any = None, config: InferenceConfig | None = None, *, source_id: str = ""
+    ) -> None:
         """Start inference on a frame; when every request of its size is busy, first finish the oldest.
         `config` filters this frame's outputs (thresholds, classes) instead of the engine's own; its graph
-        settings must be the engine's."""
+        settings must be the engine's. Every frame is inferred, whatever its `source_id`."""
         frame = check_frame(frame)
         with self._lock:
             pool = self._pool_for(frame.shape[:2])

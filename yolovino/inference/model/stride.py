@@ -6,8 +6,8 @@
 A skipped frame does not go to OpenVINO; it comes back, in submission order with the others, with empty
 Results marked `carried=True`, and the analytics stage fills in the boxes its tracker carries forward
 (tracker.Tracker.carry). This is the usual way to fit more cameras on one box: inference is the
-expensive part, and between two detections objects move little. The pipeline sees the same
-submit/ready/get interface as AsyncEngine, so it needs no change.
+expensive part, and between two detections objects move little. It implements the `model.engine.Engine`
+protocol the pipeline drives, keyed by the `source_id` every submitted frame names.
 """
 
 from __future__ import annotations
@@ -18,12 +18,17 @@ from typing import Any
 
 import numpy as np
 
+from yolovino.inference.core.config import InferenceConfig
 from yolovino.inference.core.results import Results
-from yolovino.inference.model.engine import AsyncEngine
+from yolovino.inference.model.engine import Engine
+from yolovino.inference.model.ir import YoloModel
 
 
 class StridedEngine:
-    def __init__(self, engine: AsyncEngine, stride: int | Mapping[str, int]):
+    """An `Engine` that runs the wrapped one on every `stride`-th frame of each source only (see the module
+    docstring); the other frames come back with empty, `carried` Results in their turn."""
+
+    def __init__(self, engine: Engine, stride: int | Mapping[str, int]):
         self.engine = engine
         self._default = stride if isinstance(stride, int) else 1
         self._strides = {} if isinstance(stride, int) else dict(stride)
@@ -34,16 +39,16 @@ class StridedEngine:
     def stride_for(self, source_id: str) -> int:
         return max(1, int(self._strides.get(source_id, self._default)))
 
-    # the AsyncEngine interface the pipeline uses ----------------------------------------------------
+    # the Engine protocol --------------------------------------------------------------------------
     @property
-    def model(self):
+    def model(self) -> YoloModel:
         return self.engine.model
 
     @property
-    def config(self):
+    def config(self) -> InferenceConfig:
         return self.engine.config
 
-    def set_config(self, config) -> None:
+    def set_config(self, config: InferenceConfig) -> None:
         self.engine.set_config(config)
 
     @property
@@ -59,14 +64,15 @@ class StridedEngine:
         """Detect every `stride`-th frame of that source from now on (a source added by a live reload)."""
         self._strides[source_id] = int(stride)
 
-    def submit(self, frame: np.ndarray, userdata: Any = None, config=None) -> None:
-        """userdata is the pipeline's (source, Frame); the source's own frame count picks the frames to detect.
-        `config`: that frame's output filtering (AsyncEngine.submit)."""
-        source_id = getattr(userdata[0], "id", "") if isinstance(userdata, tuple) else ""
+    def submit(
+        self, frame: np.ndarray, userdata: Any = None, config: InferenceConfig | None = None, *, source_id: str = ""
+    ) -> None:
+        """The count of frames submitted for `source_id` picks the ones to detect (the 1st, the stride+1-th,
+        ...). `config`: that frame's output filtering (Engine.submit); userdata comes back untouched."""
         n = self._counts.get(source_id, 0)
         self._counts[source_id] = n + 1
         if n % self.stride_for(source_id) == 0:
-            self.engine.submit(frame, userdata, config)
+            self.engine.submit(frame, userdata, config, source_id=source_id)
             self._order.append(("engine", None))
             self.detected += 1
         else:

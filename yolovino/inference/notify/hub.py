@@ -1,4 +1,4 @@
-"""Where events go: an events JSON-lines file, a webhook, MQTT (inference/mqtt_sink.py), JPEG snapshots.
+"""Where events go: an events JSON-lines file, a webhook, MQTT (inference/notify/mqtt.py), JPEG snapshots.
 
 The pipeline thread only ever calls `EventHub.publish()`, which puts the frame's events on a bounded queue
 per consumer and returns (`put_nowait`): a slow or dead consumer (a broker down, a webhook that never
@@ -6,9 +6,10 @@ answers, a full disk) never blocks or slows the video. Each consumer drains its 
 when a queue is full the newest events are dropped and counted, and logged once per outage, as are a
 consumer's failures ("webhook down ... / restored after N s").
 
-Consumers implement `EventConsumer` (a name, `handle(delivery)` on the worker thread, `close()`); the
-CONSUMERS registry builds them from the `events:` outputs of a source's analytics config. Sources that
-name the same output (the same file, broker or URL) share one consumer.
+Consumers implement `EventConsumer` (notify/base.py: a name, `handle(delivery)` on the worker thread,
+`close()`); the hub builds them through the CONSUMERS registry from the `events:` outputs of a source's
+analytics config (notify/config.py). Sources that name the same output (the same file, broker or URL)
+share one consumer.
 """
 
 from __future__ import annotations
@@ -21,42 +22,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from yolovino.inference.analytics.config import EventOutputs, SnapshotOutput, WebhookOutput
 from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.events import Event, FrameAnalytics
 from yolovino.inference.core.fileio import write_bytes
 from yolovino.inference.core.redact import one_line, redact
+from yolovino.inference.notify.base import CONSUMERS, Delivery, EventConsumer, register_consumer
+from yolovino.inference.notify.config import EventOutputs, SnapshotOutput, WebhookOutput
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Delivery:
-    """What one frame sends to a consumer: its events, and the counts when they changed (None otherwise)."""
-
-    source: str
-    events: list[Event]
-    counts: dict | None = None
-    image: np.ndarray | None = None  # the frame, only on the way to the snapshot writer
-
-
-class EventConsumer(Protocol):
-    """What a consumer implements; it may also have an `up` attribute (its own view of its health, e.g.
-    connected to the broker), which the stats report together with the outcome of its last delivery."""
-
-    name: str
-
-    def handle(self, delivery: Delivery) -> None:
-        """Send it (worker thread; may block, may raise: the queue in front absorbs both)."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class QueuedConsumer:
@@ -134,6 +112,7 @@ class QueuedConsumer:
         }
 
 
+@register_consumer("jsonl", dedup=os.path.abspath)
 class JsonlEventSink:
     """One JSON object per event (not per frame), appended to a file and flushed per delivery."""
 
@@ -156,6 +135,7 @@ class JsonlEventSink:
         self._fh.close()
 
 
+@register_consumer("webhook")
 class WebhookSink:
     """HTTP POST of each event as JSON; retries with exponential backoff on errors, 5xx, 429 and timeouts.
 
@@ -360,15 +340,8 @@ class EventHub:
 
 
 def _consumers_for(out: EventOutputs):
-    """(dedup key, factory) of each consumer an `events:` block asks for."""
-    if out.jsonl:
-        path = os.path.abspath(out.jsonl)
-        yield ("jsonl", path), lambda: JsonlEventSink(path)
-    if out.webhook is not None:
-        cfg = out.webhook
-        yield ("webhook", cfg), lambda: WebhookSink(cfg)
-    if out.mqtt is not None:
-        from yolovino.inference.notify.mqtt import MqttSink
-
-        mq = out.mqtt
-        yield ("mqtt", mq), lambda: MqttSink(mq)
+    """(dedup key, factory) of each consumer an `events:` block asks for, by the CONSUMERS registry."""
+    for key, kind in CONSUMERS.items():
+        cfg = out.config_of(key)
+        if cfg is not None:
+            yield (key, kind.dedup(cfg)), (lambda kind=kind, cfg=cfg: kind.make(cfg))

@@ -24,8 +24,9 @@ import re
 import socket
 import threading
 
-from yolovino.inference.analytics.config import MqttOutput
 from yolovino.inference.core.errors import ConfigError
+from yolovino.inference.notify.base import register_consumer
+from yolovino.inference.notify.config import MqttOutput
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ def topic_safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "source"
 
 
+@register_consumer("mqtt")
 class MqttSink:
     def __init__(self, cfg: MqttOutput):
         import paho.mqtt.client as mqtt

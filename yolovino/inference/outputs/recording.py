@@ -23,15 +23,14 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from yolovino.inference.core.results import FrameResult
-from yolovino.inference.outputs.encode import encode_i420, flush
-from yolovino.inference.outputs.sinks import Sink, SinkError, fit, to_i420
+from yolovino.inference.outputs.base import Sink, SinkError, even_size, fit, to_i420
+from yolovino.inference.outputs.encode import add_video_stream, encode_i420, finish_file
 
 log = logging.getLogger(__name__)
 
@@ -210,12 +209,9 @@ class SegmentRecorder(Sink):
             format="mp4",
             options={"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"},
         )
-        stream = container.add_stream("libx264", rate=Fraction(self.fps).limit_denominator(1001))
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.codec_context.time_base = Fraction(1, 1000)
         # a keyframe a second: each closes a fragment, the most a crash can lose
-        stream.options = {"crf": str(self.crf), "preset": self.preset, "g": str(max(1, round(self.fps)))}
-        self._container, self._stream = container, stream
+        options = {"crf": str(self.crf), "preset": self.preset, "g": str(max(1, round(self.fps)))}
+        self._container, self._stream = container, add_video_stream(container, w, h, self.fps, options=options)
         self._seg_start, self._last_pts = t, -1
 
     def _finish(self) -> None:
@@ -224,12 +220,8 @@ class SegmentRecorder(Sink):
         self._container = self._stream = self._part = None
         if container is None or part is None:
             return
-        try:
-            flush(container.streams.video[0], container)
-        finally:
-            container.close()
         final = part.with_name(part.name[: -len(PART)])
-        os.replace(part, final)
+        finish_file(container.streams.video[0], container, part, final)
         self.segments.append(final)
         if self.retention is not None:
             self.retention.enforce()
@@ -244,9 +236,8 @@ class SegmentRecorder(Sink):
         with self._lock:
             if self.closed:
                 return
-            h, w = image.shape[:2]
             if self._size is None:
-                self._size = (w - w % 2, h - h % 2)
+                self._size = even_size(image)
             image = fit(image, self._size)
             if self._container is not None and t - self._seg_start >= self.segment_seconds:
                 self._finish()

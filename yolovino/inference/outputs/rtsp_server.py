@@ -11,7 +11,7 @@ and late joiners; writing that by hand would be most of an RTSP server. One shar
 frames are encoded once (x264, zerolatency) however many clients watch, and nothing is encoded while no
 one does (frames are only pushed while a client's media exists). `write` never blocks the pipeline: the
 appsrc queue holds a few frames and drops the oldest. A mount appears with the stream's first frame
-(its size fixes the caps; later frames of another size are fitted to it, `sinks.fit`).
+(its size fixes the caps; later frames of another size are fitted to it, `base.fit`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from yolovino.inference.core.errors import InferenceError
 from yolovino.inference.core.media import is_loopback
 from yolovino.inference.core.results import FrameResult
-from yolovino.inference.outputs.sinks import Sink, fit, to_i420
+from yolovino.inference.outputs.base import Sink, even_size, fit, to_i420
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +203,7 @@ class ServedStream(Sink):
             return
         self.frames_in += 1
         if self.size is None:
-            h, w = image.shape[:2]
-            self.size = (w - w % 2, h - h % 2)
+            self.size = even_size(image)
             caps = f"video/x-raw,format=I420,width={self.size[0]},height={self.size[1]},framerate={round(self.fps)}/1"
             self.server._mount(self, caps)
             log.info("serving %s at %s", self.name, self.url)

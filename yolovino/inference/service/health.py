@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from yolovino.inference.core.redact import redact
+from yolovino.inference.service.settings import DEFAULT_INFER_TIMEOUT, DEFAULT_STALL_TIMEOUT
 
 
 class _Watched(Protocol):
@@ -34,8 +35,8 @@ class HealthCheck:
 
     metrics: _Watched
     engines: Callable[[], Iterable[_Engine]]
-    infer_timeout: float = 30.0
-    default_stall_timeout: float = 10.0
+    infer_timeout: float = DEFAULT_INFER_TIMEOUT
+    default_stall_timeout: float = DEFAULT_STALL_TIMEOUT
     stall_timeouts: dict[str, float] = field(default_factory=dict)  # by source id
 
     def __call__(self) -> tuple[bool, dict]:

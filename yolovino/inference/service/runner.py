@@ -1,7 +1,9 @@
 """Headless runner for edge boxes: sources -> engines -> RTSP / mp4 / recordings / JSON-lines outputs, no display.
 
-`yolovino --headless ...` builds a `HeadlessConfig` (from the CLI and/or a YAML file) and calls
-`run_headless(cfg, stop, reload)`. Multi-camera YAML (`--config cams.yaml`; schema in inference/settings.py):
+`yolovino --headless ...` builds a `HeadlessConfig` (plan.py; from the CLI and/or a YAML file) and calls
+`run_headless(cfg, stop, reload)`, which starts the process-wide outputs, the metrics/health server and the
+supervisor, then watches for the end, a stop, or a reload.
+Multi-camera YAML (`--config cams.yaml`; schema in service/settings.py, `yolovino config schema`):
 
     model: models/yolov8n/int8        # optional; the CLI --model wins
     conf: 0.3                          # iou, classes ([0, 2] or [person, car]), rect, device, hint
@@ -18,7 +20,7 @@
         save: door.mp4
         jsonl: door.jsonl
         record: true
-        analytics:                     # tracking, zones, lines, events (inference/analytics_config.py)
+        analytics:                     # tracking, zones, lines, events (analytics/config.py)
           lines: [{name: gate, points: [[0.0, 0.6], [1.0, 0.6]], classes: [person]}]
           events: {jsonl: door-events.jsonl}
       - url: /data/clip.mp4
@@ -28,7 +30,7 @@ appended (out.mp4 -> out-door.mp4, rtsp://host/out -> rtsp://host/out-door); one
 every source's lines (each line carries its source_id).
 
 Live reload: setting the `reload` event (SIGHUP in yolovino.app, or the config file changing with
-`watch_config`) rebuilds the config through `cfg.rebuild` and applies it (inference/supervisor.py).
+`watch_config`) rebuilds the config through `cfg.rebuild` and applies it (service/supervisor.py).
 """
 
 from __future__ import annotations
@@ -36,184 +38,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from yolovino.inference.analytics.config import AnalyticsConfig, parse_analytics, resolve_classes
-from yolovino.inference.core.config import InferenceConfig
 from yolovino.inference.core.errors import InferenceError
 from yolovino.inference.core.redact import redact
-from yolovino.inference.outputs.recording import Retention
-from yolovino.inference.outputs.sinks import JsonlSink
+from yolovino.inference.outputs.jsonl import JsonlSink
 from yolovino.inference.service.health import HealthCheck
 from yolovino.inference.service.metrics import Metrics
-from yolovino.inference.service.settings import (
-    AnalyticsHook,
-    ConfigError,
-    RecordSettings,
-    ServeSettings,
-    SourceSpec,
-    load_settings,
-)
-from yolovino.inference.service.supervisor import Outputs, SourcePlan, Supervisor
+from yolovino.inference.service.plan import HeadlessConfig, plan_sources, with_recording
+from yolovino.inference.service.settings import ConfigError
+from yolovino.inference.service.supervisor import Outputs, RunOptions, Supervisor
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class HeadlessConfig:
-    sources: list[SourceSpec]
-    model: Path
-    inference: InferenceConfig = field(default_factory=InferenceConfig)
-    output: str | None = None
-    save: str | None = None
-    jsonl: str | None = None
-    metrics_port: int | None = None
-    metrics_host: str = "127.0.0.1"
-    annotate: bool = True
-    max_frames: int | None = None
-    output_fps: float | None = None
-    report_every: float = 10.0
-    max_retries: int | None = None
-    wait_for_sources: bool = False
-    serve: ServeSettings | None = None
-    serve_auth: tuple[str, str] | None = None
-    record: RecordSettings | None = None
-    stall_timeout: float = 10.0
-    infer_timeout: float = 30.0
-    config_path: Path | None = None
-    watch_config: bool = False
-    # () -> a new HeadlessConfig from the same command line and the edited file (ConfigError if invalid)
-    rebuild: Callable[[], HeadlessConfig] | None = None
-    # per-source model names, for `classes: [person]`: path -> {id: name}
-    names_of: Callable[[Path], dict[int, str]] | None = None
-    # the devices OpenVINO sees, asked once at start (asking again once the RTSP server runs crashes)
-    devices: list[str] | None = None
-
-
-def load_yaml(path: str | Path, analytics_hook: AnalyticsHook | None = None) -> dict:
-    """A multi-camera YAML file, validated, as a dict whose 'sources' are SourceSpecs (ConfigError on any problem)."""
-    settings = load_settings(path, analytics_hook)
-    data = settings.model_dump(exclude={"sources"})
-    data["sources"] = list(settings.sources)
-    return data
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.") or "src"
-
-
-def _suffixed(target: str, name: str) -> str:
-    slug = _slug(name)
-    if "://" in target:
-        return f"{target.rstrip('/')}-{slug}"
-    p = Path(target)
-    return str(p.with_name(f"{p.stem}-{slug}{p.suffix}"))
-
-
-def _class_ids(classes: list[int | str] | None, names: dict[int, str], where: str) -> tuple[int, ...] | None:
-    if classes is None:
-        return None
-    lookup = {v.lower(): k for k, v in names.items()}
-    out = []
-    for c in classes:
-        if isinstance(c, int):
-            out.append(c)
-        elif c.strip().isdigit():
-            out.append(int(c))
-        elif c.strip().lower() in lookup:
-            out.append(lookup[c.strip().lower()])
-        else:
-            raise ConfigError(f"{where}: unknown class {c!r} for this model")
-    return tuple(out)
-
-
-def _default_name(url: str) -> str:
-    """What open_source names a source that has no name: the file or folder name, webcamN, the redacted URL."""
-    text = url.strip()
-    if text.isdigit():
-        return f"webcam{text}"
-    if "://" in text and not text.lower().startswith("file://"):
-        return redact(text)
-    return Path(text.split("://", 1)[-1]).name or text
-
-
-def _checked_device(spec: str, devices: list[str] | None, where: str) -> str:
-    """The device spec if OpenVINO sees it on this machine (ConfigError naming the key otherwise)."""
-    from yolovino.inference.model.devices import DeviceError, check_device
-
-    if spec.upper() == "CPU":  # always there; listing devices loads every plugin (see model.py)
-        return spec
-    if devices is None:
-        import openvino as ov
-
-        devices = list(ov.Core().available_devices)
-    try:
-        return check_device(spec, devices)
-    except DeviceError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-
-
-def _analytics(spec: SourceSpec, model: Path, cfg: HeadlessConfig, where: str) -> AnalyticsConfig | None:
-    """The source's `analytics:` parsed, its class names resolved against the source's model."""
-    if spec.analytics is None or spec.analytics is False:
-        return None
-    from yolovino.inference.model.ir import YoloModel
-
-    parsed = parse_analytics(spec.analytics, f"{where}.analytics")
-    names = cfg.names_of(model) if cfg.names_of else YoloModel.load(model).names
-    return resolve_classes(parsed, names, f"{where}.analytics")
-
-
-def plan_sources(cfg: HeadlessConfig) -> list[SourcePlan]:
-    """Each source's settings resolved against the global ones (ConfigError naming the source's key path)."""
-    multi = len(cfg.sources) > 1
-    plans = []
-    for i, spec in enumerate(cfg.sources):
-        where = f"sources[{i}]"
-        model = Path(spec.model).expanduser() if spec.model else cfg.model
-        if spec.model and not model.exists():
-            raise ConfigError(f"{where}.model: {spec.model} not found")
-        changes: dict = {k: getattr(spec, k) for k in ("conf", "iou", "rect") if getattr(spec, k) is not None}
-        if spec.device is not None:
-            changes["device"] = _checked_device(spec.device, cfg.devices, f"{where}.device")
-        if spec.classes is not None:
-            names = cfg.names_of(model) if cfg.names_of else {}
-            changes["classes"] = _class_ids(spec.classes, names, f"{where}.classes")
-        try:
-            config = cfg.inference.with_(**changes)
-        except InferenceError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-        name = spec.name or _default_name(spec.url)
-        record = None
-        if spec.record or (spec.record is None and cfg.record is not None):
-            if cfg.record is None:
-                raise ConfigError(f"{where}.record: needs the top-level 'record: {{dir: ...}}'")
-            record = Path(cfg.record.dir).expanduser() / _slug(name)
-        if spec.serve and cfg.serve is None:
-            raise ConfigError(f"{where}.serve: needs the top-level 'serve:' (or --serve)")
-        plans.append(
-            SourcePlan(
-                key=spec.key,
-                url=spec.url,
-                name=spec.name,
-                live=spec.live,
-                model=model,
-                config=config,
-                output=spec.output or (cfg.output and (_suffixed(cfg.output, name) if multi else cfg.output)),
-                save=spec.save or (cfg.save and (_suffixed(cfg.save, name) if multi else cfg.save)),
-                jsonl=spec.jsonl,
-                record=record,
-                serve=cfg.serve is not None and spec.serve is not False,
-                stall_timeout=spec.stall_timeout or cfg.stall_timeout,
-                analytics=_analytics(spec, model, cfg, where),
-            )
-        )
-    return plans
 
 
 def _start_ops(cfg: HeadlessConfig, stack: contextlib.ExitStack, metrics: Metrics, sup: Supervisor):
@@ -230,26 +68,13 @@ def _start_ops(cfg: HeadlessConfig, stack: contextlib.ExitStack, metrics: Metric
 
 
 def _outputs(cfg: HeadlessConfig, stack: contextlib.ExitStack) -> Outputs:
-    out = Outputs(
-        output_fps=cfg.output_fps,
-        annotate=cfg.annotate,
-        max_retries=cfg.max_retries,
-        wait_for_sources=cfg.wait_for_sources,
-        max_frames=cfg.max_frames,
-    )
+    out = Outputs(output_fps=cfg.output_fps, annotate=cfg.annotate)
     if cfg.serve is not None:
         from yolovino.inference.outputs.rtsp_server import RtspServer
 
         out.server = RtspServer(cfg.serve.host, cfg.serve.port, auth=cfg.serve_auth)
         stack.callback(out.server.close)
-    if cfg.record is not None:
-        rec = cfg.record
-        out.segment_seconds = rec.segment_seconds
-        out.retention = Retention(
-            Path(rec.dir).expanduser(),
-            max_age=rec.max_age_hours * 3600 if rec.max_age_hours else None,
-            max_bytes=int(rec.max_size_mb * 1e6) if rec.max_size_mb else None,
-        )
+    with_recording(out, cfg.record)
     if cfg.jsonl:
         out.jsonl = JsonlSink(cfg.jsonl)
         stack.callback(out.jsonl.close)
@@ -288,7 +113,8 @@ def run_headless(
     with contextlib.ExitStack() as stack:  # closes, in reverse order, whatever was opened before a failure
         outputs = _outputs(cfg, stack)
         metrics = Metrics()
-        sup = Supervisor(metrics, outputs, counter)
+        running = RunOptions(cfg.wait_for_sources, cfg.max_retries, cfg.max_frames)
+        sup = Supervisor(metrics, outputs, counter, running)
         stack.callback(sup.close)
         health = _start_ops(cfg, stack, metrics, sup)
         sup.apply(plans, strict=True)
@@ -379,4 +205,4 @@ def _reload(cfg: HeadlessConfig, sup: Supervisor, health: HealthCheck) -> Headle
     return new
 
 
-__all__ = ["ConfigError", "HeadlessConfig", "SourceSpec", "load_yaml", "plan_sources", "redact", "run_headless"]
+__all__ = ["ConfigError", "HeadlessConfig", "run_headless"]

@@ -8,26 +8,32 @@ Built on pydantic (strict mode, extra keys forbidden): it reports every problem 
 what a hand-written checker would have to reimplement. A key's value may name environment variables,
 `${DOOR_PW}`, so that no secret has to be written on a command line or in the file (`expand_env`).
 
-`analytics:` on a source (a mapping, or true for tracking with defaults) is passed through untouched: its own
-validator (analytics_config.parse_analytics) plugs in with `load_settings(path, analytics_hook=fn)`;
-`fn(value, path)` raises ConfigError or ValueError to reject it, reported at that key's path.
+Each stage owns the model of its part and this file composes them: a source's `analytics:` is the analytics
+stage's `AnalyticsConfig` (tracker, zones, lines, and notify's `events:`), `record:` and `serve:` are the
+outputs'. So the whole file is validated once, every error names its key path, and `config_schema()` is the
+JSON Schema of the file for editors (`yolovino config schema`). Files are bounded: at most MAX_YAML_BYTES,
+and at most MAX_YAML_VALUES values once aliases are expanded (an alias bomb would expand into gigabytes).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
+from yolovino.inference.analytics.config import AnalyticsConfig
+from yolovino.inference.core.classes import ClassesInput, class_list
 from yolovino.inference.core.errors import ConfigError
+from yolovino.inference.core.validation import describe
 
-AnalyticsHook = Callable[[Any, str], object]
-"""Validates one source's `analytics:` value: (value, key path such as "sources[2].analytics"), raising
-ConfigError or ValueError; what it returns is not kept (the value itself is passed on untouched)."""
+MAX_YAML_BYTES = 1_000_000  # a camera file is a few kB; more is a mistake (or an attack) that costs minutes
+MAX_YAML_VALUES = 100_000  # after expanding aliases: a YAML alias bomb holds billions
+DEFAULT_STALL_TIMEOUT = 10.0  # s without a result before /healthz calls a source stalled
+DEFAULT_INFER_TIMEOUT = 30.0  # s an infer request may stay pending before /healthz calls inference stuck
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -58,15 +64,18 @@ class _Schema(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-def _classes(value: Any) -> Any:
-    """One class or a list of them, each an id or a name."""
-    if value is None:
-        return None
-    items = value if isinstance(value, list) else [value]
-    for item in items:
-        if isinstance(item, bool) or not isinstance(item, (int, str)):
-            raise ValueError(f"class ids or names expected, got {item!r}")
-    return list(items)
+def _urls_as_sources(value: Any) -> Any:
+    """A bare string in `sources:` is a source with only its URL."""
+    if isinstance(value, list):
+        return [{"url": v} if isinstance(v, str) else v for v in value]
+    return value
+
+
+def _analytics(value: Any) -> Any:
+    """`analytics: true` = tracking with defaults, `false` = none."""
+    if value is True:
+        return {}
+    return None if value is False else value
 
 
 class SourceSpec(_Schema):
@@ -78,7 +87,7 @@ class SourceSpec(_Schema):
     # inference: thresholds, class filter, model and device (sources sharing model+device+rect share an engine)
     conf: float | None = Field(default=None, ge=0, le=1)
     iou: float | None = Field(default=None, ge=0, le=1)
-    classes: list[int | str] | None = None
+    classes: Annotated[tuple[str, ...] | None, BeforeValidator(class_list, json_schema_input_type=ClassesInput)] = None
     rect: bool | None = None
     model: str | None = None
     device: str | None = None
@@ -90,10 +99,10 @@ class SourceSpec(_Schema):
     serve: bool | None = None  # on the built-in RTSP server (needs the top-level `serve:`)
     # health: no frame for this long = stalled
     stall_timeout: float | None = Field(default=None, gt=0)
-    # tracking/zones/events: validated by the analytics hook, carried as is
-    analytics: dict[str, Any] | bool | None = None
-
-    _norm_classes = field_validator("classes", mode="before")(_classes)
+    # tracking/zones/lines/events (analytics/config.py)
+    analytics: Annotated[
+        AnalyticsConfig | None, BeforeValidator(_analytics, json_schema_input_type=AnalyticsConfig | bool | None)
+    ] = None
 
     @property
     def key(self) -> str:
@@ -133,26 +142,19 @@ class Settings(_Schema):
     device: str | None = None
     conf: float | None = Field(default=None, ge=0, le=1)
     iou: float | None = Field(default=None, ge=0, le=1)
-    classes: list[int | str] | None = None
+    classes: Annotated[tuple[str, ...] | None, BeforeValidator(class_list, json_schema_input_type=ClassesInput)] = None
     rect: bool | None = None
     hint: str | None = None
     wait_for_sources: bool = False
-    stall_timeout: float = Field(default=10.0, gt=0)
-    infer_timeout: float = Field(default=30.0, gt=0)
+    stall_timeout: float = Field(default=DEFAULT_STALL_TIMEOUT, gt=0)
+    infer_timeout: float = Field(default=DEFAULT_INFER_TIMEOUT, gt=0)
     metrics_port: int | None = Field(default=None, ge=0, le=65535)  # kept for old files; = metrics: {port}
     metrics: MetricsSettings | None = None
     serve: ServeSettings | None = None
     record: RecordSettings | None = None
-    sources: list[SourceSpec] = Field(default_factory=list)
-
-    _norm_classes = field_validator("classes", mode="before")(_classes)
-
-    @field_validator("sources", mode="before")
-    @classmethod
-    def _urls_as_sources(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"url": v} if isinstance(v, str) else v for v in value]
-        return value
+    sources: Annotated[
+        list[SourceSpec], BeforeValidator(_urls_as_sources, json_schema_input_type=list[SourceSpec | str])
+    ] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_names(self) -> Settings:
@@ -164,91 +166,69 @@ class Settings(_Schema):
         return self
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    """The schema class that holds the key at `loc` (to list its allowed keys)."""
-    model: Any = Settings
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = getattr(model, "model_fields", {}).get(part)
-        if field is None:
-            return None
-        ann = field.annotation
-        args = getattr(ann, "__args__", ()) or (ann,)
-        nested = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
-        nested += [
-            b for a in args for b in getattr(a, "__args__", ()) if isinstance(b, type) and issubclass(b, BaseModel)
-        ]
-        model = nested[0] if nested else None
-    return model
-
-
-def _path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _message(err: Any) -> str:
-    loc = tuple(err["loc"])
-    if err["type"] == "extra_forbidden":
-        model = _model_at(loc)
-        allowed = f" (allowed: {', '.join(model.model_fields)})" if model else ""
-        return f"{_path(loc)}: unknown key{allowed}"
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if not loc:  # a check across keys: its message names them
-        return msg
-    got = err.get("input")
-    shown = "" if isinstance(got, (dict, list)) or err["type"] == "missing" else f", got {got!r}"
-    return f"{_path(loc)}: {msg}{shown}"
-
-
-def parse_settings(data: Any, where: str = "config", analytics_hook: AnalyticsHook | None = None) -> Settings:
+def parse_settings(data: Any, where: str = "config") -> Settings:
     """Validate a parsed YAML document; ConfigError lists every problem (`where: path: message; ...`)."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping with a 'sources' list")
     try:
-        settings = Settings.model_validate(data)
+        return Settings.model_validate(data)
     except ValidationError as exc:
-        problems = [_message(e) for e in exc.errors()]
-        raise ConfigError(f"{where}: " + "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")) from None
-    if analytics_hook is not None:
-        for i, s in enumerate(settings.sources):
-            if s.analytics is not None:
-                path = f"sources[{i}].analytics"
-                try:
-                    analytics_hook(s.analytics, path)
-                except (ConfigError, ValueError) as exc:
-                    text = str(exc)
-                    raise ConfigError(f"{where}: {text if text.startswith(path) else f'{path}: {text}'}") from None
-    return settings
+        raise ConfigError(f"{where}: {describe(exc, Settings) or 'invalid'}") from None
 
 
-def load_settings(path: str | Path, analytics_hook: AnalyticsHook | None = None) -> Settings:
+def _expanded_size(node: Any, memo: dict[int, int]) -> int:
+    """How many values the document holds once its aliases are expanded (shared parts counted once each time
+    they are used, computed once each: an alias bomb is measured in microseconds, never expanded)."""
+    if not isinstance(node, (dict, list)):
+        return 1
+    key = id(node)
+    if key not in memo:
+        memo[key] = 0  # a cycle (a recursive alias) counts as nothing more
+        items = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        memo[key] = 1 + sum(_expanded_size(item, memo) for item in items)
+    return memo[key]
+
+
+def load_settings(path: str | Path) -> Settings:
     """Read and validate a YAML file (ConfigError, one line, on any problem)."""
     import yaml
 
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_YAML_BYTES:
+            raise ConfigError(
+                f"{path}: {size / 1e6:.1f} MB is too big for a config file (at most {MAX_YAML_BYTES // 1000} kB)"
+            )
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: unreadable YAML ({str(exc).splitlines()[0]})") from None
-    return parse_settings(data, str(path), analytics_hook)
+    if _expanded_size(data, {}) > MAX_YAML_VALUES:
+        raise ConfigError(f"{path}: more than {MAX_YAML_VALUES} values once its aliases (*name) are expanded")
+    return parse_settings(data, str(path))
+
+
+def config_schema() -> dict:
+    """The JSON Schema of a camera file (for editors: the YAML language server's `# yaml-language-server: $schema=`)."""
+    schema = Settings.model_json_schema()
+    schema["title"] = "yolovino camera file"
+    return schema
 
 
 __all__ = [
-    "AnalyticsHook",
+    "DEFAULT_INFER_TIMEOUT",
+    "DEFAULT_STALL_TIMEOUT",
     "ConfigError",
     "MetricsSettings",
     "RecordSettings",
     "ServeSettings",
     "Settings",
     "SourceSpec",
+    "config_schema",
     "expand_env",
     "load_settings",
     "parse_settings",

@@ -28,11 +28,14 @@ from yolovino.inference.draw.annotate import Annotator
 from yolovino.inference.model.engine import AsyncEngine
 from yolovino.inference.model.ir import YoloModel
 from yolovino.inference.model.stride import StridedEngine
-from yolovino.inference.outputs.recording import Retention, SegmentRecorder
+from yolovino.inference.outputs.base import Sink
+from yolovino.inference.outputs.jsonl import JsonlSink
+from yolovino.inference.outputs.recording import Retention
+from yolovino.inference.outputs.registry import OutputRequest, open_outputs
 from yolovino.inference.outputs.rtsp_server import RtspServer
-from yolovino.inference.outputs.sinks import JsonlSink, RtspSink, Sink, VideoFileSink
 from yolovino.inference.pipeline import Pipeline
 from yolovino.inference.service.metrics import Metrics
+from yolovino.inference.service.settings import DEFAULT_STALL_TIMEOUT
 from yolovino.inference.sources import Source, open_source, output_fps
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,7 @@ class SourcePlan:
     jsonl: str | None = None
     record: Path | None = None  # folder of its segments
     serve: bool = False
-    stall_timeout: float = 10.0
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT
     analytics: AnalyticsConfig | None = field(default=None, compare=True, hash=False)
 
     @property
@@ -71,15 +74,28 @@ class Outputs:
     jsonl: JsonlSink | None = None
     output_fps: float | None = None
     annotate: bool = True
-    max_retries: int | None = None
-    wait_for_sources: bool = False
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How the supervisor opens sources and runs lanes (not outputs: the same for every source)."""
+
+    wait_for_sources: bool = False  # a source down at start keeps retrying instead of failing the start
+    max_retries: int | None = None  # reconnects before a source gives up (None: forever)
     max_frames: int | None = None  # per lane (exact with one lane; the caller stops at its total)
 
 
 class Lane:
     """One engine and its pipeline thread, serving every source planned with the same model and graph."""
 
-    def __init__(self, model: YoloModel, metrics: Metrics, outputs: Outputs, on_frame: Callable[[FrameResult], None]):
+    def __init__(
+        self,
+        model: YoloModel,
+        metrics: Metrics,
+        outputs: Outputs,
+        on_frame: Callable[[FrameResult], None],
+        max_frames: int | None = None,
+    ):
         self.engine = AsyncEngine(model)
         self.strided = StridedEngine(self.engine, {})  # detect every Nth frame per source (analytics)
         global_sinks: list[Sink] = [outputs.jsonl] if outputs.jsonl is not None else []
@@ -88,7 +104,7 @@ class Lane:
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self._on_frame = on_frame
-        self._max_frames = outputs.max_frames
+        self._max_frames = max_frames
         self.thread = threading.Thread(target=self._run, name=f"lane:{model.path.name}", daemon=True)
 
     def _run(self) -> None:
@@ -117,8 +133,15 @@ class _Running:
 class Supervisor:
     """Starts, stops and restarts sources as their plans change; see the module docstring."""
 
-    def __init__(self, metrics: Metrics, outputs: Outputs, on_frame: Callable[[FrameResult], None]):
+    def __init__(
+        self,
+        metrics: Metrics,
+        outputs: Outputs,
+        on_frame: Callable[[FrameResult], None],
+        options: RunOptions | None = None,
+    ):
         self.metrics, self.outputs, self._on_frame = metrics, outputs, on_frame
+        self.options = options or RunOptions()
         self.lanes: dict[tuple, Lane] = {}
         self.running: dict[str, _Running] = {}
         self._models: dict[tuple, YoloModel] = {}
@@ -181,7 +204,9 @@ class Supervisor:
             if model is None:
                 model = self._models[plan.lane_key] = YoloModel.load(plan.model, plan.config)
                 log.info("model %s (%s, %s, %s)", plan.model, model.meta.task, model.meta.precision, plan.config.device)
-            lane = self.lanes[plan.lane_key] = Lane(model, self.metrics, self.outputs, self._on_frame)
+            lane = self.lanes[plan.lane_key] = Lane(
+                model, self.metrics, self.outputs, self._on_frame, self.options.max_frames
+            )
             lane.pipe.analytics = self.analytics
         return lane
 
@@ -204,11 +229,11 @@ class Supervisor:
         lane.strided.set_stride(src.id, cfg.detect_every)
 
     def _start(self, plan: SourcePlan) -> None:
-        out = self.outputs
+        opts = self.options
         lane = self._lane(plan)
         with contextlib.ExitStack() as stack:  # a sink that fails to open closes what was opened before it
             src = open_source(
-                plan.url, live=plan.live, name=plan.name, wait=out.wait_for_sources, max_retries=out.max_retries
+                plan.url, live=plan.live, name=plan.name, wait=opts.wait_for_sources, max_retries=opts.max_retries
             )
             stack.callback(src.close)
             sinks = self._sinks(plan, src, stack)
@@ -229,29 +254,11 @@ class Supervisor:
             log.info("source %s opened (%s)", src.id, "live, keep-latest" if src.live else "file")
 
     def _sinks(self, plan: SourcePlan, src: Source, stack: contextlib.ExitStack) -> list[Sink]:
-        out = self.outputs
-        fps = out.output_fps or output_fps(src)
-        sinks: list[Sink] = []
-
-        def add(sink: Sink) -> None:
-            stack.callback(sink.close)
-            sinks.append(sink)
-
-        if plan.output:
-            add(RtspSink(plan.output, fps, source_id=src.id))
-        if plan.save:
-            add(VideoFileSink(plan.save, fps, source_id=src.id))
-        if plan.jsonl:
-            add(JsonlSink(plan.jsonl, source_id=src.id))
-        if plan.record is not None:
-            add(
-                SegmentRecorder(
-                    plan.record, src.id, fps=fps, segment_seconds=out.segment_seconds, retention=out.retention
-                )
-            )
-        if plan.serve and out.server is not None:
-            add(out.server.stream(plan.name or src.id, fps, source_id=src.id))
-        return sinks
+        """The source's outputs: every kind registered in `outputs.registry` opens what the plan asks for;
+        each is closed by `stack` if a later one (or the start) fails."""
+        fps = self.outputs.output_fps or output_fps(src)
+        request = OutputRequest(plan, self.outputs, src.id, fps)
+        return open_outputs(request, lambda sink: stack.callback(sink.close))
 
     def _stop(self, key: str) -> threading.Event:
         r = self.running.pop(key)
@@ -285,4 +292,4 @@ class Supervisor:
                 self.analytics.close()  # ends live tracks, flushes the event outputs
 
 
-__all__ = ["Lane", "Outputs", "SourcePlan", "SourceError", "Supervisor"]
+__all__ = ["Lane", "Outputs", "RunOptions", "SourcePlan", "SourceError", "Supervisor"]

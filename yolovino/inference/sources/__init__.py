@@ -13,7 +13,7 @@ reconnect with exponential backoff forever (or `max_retries`), log each outage o
 and count it. Credentials in URLs are redacted in every log line, error and stat (`redact`).
 Decoding uses PyAV (bundled FFmpeg); webcams use OpenCV. Corrupt data is counted (stats.decode_errors,
 one log line per burst) and skipped, never a reason to reconnect; pictures are turned upright as the
-display matrix says (inference/decode.py). A frame size change mid-stream is logged and passed on.
+display matrix says (inference/sources/packets.py). A frame size change mid-stream is logged and passed on.
 """
 
 from __future__ import annotations
@@ -35,9 +35,21 @@ __all__ = [
     "Source",
     "SourceStats",
     "WebcamSource",
+    "default_name",
     "open_source",
     "output_fps",
 ]
+
+
+def default_name(spec: str | int) -> str:
+    """What a source without a `name:` is called in logs, metrics and output names: webcamN for a webcam
+    index, the file or folder name, else the URL with its secrets redacted."""
+    text = str(spec).strip()
+    if text.isdigit():
+        return f"webcam{text}"
+    if "://" in text and not text.lower().startswith("file://"):
+        return redact(text)
+    return Path(urlsplit(text).path if "://" in text else text).expanduser().name or text
 
 
 def open_source(
@@ -56,13 +68,14 @@ def open_source(
     """
     text = str(spec).strip()
     shown = safe_name(redact(text))
+    name = name or default_name(text)
     if not text:
         raise SourceError("empty source: give a video file, image, folder, webcam index or rtsp:// URL")
     if text.isdigit():
         src: Source = WebcamSource(
             text,
             index=int(text),
-            name=name or f"webcam{text}",
+            name=name,
             live=True if live is None else live,
             **_only(kw, Source),
         )
@@ -82,15 +95,15 @@ def open_source(
             paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             if not paths:
                 raise SourceError(f"{shown}: folder has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            src = ImageSource(text, paths=paths, name=name or path.name, **_only(kw, Source))
+            src = ImageSource(text, paths=paths, name=name, **_only(kw, Source))
         elif not path.exists():
             raise SourceError(f"{shown}: file not found")
         elif path.stat().st_size == 0:
             raise SourceError(f"{shown}: file is empty (0 bytes)")
         elif path.suffix.lower() in IMAGE_SUFFIXES:
-            src = ImageSource(text, paths=[path], name=name or path.name, **_only(kw, Source))
+            src = ImageSource(text, paths=[path], name=name, **_only(kw, Source))
         else:
-            src = PyAVSource(text, live=bool(live), name=name or path.name, **kw)
+            src = PyAVSource(text, live=bool(live), name=name, **kw)
     return src.start(wait=wait) if start else src
 
 
