@@ -168,3 +168,16 @@ def test_a_bad_reload_is_logged_and_the_running_config_kept(tmp_path, detect_ir,
         rc = proc.wait(60)
         reader.join(10)
     assert rc == 0 and not [ln for ln in lines if "Traceback" in ln], lines
+
+
+def test_config_errors_never_show_a_password(tmp_path):
+    """A bad URL or a missing ${VAR} in a URL is reported with its credentials redacted (issue 28 item 4)."""
+    cfg = tmp_path / "cams.yaml"
+    cfg.write_text(
+        "sources:\n  - url: a.mp4\n    analytics:\n"
+        "      events: {webhook: 'ftp://admin:S3cretPW@127.0.0.1/hook?password=S3cretPW'}\n"
+    )
+    proc = run_app("config", "check", cfg)
+    assert proc.returncode == 2 and "S3cretPW" not in proc.stderr and "webhook.url" in proc.stderr, proc.stderr
+    proc = run_app("--headless", "--source", "rtsp://admin:S3cretPW@127.0.0.1/x?pw=${YOLO_TEST_UNSET}")
+    assert proc.returncode == 2 and "S3cretPW" not in proc.stderr and "YOLO_TEST_UNSET" in proc.stderr, proc.stderr

@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from yolovino.inference.core.config import InferenceConfig
+from yolovino.inference.core.redact import redact
 from yolovino.inference.core.validation import describe
 from yolovino.inference.service.plan import HeadlessConfig
 from yolovino.inference.service.settings import (
@@ -81,12 +82,13 @@ def headless_config(
     names_of: Callable[[Path], dict[int, str]] | None = None,
 ) -> HeadlessConfig:
     """ConfigError (one line) for anything that cannot work."""
-    specs = [SourceSpec(url=expand_env(s, f"--source {s}")) for s in args.source]
+    specs = [SourceSpec(url=expand_env(s, f"--source {redact(s)}")) for s in args.source]
     specs += [
         s.model_copy(update={"url": expand_env(s.url, f"sources[{i}].url")}) for i, s in enumerate(settings.sources)
     ]
     specs = [
-        s.model_copy(update={"output": expand_env(s.output, f"{s.key}: output")}) if s.output else s for s in specs
+        s.model_copy(update={"output": expand_env(s.output, f"{redact(s.key)}: output")}) if s.output else s
+        for s in specs
     ]
     if not specs:
         raise ConfigError("--headless needs at least one --source (or --config with sources)")

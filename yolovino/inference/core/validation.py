@@ -4,7 +4,8 @@
 
 pydantic reports every problem with its location; `describe` turns them into the project's one-line form
 (`where: path: message, got X; ...`, at most five), lists the allowed keys of a mapping that has an unknown
-one, and never prints a big value whole (a YAML alias bomb expands to megabytes: the value shown is cut).
+one, and never prints a big value whole (a YAML alias bomb expands to megabytes: the value shown is cut) nor a URL's
+credentials (`redact`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+
+from yolovino.inference.core.redact import scrub
 
 SHOWN = 60  # characters of an offending value shown in a message
 
@@ -76,4 +79,4 @@ def _message(err: Any, root: type[BaseModel], prefix: str) -> str:
 def describe(exc: ValidationError, root: type[BaseModel], prefix: str = "") -> str:
     """Every problem of `exc` in one line (at most five), each named by its key path below `prefix`."""
     problems = [_message(e, root, prefix) for e in exc.errors()]
-    return "; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else "")
+    return scrub("; ".join(problems[:5]) + ("; ..." if len(problems) > 5 else ""))  # a bad URL shows no password
