@@ -113,10 +113,10 @@ def test_webhook_name_and_failure_hide_credentials(template, kept):
     """A webhook URL with a credential: the consumer's name (a metrics label, log lines) and its failure."""
     from yolovino.inference.analytics.config import WebhookOutput
     from yolovino.inference.core.events import Event, EventKind
-    from yolovino.inference.notify.hub import Delivery, WebhookSink
+    from yolovino.inference.notify.hub import Delivery, WebhookConsumer
 
     url = probe(template, closed_port())
-    sink = WebhookSink(WebhookOutput(url=url, retries=0, timeout_s=2.0))
+    sink = WebhookConsumer(WebhookOutput(url=url, retries=0, timeout_s=2.0))
     event = Event(EventKind.CROSSED, 0.0, "cam", 1, 0, "person", 0.9, (0.0, 0.0, 1.0, 1.0), 0, 0.0)
     with pytest.raises(RuntimeError) as info:
         sink.handle(Delivery("cam", [event]))

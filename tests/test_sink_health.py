@@ -111,10 +111,10 @@ def test_webhook_huge_answer_is_read_only_up_to_a_bound():
     amount (the server gets out at most the bound plus the sockets' buffers) and memory stays small."""
     from yolovino.inference.analytics.config import WebhookOutput
     from yolovino.inference.core.events import Event, EventKind
-    from yolovino.inference.notify.hub import Delivery, WebhookSink
+    from yolovino.inference.notify.hub import Delivery, WebhookConsumer
 
     hook = HugeAnswer()
-    sink = WebhookSink(WebhookOutput(url=hook.url, retries=0, timeout_s=5.0))
+    sink = WebhookConsumer(WebhookOutput(url=hook.url, retries=0, timeout_s=5.0))
     event = Event(EventKind.CROSSED, 0.0, "cam", 1, 0, "person", 0.9, (0.0, 0.0, 1.0, 1.0), 0, 0.0)
     tracemalloc.start()
     try:

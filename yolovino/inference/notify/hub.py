@@ -113,7 +113,7 @@ class QueuedConsumer:
 
 
 @register_consumer("jsonl", dedup=os.path.abspath)
-class JsonlEventSink:
+class JsonlEventConsumer:
     """One JSON object per event (not per frame), appended to a file and flushed per delivery."""
 
     def __init__(self, path: str | os.PathLike):
@@ -136,7 +136,7 @@ class JsonlEventSink:
 
 
 @register_consumer("webhook")
-class WebhookSink:
+class WebhookConsumer:
     """HTTP POST of each event as JSON; retries with exponential backoff on errors, 5xx, 429 and timeouts.
 
     An event that still fails after `retries` retries is given up (counted as failed); 4xx answers other

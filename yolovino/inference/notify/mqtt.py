@@ -36,7 +36,7 @@ def topic_safe(name: str) -> str:
 
 
 @register_consumer("mqtt")
-class MqttSink:
+class MqttConsumer:
     def __init__(self, cfg: MqttOutput):
         import paho.mqtt.client as mqtt
         from paho.mqtt.enums import CallbackAPIVersion
