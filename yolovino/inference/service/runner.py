@@ -43,6 +43,7 @@ import time
 from pathlib import Path
 
 from yolovino.inference.core.errors import InferenceError
+from yolovino.inference.core.media import is_loopback
 from yolovino.inference.core.redact import redact
 from yolovino.inference.outputs.jsonl import JsonlSink
 from yolovino.inference.service.health import HealthCheck
@@ -64,6 +65,12 @@ def _start_ops(cfg: HeadlessConfig, stack: contextlib.ExitStack, metrics: Metric
             raise ConfigError(f"metrics port {cfg.metrics_port}: {exc.strerror or exc}") from None
         stack.callback(server.close)
         log.info("metrics on %s, health on %s", server.url, server.health_url)
+        if not is_loopback(cfg.metrics_host):  # fine for a Prometheus elsewhere, but never silently
+            log.warning(
+                "metrics on %s are open to anyone who can reach this address (no login): camera names, counts "
+                "and health; bind 127.0.0.1 and scrape through a proxy or firewall it",
+                cfg.metrics_host,
+            )
     return health
 
 
