@@ -67,3 +67,23 @@ def test_idle_connections_cannot_pile_up():
         for c in idle:
             c.close()
         server.close()
+
+
+def test_scrapes_are_answered_during_a_flood_of_half_requests():
+    """Found by bench.abuse: clients that send half a request and idle held every slot until their idle
+    timeout, so Prometheus (and a liveness probe on /healthz) were refused for the whole flood. The longest
+    waiting half-request now makes room for a new connection."""
+    server = MetricsServer(Metrics(), 0, idle_timeout=30.0, max_connections=4)
+    flood: list[socket.socket] = []
+    try:
+        for _ in range(3):  # waves of stuck clients, more than the bound each time
+            for _ in range(8):
+                c = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+                c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x")  # and nothing more
+                flood.append(c)
+            assert "yolo_uptime_seconds" in scrape(server)  # answered at once, not after the 30 s idle timeout
+        assert wait_until(lambda: handler_threads() <= 4, 5), handler_threads()
+    finally:
+        for c in flood:
+            c.close()
+        server.close()

@@ -15,6 +15,7 @@ The text format is prometheus_client's; the metric names of the hand-written exp
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import sys
@@ -23,6 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 
 import numpy as np
 from prometheus_client import (
@@ -188,9 +190,12 @@ class _SourceCollector(Collector):
 
 
 class _BoundedHTTPServer(ThreadingHTTPServer):
-    """A thread per connection, but at most `max_connections` at once: one more is closed at once (a scraper
-    retries), so clients that connect and idle cannot pile up threads. A client that hangs up mid-request
-    is its own business: a debug line, not a traceback on stderr (socketserver's default)."""
+    """A thread per connection, but at most `max_connections` at once, so clients that connect and idle cannot
+    pile up threads. At the bound, the connection that has waited longest without sending a whole request is
+    closed to make room (it is a stuck or hostile client: a scraper sends its request at once), so a flood
+    of half-requests cannot lock Prometheus or a liveness probe out; only when every connection is busy
+    with a real request is the new one closed at once (a scraper retries). A client that hangs up
+    mid-request is its own business: a debug line, not a traceback on stderr (socketserver's default)."""
 
     daemon_threads = True
     block_on_close = False
@@ -198,11 +203,36 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
     def __init__(self, address, handler, max_connections: int):
         self.max_connections = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
+        self._waiting: dict[socket.socket, float] = {}  # connections without a whole request yet, since when
+        self._lock = threading.Lock()
+        self.evicted = 0
         super().__init__(address, handler)
 
+    def waiting(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._waiting[conn] = time.monotonic()
+
+    def requested(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._waiting.pop(conn, None)
+
+    def _evict_oldest_waiting(self) -> bool:
+        with self._lock:
+            if not self._waiting:
+                return False
+            oldest = min(self._waiting, key=self._waiting.__getitem__)
+            del self._waiting[oldest]
+        self.evicted += 1
+        with contextlib.suppress(OSError):
+            oldest.shutdown(socket.SHUT_RDWR)  # its handler reads EOF and ends, freeing its slot
+        return True
+
     def process_request(self, request, client_address):
-        if not self._slots.acquire(blocking=False):
-            log.debug("metrics: %s refused, %d connections open", client_address, self.max_connections)
+        acquired = self._slots.acquire(blocking=False)
+        while not acquired and self._evict_oldest_waiting():
+            acquired = self._slots.acquire(timeout=0.5)
+        if not acquired:
+            log.debug("metrics: %s refused, %d requests in progress", client_address, self.max_connections)
             self.shutdown_request(request)
             return
         try:
@@ -215,6 +245,7 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
+            self.requested(request)
             self._slots.release()
 
     def handle_error(self, request, client_address):
@@ -229,7 +260,8 @@ class MetricsServer:
     """GET /metrics (Prometheus) and /healthz (200 or 503 with a JSON body) on host:port.
 
     A connection that sends nothing for `idle_timeout` s is closed, and at most `max_connections` are served
-    at once (see _BoundedHTTPServer): a scraper needs one, a few people with curl a few more."""
+    at once, the longest-waiting half-request making room for a new connection (see _BoundedHTTPServer): a
+    scraper needs one, a few people with curl a few more."""
 
     def __init__(
         self,
@@ -245,6 +277,16 @@ class MetricsServer:
 
         class Handler(BaseHTTPRequestHandler):
             timeout = idle_timeout  # a socket timeout on every read and write of the connection
+
+            def setup(self) -> None:
+                super().setup()
+                cast(_BoundedHTTPServer, self.server).waiting(self.connection)
+
+            def parse_request(self) -> bool:
+                ok = super().parse_request()
+                if ok:  # the request line and headers are in: a real request, no longer evictable
+                    cast(_BoundedHTTPServer, self.server).requested(self.connection)
+                return ok
 
             def do_GET(self):
                 path = self.path.split("?")[0]
