@@ -18,7 +18,7 @@ from yolovino.inference.core.results import Frame, Results
 from yolovino.inference.sources import SourceStats
 
 W, H, FPS = 800, 400, 10.0
-NAMES = {0: "person", 2: "car"}
+NAMES = {0: "person", 2: "car", 16: "dog"}
 IMAGE = np.zeros((H, W, 3), np.uint8)
 
 
@@ -33,8 +33,12 @@ def box_at(cx: float, cy: float, w: float = 40, h: float = 100) -> tuple[float, 
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
 
-def run_scene(objects, frames: int, cfg: dict | None = None, source=None, seed: int = 0, pts=None):
-    """objects: (class_id, fn(k) -> box or None) each. Returns ([(gt index, track id)] per frame, events, analytics)."""
+def run_scene(
+    objects, frames: int, cfg: dict | None = None, source=None, seed: int = 0, pts=None, score=None, cls=None
+):
+    """objects: (class_id, fn(k) -> box or None) each; score(i, k) / cls(i, k): object i's detection score
+    (default 0.9) / class (default its class_id) in frame k. Returns ([(gt index, track id)] per frame,
+    events, analytics)."""
     rng = np.random.default_rng(seed)
     analytics = Analytics(resolve_classes(parse_analytics(cfg or {}), NAMES))
     source = source or FakeSource()
@@ -49,8 +53,8 @@ def run_scene(objects, frames: int, cfg: dict | None = None, source=None, seed: 
         )
         results = Results(
             boxes,
-            np.full(len(dets), 0.9, np.float32),
-            np.array([d[1] for d in dets], np.int32),
+            np.array([0.9 if score is None else score(d[0], k) for d in dets], np.float32),
+            np.array([d[1] if cls is None else cls(d[0], k) for d in dets], np.int32),
             NAMES,
             (H, W),
             keypoints=np.array([[[d[0], 0, 1]] for d in dets], np.float32).reshape(-1, 1, 3),  # gt index rides along
@@ -284,3 +288,27 @@ def test_idf1_and_id_switches_on_a_crowded_synthetic_sequence():
     idf1, switches = float(summary["idf1"].iloc[0]), int(summary["num_switches"].iloc[0])
     print(f"synthetic, 8 objects, 120 frames, 10 % missed: IDF1 {idf1:.3f}, ID switches {switches}")
     assert idf1 > 0.85 and switches <= 2
+
+
+def test_events_wait_for_a_confirmed_track_and_carry_its_settled_class():
+    """A person whose first detection reads "dog" (legs only, as in the door clip) and a shadow that scores
+    0.75 for two frames, then 0.3: the person appears once, as "person", on its third detection; the shadow
+    (median score under confirm_score 0.4) never becomes an event, not even "ended"."""
+    person = (0, lambda k: box_at(100 + 10 * k, 200))
+    shadow = (0, lambda k: box_at(600, 120 - 2 * k, 60, 30))
+    cfg = {"lines": [{"name": "mid", "points": [[0.5, 0.0], [0.5, 1.0]]}]}
+    score = lambda i, k: 0.9 if i == 0 else (0.75 if k < 2 else 0.3)  # noqa: E731
+    cls = lambda i, k: 16 if (i == 0 and k < 2) else 0  # noqa: E731
+    assignments, events, _ = run_scene([person, shadow], 50, cfg, score=score, cls=cls)
+    appeared = of_kind(events, EventKind.APPEARED)
+    assert [(e.label, e.frame_index) for e in appeared] == [("person", 3)], appeared  # lib ID at 1, 3 hits at 3
+    assert {e.track_id for e in events} == {appeared[0].track_id}  # nothing at all of the shadow
+    assert [e.label for e in of_kind(events, EventKind.CROSSED)] == ["person"]
+    assert len(ids_per_object(assignments)[1]) == 1  # the shadow had a track (drawn), just no event
+
+
+def test_confirm_hits_one_and_no_score_gives_every_track_at_once():
+    """confirm_hits 1, confirm_score 0: the first event comes with the library's ID (min_frames 2)."""
+    cfg = {"tracker": {"confirm_hits": 1, "confirm_score": 0.0}}
+    _, events, _ = run_scene([(0, lambda k: box_at(100 + 10 * k, 200))], 10, cfg, cls=lambda i, k: 16 if k < 2 else 0)
+    assert [(e.label, e.frame_index) for e in of_kind(events, EventKind.APPEARED)] == [("dog", 1)]

@@ -70,9 +70,12 @@ class SourceAnalytics:
         known = set(self.tracker.tracks)
         results = self.tracker.carry(results, t) if results.carried else self.tracker.update(results, t)
         tracks = self.tracker.tracks
-        ids = [int(i) for i in results.track_ids if i >= 0] if results.track_ids is not None else []
+        # only confirmed tracks are objects: events, zones and lines (tracker.py: confirm_hits, confirm_score)
+        tids = results.track_ids.tolist() if results.track_ids is not None else []
+        ids = [tid for tid in tids if tid >= 0 and tracks[tid].confirmed]
         for tid in ids:
-            if tid not in known:
+            if not tracks[tid].announced:
+                tracks[tid].announced = True
                 events.append(self._event(EventKind.APPEARED, tracks[tid], frame, t))
         if not results.carried:
             alive = self.tracker.alive()
@@ -125,7 +128,9 @@ class SourceAnalytics:
         )
 
     def _end_track(self, track: Track, frame: Frame, t: float, reason: str) -> list[Event]:
-        out = []
+        out: list[Event] = []
+        if not track.announced:
+            return out  # never an object: no event in, none out
         for zone in self.zones:
             hit = zone.end(track.id, t)
             if hit is not None:

@@ -40,6 +40,10 @@ class TrackerConfig(BaseModel):
     consecutive detections before a track gets its ID; trail: anchor points kept per track for drawing;
     reassociate_s: how long a track unseen stays a candidate to get its ID back when a new track starts where
     its motion predicts it (0 = off: a track ends when the library drops it, after lost_track_s).
+    confirm_hits, confirm_score: a track becomes an object (its first event: appeared, entered, crossed) once
+    it has this many detections, their median score is at least confirm_score and one class holds more than
+    half of them (the class its events carry): a person walking in reads "dog" for a frame (legs only),
+    a shadow scores 0.3 for two frames (Frigate's min_score/threshold). 1 and 0.0: every track at once.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -52,6 +56,8 @@ class TrackerConfig(BaseModel):
     min_frames: Annotated[int, Strict()] = Field(default=2, ge=1, le=100)
     trail: Annotated[int, Strict()] = Field(default=24, ge=0, le=1000)
     reassociate_s: Annotated[float, Strict()] = Field(default=2.0, ge=0.0, le=60.0)
+    confirm_hits: Annotated[int, Strict()] = Field(default=3, ge=1, le=100)
+    confirm_score: Annotated[float, Strict()] = Field(default=0.4, ge=0.0, le=1.0)
 
     @model_validator(mode="before")
     @classmethod
@@ -118,7 +124,7 @@ TRACKERS: dict[str, Callable] = {"bytetrack": _bytetrack, "sort": _sort, "ocsort
 
 @dataclass
 class Track:
-    """What we keep of one confirmed track (times are stream seconds)."""
+    """What we keep of one track the library gave an ID (times are stream seconds)."""
 
     id: int
     first_t: float
@@ -131,6 +137,24 @@ class Track:
     prev_t: float = 0.0
     trail: deque[tuple[int, int]] = field(default_factory=deque)
     motion: Motion = field(default_factory=Motion)
+    hits: int = 0  # detections matched to the track
+    scores: list[float] | None = field(default_factory=list)  # their scores until confirmed (then None)
+    announced: bool = False  # its first event (appeared) went out: the stage's flag
+
+    @property
+    def confirmed(self) -> bool:
+        return self.scores is None
+
+    def confirm(self, hits: int, min_score: float) -> bool:
+        """Confirmed now or before: `hits` detections, median score >= min_score, a majority class."""
+        if self.scores is None:
+            return True
+        if self.hits < hits or float(np.median(self.scores)) < min_score:
+            return False
+        if 2 * self.votes.get(self.class_id, 0) <= self.hits:
+            return False
+        self.scores = None
+        return True
 
     def vote(self, class_id: int) -> None:
         n = self.votes.get(class_id, 0) + 1
@@ -258,6 +282,11 @@ class Tracker:
                 track.box, track.score, track.last_t = boxes[j], scores[j], t
             track.motion.observe(boxes[j], t)
             track.vote(classes[j])
+            track.hits += 1
+            if track.scores is not None:
+                if len(track.scores) < 64:  # enough for a median; a track that never confirms stays bounded
+                    track.scores.append(scores[j])
+                track.confirm(self.config.confirm_hits, self.config.confirm_score)
             track.trail.append(tuple(anchors[j]))
         self._last_seen = tids
 
