@@ -312,3 +312,32 @@ def test_confirm_hits_one_and_no_score_gives_every_track_at_once():
     cfg = {"tracker": {"confirm_hits": 1, "confirm_score": 0.0}}
     _, events, _ = run_scene([(0, lambda k: box_at(100 + 10 * k, 200))], 10, cfg, cls=lambda i, k: 16 if k < 2 else 0)
     assert [(e.label, e.frame_index) for e in of_kind(events, EventKind.APPEARED)] == [("dog", 1)]
+
+
+def test_per_class_filters_drop_detections_before_tracking():
+    """Filters per class: a 10 x 10 px "car" (under min_area 1500 px) and a person-labelled box wider than
+    tall (max_ratio 1.0) never get an ID; a real person and a real car (80 x 50) do; "*" drops a box that
+    fills 60 % of the frame (max_area 0.5), whatever its class."""
+    objects = [
+        (0, lambda k: box_at(100 + 5 * k, 200)),  # person 40 x 100: kept
+        (2, lambda k: box_at(300 + 5 * k, 300, w=80, h=50)),  # car 4000 px: kept
+        (2, lambda k: box_at(500, 100 + 2 * k, w=10, h=10)),  # car 100 px: dropped (min_area)
+        (0, lambda k: box_at(650, 300, w=120, h=40)),  # "person" 3:1 wide: dropped (max_ratio)
+        (16, lambda k: box_at(400, 200, w=700, h=275)),  # a "dog" filling 60 % of the frame: dropped ("*")
+    ]
+    filters = {"car": {"min_area": 1500}, "person": {"max_ratio": 1.0}, "*": {"max_area": 0.5}}
+    assignments, events, _ = run_scene(objects, 20, {"filters": filters})
+    assert sorted(ids_per_object(assignments)) == [0, 1]
+    assert all(gt in (0, 1) for frame in assignments for gt, _ in frame)  # dropped boxes are not in the results
+    assert len(of_kind(events, EventKind.APPEARED)) == 2
+
+
+def test_filters_are_checked_like_the_rest_of_the_analytics_block():
+    from yolovino.inference.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"filters\.person.*min_area 0\.5 is above max_area 0\.1"):
+        parse_analytics({"filters": {"person": {"min_area": 0.5, "max_area": 0.1}}})
+    with pytest.raises(ConfigError, match=r"filters\.persn"):
+        resolve_classes(parse_analytics({"filters": {"persn": {"min_score": 0.5}}}), NAMES)
+    with pytest.raises(ConfigError, match="min_score"):
+        parse_analytics({"filters": {"person": {"min_score": 1.5}}})

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from yolovino.inference.analytics.config import AnalyticsConfig
+from yolovino.inference.analytics.filters import ObjectFilter, apply_filters, resolve_filters
 from yolovino.inference.analytics.tracker import Track, Tracker, anchor_points
 from yolovino.inference.analytics.zones import Hit, LineCounter, LineSpec, ZoneCounter, ZoneSpec, to_pixels
 from yolovino.inference.core.events import Event, EventKind, FrameAnalytics, RegionCounts, Scene
@@ -45,6 +46,7 @@ class SourceAnalytics:
         self.events_total: dict[str, int] = {}
         self.tracks_total: dict[str, int] = {}
         self.names: dict[int, str] = {}
+        self.filters: dict[int | None, ObjectFilter] = {}
 
     def regions(self) -> list[ZoneCounter | LineCounter]:
         return [*self.zones, *self.lines]
@@ -58,7 +60,11 @@ class SourceAnalytics:
     def process(self, frame: Frame, results: Results, reconnects: int) -> tuple[Results, FrameAnalytics]:
         t = frame.pts if frame.pts is not None else frame.captured_at
         events: list[Event] = []
-        self.names = results.names
+        if results.names is not self.names:
+            self.names = results.names
+            self.filters = resolve_filters(self.cfg.filters, self.names)
+        if self.filters and not results.carried:
+            results = apply_filters(results, self.filters)  # before tracking: a filtered box never gets an ID
         jumped = self.last_t is not None and (t < self.last_t or t - self.last_t > self.cfg.reset_gap_s)
         if jumped or (self.reconnects is not None and reconnects != self.reconnects):
             why = "reconnect" if reconnects != self.reconnects else f"stream time jump {self.last_t:.2f} -> {t:.2f} s"
