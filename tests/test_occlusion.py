@@ -103,3 +103,18 @@ def test_crowd_crossing_both_ways_counts_each_person_once(model, coco_seg):
 
     events, _ = run_rendered(model, place, 85, {"lines": [LINE]}, pole(60))
     assert crossings(events) == Counter({"out": 2, "in": 2}), [(e.kind.value, e.track_id, e.direction) for e in events]
+
+
+@pytest.mark.parametrize(("x", "speed", "expected"), [(0.99, 8, {"out": 1}), (0.01, -8, {"in": 1}), (0.99, -8, {})])
+def test_line_at_the_frame_edge_counts_objects_leaving_through_it(model, coco_seg, x, speed, expected):
+    """A vertical line 1 % from the left or right border: a person walking out of the frame across it is
+    counted once, in the right direction (the border cuts the box, so its anchor never passes the line);
+    one walking out through the other border is not."""
+    person = cutout(coco_seg, *PERSON, height=150)
+    line = {"name": "edge", "points": [[x, 0.0], [x, 1.0]]}
+    start = W // 2 - 100 if speed > 0 else W // 2 + 100
+    frames = (W // 2 + 160) // abs(speed) + 25  # out of view, and past reassociate_s (2 s): the track ends
+    events, snap = run_rendered(model, lambda k: [(person, start + speed * k, 330)], frames, {"lines": [line]})
+    assert crossings(events) == Counter(expected), [(e.kind.value, e.track_id, e.direction) for e in events]
+    counts = snap["regions"][0]
+    assert sum(counts.crossed_in.values()) + sum(counts.crossed_out.values()) == len(expected)

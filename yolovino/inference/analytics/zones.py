@@ -334,8 +334,22 @@ class LineCounter:
                 hits.append(Hit(EventKind.CROSSED, tid, direction="in" if side > 0 else "out"))
         return hits
 
-    def end(self, tid: int, t: float) -> None:
-        self._sides.pop(tid, None)
+    def end(self, tid: int, t: float, exit_path: tuple[Point, Point] | None = None) -> Hit | None:
+        """The track ended. `exit_path` (its last anchor and a point beyond the frame along its motion) is
+        given when it left the view through the frame's border: a line drawn at the edge is never crossed
+        by the anchor of a box the border cuts, so the path out of the frame counts when it cuts the segment
+        from the track's settled side."""
+        state = self._sides.pop(tid, None)
+        if state is None or exit_path is None or self._px is None:
+            return None
+        a, b = self._px[1], self._px[2]
+        d = b - a
+        beyond = exit_path[1]
+        side = 1 if d[0] * (beyond[1] - a[1]) - d[1] * (beyond[0] - a[0]) > 0 else -1
+        if side == state.side or not segments_intersect(state.pos, beyond, tuple(a), tuple(b)):
+            return None
+        _inc(self.counts.crossed_in if side > 0 else self.counts.crossed_out, state.label)
+        return Hit(EventKind.CROSSED, tid, direction="in" if side > 0 else "out")
 
 
 def _inc(counter: dict[str, int], key: str, by: int = 1) -> None:
