@@ -118,3 +118,41 @@ def test_line_at_the_frame_edge_counts_objects_leaving_through_it(model, coco_se
     assert crossings(events) == Counter(expected), [(e.kind.value, e.track_id, e.direction) for e in events]
     counts = snap["regions"][0]
     assert sum(counts.crossed_in.values()) + sum(counts.crossed_out.values()) == len(expected)
+
+
+def test_fast_car_crossing_at_40_px_per_frame_is_counted(model, coco_seg):
+    """A car at 40 px per frame (Ultralytics #25492 lost half of these): a third of its own length per
+    frame, it jumps over the line's dead band; the path between updates still cuts the segment."""
+    car = cutout(coco_seg, *CAR, height=50)
+    events, _ = run_rendered(model, lambda k: [(car, 20 + 40 * k, 320)], 16, {"lines": [LINE]})
+    assert crossings(events) == Counter({"out": 1}), [(e.kind.value, e.track_id, e.direction) for e in events]
+
+
+def test_parked_car_whose_detection_drops_out_keeps_its_id(model, coco_seg):
+    """A parked car in a zone, wholly hidden (a passing van: a box drawn over it) for 1.5 s twice: longer
+    than the library keeps a lost track (lost_track_s 1 s), within reassociate_s (2 s). One object: one
+    track_appeared, one zone entry, no exit until it drives off at the end."""
+    car = cutout(coco_seg, *CAR, height=50)
+    zone = {"name": "bay", "points": [[0.3, 0.6], [0.7, 0.6], [0.7, 1.0], [0.3, 1.0]], "anchor": "center"}
+
+    def place(k):
+        return [(car, W // 2 if k < 70 else W // 2 + 15 * (k - 70), 320)]
+
+    analytics_cfg = {"zones": [zone]}
+    hidden = lambda k: 10 <= k < 25 or 40 <= k < 55  # noqa: E731
+    van = (W // 2 - 90, 250, W // 2 + 90, H)
+    events: list[Event] = []
+    # the van is there on some frames only: render frame by frame
+    analytics = Analytics(resolve_classes(parse_analytics(analytics_cfg), model.names))
+    source, bg = FakeSource(), background()
+    for k in range(90):
+        image = render(bg, place(k), (van,) if hidden(k) else ())
+        _, info = analytics.process(source, Frame(image, k, source.id, k / FPS, k / FPS), model.predict(image))
+        assert info is not None
+        events += info.events
+    events += analytics.close()
+    kinds = Counter(e.kind for e in events)
+    assert kinds[EventKind.APPEARED] == 1 and kinds[EventKind.ENTERED] == 1, [
+        (e.kind.value, e.track_id) for e in events
+    ]
+    assert kinds[EventKind.LEFT] == 1  # when it drives out of the bay
