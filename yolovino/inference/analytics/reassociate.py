@@ -41,8 +41,9 @@ class Motion:
     h: float = 0.0
     centres: deque[tuple[float, float, float]] = field(default_factory=lambda: deque(maxlen=64))  # (t, x, y)
 
-    def observe(self, box: np.ndarray, t: float) -> None:
-        x0, y0, x1, y1 = box.tolist()
+    def observe(self, box: list[float], t: float) -> None:
+        """One detection's xyxy box (a list: this runs for every track on every frame, NumPy costs more)."""
+        x0, y0, x1, y1 = box
         w, h = x1 - x0, y1 - y0
         centres = self.centres
         if centres:

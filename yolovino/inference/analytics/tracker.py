@@ -236,6 +236,8 @@ class Tracker:
         forgotten, so should the library find it again it becomes a new track, not a second box with the same
         ID. Nothing to do on the usual frame, where no track is lost."""
         seen = {self._ids[lib] for lib in rows if lib in self._ids}
+        if len(seen) == len(self.tracks):
+            return  # every track matched: the usual frame
         horizon = self.config.reassociate_s
         lost = [(tr.id, tr.motion) for tr in self.tracks.values() if tr.id not in seen and 0 < t - tr.last_t <= horizon]
         if not lost:
@@ -270,17 +272,18 @@ class Tracker:
         idx = np.flatnonzero(ids >= 0)
         boxes = results.boxes[idx].astype(np.float32)
         anchors = anchor_points(boxes, self.anchor).astype(np.int32).tolist()
+        edges = boxes.tolist()
         scores, classes, tids = results.scores[idx].tolist(), results.class_ids[idx].tolist(), ids[idx].tolist()
         for j, tid in enumerate(tids):
             track = self.tracks.get(tid)
             if track is None:
                 track = self.tracks[tid] = Track(tid, t, t, boxes[j], scores[j])
                 track.trail = deque(maxlen=max(self.config.trail, 1))
-                track.motion.observe(boxes[j], t)
+                track.motion.observe(edges[j], t)
             elif t > track.last_t:
                 track.prev_box, track.prev_t = track.box, track.last_t
                 track.box, track.score, track.last_t = boxes[j], scores[j], t
-            track.motion.observe(boxes[j], t)
+            track.motion.observe(edges[j], t)
             track.vote(classes[j])
             track.hits += 1
             if track.scores is not None:
