@@ -84,6 +84,12 @@ class ZoneSpec(_Region):
     """A zone of a source's `analytics:`: a polygon in normalised coordinates (>= 3 points, not crossing itself)."""
 
     dwell_s: Annotated[float, Strict()] | None = Field(default=None, ge=0.0)  # DWELL event past this stay
+    inertia: Annotated[int, Strict()] | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="updates a box must be inside (outside) before it enters (leaves); default: analytics min_frames",
+    )
 
     @field_validator("points")
     @classmethod
@@ -202,7 +208,8 @@ class _Visit:
 
 class ZoneCounter:
     def __init__(self, spec: ZoneSpec, min_frames: int = 2):
-        self.spec, self.min_frames = spec, max(1, min_frames)
+        # the zone's own inertia (Frigate's): a zone at a busy door wants more than a zone on an empty floor
+        self.spec, self.min_frames = spec, max(1, spec.inertia or min_frames)
         self._poly: tuple[tuple[int, int], np.ndarray, _Edges] | None = None
         self._visits: dict[int, _Visit] = {}
         self.counts = RegionCounts(spec.name, "zone")
