@@ -18,7 +18,7 @@ from yolovino.inference.core.results import Frame, Results
 from yolovino.inference.sources import SourceStats
 
 W, H, FPS = 800, 400, 10.0
-NAMES = {0: "person", 2: "car"}
+NAMES = {0: "person", 2: "car", 16: "dog"}
 IMAGE = np.zeros((H, W, 3), np.uint8)
 
 
@@ -33,8 +33,12 @@ def box_at(cx: float, cy: float, w: float = 40, h: float = 100) -> tuple[float, 
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
 
 
-def run_scene(objects, frames: int, cfg: dict | None = None, source=None, seed: int = 0, pts=None):
-    """objects: (class_id, fn(k) -> box or None) each. Returns ([(gt index, track id)] per frame, events, analytics)."""
+def run_scene(
+    objects, frames: int, cfg: dict | None = None, source=None, seed: int = 0, pts=None, score=None, cls=None
+):
+    """objects: (class_id, fn(k) -> box or None) each; score(i, k) / cls(i, k): object i's detection score
+    (default 0.9) / class (default its class_id) in frame k. Returns ([(gt index, track id)] per frame,
+    events, analytics)."""
     rng = np.random.default_rng(seed)
     analytics = Analytics(resolve_classes(parse_analytics(cfg or {}), NAMES))
     source = source or FakeSource()
@@ -49,8 +53,8 @@ def run_scene(objects, frames: int, cfg: dict | None = None, source=None, seed: 
         )
         results = Results(
             boxes,
-            np.full(len(dets), 0.9, np.float32),
-            np.array([d[1] for d in dets], np.int32),
+            np.array([0.9 if score is None else score(d[0], k) for d in dets], np.float32),
+            np.array([d[1] if cls is None else cls(d[0], k) for d in dets], np.int32),
             NAMES,
             (H, W),
             keypoints=np.array([[[d[0], 0, 1]] for d in dets], np.float32).reshape(-1, 1, 3),  # gt index rides along
@@ -284,3 +288,71 @@ def test_idf1_and_id_switches_on_a_crowded_synthetic_sequence():
     idf1, switches = float(summary["idf1"].iloc[0]), int(summary["num_switches"].iloc[0])
     print(f"synthetic, 8 objects, 120 frames, 10 % missed: IDF1 {idf1:.3f}, ID switches {switches}")
     assert idf1 > 0.85 and switches <= 2
+
+
+def test_events_wait_for_a_confirmed_track_and_carry_its_settled_class():
+    """A person whose first detection reads "dog" (legs only, as in the door clip) and a shadow that scores
+    0.75 for two frames, then 0.3: the person appears once, as "person", on its third detection; the shadow
+    (median score under confirm_score 0.4) never becomes an event, not even "ended"."""
+    person = (0, lambda k: box_at(100 + 10 * k, 200))
+    shadow = (0, lambda k: box_at(600, 120 - 2 * k, 60, 30))
+    cfg = {"lines": [{"name": "mid", "points": [[0.5, 0.0], [0.5, 1.0]]}]}
+    score = lambda i, k: 0.9 if i == 0 else (0.75 if k < 2 else 0.3)  # noqa: E731
+    cls = lambda i, k: 16 if (i == 0 and k < 2) else 0  # noqa: E731
+    assignments, events, _ = run_scene([person, shadow], 50, cfg, score=score, cls=cls)
+    appeared = of_kind(events, EventKind.APPEARED)
+    assert [(e.label, e.frame_index) for e in appeared] == [("person", 3)], appeared  # lib ID at 1, 3 hits at 3
+    assert {e.track_id for e in events} == {appeared[0].track_id}  # nothing at all of the shadow
+    assert [e.label for e in of_kind(events, EventKind.CROSSED)] == ["person"]
+    assert len(ids_per_object(assignments)[1]) == 1  # the shadow had a track (drawn), just no event
+
+
+def test_confirm_hits_one_and_no_score_gives_every_track_at_once():
+    """confirm_hits 1, confirm_score 0: the first event comes with the library's ID (min_frames 2)."""
+    cfg = {"tracker": {"confirm_hits": 1, "confirm_score": 0.0}}
+    _, events, _ = run_scene([(0, lambda k: box_at(100 + 10 * k, 200))], 10, cfg, cls=lambda i, k: 16 if k < 2 else 0)
+    assert [(e.label, e.frame_index) for e in of_kind(events, EventKind.APPEARED)] == [("dog", 1)]
+
+
+def test_per_class_filters_drop_detections_before_tracking():
+    """Filters per class: a 10 x 10 px "car" (under min_area 1500 px) and a person-labelled box wider than
+    tall (max_ratio 1.0) never get an ID; a real person and a real car (80 x 50) do; "*" drops a box that
+    fills 60 % of the frame (max_area 0.5), whatever its class."""
+    objects = [
+        (0, lambda k: box_at(100 + 5 * k, 200)),  # person 40 x 100: kept
+        (2, lambda k: box_at(300 + 5 * k, 300, w=80, h=50)),  # car 4000 px: kept
+        (2, lambda k: box_at(500, 100 + 2 * k, w=10, h=10)),  # car 100 px: dropped (min_area)
+        (0, lambda k: box_at(650, 300, w=120, h=40)),  # "person" 3:1 wide: dropped (max_ratio)
+        (16, lambda k: box_at(400, 200, w=700, h=275)),  # a "dog" filling 60 % of the frame: dropped ("*")
+    ]
+    filters = {"car": {"min_area": 1500}, "person": {"max_ratio": 1.0}, "*": {"max_area": 0.5}}
+    assignments, events, _ = run_scene(objects, 20, {"filters": filters})
+    assert sorted(ids_per_object(assignments)) == [0, 1]
+    assert all(gt in (0, 1) for frame in assignments for gt, _ in frame)  # dropped boxes are not in the results
+    assert len(of_kind(events, EventKind.APPEARED)) == 2
+
+
+def test_filters_are_checked_like_the_rest_of_the_analytics_block():
+    from yolovino.inference.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"filters\.person.*min_area 0\.5 is above max_area 0\.1"):
+        parse_analytics({"filters": {"person": {"min_area": 0.5, "max_area": 0.1}}})
+    with pytest.raises(ConfigError, match=r"filters\.persn"):
+        resolve_classes(parse_analytics({"filters": {"persn": {"min_score": 0.5}}}), NAMES)
+    with pytest.raises(ConfigError, match="min_score"):
+        parse_analytics({"filters": {"person": {"min_score": 1.5}}})
+
+
+def test_zone_inertia_ignores_a_box_that_flickers_across_the_edge():
+    """A person standing on a zone's edge: the anchor is inside on 2 frames of every 5 (a box that jitters
+    by 16 px). With the default (2 updates) that is an entry and an exit every 5 frames; with the zone's
+    `inertia: 3` it never enters."""
+
+    def path(k):
+        return box_at(400, 200 + (8 if k % 5 in (1, 2) else -8))  # anchor y 258 (inside) or 242 (outside)
+
+    zone = {"name": "edge", "points": [[0.3, 0.625], [0.7, 0.625], [0.7, 1.0], [0.3, 1.0]]}  # y >= 250
+    _, events, _ = run_scene([(0, path)], 40, {"zones": [zone]})
+    assert len(of_kind(events, EventKind.ENTERED)) >= 5
+    _, events, _ = run_scene([(0, path)], 40, {"zones": [{**zone, "inertia": 3}]})
+    assert of_kind(events, EventKind.ENTERED) == []

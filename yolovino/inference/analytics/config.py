@@ -11,6 +11,8 @@
           dwell_s: 10                 # "stayed longer than" event
       lines:
         - {name: gate, points: [[0.0, 0.5], [1.0, 0.5]], classes: [car]}
+      filters:                        # per class (name, id or "*"), before tracking (analytics/filters.py)
+        person: {min_area: 0.002, max_ratio: 1.2, min_score: 0.5}
       events:
         jsonl: events.jsonl
         mqtt: {host: 127.0.0.1, port: 1883, topic: yolo}          # topics yolo/<source>/events, .../counts
@@ -40,6 +42,7 @@ from pydantic import (
     model_validator,
 )
 
+from yolovino.inference.analytics.filters import ObjectFilter, resolve_filters
 from yolovino.inference.analytics.tracker import TrackerConfig
 from yolovino.inference.analytics.zones import Anchor, LineSpec, ZoneSpec
 from yolovino.inference.core.classes import class_ids
@@ -92,6 +95,9 @@ class AnalyticsConfig(BaseModel):
     reset_gap_s: Annotated[float, Strict()] = Field(default=3.0, ge=0.1)  # a larger gap in stream time resets tracks
     zones: tuple[ZoneSpec, ...] = ()
     lines: tuple[LineSpec, ...] = ()
+    filters: dict[str, ObjectFilter] = Field(
+        default_factory=dict, description='per class name or id ("*": every class): bounds a detection must meet'
+    )
     events: Annotated[EventOutputs, BeforeValidator(_events, json_schema_input_type=EventOutputs | None)] = (
         EventOutputs()
     )
@@ -141,7 +147,9 @@ def parse_analytics(raw: Any, where: str = "analytics") -> AnalyticsConfig:
 
 
 def resolve_classes(cfg: AnalyticsConfig, names: dict[int, str], where: str = "analytics") -> AnalyticsConfig:
-    """Class names (or ids) of zones and lines -> the model's class ids; ConfigError for an unknown one."""
+    """Class names (or ids) of zones and lines -> the model's class ids; ConfigError for an unknown one (also
+    for the filters', which the stage resolves itself)."""
+    resolve_filters(cfg.filters, names, f"{where}.filters")
     zones = tuple(
         z.model_copy(update={"class_ids": class_ids(z.classes, names, f"{where}.zones[{i}].classes")})
         for i, z in enumerate(cfg.zones)
@@ -158,6 +166,7 @@ __all__ = [
     "EventOutputs",
     "LineSpec",
     "MqttOutput",
+    "ObjectFilter",
     "SnapshotOutput",
     "TrackerConfig",
     "WebhookOutput",

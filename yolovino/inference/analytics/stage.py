@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from yolovino.inference.analytics.config import AnalyticsConfig
+from yolovino.inference.analytics.filters import ObjectFilter, apply_filters, resolve_filters
 from yolovino.inference.analytics.tracker import Track, Tracker, anchor_points
 from yolovino.inference.analytics.zones import Hit, LineCounter, LineSpec, ZoneCounter, ZoneSpec, to_pixels
 from yolovino.inference.core.events import Event, EventKind, FrameAnalytics, RegionCounts, Scene
@@ -45,6 +46,8 @@ class SourceAnalytics:
         self.events_total: dict[str, int] = {}
         self.tracks_total: dict[str, int] = {}
         self.names: dict[int, str] = {}
+        self.filters: dict[int | None, ObjectFilter] = {}
+        self.frame_hw: tuple[int, int] | None = None
 
     def regions(self) -> list[ZoneCounter | LineCounter]:
         return [*self.zones, *self.lines]
@@ -58,7 +61,11 @@ class SourceAnalytics:
     def process(self, frame: Frame, results: Results, reconnects: int) -> tuple[Results, FrameAnalytics]:
         t = frame.pts if frame.pts is not None else frame.captured_at
         events: list[Event] = []
-        self.names = results.names
+        if results.names is not self.names:
+            self.names = results.names
+            self.filters = resolve_filters(self.cfg.filters, self.names)
+        if self.filters and not results.carried:
+            results = apply_filters(results, self.filters)  # before tracking: a filtered box never gets an ID
         jumped = self.last_t is not None and (t < self.last_t or t - self.last_t > self.cfg.reset_gap_s)
         if jumped or (self.reconnects is not None and reconnects != self.reconnects):
             why = "reconnect" if reconnects != self.reconnects else f"stream time jump {self.last_t:.2f} -> {t:.2f} s"
@@ -66,13 +73,16 @@ class SourceAnalytics:
             events += self._end_all(frame, self.last_t if self.last_t is not None else t, "reset")
             self.tracker.reset()
             self.resets += 1
-        self.reconnects, self.last_t = reconnects, t
+        self.reconnects, self.last_t, self.frame_hw = reconnects, t, results.frame_shape
         known = set(self.tracker.tracks)
         results = self.tracker.carry(results, t) if results.carried else self.tracker.update(results, t)
         tracks = self.tracker.tracks
-        ids = [int(i) for i in results.track_ids if i >= 0] if results.track_ids is not None else []
+        # only confirmed tracks are objects: events, zones and lines (tracker.py: confirm_hits, confirm_score)
+        tids = results.track_ids.tolist() if results.track_ids is not None else []
+        ids = [tid for tid in tids if tid >= 0 and tracks[tid].confirmed]
         for tid in ids:
-            if tid not in known:
+            if not tracks[tid].announced:
+                tracks[tid].announced = True
                 events.append(self._event(EventKind.APPEARED, tracks[tid], frame, t))
         if not results.carried:
             alive = self.tracker.alive()
@@ -125,15 +135,21 @@ class SourceAnalytics:
         )
 
     def _end_track(self, track: Track, frame: Frame, t: float, reason: str) -> list[Event]:
-        out = []
+        out: list[Event] = []
+        if not track.announced:
+            return out  # never an object: no event in, none out
         for zone in self.zones:
             hit = zone.end(track.id, t)
             if hit is not None:
                 e = self._event(EventKind.LEFT, track, frame, t, zone=zone.spec.name, duration_s=hit.duration_s)
                 e.reason = reason
                 out.append(e)
+        leaving = reason == "lost"  # a reset or close ends tracks where they are: they left nothing
         for line in self.lines:
-            line.end(track.id, t)
+            hit = line.end(track.id, t, self._exit_path(track, line.spec.anchor) if leaving else None)
+            if hit is not None:
+                out.append(self._event(EventKind.CROSSED, track, frame, t, line=line.spec.name))
+                out[-1].direction = hit.direction
         ended = self._event(EventKind.ENDED, track, frame, t, duration_s=track.last_t - track.first_t)
         # counted by the class the track ends with (the majority of its detections): at confirmation a
         # person walking in may still be a "dog" (only legs in view) for a frame or two
@@ -141,6 +157,24 @@ class SourceAnalytics:
         ended.reason = reason
         out.append(ended)
         return out
+
+    def _exit_path(self, track: Track, anchor: str) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """(last anchor, a point a frame diagonal further along the track's velocity) when its last box
+        touches the frame's border and it was moving out through it; None otherwise (lost inside the view)."""
+        if self.frame_hw is None or not track.motion.centres:
+            return None
+        h, w = self.frame_hw
+        vx, vy = (float(v) for v in track.motion.velocity())
+        x0, y0, x1, y1 = (float(v) for v in track.box)
+        edge = 2.0
+        out = (x0 <= edge and vx < 0) or (x1 >= w - edge and vx > 0) or (y0 <= edge and vy < 0)
+        out = out or (y1 >= h - edge and vy > 0)
+        speed = float(np.hypot(vx, vy))
+        if not out or speed <= 0:
+            return None
+        ax, ay = (float(v) for v in anchor_points(track.box[None], anchor)[0])
+        far = float(np.hypot(h, w)) / speed
+        return (ax, ay), (ax + vx * far, ay + vy * far)
 
     def _end_all(self, frame: Frame, t: float, reason: str) -> list[Event]:
         out = []

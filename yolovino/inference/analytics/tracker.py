@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
+from yolovino.inference.analytics.reassociate import BASELINE_S, Motion, match
 from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.results import Results, label_for
 
@@ -36,7 +37,13 @@ class TrackerConfig(BaseModel):
     kind: a name in TRACKERS. lost_track_s: how long a track unseen is kept for re-association.
     activation: minimum score that starts a track; high_score: ByteTrack's first-stage score threshold
     (lower-scored boxes only extend existing tracks); min_iou: association threshold; min_frames:
-    consecutive detections before a track gets its ID; trail: anchor points kept per track for drawing.
+    consecutive detections before a track gets its ID; trail: anchor points kept per track for drawing;
+    reassociate_s: how long a track unseen stays a candidate to get its ID back when a new track starts where
+    its motion predicts it (0 = off: a track ends when the library drops it, after lost_track_s).
+    confirm_hits, confirm_score: a track becomes an object (its first event: appeared, entered, crossed) once
+    it has this many detections, their median score is at least confirm_score and one class holds more than
+    half of them (the class its events carry): a person walking in reads "dog" for a frame (legs only),
+    a shadow scores 0.3 for two frames (Frigate's min_score/threshold). 1 and 0.0: every track at once.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -48,6 +55,9 @@ class TrackerConfig(BaseModel):
     min_iou: Annotated[float, Strict()] = Field(default=0.1, ge=0.0, le=1.0)
     min_frames: Annotated[int, Strict()] = Field(default=2, ge=1, le=100)
     trail: Annotated[int, Strict()] = Field(default=24, ge=0, le=1000)
+    reassociate_s: Annotated[float, Strict()] = Field(default=2.0, ge=0.0, le=60.0)
+    confirm_hits: Annotated[int, Strict()] = Field(default=3, ge=1, le=100)
+    confirm_score: Annotated[float, Strict()] = Field(default=0.4, ge=0.0, le=1.0)
 
     @model_validator(mode="before")
     @classmethod
@@ -114,7 +124,7 @@ TRACKERS: dict[str, Callable] = {"bytetrack": _bytetrack, "sort": _sort, "ocsort
 
 @dataclass
 class Track:
-    """What we keep of one confirmed track (times are stream seconds)."""
+    """What we keep of one track the library gave an ID (times are stream seconds)."""
 
     id: int
     first_t: float
@@ -126,6 +136,25 @@ class Track:
     prev_box: np.ndarray | None = None  # the detection before the last one, for the velocity
     prev_t: float = 0.0
     trail: deque[tuple[int, int]] = field(default_factory=deque)
+    motion: Motion = field(default_factory=Motion)
+    hits: int = 0  # detections matched to the track
+    scores: list[float] | None = field(default_factory=list)  # their scores until confirmed (then None)
+    announced: bool = False  # its first event (appeared) went out: the stage's flag
+
+    @property
+    def confirmed(self) -> bool:
+        return self.scores is None
+
+    def confirm(self, hits: int, min_score: float) -> bool:
+        """Confirmed now or before: `hits` detections, median score >= min_score, a majority class."""
+        if self.scores is None:
+            return True
+        if self.hits < hits or float(np.median(self.scores)) < min_score:
+            return False
+        if 2 * self.votes.get(self.class_id, 0) <= self.hits:
+            return False
+        self.scores = None
+        return True
 
     def vote(self, class_id: int) -> None:
         n = self.votes.get(class_id, 0) + 1
@@ -158,6 +187,7 @@ class Tracker:
         self.anchor = anchor
         self._lib = TRACKERS[self.config.kind](self.config, self.fps)
         self._ids: dict[int, int] = {}  # library id -> our id (the library restarts at 0 on reset)
+        self._lib_of: dict[int, int] = {}  # our id -> its current library id
         self._next_id = 1
         self.tracks: dict[int, Track] = {}  # confirmed and not yet ended, by our id
         self._last_t: float | None = None
@@ -181,7 +211,10 @@ class Tracker:
         if len(out):
             lib_ids = np.asarray(out.tracker_id)
             index = np.asarray(out.data["i"])
-            for j in np.flatnonzero(lib_ids >= 0):
+            confirmed = np.flatnonzero(lib_ids >= 0)
+            if self.config.reassociate_s > 0:
+                self._reassociate(results, {int(lib_ids[j]): int(index[j]) for j in confirmed}, t)
+            for j in confirmed:
                 ids[index[j]] = self._our_id(int(lib_ids[j]))
         self._observe(results, ids, t)
         self._last_t = t
@@ -191,23 +224,72 @@ class Tracker:
         our = self._ids.get(lib_id)
         if our is None:
             our = self._ids[lib_id] = self._next_id
+            self._lib_of[our] = lib_id
             self._next_id += 1
         return our
+
+    def _reassociate(self, results: Results, rows: dict[int, int], t: float) -> None:
+        """Library ids confirmed now (-> their row in results) that the library just started, or that it
+        matched to a box their own motion cannot explain, take the ID of a lost track whose motion predicts
+        them (reassociate.py). The second case is a swap: two people pass behind the same pole and the
+        stalled box of the one going in takes the other as it comes out. A lost track's old library id is
+        forgotten, so should the library find it again it becomes a new track, not a second box with the same
+        ID. Nothing to do on the usual frame, where no track is lost."""
+        seen = {self._ids[lib] for lib in rows if lib in self._ids}
+        if len(seen) == len(self.tracks):
+            return  # every track matched: the usual frame
+        horizon = self.config.reassociate_s
+        lost = [(tr.id, tr.motion) for tr in self.tracks.values() if tr.id not in seen and 0 < t - tr.last_t <= horizon]
+        if not lost:
+            return
+        started = {lib: row for lib, row in rows.items() if lib not in self._ids}
+        for lib, row in rows.items():
+            tr = self.tracks.get(self._ids.get(lib, -1))
+            box = results.boxes[row]
+            if tr is not None and self._jumped(tr, box, t) and any(m.gate(box, t) is not None for _, m in lost):
+                del self._ids[lib]
+                self._lib_of.pop(tr.id, None)
+                started[lib] = row
+                lost.append((tr.id, tr.motion))
+        new = [(lib, results.boxes[row]) for lib, row in started.items()]
+        for lib, our in match(new, lost, t).items():
+            old = self._lib_of.get(our)
+            if old is not None:
+                self._ids.pop(old, None)
+            self._ids[lib], self._lib_of[our] = our, lib
+
+    def _jumped(self, tr: Track, box: np.ndarray, t: float) -> bool:
+        """The track comes back from a gap or from being partly hidden, its motion is recent (whole within
+        BASELINE_S) and it cannot explain `box`. Tracks seen whole on the previous update are not checked."""
+        if not tr.motion.centres:
+            return False
+        whole_t = tr.motion.centres[-1][0]
+        if (tr.last_t == self._last_t and whole_t == tr.last_t) or t - whole_t > BASELINE_S:
+            return False
+        return tr.motion.gate(box, t, sized=False) is None
 
     def _observe(self, results: Results, ids: np.ndarray, t: float) -> None:
         idx = np.flatnonzero(ids >= 0)
         boxes = results.boxes[idx].astype(np.float32)
         anchors = anchor_points(boxes, self.anchor).astype(np.int32).tolist()
+        edges = boxes.tolist()
         scores, classes, tids = results.scores[idx].tolist(), results.class_ids[idx].tolist(), ids[idx].tolist()
         for j, tid in enumerate(tids):
             track = self.tracks.get(tid)
             if track is None:
                 track = self.tracks[tid] = Track(tid, t, t, boxes[j], scores[j])
                 track.trail = deque(maxlen=max(self.config.trail, 1))
+                track.motion.observe(edges[j], t)
             elif t > track.last_t:
                 track.prev_box, track.prev_t = track.box, track.last_t
                 track.box, track.score, track.last_t = boxes[j], scores[j], t
+            track.motion.observe(edges[j], t)
             track.vote(classes[j])
+            track.hits += 1
+            if track.scores is not None:
+                if len(track.scores) < 64:  # enough for a median; a track that never confirms stays bounded
+                    track.scores.append(scores[j])
+                track.confirm(self.config.confirm_hits, self.config.confirm_score)
             track.trail.append(tuple(anchors[j]))
         self._last_seen = tids
 
@@ -238,19 +320,28 @@ class Tracker:
 
     def alive(self) -> set[int]:
         """Our ids of the tracks the library still keeps (seen now or lost within lost_track_s): its
-        `tracks` list (BaseTracker's documented attribute; `tracked_objects` would also predict every box)."""
+        `tracks` list (BaseTracker's documented attribute; `tracked_objects` would also predict every box),
+        and those unseen for at most reassociate_s (they may still get their ID back)."""
         ids = self._ids
-        return {ids[t.tracker_id] for t in self._lib.tracks if t.tracker_id in ids}
+        alive = {ids[t.tracker_id] for t in self._lib.tracks if t.tracker_id in ids}
+        if self.config.reassociate_s > 0 and self._last_t is not None:
+            horizon = self._last_t - self.config.reassociate_s
+            alive.update(tid for tid, tr in self.tracks.items() if tr.last_t >= horizon)
+        return alive
 
     def end(self, track_ids) -> list[Track]:
         """Forget tracks the library dropped; returns them (for "ended" events)."""
-        return [self.tracks.pop(i) for i in track_ids if i in self.tracks]
+        ended = [self.tracks.pop(i) for i in track_ids if i in self.tracks]
+        for tr in ended:
+            self._ids.pop(self._lib_of.pop(tr.id, -1), None)
+        return ended
 
     def reset(self) -> list[Track]:
         """Start over (reconnect, stream jump): every track ends; IDs go on from where they were."""
         ended = list(self.tracks.values())
         self.tracks.clear()
         self._ids.clear()
+        self._lib_of.clear()
         self._last_seen = []
         self._last_t = None
         self._lib.reset()

@@ -84,6 +84,12 @@ class ZoneSpec(_Region):
     """A zone of a source's `analytics:`: a polygon in normalised coordinates (>= 3 points, not crossing itself)."""
 
     dwell_s: Annotated[float, Strict()] | None = Field(default=None, ge=0.0)  # DWELL event past this stay
+    inertia: Annotated[int, Strict()] | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="updates a box must be inside (outside) before it enters (leaves); default: analytics min_frames",
+    )
 
     @field_validator("points")
     @classmethod
@@ -240,7 +246,8 @@ class _Visit:
 
 class ZoneCounter:
     def __init__(self, spec: ZoneSpec, min_frames: int = 2):
-        self.spec, self.min_frames = spec, max(1, min_frames)
+        # the zone's own inertia (Frigate's): a zone at a busy door wants more than a zone on an empty floor
+        self.spec, self.min_frames = spec, max(1, spec.inertia or min_frames)
         self._poly: tuple[tuple[int, int], np.ndarray, _Edges] | None = None
         self._visits: dict[int, _Visit] = {}
         self.counts = RegionCounts(spec.name, "zone")
@@ -369,8 +376,22 @@ class LineCounter:
                 hits.append(Hit(EventKind.CROSSED, tid, direction="in" if side > 0 else "out"))
         return hits
 
-    def end(self, tid: int, t: float) -> None:
-        self._sides.pop(tid, None)
+    def end(self, tid: int, t: float, exit_path: tuple[Point, Point] | None = None) -> Hit | None:
+        """The track ended. `exit_path` (its last anchor and a point beyond the frame along its motion) is
+        given when it left the view through the frame's border: a line drawn at the edge is never crossed
+        by the anchor of a box the border cuts, so the path out of the frame counts when it cuts the segment
+        from the track's settled side."""
+        state = self._sides.pop(tid, None)
+        if state is None or exit_path is None or self._px is None:
+            return None
+        a, b = self._px[1], self._px[2]
+        d = b - a
+        beyond = exit_path[1]
+        side = 1 if d[0] * (beyond[1] - a[1]) - d[1] * (beyond[0] - a[0]) > 0 else -1
+        if side == state.side or not segments_intersect(state.pos, beyond, tuple(a), tuple(b)):
+            return None
+        _inc(self.counts.crossed_in if side > 0 else self.counts.crossed_out, state.label)
+        return Hit(EventKind.CROSSED, tid, direction="in" if side > 0 else "out")
 
 
 def _inc(counter: dict[str, int], key: str, by: int = 1) -> None:
