@@ -84,7 +84,7 @@ def _bytetrack(cfg: TrackerConfig, fps: float):
     from trackers import ByteTrackTracker
 
     return ByteTrackTracker(
-        lost_track_buffer=max(1, round(cfg.lost_track_s * 30)),  # the library counts 30 fps frames
+        lost_track_buffer=max(1, round(cfg.lost_track_s * 30)),  # trackers==2.6.1: buffer / 30 = seconds
         frame_rate=fps,
         track_activation_threshold=cfg.activation,
         minimum_consecutive_frames=cfg.min_frames,

@@ -1,8 +1,9 @@
 """Zones (polygons) and lines (segments) of one source, in normalised coordinates, counting tracks per class.
 
-Hand-written because the maintained versions do not fit: supervision's PolygonZone/LineZone work on
-one frame size in pixels, count a box whose anchor jitters on a line more than once (supervision#210, #518)
-and keep no per-track dwell time; the geometry here is a few vectorised lines of NumPy.
+Hand-written because supervision's PolygonZone/LineZone (the maintained alternative) work on one frame
+size in pixels and keep no per-track dwell time, and its LineZone counts by the box's corners with a
+frame-count threshold (`minimum_crossing_threshold`) rather than by an anchor's path across the drawn
+segment; the geometry here is a few vectorised lines of NumPy.
 
 * A **zone** counts a track as inside when its anchor (bottom centre of the box by default: the feet)
   has been inside for `min_frames` consecutive updates, and as gone after as many updates outside
