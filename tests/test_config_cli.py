@@ -170,7 +170,7 @@ def test_a_bad_reload_is_logged_and_the_running_config_kept(tmp_path, detect_ir,
     assert rc == 0 and not [ln for ln in lines if "Traceback" in ln], lines
 
 
-def test_config_errors_never_show_a_password(tmp_path):
+def test_config_errors_never_show_a_password(tmp_path, detect_ir):
     """A bad URL or a missing ${VAR} in a URL is reported with its credentials redacted (issue 28 item 4)."""
     cfg = tmp_path / "cams.yaml"
     cfg.write_text(
@@ -179,5 +179,7 @@ def test_config_errors_never_show_a_password(tmp_path):
     )
     proc = run_app("config", "check", cfg)
     assert proc.returncode == 2 and "S3cretPW" not in proc.stderr and "webhook.url" in proc.stderr, proc.stderr
-    proc = run_app("--headless", "--source", "rtsp://admin:S3cretPW@127.0.0.1/x?pw=${YOLO_TEST_UNSET}")
+    proc = run_app(
+        "--headless", "--model", detect_ir, "--source", "rtsp://admin:S3cretPW@127.0.0.1/x?pw=${YOLO_TEST_UNSET}"
+    )
     assert proc.returncode == 2 and "S3cretPW" not in proc.stderr and "YOLO_TEST_UNSET" in proc.stderr, proc.stderr
