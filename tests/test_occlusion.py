@@ -156,3 +156,45 @@ def test_parked_car_whose_detection_drops_out_keeps_its_id(model, coco_seg):
         (e.kind.value, e.track_id) for e in events
     ]
     assert kinds[EventKind.LEFT] == 1  # when it drives out of the bay
+
+
+def test_parked_car_becomes_stationary_after_stationary_s_and_a_walking_person_never(model, coco_seg):
+    """stationary_s 3: a car parked from the start is marked stationary in the results and its events once it
+    has stood still 3 s (not before), until it drives off; a person walking past at 6 px/frame never is."""
+    car, person = cutout(coco_seg, *CAR, height=50), cutout(coco_seg, *PERSON, height=150)
+
+    def place(k):
+        car_x = 100 if k < 60 else 100 - 8 * (k - 60)
+        return [(car, car_x, 320), (person, 250 + 6 * k, 340)]
+
+    zone = {"name": "all", "points": [[0, 0], [1, 0], [1, 1], [0, 1]], "dwell_s": 4.0}
+    cfg = {"stationary_s": 3.0, "zones": [zone]}
+    analytics = Analytics(resolve_classes(parse_analytics(cfg), model.names))
+    source, bg, events = FakeSource(), background(), []
+    car_flags: dict[int, bool] = {}
+    person_flags: list[bool] = []
+    for k in range(70):
+        image = render(bg, place(k))
+        out, info = analytics.process(source, Frame(image, k, source.id, k / FPS, k / FPS), model.predict(image))
+        assert info is not None and out.stationary is not None and out.track_ids is not None
+        events += info.events
+        for det, flag in zip(out.to_dict()["detections"], out.stationary.tolist()):
+            assert det.get("stationary", False) == flag  # the JSON lines carry the flag
+            if "track_id" not in det:
+                continue
+            if det["label"] == "car":
+                car_flags[k] = flag
+            elif det["label"] == "person":
+                person_flags.append(flag)
+    events += analytics.close()
+    assert car_flags and not any(f for k, f in car_flags.items() if k < 30), car_flags  # not before 3 s
+    assert all(car_flags.get(k, True) for k in range(35, 60)), car_flags  # marked by 3.5 s, while parked
+    assert not any(car_flags.get(k, False) for k in range(63, 70)), car_flags  # driving off: moving again
+    assert len(person_flags) > 50 and not any(person_flags)
+    by_label = {e.label: e for e in events if e.kind == EventKind.ENDED}
+    assert not by_label["person"].stationary and "stationary" not in by_label["person"].to_dict()
+    assert not any(e.stationary for e in events if e.label == "person")
+    assert not any(e.stationary for e in events if e.kind == EventKind.APPEARED)  # appeared before 3 s
+    dwell = {e.label: e for e in events if e.kind == EventKind.DWELL}  # at 4 s in the zone
+    assert dwell["car"].stationary and dwell["car"].to_dict()["stationary"] is True
+    assert not dwell["person"].stationary

@@ -4,6 +4,7 @@
       tracker: bytetrack              # or {kind: sort, lost_track_s: 2}; off: no tracking (no zones/lines)
       detect_every: 1                 # run the detector on every Nth frame, the tracker carries boxes between
       anchor: bottom_center           # point of a box tested against zones and lines (or: center)
+      stationary_s: 30                # a track still for longer is marked stationary (0: off, the default)
       zones:
         - name: table
           points: [[0.35, 0.4], [0.75, 0.4], [0.75, 1.0], [0.35, 1.0]]   # normalised x, y (0..1)
@@ -93,6 +94,13 @@ class AnalyticsConfig(BaseModel):
     anchor: Anchor = "bottom_center"
     min_frames: Annotated[int, Strict()] = Field(default=2, ge=1, le=100)  # updates on the new side before it counts
     reset_gap_s: Annotated[float, Strict()] = Field(default=3.0, ge=0.1)  # a larger gap in stream time resets tracks
+    stationary_s: Annotated[float, Strict()] = Field(
+        default=0.0,
+        ge=0.0,
+        le=3600.0,
+        description="a confirmed track whose anchor stays within a tenth of its box size for longer than this is "
+        "marked stationary (results, events); 0: off",
+    )
     zones: tuple[ZoneSpec, ...] = ()
     lines: tuple[LineSpec, ...] = ()
     filters: dict[str, ObjectFilter] = Field(

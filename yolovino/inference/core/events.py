@@ -49,6 +49,7 @@ class Event:
     duration_s: float | None = None
     reason: str | None = None  # why a track ended or left: "lost", "reset" (reconnect, stream jump), "closed"
     snapshot: str | None = None
+    stationary: bool = False  # the track had stood still longer than the analytics' stationary_s
 
     def to_dict(self) -> dict:
         out: dict = {
@@ -69,6 +70,8 @@ class Event:
                 out[key] = value
         if self.duration_s is not None:
             out["duration_s"] = round(self.duration_s, 3)
+        if self.stationary:
+            out["stationary"] = True
         return out
 
 
