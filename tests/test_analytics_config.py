@@ -40,7 +40,7 @@ BAD = [
     (
         {"zones": [{"points": SQUARE, "colour": "red"}]},
         "analytics.zones[0].colour",
-        "unknown key (allowed: name, points, classes, anchor, dwell_s, inertia)",
+        "unknown key (allowed: name, points, classes, anchor, dwell_s, loitering_s, inertia)",
     ),
     (
         {"zones": [{"points": SQUARE}, {"points": SQUARE, "name": "zone0"}]},

@@ -9,7 +9,7 @@
         - name: table
           points: [[0.35, 0.4], [0.75, 0.4], [0.75, 1.0], [0.35, 1.0]]   # normalised x, y (0..1)
           classes: [person]           # names or ids; default: every class
-          dwell_s: 10                 # "stayed longer than" event
+          dwell_s: 10                 # "stayed longer than" event (alias: loitering_s)
       lines:
         - {name: gate, points: [[0.0, 0.5], [1.0, 0.5]], classes: [car]}
       filters:                        # per class (name, id or "*"), before tracking (analytics/filters.py)
