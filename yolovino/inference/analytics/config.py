@@ -5,6 +5,7 @@
       detect_every: 1                 # run the detector on every Nth frame, the tracker carries boxes between
       anchor: bottom_center           # point of a box tested against zones and lines (or: center)
       stationary_s: 30                # a track still for longer is marked stationary (0: off, the default)
+      speed: {points: [[0.3, 0.55], [0.7, 0.55], [0.95, 0.95], [0.05, 0.95]], size_m: [10, 20]}  # speed.py
       zones:
         - name: table
           points: [[0.35, 0.4], [0.75, 0.4], [0.75, 1.0], [0.35, 1.0]]   # normalised x, y (0..1)
@@ -44,6 +45,7 @@ from pydantic import (
 )
 
 from yolovino.inference.analytics.filters import ObjectFilter, resolve_filters
+from yolovino.inference.analytics.speed import SpeedConfig
 from yolovino.inference.analytics.tracker import TrackerConfig
 from yolovino.inference.analytics.zones import Anchor, LineSpec, ZoneSpec
 from yolovino.inference.core.classes import class_ids
@@ -100,6 +102,9 @@ class AnalyticsConfig(BaseModel):
         le=3600.0,
         description="a confirmed track whose anchor stays within a tenth of its box size for longer than this is "
         "marked stationary (results, events); 0: off",
+    )
+    speed: SpeedConfig | None = Field(
+        default=None, description="ground calibration: each track gets a speed (km/h) and heading (analytics/speed.py)"
     )
     zones: tuple[ZoneSpec, ...] = ()
     lines: tuple[LineSpec, ...] = ()
@@ -176,6 +181,7 @@ __all__ = [
     "MqttOutput",
     "ObjectFilter",
     "SnapshotOutput",
+    "SpeedConfig",
     "TrackerConfig",
     "WebhookOutput",
     "ZoneSpec",

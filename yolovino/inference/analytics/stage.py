@@ -24,6 +24,7 @@ import numpy as np
 
 from yolovino.inference.analytics.config import AnalyticsConfig
 from yolovino.inference.analytics.filters import ObjectFilter, apply_filters, resolve_filters
+from yolovino.inference.analytics.speed import SpeedMeter
 from yolovino.inference.analytics.tracker import Track, Tracker, anchor_points
 from yolovino.inference.analytics.zones import Hit, LineCounter, LineSpec, ZoneCounter, ZoneSpec, to_pixels
 from yolovino.inference.core.events import Event, EventKind, FrameAnalytics, RegionCounts, Scene
@@ -51,6 +52,7 @@ class SourceAnalytics:
         self.names: dict[int, str] = {}
         self.filters: dict[int | None, ObjectFilter] = {}
         self.frame_hw: tuple[int, int] | None = None
+        self.speed = SpeedMeter(cfg.speed) if cfg.speed is not None else None
 
     def regions(self) -> list[ZoneCounter | LineCounter]:
         return [*self.zones, *self.lines]
@@ -87,6 +89,23 @@ class SourceAnalytics:
             if not results.carried:
                 self._stillness(ids, t)
             results = replace(results, stationary=np.array([tid >= 0 and tracks[tid].stationary for tid in tids], bool))
+        if self.speed is not None:
+            if not results.carried and ids:
+                seen = [tracks[tid] for tid in ids]
+                self.speed.update(
+                    seen, anchor_points(np.stack([tr.box for tr in seen]), self.cfg.anchor), t, results.frame_shape
+                )
+            nan = float("nan")
+            live = [tracks[tid] if tid >= 0 and tracks[tid].confirmed else None for tid in tids]
+            results = replace(
+                results,
+                speed_kmh=np.array(
+                    [tr.speed_kmh if tr and tr.speed_kmh is not None else nan for tr in live], np.float32
+                ),
+                heading_deg=np.array(
+                    [tr.heading_deg if tr and tr.heading_deg is not None else nan for tr in live], np.float32
+                ),
+            )
         for tid in ids:
             if not tracks[tid].announced:
                 tracks[tid].announced = True
@@ -154,6 +173,8 @@ class SourceAnalytics:
             frame.index,
             t,
             stationary=track.stationary,
+            speed_kmh=track.speed_kmh,
+            heading_deg=track.heading_deg,
             **extra,
         )
 
