@@ -40,7 +40,7 @@ BAD = [
     (
         {"zones": [{"points": SQUARE, "colour": "red"}]},
         "analytics.zones[0].colour",
-        "unknown key (allowed: name, points, classes, anchor, dwell_s, inertia)",
+        "unknown key (allowed: name, points, classes, anchor, dwell_s, loitering_s, inertia)",
     ),
     (
         {"zones": [{"points": SQUARE}, {"points": SQUARE, "name": "zone0"}]},
@@ -182,3 +182,23 @@ def test_prometheus_collector_on_a_callers_registry():
     assert 'yolo_tracks_active{source="gate"} 1.0' in text
     assert 'yolo_events_total{kind="line_crossed",source="gate"} 1.0' in text
     assert "yolo_line_crossings_total" in Metrics(registry=registry).render()  # served by today's endpoint
+
+
+def test_speed_calibration_needs_one_ground_and_four_points_in_the_frame():
+    points = [[0.3, 0.55], [0.7, 0.55], [0.95, 0.95], [0.05, 0.95]]
+    cfg = parse_analytics({"speed": {"points": points, "size_m": [10, 20]}})
+    assert cfg.speed is not None and cfg.speed.ground() == [(0, 0), (10, 0), (10, 20), (0, 20)]
+    ground = [[0, 0], [10, 0], [10, 20], [0, 20]]
+    assert parse_analytics({"speed": {"points": points, "ground_m": ground}}).speed == cfg.speed.model_copy(
+        update={"size_m": None, "ground_m": tuple(tuple(map(float, p)) for p in ground)}
+    )
+    with pytest.raises(ConfigError, match="size_m .* or ground_m"):
+        parse_analytics({"speed": {"points": points}})
+    with pytest.raises(ConfigError, match="size_m .* or ground_m"):
+        parse_analytics({"speed": {"points": points, "size_m": [10, 20], "ground_m": ground}})
+    with pytest.raises(ConfigError, match=r"speed\.points"):
+        parse_analytics({"speed": {"points": points[:3], "size_m": [10, 20]}})
+    with pytest.raises(ConfigError, match="plane"):
+        parse_analytics({"speed": {"points": [[0.1, 0.1], [0.2, 0.2], [0.3, 0.3], [0.1, 0.9]], "size_m": [1, 1]}})
+    with pytest.raises(ConfigError, match=r"speed\.size_m"):
+        parse_analytics({"speed": {"points": points, "size_m": [0, 20]}})

@@ -156,3 +156,85 @@ def test_parked_car_whose_detection_drops_out_keeps_its_id(model, coco_seg):
         (e.kind.value, e.track_id) for e in events
     ]
     assert kinds[EventKind.LEFT] == 1  # when it drives out of the bay
+
+
+def test_parked_car_becomes_stationary_after_stationary_s_and_a_walking_person_never(model, coco_seg):
+    """stationary_s 3: a car parked from the start is marked stationary in the results and its events once it
+    has stood still 3 s (not before), until it drives off; a person walking past at 6 px/frame never is."""
+    car, person = cutout(coco_seg, *CAR, height=50), cutout(coco_seg, *PERSON, height=150)
+
+    def place(k):
+        car_x = 100 if k < 60 else 100 - 8 * (k - 60)
+        return [(car, car_x, 320), (person, 250 + 6 * k, 340)]
+
+    zone = {"name": "all", "points": [[0, 0], [1, 0], [1, 1], [0, 1]], "dwell_s": 4.0}
+    cfg = {"stationary_s": 3.0, "zones": [zone]}
+    analytics = Analytics(resolve_classes(parse_analytics(cfg), model.names))
+    source, bg, events = FakeSource(), background(), []
+    car_flags: dict[int, bool] = {}
+    person_flags: list[bool] = []
+    for k in range(70):
+        image = render(bg, place(k))
+        out, info = analytics.process(source, Frame(image, k, source.id, k / FPS, k / FPS), model.predict(image))
+        assert info is not None and out.stationary is not None and out.track_ids is not None
+        events += info.events
+        for det, flag in zip(out.to_dict()["detections"], out.stationary.tolist()):
+            assert det.get("stationary", False) == flag  # the JSON lines carry the flag
+            if "track_id" not in det:
+                continue
+            if det["label"] == "car":
+                car_flags[k] = flag
+            elif det["label"] == "person":
+                person_flags.append(flag)
+    events += analytics.close()
+    assert car_flags and not any(f for k, f in car_flags.items() if k < 30), car_flags  # not before 3 s
+    assert all(car_flags.get(k, True) for k in range(35, 60)), car_flags  # marked by 3.5 s, while parked
+    assert not any(car_flags.get(k, False) for k in range(63, 70)), car_flags  # driving off: moving again
+    assert len(person_flags) > 50 and not any(person_flags)
+    by_label = {e.label: e for e in events if e.kind == EventKind.ENDED}
+    assert not by_label["person"].stationary and "stationary" not in by_label["person"].to_dict()
+    assert not any(e.stationary for e in events if e.label == "person")
+    assert not any(e.stationary for e in events if e.kind == EventKind.APPEARED)  # appeared before 3 s
+    dwell = {e.label: e for e in events if e.kind == EventKind.DWELL}  # at 4 s in the zone
+    assert dwell["car"].stationary and dwell["car"].to_dict()["stationary"] is True
+    assert not dwell["person"].stationary
+
+
+def test_speed_through_a_ground_calibration_is_within_ten_percent(model, coco_seg):
+    """A ground rectangle 10 m wide and 20 m long seen in perspective (its far side 40 % of the frame wide,
+    its near side 90 %); a car drives along the ground row 17 m deep at 20 km/h, placed frame by frame where
+    the homography ground -> image (cv2, from the same four points) puts it. Every speed measured, and the one
+    its line_crossed event carries, is within 10 % of 20 km/h, heading 90 (along the width)."""
+    import cv2
+    import numpy as np
+
+    points = [[0.3, 0.55], [0.7, 0.55], [0.95, 0.95], [0.05, 0.95]]
+    to_image = cv2.getPerspectiveTransform(
+        np.float32([[0, 0], [10, 0], [10, 20], [0, 20]]), np.float32(points) * np.float32([W, H])
+    )
+    v = 20 / 3.6  # m/s
+
+    def pixel(x_m: float) -> tuple[float, float]:
+        p = to_image @ np.array([x_m, 17.0, 1.0])
+        return float(p[0] / p[2]), float(p[1] / p[2])
+
+    start = -3.5  # metres: the car's bottom centre enters on the left
+    car = cutout(coco_seg, *CAR, height=50)
+    cfg = {"lines": [LINE], "speed": {"points": points, "size_m": [10, 20]}}
+    analytics = Analytics(resolve_classes(parse_analytics(cfg), model.names))
+    source, bg, events, speeds = FakeSource(), background(), [], []
+    for k in range(40):
+        cx, bottom = pixel(start + v * k / FPS)
+        if cx > W - 20:
+            break
+        image = render(bg, [(car, cx, bottom)])
+        out, info = analytics.process(source, Frame(image, k, source.id, k / FPS, k / FPS), model.predict(image))
+        assert info is not None and out.speed_kmh is not None
+        events += info.events
+        speeds += [d for d in out.to_dict()["detections"] if "speed_kmh" in d]
+    events += analytics.close()
+    assert len(speeds) >= 10, speeds
+    assert all(abs(d["speed_kmh"] - 20) <= 2 and abs(d["heading_deg"] - 90) <= 10 for d in speeds), speeds
+    crossed = [e for e in events if e.kind == EventKind.CROSSED]
+    assert len(crossed) == 1 and crossed[0].speed_kmh is not None, crossed
+    assert abs(crossed[0].speed_kmh - 20) <= 2 and crossed[0].to_dict()["speed_kmh"] == round(crossed[0].speed_kmh, 1)

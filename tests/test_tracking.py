@@ -123,6 +123,15 @@ def test_stop_in_zone_dwell_then_leave():
     assert dwell[0].duration_s == pytest.approx(2.1, abs=0.15)
     zone = analytics.snapshot()["cam"]["regions"][0]
     assert zone.entries == {"person": 1} and zone.exits == {"person": 1} and zone.occupancy == {}
+    # loitering_s (Frigate's loitering_time) is the same setting under another name: the same one alert
+    desk = cfg["zones"][0]
+    loiter = {k: v for k, v in desk.items() if k != "dwell_s"} | {"loitering_s": 2.0}
+    _, events2, _ = run_scene([(0, path)], 80, {"zones": [loiter]})
+    assert [(e.kind, e.frame_index) for e in events2] == [(e.kind, e.frame_index) for e in events]
+    from yolovino.inference.core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="loitering_s .* and dwell_s .* are one setting"):
+        parse_analytics({"zones": [{**loiter, "dwell_s": 5.0}]})
 
 
 def test_short_occlusion_keeps_id_long_absence_gives_new_id():

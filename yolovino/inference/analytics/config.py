@@ -4,11 +4,13 @@
       tracker: bytetrack              # or {kind: sort, lost_track_s: 2}; off: no tracking (no zones/lines)
       detect_every: 1                 # run the detector on every Nth frame, the tracker carries boxes between
       anchor: bottom_center           # point of a box tested against zones and lines (or: center)
+      stationary_s: 30                # a track still for longer is marked stationary (0: off, the default)
+      speed: {points: [[0.3, 0.55], [0.7, 0.55], [0.95, 0.95], [0.05, 0.95]], size_m: [10, 20]}  # speed.py
       zones:
         - name: table
           points: [[0.35, 0.4], [0.75, 0.4], [0.75, 1.0], [0.35, 1.0]]   # normalised x, y (0..1)
           classes: [person]           # names or ids; default: every class
-          dwell_s: 10                 # "stayed longer than" event
+          dwell_s: 10                 # "stayed longer than" event (alias: loitering_s)
       lines:
         - {name: gate, points: [[0.0, 0.5], [1.0, 0.5]], classes: [car]}
       filters:                        # per class (name, id or "*"), before tracking (analytics/filters.py)
@@ -43,6 +45,7 @@ from pydantic import (
 )
 
 from yolovino.inference.analytics.filters import ObjectFilter, resolve_filters
+from yolovino.inference.analytics.speed import SpeedConfig
 from yolovino.inference.analytics.tracker import TrackerConfig
 from yolovino.inference.analytics.zones import Anchor, LineSpec, ZoneSpec
 from yolovino.inference.core.classes import class_ids
@@ -93,6 +96,16 @@ class AnalyticsConfig(BaseModel):
     anchor: Anchor = "bottom_center"
     min_frames: Annotated[int, Strict()] = Field(default=2, ge=1, le=100)  # updates on the new side before it counts
     reset_gap_s: Annotated[float, Strict()] = Field(default=3.0, ge=0.1)  # a larger gap in stream time resets tracks
+    stationary_s: Annotated[float, Strict()] = Field(
+        default=0.0,
+        ge=0.0,
+        le=3600.0,
+        description="a confirmed track whose anchor stays within a tenth of its box size for longer than this is "
+        "marked stationary (results, events); 0: off",
+    )
+    speed: SpeedConfig | None = Field(
+        default=None, description="ground calibration: each track gets a speed (km/h) and heading (analytics/speed.py)"
+    )
     zones: tuple[ZoneSpec, ...] = ()
     lines: tuple[LineSpec, ...] = ()
     filters: dict[str, ObjectFilter] = Field(
@@ -168,6 +181,7 @@ __all__ = [
     "MqttOutput",
     "ObjectFilter",
     "SnapshotOutput",
+    "SpeedConfig",
     "TrackerConfig",
     "WebhookOutput",
     "ZoneSpec",

@@ -18,17 +18,21 @@ import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 
 from yolovino.inference.analytics.config import AnalyticsConfig
 from yolovino.inference.analytics.filters import ObjectFilter, apply_filters, resolve_filters
+from yolovino.inference.analytics.speed import SpeedMeter
 from yolovino.inference.analytics.tracker import Track, Tracker, anchor_points
 from yolovino.inference.analytics.zones import Hit, LineCounter, LineSpec, ZoneCounter, ZoneSpec, to_pixels
 from yolovino.inference.core.events import Event, EventKind, FrameAnalytics, RegionCounts, Scene
 from yolovino.inference.core.results import Frame, Results, label_for
 
 log = logging.getLogger(__name__)
+
+STILL_FRACTION = 0.1  # a stationary track's anchor stays within this fraction of its box size
 
 
 class SourceAnalytics:
@@ -48,6 +52,7 @@ class SourceAnalytics:
         self.names: dict[int, str] = {}
         self.filters: dict[int | None, ObjectFilter] = {}
         self.frame_hw: tuple[int, int] | None = None
+        self.speed = SpeedMeter(cfg.speed) if cfg.speed is not None else None
 
     def regions(self) -> list[ZoneCounter | LineCounter]:
         return [*self.zones, *self.lines]
@@ -80,6 +85,27 @@ class SourceAnalytics:
         # only confirmed tracks are objects: events, zones and lines (tracker.py: confirm_hits, confirm_score)
         tids = results.track_ids.tolist() if results.track_ids is not None else []
         ids = [tid for tid in tids if tid >= 0 and tracks[tid].confirmed]
+        if self.cfg.stationary_s > 0:
+            if not results.carried:
+                self._stillness(ids, t)
+            results = replace(results, stationary=np.array([tid >= 0 and tracks[tid].stationary for tid in tids], bool))
+        if self.speed is not None:
+            if not results.carried and ids:
+                seen = [tracks[tid] for tid in ids]
+                self.speed.update(
+                    seen, anchor_points(np.stack([tr.box for tr in seen]), self.cfg.anchor), t, results.frame_shape
+                )
+            nan = float("nan")
+            live = [tracks[tid] if tid >= 0 and tracks[tid].confirmed else None for tid in tids]
+            results = replace(
+                results,
+                speed_kmh=np.array(
+                    [tr.speed_kmh if tr and tr.speed_kmh is not None else nan for tr in live], np.float32
+                ),
+                heading_deg=np.array(
+                    [tr.heading_deg if tr and tr.heading_deg is not None else nan for tr in live], np.float32
+                ),
+            )
         for tid in ids:
             if not tracks[tid].announced:
                 tracks[tid].announced = True
@@ -97,6 +123,21 @@ class SourceAnalytics:
         return results, FrameAnalytics(
             events, counts, self._scene(ids, results.frame_shape, counts), len(tracks), results.carried
         )
+
+    def _stillness(self, ids: list[int], t: float) -> None:
+        """Stationary tracks: those seen now whose anchor stayed within STILL_FRACTION of their box size (the
+        larger side) of where their still spell began, for longer than stationary_s. Moving further starts a
+        new spell there; frames where a track is not seen (hidden, carried) change nothing."""
+        tracks = self.tracker.tracks
+        for tid in ids:
+            tr = tracks[tid]
+            x0, y0, x1, y1 = (float(v) for v in tr.box)
+            ax, ay = (x0 + x1) * 0.5, (y1 if self.cfg.anchor == "bottom_center" else (y0 + y1) * 0.5)
+            reach = STILL_FRACTION * max(x1 - x0, y1 - y0)
+            if tr.still_at is None or (ax - tr.still_at[0]) ** 2 + (ay - tr.still_at[1]) ** 2 > reach * reach:
+                tr.still_at, tr.still_since, tr.stationary = (ax, ay), t, False
+            elif not tr.stationary and t - tr.still_since >= self.cfg.stationary_s:
+                tr.stationary = True
 
     def _regions(self, ids: list[int], frame: Frame, t: float, frame_hw) -> list[Event]:
         tracks = self.tracker.tracks
@@ -131,6 +172,9 @@ class SourceAnalytics:
             (box[0], box[1], box[2], box[3]),
             frame.index,
             t,
+            stationary=track.stationary,
+            speed_kmh=track.speed_kmh,
+            heading_deg=track.heading_deg,
             **extra,
         )
 

@@ -140,6 +140,12 @@ class Track:
     hits: int = 0  # detections matched to the track
     scores: list[float] | None = field(default_factory=list)  # their scores until confirmed (then None)
     announced: bool = False  # its first event (appeared) went out: the stage's flag
+    still_at: tuple[float, float] | None = None  # anchor where its current still spell began (the stage's)
+    still_since: float = 0.0  # stream time of that anchor
+    stationary: bool = False  # still for longer than the analytics' stationary_s
+    ground: deque[tuple[float, float, float]] = field(default_factory=deque)  # (t, x, y) metres: speed.py
+    speed_kmh: float | None = None  # ground speed (analytics speed calibration), None before it is measured
+    heading_deg: float | None = None
 
     @property
     def confirmed(self) -> bool:

@@ -84,13 +84,31 @@ class _Region(BaseModel):
 class ZoneSpec(_Region):
     """A zone of a source's `analytics:`: a polygon in normalised coordinates (>= 3 points, not crossing itself)."""
 
-    dwell_s: Annotated[float, Strict()] | None = Field(default=None, ge=0.0)  # DWELL event past this stay
+    dwell_s: Annotated[float, Strict()] | None = Field(
+        default=None, ge=0.0, description="a zone_dwell event, once per visit, when a track stays inside longer"
+    )
+    loitering_s: Annotated[float, Strict()] | None = Field(
+        default=None,
+        ge=0.0,
+        description="another name for dwell_s (Frigate's loitering_time): the same zone_dwell event; "
+        "whether the track also stood still is the event's `stationary` (analytics stationary_s)",
+    )
     inertia: Annotated[int, Strict()] | None = Field(
         default=None,
         ge=1,
         le=100,
         description="updates a box must be inside (outside) before it enters (leaves); default: analytics min_frames",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _loitering_is_dwell(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("loitering_s") is not None:
+            dwell = data.get("dwell_s")
+            if dwell is not None and dwell != data["loitering_s"]:
+                raise ValueError(f"loitering_s ({data['loitering_s']}) and dwell_s ({dwell}) are one setting: give one")
+            data = {**data, "dwell_s": data["loitering_s"]}
+        return data
 
     @field_validator("points")
     @classmethod

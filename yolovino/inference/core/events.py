@@ -49,6 +49,9 @@ class Event:
     duration_s: float | None = None
     reason: str | None = None  # why a track ended or left: "lost", "reset" (reconnect, stream jump), "closed"
     snapshot: str | None = None
+    stationary: bool = False  # the track had stood still longer than the analytics' stationary_s
+    speed_kmh: float | None = None  # the track's ground speed (analytics speed calibration), smoothed
+    heading_deg: float | None = None  # its direction on the ground (analytics/speed.py)
 
     def to_dict(self) -> dict:
         out: dict = {
@@ -69,6 +72,12 @@ class Event:
                 out[key] = value
         if self.duration_s is not None:
             out["duration_s"] = round(self.duration_s, 3)
+        if self.stationary:
+            out["stationary"] = True
+        if self.speed_kmh is not None:
+            out["speed_kmh"] = round(self.speed_kmh, 1)
+        if self.heading_deg is not None:
+            out["heading_deg"] = round(self.heading_deg, 1)
         return out
 
 

@@ -40,6 +40,9 @@ class Results:
     masks: (N, H, W) bool at frame size, or None; keypoints: (N, K, 3) float32 (x, y, conf), or None.
     track_ids: (N,) int64 set by the tracker (-1: not confirmed yet), or None when tracking is off.
     carried: the detector skipped this frame (detect every Nth frame) and the boxes are the tracker's.
+    stationary: (N,) bool, the track has stood still longer than the analytics' stationary_s, or None (off).
+    speed_kmh, heading_deg: (N,) float32 ground speed and heading of the track (NaN: not measured), or None
+    (no speed calibration).
     """
 
     boxes: np.ndarray
@@ -52,6 +55,9 @@ class Results:
     timing: dict[str, float] = field(default_factory=dict)
     track_ids: np.ndarray | None = None
     carried: bool = False
+    stationary: np.ndarray | None = None
+    speed_kmh: np.ndarray | None = None
+    heading_deg: np.ndarray | None = None
 
     @classmethod
     def empty(cls, names: dict[int, str], frame_shape: tuple[int, int]) -> Results:
@@ -75,6 +81,9 @@ class Results:
             dict(self.timing),
             None if self.track_ids is None else self.track_ids[index],
             self.carried,
+            None if self.stationary is None else self.stationary[index],
+            None if self.speed_kmh is None else self.speed_kmh[index],
+            None if self.heading_deg is None else self.heading_deg[index],
         )
 
     @property
@@ -93,6 +102,11 @@ class Results:
             }
             if self.track_ids is not None and self.track_ids[i] >= 0:
                 det["track_id"] = int(self.track_ids[i])
+            if self.stationary is not None and self.stationary[i]:
+                det["stationary"] = True
+            if self.speed_kmh is not None and self.heading_deg is not None and np.isfinite(self.speed_kmh[i]):
+                det["speed_kmh"] = round(float(self.speed_kmh[i]), 1)
+                det["heading_deg"] = round(float(self.heading_deg[i]), 1)
             if self.masks is not None:
                 det["mask_area"] = int(self.masks[i].sum())
             if self.keypoints is not None:

@@ -122,6 +122,10 @@ class Annotator:
                         if results.track_ids is not None and results.track_ids[i] >= 0:
                             name = f"#{int(results.track_ids[i])} {name}"
                         text = f"{name} {results.scores[i]:.2f}" if self.show_conf else name
+                        if results.speed_kmh is not None and np.isfinite(results.speed_kmh[i]):
+                            text += f" {float(results.speed_kmh[i]):.0f} km/h"
+                        if results.stationary is not None and results.stationary[i]:
+                            text += " still"
                         _label(img, text, int(x1), int(y1), color, fs, max(lw - 1, 1))
             if self.show_pose and results.keypoints is not None:
                 for kpts in results.keypoints:
