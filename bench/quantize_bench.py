@@ -86,7 +86,7 @@ def validation_yaml(task: str, tmp: Path) -> Path:
 
 
 def data_overlap(calib: Path, val: Path, allow: bool = False) -> dict:
-    """Calibration folder vs validation yaml by SHA-256 of the image files (quantize/overlap.py): refused
+    """Calibration folder vs validation yaml by content (quantize/overlap.py: same bytes or a re-encoded copy): refused
     (QuantizeError, one line) when they share images and not `allow`; else what they share, for the results."""
     from yolovino.quantize.calibration import list_images, load_dataset_yaml
     from yolovino.quantize.overlap import ImageSet, compare

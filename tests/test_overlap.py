@@ -1,6 +1,7 @@
 """No accuracy figure from calibration images (issue 29): calibration and validation images compared by
-SHA-256 of their bytes on the real image folders; an overlap is refused in one line (exit 2) before any
-export, unless --allow-overlap, and then every report says so beside the figures."""
+content (SHA-256 of the bytes, a difference hash of the picture) on the real image folders; an overlap is
+refused in one line (exit 2) before any export, unless --allow-overlap, and then every report says so
+beside the figures."""
 
 from __future__ import annotations
 
@@ -54,6 +55,16 @@ def test_a_renamed_copy_is_found(tmp_path, coco128, coco_val128):
     with pytest.raises(QuantizeError, match=r"share 1 of the 129 validation images"):
         compare(_set(coco128, "train"), ImageSet.of(str(val), list_images(val)))
     assert compare(_set(coco128, "train"), ImageSet.of(str(val), list_images(val)), allow=True).shared_images == 1
+
+
+def test_a_re_encoded_copy_is_found(require_asset, coco128, coco_val128):
+    """coco128-seg holds re-encoded JPEGs of coco128's photos: no file bytes in common, the same pictures."""
+    seg = require_asset("datasets/coco128-seg/coco128-seg.yaml")
+    calib, seg_val = _set(coco128, "train"), _set(seg, "val")
+    assert not calib.hashes.keys() & seg_val.hashes.keys()
+    with pytest.raises(QuantizeError, match="share 128 of the 128 validation images"):
+        compare(calib, seg_val)
+    assert compare(_set(coco_val128, "val"), seg_val).shared_images == 0  # what the segment bench does
 
 
 def test_the_same_name_with_other_content_is_not_an_overlap(tmp_path, coco128):

@@ -111,8 +111,8 @@ def _allow_overlap_opt(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--allow-overlap",
         action="store_true",
-        help="score on validation images that are also calibration images (compared by SHA-256 of the file "
-        "bytes); refused without this option, and every report says so beside the figures",
+        help="score on validation images that are also calibration images (the same file bytes or a "
+        "re-encoded copy, quantize/overlap.py); refused without this option; every report then says so",
     )
 
 
@@ -372,10 +372,10 @@ def cmd_validate(a: argparse.Namespace) -> int:
         return 0
     print(f"{a.model} on {a.data}: {m.line()} [CPU precision {m.extra.get('cpu_inference_precision')}]")
     if overlap is None:
-        print("calibration set: unknown (no calibration.sha256 from a build beside the model): overlap not checked")
+        print("calibration set: unknown (no calibration-images.txt from a build beside the model): overlap not checked")
     else:
         shared = f"shares {overlap.shared_images}" if overlap.shared_images else "shares no"
-        print(f"calibration set: {overlap.calibration}; {shared} image with validation (SHA-256)")
+        print(f"calibration set: {overlap.calibration}; {shared} image with validation (file bytes or re-encoded copy)")
         if overlap.warning():
             print(overlap.warning())
     if ref is not None:

@@ -275,9 +275,9 @@ def data_lines(report: BuildReport) -> list[str]:
         shared = (
             ""
             if o is None
-            else f"; shares {o.shared_images} image(s) with calibration (SHA-256)"
+            else f"; shares {o.shared_images} image(s) with calibration"
             if o.shared_images
-            else "; no image shared with calibration (SHA-256)"
+            else "; no image shared with calibration"
         )
         v = report.validation
         lines.append(f"validation: {v.data} ({v.split}, {v.images} images{shared})")
