@@ -152,3 +152,19 @@ def test_allow_overlap_marks_the_report(tmp_path, coco128):
     # a disjoint build names both sets and says nothing is shared
     report.overlap = compare(_set(coco128, "train"), ImageSet.of("v", []), allow=False)
     assert not any(line.startswith("WARNING") for line in summary_lines(report))
+
+
+def test_quantize_bench_refuses_before_the_first_build(monkeypatch, tmp_path, capsys):
+    """The bench checks every task's data first; its own TASKS are disjoint (segment: calibrated on
+    coco-val128's images, scored on coco128-seg), so here segment is pointed at coco128's images."""
+    import importlib
+
+    qb = importlib.import_module("bench.quantize_bench")  # (not followed by mypy: bench imports tests' helpers)
+
+    for task in qb.TASKS:  # the shipped choices pass
+        qb.data_overlap(qb.assets() / qb.TASKS[task]["calib"], qb.validation_yaml(task, tmp_path / task))
+    monkeypatch.setitem(qb.TASKS, "segment", {**qb.TASKS["segment"], "calib": "datasets/coco128/images/train2017"})
+    assert qb.main(["--tasks", "detect,segment", "--out", str(tmp_path / "out")]) == 2
+    line = _one_error_line(capsys)
+    assert line.startswith("error: segment: calibration images") and "share 128 of the 128" in line
+    assert not (tmp_path / "out").exists()
