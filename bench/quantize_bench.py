@@ -85,6 +85,16 @@ def validation_yaml(task: str, tmp: Path) -> Path:
     return out
 
 
+def data_overlap(calib: Path, val: Path, allow: bool = False) -> dict:
+    """Calibration folder vs validation yaml by content (quantize/overlap.py: same bytes or a re-encoded copy): refused
+    (QuantizeError, one line) when they share images and not `allow`; else what they share, for the results."""
+    from yolovino.quantize.calibration import list_images, load_dataset_yaml
+    from yolovino.quantize.overlap import ImageSet, compare
+
+    calib_set = ImageSet.of(str(calib), list_images(calib))
+    return compare(calib_set, ImageSet.of(f"{val} (val)", load_dataset_yaml(val).images), allow).to_dict()
+
+
 def unlabelled_yaml(images: Path, tmp: Path, names: dict, kpt_shape=None) -> Path:
     """An Ultralytics dataset of just these images (empty label files = background), for its INT8 calibration."""
     root = tmp / "calib-ds"
@@ -119,7 +129,14 @@ def ultralytics_int8(pt: Path, calib_images: Path, tmp: Path) -> tuple[Path, flo
 
 
 def bench_task(
-    task: str, ac: bool, seconds: float, tmp: Path, max_drop: float, ac_val_images: int, resamples: int
+    task: str,
+    ac: bool,
+    seconds: float,
+    tmp: Path,
+    max_drop: float,
+    ac_val_images: int,
+    resamples: int,
+    allow_overlap: bool = False,
 ) -> dict:
     from yolovino.quantize.bootstrap import BootstrapSettings, PairedBootstrap
     from yolovino.quantize.build import build
@@ -144,6 +161,7 @@ def bench_task(
         out=out,
         bench_seconds=0.0,
         bootstrap=resamples,
+        allow_overlap=allow_overlap,
     )
     report = build(settings)
     frames = throughput_frames(list(load_dataset_yaml(val).images))
@@ -191,6 +209,8 @@ def bench_task(
         "validation": str(val),
         "validation_splits": cfg.get("val_splits", ["val"]),
         "validation_images": measured["fp32"].images,
+        # the Ultralytics export is calibrated on the same folder, so this holds for every variant
+        "overlap": report.overlap.to_dict() if report.overlap is not None else None,
         "bootstrap": {**BootstrapSettings(resamples=resamples).as_dict(), "seconds": round(bootstrap_s, 1)},
         "cpu_inference_precision": cpu_precision(),
         "variants": rows,
@@ -312,11 +332,25 @@ def main(argv=None) -> int:
     p.add_argument("--ac-val-images", type=int, default=64, help="accuracy-control validation images (64)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals (1000)")
     p.add_argument("--out", type=Path, default=REPO / "bench/results", help="results folder")
+    p.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="measure even where calibration and validation share images (the results then say so)",
+    )
     a = p.parse_args(argv)
     tasks = [t for t in a.tasks.split(",") if t]
     bad = [t for t in tasks if t not in TASKS]
     if bad:
         p.error(f"unknown task(s) {bad}")
+    from yolovino.quantize.errors import QuantizeError
+
+    with tempfile.TemporaryDirectory(prefix="qbench-check-") as tmp:
+        try:  # every task's data before the first build: no accuracy figure from calibration images
+            for task in tasks:
+                data_overlap(assets() / TASKS[task]["calib"], validation_yaml(task, Path(tmp)), a.allow_overlap)
+        except QuantizeError as exc:
+            print(f"error: {task}: {exc}", file=sys.stderr)
+            return 2
     ac_tasks = set() if a.ac_tasks == "none" else set(a.ac_tasks.split(","))
     import logging
 
@@ -336,7 +370,14 @@ def main(argv=None) -> int:
         for task in tasks:
             results.append(
                 bench_task(
-                    task, task in ac_tasks, a.seconds, Path(tmp) / task, a.max_drop, a.ac_val_images, a.bootstrap
+                    task,
+                    task in ac_tasks,
+                    a.seconds,
+                    Path(tmp) / task,
+                    a.max_drop,
+                    a.ac_val_images,
+                    a.bootstrap,
+                    a.allow_overlap,
                 )
             )
             for v in results[-1]["variants"].values():

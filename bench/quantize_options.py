@@ -28,7 +28,7 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 from bench.benchlib import REPO, write_json
-from bench.quantize_bench import TASKS, assets, validation_yaml
+from bench.quantize_bench import TASKS, assets, data_overlap, validation_yaml
 from yolovino.quantize.options import QuantOptions
 
 VARIANTS = {
@@ -51,7 +51,14 @@ BRANCH_OF_TASK = {"detect": (), "segment": ("box", "mask", "proto"), "pose": ("b
 
 
 def bench_task(
-    task: str, variants: list[str], tmp: Path, val: Path, resamples: int, calib: Path | None, box_only: bool
+    task: str,
+    variants: list[str],
+    tmp: Path,
+    val: Path,
+    resamples: int,
+    calib: Path | None,
+    box_only: bool,
+    allow_overlap: bool = False,
 ) -> dict:
     from yolovino.quantize.bootstrap import BootstrapSettings, PairedBootstrap
     from yolovino.quantize.calibration import ImageSource
@@ -62,6 +69,7 @@ def bench_task(
     cfg = TASKS[task]
     root = assets()
     pt, calib_dir = root / cfg["pt"], calib or root / cfg["calib"]
+    overlap = data_overlap(calib_dir, val, allow_overlap)  # refused before the export unless allowed
     fp32, meta = export_fp32(pt, 640)
     tensors = ImageSource.from_args(None, calib_dir, "train").check().tensors(meta.imgsz, meta.stride, limit=300)
     measured = {"fp32": validate_ir(save_ir(fp32, tmp / "fp32", task), val, box_only=box_only)}
@@ -94,6 +102,7 @@ def bench_task(
         "calibration_images": len(tensors),
         "validation": str(val),
         "validation_images": measured["fp32"].images,
+        "overlap": overlap,
         "bootstrap": BootstrapSettings(resamples=resamples).as_dict(),
         "variants": rows,
     }
@@ -149,6 +158,11 @@ def main() -> int:
     )
     ap.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals (1000)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "quantize_options.json")
+    ap.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="measure even where calibration and validation share images (the results then say so)",
+    )
     a = ap.parse_args()
     variants = [v for v in a.variants.split(",") if v]
     unknown = [v for v in variants if v not in VARIANTS]
@@ -159,12 +173,23 @@ def main() -> int:
         ap.error(f"tasks must be among {list(TASKS)}")
     if (a.val_data or a.calib) and len(tasks) != 1:
         ap.error("--val-data and --calib need exactly one task in --tasks")
+    from yolovino.quantize.errors import QuantizeError
+
     t0 = time.perf_counter()
     results = []
     with tempfile.TemporaryDirectory(prefix="qopts-") as tmp:
+        vals = {task: a.val_data or validation_yaml(task, Path(tmp) / task) for task in tasks}
+        try:  # every task's data before the first export: no accuracy figure from calibration images
+            for task in tasks:
+                data_overlap(a.calib or assets() / TASKS[task]["calib"], vals[task], a.allow_overlap)
+        except QuantizeError as exc:
+            print(f"error: {task}: {exc}", file=sys.stderr)
+            return 2
         for task in tasks:
-            val = a.val_data or validation_yaml(task, Path(tmp) / task)
-            results.append(bench_task(task, variants, Path(tmp) / task, val, a.bootstrap, a.calib, a.box_only))
+            val = vals[task]
+            results.append(
+                bench_task(task, variants, Path(tmp) / task, val, a.bootstrap, a.calib, a.box_only, a.allow_overlap)
+            )
             doc = {"benchmark": "quantize_options", "seconds": round(time.perf_counter() - t0), "results": results}
             write_json(a.out, doc)  # after each task
     print_table(results)

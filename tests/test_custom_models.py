@@ -73,7 +73,7 @@ def byo_builds(tmp_path_factory, byo_data, byo_weights) -> dict[str, tuple[Path,
             opts = []
         proc = run(
             ["-m", "yolovino.quantize", "build", "--weights", weights, "--name", f"{key}-byo", "--data", byo_data]
-            + ["--val-data", byo_data, "--subset-size", "16", "--val-limit", "16"]
+            + ["--val-data", byo_data, "--subset-size", "16", "--val-limit", "16", "--allow-overlap"]
             + ["--bench-seconds", "0", "--bootstrap", "100", "--out", out, *opts],
             timeout=600,
         )
@@ -145,7 +145,7 @@ def test_headless_writes_custom_names(byo_builds, byo_data, tmp_path, key, conf)
 def test_sensitivity_on_custom_model(byo_weights, byo_data, tmp_path):
     proc = run(
         ["-m", "yolovino.quantize", "sensitivity", "--weights", byo_weights["yolov8n"], "--name", "v8-byo"]
-        + ["--data", byo_data, "--val-data", byo_data, "--subset-size", "8"]
+        + ["--data", byo_data, "--val-data", byo_data, "--subset-size", "8", "--allow-overlap"]
         + ["--val-images", "8", "--max-layers", "2", "--top-k", "2", "--out", tmp_path],
         timeout=600,
     )
@@ -163,7 +163,7 @@ def test_custom_pose_model_with_5_keypoints(tmp_path_factory, require_asset, pos
     out = tmp_path_factory.mktemp("face-models")
     proc = run(
         ["-m", "yolovino.quantize", "build", "--weights", weights, "--name", "face", "--data", data]
-        + ["--val-data", data, "--imgsz", IMGSZ, "--subset-size", "8", "--val-limit", "8"]
+        + ["--val-data", data, "--imgsz", IMGSZ, "--subset-size", "8", "--val-limit", "8", "--allow-overlap"]
         + ["--bench-seconds", "0", "--bootstrap", "50", "--out", out],
         timeout=600,
     )

@@ -83,6 +83,7 @@ def build(s: BuildSettings, progress: bool = False) -> BuildReport:
     from yolovino.quantize.bootstrap import BootstrapSettings
     from yolovino.quantize.calibration import ImageSource, load_dataset_yaml
     from yolovino.quantize.export import StagedFolder, export_fp32, ir_size_mb, save_ir
+    from yolovino.quantize.overlap import HASHES_FILE, ImageSet, compare
     from yolovino.quantize.scopes import find_decode_scope
 
     t_start = time.perf_counter()
@@ -99,6 +100,14 @@ def build(s: BuildSettings, progress: bool = False) -> BuildReport:
         check_val_data(val_data, task, nc)
     if s.mode != "ptq" and val_data is None:
         raise QuantizeError("--mode ac needs labelled validation data: --val-data <dataset.yaml>")
+    # no accuracy figure (nor accuracy control) from calibration images, unless --allow-overlap
+    calib_set = ImageSet.of(source.origin, source.paths)
+    overlap = None
+    if val_data is not None:
+        val_set = ImageSet.of(f"{val_data} (val)", load_dataset_yaml(val_data, "val").images)
+        overlap = compare(calib_set, val_set, allow=s.allow_overlap)
+        if overlap.shared_images:
+            log(overlap.warning() or "")
     name = s.model_name
     labels = ["export", "calibrate", "quantize"] + (["accuracy-control"] if s.mode != "ptq" else [])
     labels += (["validate"] if val_data else []) + (["benchmark"] if s.bench_seconds > 0 else []) + ["report"]
@@ -110,6 +119,7 @@ def build(s: BuildSettings, progress: bool = False) -> BuildReport:
         imgsz=imgsz,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         mode=s.mode,
+        overlap=overlap,
     )
     with StagedFolder(Path(s.out) / name) as staged:
         with steps.step("export FP32", "export_s"):
@@ -121,8 +131,15 @@ def build(s: BuildSettings, progress: bool = False) -> BuildReport:
         ):
             calib = source.tensors(meta.imgsz, meta.stride, limit=s.subset_size)
             report.calibration = Calibration(
-                source.origin, len(calib), source.skipped, options.as_dict(), PREPROCESSING
+                source.origin,
+                len(calib),
+                source.skipped,
+                options.as_dict(),
+                PREPROCESSING,
+                images_sha256=calib_set.digest,
+                hashes_file=HASHES_FILE,
             )
+            calib_set.write(staged.path / HASHES_FILE)
             if source.skipped:
                 log(f"{source.skipped} unreadable calibration image(s) skipped")
         scope = find_decode_scope(fp32)

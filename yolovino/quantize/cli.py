@@ -15,12 +15,15 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from yolovino.quantize.checks import check_not_negative, check_positive
 from yolovino.quantize.console import install_interrupt_handler, interrupted, quiet_ultralytics
 from yolovino.quantize.errors import QuantizeError
 from yolovino.quantize.options import BRANCHES, PRESETS, RANGE_ESTIMATORS, BuildSettings
+
+if TYPE_CHECKING:
+    from yolovino.quantize.overlap import Overlap
 
 EXIT_USAGE = 2
 
@@ -96,10 +99,20 @@ def _add_quant_opts(p: argparse.ArgumentParser) -> None:
         "(default: the task's, see quantize/options.py TASK_DEFAULTS)",
     )
     p.add_argument("--out", type=Path, help="output root (default: the checkout's models/, or $YOLO_APP_MODELS)")
+    _allow_overlap_opt(p)
     p.add_argument(
         "--task",
         choices=["detect", "segment", "pose"],
         help="expected task; an error if the checkpoint is another task (default: from the checkpoint)",
+    )
+
+
+def _allow_overlap_opt(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-overlap",
+        action="store_true",
+        help="score on validation images that are also calibration images (the same file bytes or a "
+        "re-encoded copy, quantize/overlap.py); refused without this option; every report then says so",
     )
 
 
@@ -176,6 +189,7 @@ def make_parser() -> argparse.ArgumentParser:
     v.add_argument("--limit", type=int, help="first N images only")
     v.add_argument("--bench-seconds", type=float, default=0.0, help="also measure throughput for N seconds")
     v.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _allow_overlap_opt(v)
     _bootstrap_opt(v, 1000)
     v.add_argument(
         "--precision",
@@ -285,6 +299,7 @@ def cmd_build(a: argparse.Namespace) -> int:
         ac_max_iterations=a.ac_max_iterations,
         bench_seconds=a.bench_seconds,
         bootstrap=a.bootstrap,
+        allow_overlap=a.allow_overlap,
     )
     return _build_and_summarise(settings, progress=sys.stderr.isatty())
 
@@ -329,6 +344,7 @@ def cmd_validate(a: argparse.Namespace) -> int:
 
     check_positive(limit=a.limit)
     check_not_negative(bench_seconds=a.bench_seconds, bootstrap=a.bootstrap)
+    overlap = validate_overlap(a.model, a.data, a.limit, a.allow_overlap)
     quiet_ultralytics()
     precision = None if a.precision == "default" else a.precision
     tty = sys.stderr.isatty()
@@ -342,6 +358,9 @@ def cmd_validate(a: argparse.Namespace) -> int:
             pairs.intervals(ref)
             diffs = pairs.compare(ref, m)
     out = m.to_dict()
+    out["validation"] = f"{a.data} (val)"
+    out["calibration"] = overlap.calibration if overlap is not None else None
+    out["overlap"] = overlap.to_dict() if overlap is not None else None
     if ref is not None:
         out["reference"] = {"model": str(a.reference), "metrics": ref.to_dict()}
         out["vs_reference"] = {k: d.to_dict() for k, d in diffs.items()}
@@ -352,6 +371,13 @@ def cmd_validate(a: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
         return 0
     print(f"{a.model} on {a.data}: {m.line()} [CPU precision {m.extra.get('cpu_inference_precision')}]")
+    if overlap is None:
+        print("calibration set: unknown (no calibration-images.txt from a build beside the model): overlap not checked")
+    else:
+        shared = f"shares {overlap.shared_images}" if overlap.shared_images else "shares no"
+        print(f"calibration set: {overlap.calibration}; {shared} image with validation (file bytes or re-encoded copy)")
+        if overlap.warning():
+            print(overlap.warning())
     if ref is not None:
         print(f"{a.reference} (reference): {ref.line()}")
         for k, d in diffs.items():
@@ -361,6 +387,19 @@ def cmd_validate(a: argparse.Namespace) -> int:
     if "throughput" in out:
         print(f"throughput: {out['throughput']['fps']:.1f} frames/s ({out['throughput']['method']})")
     return 0
+
+
+def validate_overlap(model: Path, data: Path, limit: int | None, allow: bool) -> Overlap | None:
+    """The overlap of the images `validate` scores with the calibration set the model's build recorded
+    (overlap.recorded_calibration); None when no build recorded one. Refused (QuantizeError) unless `allow`."""
+    from yolovino.quantize.calibration import load_dataset_yaml
+    from yolovino.quantize.overlap import ImageSet, compare, recorded_calibration
+
+    calib = recorded_calibration(model)
+    if calib is None:
+        return None
+    images = load_dataset_yaml(data, "val").images
+    return compare(calib, ImageSet.of(f"{data} (val)", images[:limit] if limit else images), allow=allow)
 
 
 def cmd_sensitivity(a: argparse.Namespace) -> int:

@@ -156,6 +156,7 @@ class BuildSettings:
     bench_seconds: float = 5.0
     bootstrap: int = 1000  # resamples for the 95 % intervals (0 = no intervals)
     keep_fp32: tuple[str, ...] = field(default_factory=tuple)  # extra layers to leave in float
+    allow_overlap: bool = False  # validate on images that are also calibration images (reports say so)
 
     @property
     def model_name(self) -> str:

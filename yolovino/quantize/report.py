@@ -13,6 +13,7 @@ from typing import Any
 
 from yolovino.inference.core.fileio import write_bytes, write_json
 from yolovino.quantize.metrics import LABELS, Difference, Metrics
+from yolovino.quantize.overlap import Overlap
 
 VARIANT_LABELS = {"fp32": "FP32", "int8": "INT8", "int8-ac": "INT8-AC"}
 
@@ -99,6 +100,8 @@ class Calibration:
     skipped_unreadable: int = 0
     options: dict[str, Any] = field(default_factory=dict)  # QuantOptions.as_dict()
     preprocessing: str = ""
+    images_sha256: str = ""  # overlap.ImageSet.digest of every image of the source (empty in older reports)
+    hashes_file: str = ""  # the per-image hashes beside report.json (overlap.HASHES_FILE), for `validate`
 
     def to_dict(self) -> dict[str, Any]:  # options stay flat, as in every report so far
         d = {k: v for k, v in asdict(self).items() if k != "options"}
@@ -144,6 +147,7 @@ class BuildReport:
     timings: dict[str, float] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     names: dict[int, str] = field(default_factory=dict)  # the checkpoint's classes, id -> name
+    overlap: Overlap | None = None  # calibration vs validation images (None: nothing validated)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -162,6 +166,8 @@ class BuildReport:
         d["variants"] = {k: v.to_dict() for k, v in self.variants.items()}
         if self.validation is not None:
             d["validation"] = asdict(self.validation)
+        if self.overlap is not None:
+            d["overlap"] = self.overlap.to_dict()
         d["timings"] = self.timings
         d["versions"] = self.versions
         return d
@@ -187,6 +193,7 @@ class BuildReport:
                 timings=dict(d.get("timings") or {}),
                 versions=dict(d.get("versions") or {}),
                 names={int(k): str(v) for k, v in (d.get("names") or {}).items()},
+                overlap=Overlap.from_dict(d["overlap"]) if d.get("overlap") else None,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ReportError(f"malformed build report ({type(exc).__name__}: {exc})") from None
@@ -230,6 +237,7 @@ def summary_lines(report: BuildReport, folder: Path | None = None) -> list[str]:
     lines = [
         f"{report.name} ({report.task})" + (f" -> {folder}" if folder else ""),
         *([class_line(report.names)] if report.names else []),
+        *data_lines(report),
         head + f" {'frames/s':>9s} {'MB':>6s}",
     ]
     for key, v in report.variants.items():
@@ -254,6 +262,28 @@ def summary_lines(report: BuildReport, folder: Path | None = None) -> list[str]:
             f"mAP50-95 in points on {report.validation.images} images; intervals: paired bootstrap over images, "
             f"{b['resamples']} resamples, {b.get('confidence', 0.95):.0%}; 'within noise' = the interval holds 0"
         )
+    return lines
+
+
+def data_lines(report: BuildReport) -> list[str]:
+    """Which images calibrated and which scored the figures, and the warning when they share images."""
+    lines = []
+    if report.calibration is not None:
+        lines.append(f"calibration: {report.calibration.source} ({report.calibration.images} images used)")
+    if report.validation is not None:
+        o = report.overlap
+        shared = (
+            ""
+            if o is None
+            else f"; shares {o.shared_images} image(s) with calibration"
+            if o.shared_images
+            else "; no image shared with calibration"
+        )
+        v = report.validation
+        lines.append(f"validation: {v.data} ({v.split}, {v.images} images{shared})")
+    warning = report.overlap.warning() if report.overlap is not None else None
+    if warning:
+        lines.append(warning)
     return lines
 
 
@@ -317,7 +347,14 @@ def plot_report(path: Path, report: BuildReport) -> None:
     ax3.bar_label(bars, fmt="%.1f", fontsize=8)
     ax3.set_ylabel("frames/s (AsyncEngine)")
     ax3.set_title("throughput")
-    fig.suptitle(f"{report.name} ({report.task})")
+    title = f"{report.name} ({report.task})"
+    if report.calibration is not None and report.validation is not None:
+        title += (
+            f" - calibrated on {Path(report.calibration.source).name}, validated on {Path(report.validation.data).name}"
+        )
+    if report.overlap is not None and report.overlap.shared_images:
+        title += f"\nWARNING: {report.overlap.shared_images} validation images are calibration images (--allow-overlap)"
+    fig.suptitle(title, color="tab:red" if report.overlap is not None and report.overlap.shared_images else "black")
     fig.tight_layout()
     save_png(fig, path)
 

@@ -137,6 +137,13 @@ def run_sensitivity(a) -> dict:
     if val_data is None:
         raise QuantizeError("sensitivity needs labelled validation data: --val-data <dataset.yaml>")
     check_val_data(val_data, task, nc)
+    from yolovino.quantize.calibration import load_dataset_yaml
+    from yolovino.quantize.overlap import ImageSet, compare
+
+    val_set = ImageSet.of(f"{val_data} (val)", load_dataset_yaml(val_data, "val").images)
+    overlap = compare(ImageSet.of(source.origin, source.paths), val_set, allow=a.allow_overlap)
+    if overlap.warning():
+        log(overlap.warning() or "")
     name = a.name or a.weights.stem
     folder = Path(a.out) / name
     t0 = time.perf_counter()
@@ -154,8 +161,10 @@ def run_sensitivity(a) -> dict:
         "task": task,
         "weights": str(Path(a.weights).resolve()),
         "imgsz": list(meta.imgsz),
+        "calibration": source.origin,
         "val_data": str(val_data),
         "val_images": len(items),
+        "overlap": overlap.to_dict(),
         "metric": "task mAP50-95 (box/mask/keypoints) on the subset",
         "method": "all-but-one: each quantized conv restored to FP32 in the PTQ graph",
         "fp32_metric": ref,
@@ -163,6 +172,9 @@ def run_sensitivity(a) -> dict:
         "layers": [asdict(s) for s in scores],
     }
     print(f"{name} ({task}): FP32 {ref:.4f}  INT8 {base:.4f}  on {len(items)} images; {len(scores)} layers measured")
+    print(f"calibration: {source.origin}; validation: {val_data} (val)")
+    if overlap.warning():
+        print(overlap.warning())
     print(f"{'rank':>4s}  {'gain (pts)':>10s}  {'mAP':>7s}  layer")
     for i, s in enumerate(scores[: a.top_k], 1):
         print(f"{i:4d}  {s.gain * 100:10.2f}  {s.metric:7.4f}  {short_name(s.name)}")

@@ -231,6 +231,9 @@ def report_notes(path: Path | None, limit: int = 30) -> list[str]:
         notes.append(
             f"validation: {val.images} images of {val.data} ({val.split}), CPU precision {val.cpu_inference_precision}"
         )
+        warning = report.overlap.warning() if report.overlap is not None else None
+        if warning:
+            notes.append(warning)
         if val.bootstrap.get("resamples"):
             notes.append(
                 f"intervals: paired bootstrap over images, {val.bootstrap['resamples']} resamples, "
