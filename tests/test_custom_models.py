@@ -109,11 +109,12 @@ def test_validate_on_custom_labels(byo_builds, byo_data, key):
     folder, _ = byo_builds[key]
     proc = run(
         ["-m", "yolovino.quantize", "validate", "--model", folder / "int8", "--data", byo_data]
-        + ["--limit", "16", "--bootstrap", "0", "--json"]
+        + ["--limit", "16", "--bootstrap", "0", "--json", "--allow-overlap"]  # train = val: built that way
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     m = json.loads(proc.stdout)
     assert m["task"] == "detect" and m["images"] == 16
+    assert m["overlap"]["shared_images"] == 16 and m["overlap"]["allowed"], m["overlap"]  # and it says so
     built = json.loads((folder / "report.json").read_text())["variants"]["int8"]["metrics"]
     assert m["box_map"] == pytest.approx(built["box_map"], abs=1e-9)  # the same engine and protocol
     if key == "yolov8n":
