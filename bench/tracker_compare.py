@@ -52,18 +52,7 @@ def moving_boxes(n: int, frames: int, seed: int = 0, miss: float = 0.0):
 
 
 def synthetic_idf1(kind: str) -> tuple[float, int]:
-    import motmetrics as mm
-
-    tracker, acc = Tracker(TrackerConfig.for_kind(kind), fps=10), mm.MOTAccumulator(auto_id=True)
-    for k, (gt, res) in enumerate(moving_boxes(8, 150, seed=7, miss=0.1)):
-        ids = tracker.update(res, k / 10).track_ids
-        assert ids is not None
-        ok = np.asarray(ids >= 0)
-        dist = np.full((len(gt), int(ok.sum())), np.nan)
-        dist[np.flatnonzero(ok), np.arange(int(ok.sum()))] = 0.0  # a track sits on the box it was given
-        acc.update(list(gt), list(ids[ok]), dist)
-    s = mm.metrics.create().compute(acc, metrics=["idf1", "num_switches"], name="synthetic")
-    return float(s["idf1"].iloc[0]), int(s["num_switches"].iloc[0])
+    return idf1_of(kind, moving_boxes(8, 150, seed=7, miss=0.1))
 
 
 def behind_pole(frames: int = 200, seed: int = 5):
