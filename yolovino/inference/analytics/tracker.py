@@ -80,17 +80,22 @@ LIBRARY_DEFAULTS: dict[str, dict] = {
 }
 
 
-def _bytetrack(cfg: TrackerConfig, fps: float):
-    from trackers import ByteTrackTracker
+def _bytetrack_settings(cfg: TrackerConfig, fps: float) -> dict:
+    return {
+        "lost_track_buffer": max(1, round(cfg.lost_track_s * 30)),  # trackers==2.6.1: buffer / 30 = seconds
+        "frame_rate": fps,
+        "track_activation_threshold": cfg.activation,
+        "minimum_consecutive_frames": cfg.min_frames,
+        "minimum_iou_threshold": cfg.min_iou,
+        "high_conf_det_threshold": cfg.high_score,
+    }
 
-    return ByteTrackTracker(
-        lost_track_buffer=max(1, round(cfg.lost_track_s * 30)),  # trackers==2.6.1: buffer / 30 = seconds
-        frame_rate=fps,
-        track_activation_threshold=cfg.activation,
-        minimum_consecutive_frames=cfg.min_frames,
-        minimum_iou_threshold=cfg.min_iou,
-        high_conf_det_threshold=cfg.high_score,
-    )
+
+def _bytetrack(cfg: TrackerConfig, fps: float):
+    """The library's ByteTrack with all tracks' Kalman filters batched (bytetrack.py: the same IDs)."""
+    from yolovino.inference.analytics.bytetrack import BatchedByteTrack
+
+    return BatchedByteTrack(**_bytetrack_settings(cfg, fps))
 
 
 def _sort(cfg: TrackerConfig, fps: float):
@@ -117,8 +122,17 @@ def _ocsort(cfg: TrackerConfig, fps: float):
     )
 
 
+def library_bytetrack(cfg: TrackerConfig, fps: float):
+    """The library's own per-object ByteTrack with our settings: the reference BatchedByteTrack must match
+    ID for ID (tests, bench/tracker_compare.py)."""
+    from trackers import ByteTrackTracker
+
+    return ByteTrackTracker(**_bytetrack_settings(cfg, fps))
+
+
 # name -> factory(config, fps) of a library tracker with update(sv.Detections, timestamp=) / reset() /
-# tracked_objects; a new algorithm plugs in here
+# tracks (and, optionally, assign(boxes, scores, timestamp) -> (rows, ids) without sv.Detections); a new
+# algorithm plugs in here
 TRACKERS: dict[str, Callable] = {"bytetrack": _bytetrack, "sort": _sort, "ocsort": _ocsort}
 
 
@@ -185,13 +199,22 @@ def anchor_points(boxes: np.ndarray, anchor: str = "bottom_center") -> np.ndarra
 class Tracker:
     """Per-source tracker: `update()` on detected frames, `carry()` on skipped ones, `reset()` on a jump."""
 
-    def __init__(self, config: TrackerConfig | None = None, fps: float | None = None, anchor: str = "bottom_center"):
+    def __init__(
+        self,
+        config: TrackerConfig | None = None,
+        fps: float | None = None,
+        anchor: str = "bottom_center",
+        library: Callable | None = None,
+    ):
+        """`library`: the factory(config, fps) of the library tracker instead of TRACKERS[kind] (the tests
+        and benches pass `library_bytetrack`, the per-object reference of the batched ByteTrack)."""
         self.config = config or TrackerConfig()
         if self.config.kind not in TRACKERS:
             raise ConfigError(f"tracker {self.config.kind!r} is not one of {sorted(TRACKERS)}")
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.anchor = anchor
-        self._lib = TRACKERS[self.config.kind](self.config, self.fps)
+        self._lib = (library or TRACKERS[self.config.kind])(self.config, self.fps)
+        self._assign = getattr(self._lib, "assign", None)
         self._ids: dict[int, int] = {}  # library id -> our id (the library restarts at 0 on reset)
         self._lib_of: dict[int, int] = {}  # our id -> its current library id
         self._next_id = 1
@@ -201,22 +224,10 @@ class Tracker:
 
     def update(self, results: Results, t: float) -> Results:
         """Track IDs for `results` (aligned with its detections; -1 = not confirmed yet)."""
-        import supervision as sv
-
         n = len(results)
-        det = sv.Detections(
-            xyxy=results.boxes.astype(np.float32, copy=False),
-            confidence=results.scores,
-            class_id=results.class_ids.astype(int),
-            data={"i": np.arange(n)},
-        )
-        with warnings.catch_warnings():  # the library warns (once per call) on equal timestamps: harmless here
-            warnings.simplefilter("ignore", UserWarning)
-            out = self._lib.update(det, timestamp=t)
+        index, lib_ids = self._library_ids(results, t)
         ids = np.full(n, -1, np.int64)
-        if len(out):
-            lib_ids = np.asarray(out.tracker_id)
-            index = np.asarray(out.data["i"])
+        if len(index):
             confirmed = np.flatnonzero(lib_ids >= 0)
             if self.config.reassociate_s > 0:
                 self._reassociate(results, {int(lib_ids[j]): int(index[j]) for j in confirmed}, t)
@@ -225,6 +236,28 @@ class Tracker:
         self._observe(results, ids, t)
         self._last_t = t
         return replace(results, track_ids=ids)
+
+    def _library_ids(self, results: Results, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """The library's answer: rows of `results` it returned and their library ids (-1 = none yet)."""
+        boxes = results.boxes.astype(np.float32, copy=False)
+        if self._assign is not None and self._last_t is not None and t > self._last_t:
+            return self._assign(boxes, results.scores, t)  # time moved on: nothing to warn about
+        with warnings.catch_warnings():  # the library warns (once per call) on equal timestamps: harmless here
+            warnings.simplefilter("ignore", UserWarning)
+            if self._assign is not None:
+                return self._assign(boxes, results.scores, t)
+            import supervision as sv
+
+            det = sv.Detections(
+                xyxy=boxes,
+                confidence=results.scores,
+                class_id=results.class_ids.astype(int),
+                data={"i": np.arange(len(results))},
+            )
+            out = self._lib.update(det, timestamp=t)
+        if not len(out):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.asarray(out.data["i"]), np.asarray(out.tracker_id)
 
     def _our_id(self, lib_id: int) -> int:
         our = self._ids.get(lib_id)
