@@ -20,15 +20,23 @@ from __future__ import annotations
 from typing import ClassVar
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from trackers import ByteTrackTracker
 from trackers.core.bytetrack.tracklet import ByteTrackTracklet
-from trackers.utils.base_tracklet import BaseTracklet
 from trackers.utils.iou import IoU
 from trackers.utils.motion_models import constant_velocity_transition_matrix
 from trackers.utils.predict_timing import PredictTiming
 from trackers.utils.state_representations import XYXYStateEstimator
 
 _DIM_X, _DIM_Z = 8, 4
+
+try:  # np.linalg.inv's own LAPACK kernel, without its per-call Python checks (S is always positive definite)
+    from numpy.linalg import _umath_linalg
+
+    def _inv(a: np.ndarray) -> np.ndarray:
+        return _umath_linalg.inv(a, signature="d->d")
+except ImportError:  # pragma: no cover - a NumPy that moved it: the public function, same numbers
+    _inv = np.linalg.inv
 
 
 def iou(tracks: np.ndarray, boxes: np.ndarray) -> np.ndarray:
@@ -132,16 +140,7 @@ class BatchedByteTrack(ByteTrackTracker):
         self._predict(timing)
         budget = self._lost_track_time_budget(timing, self.maximum_time_without_update)
         if budget is not None:  # the library's _prune_lost_tracks: time-expired tracks go before matching
-            self._keep(
-                [
-                    BaseTracklet.within_lost_track_budget(
-                        t,  # type: ignore[arg-type]  # reads the counters only
-                        maximum_frames_without_update=self.maximum_frames_without_update,
-                        maximum_time_without_update=budget,
-                    )
-                    for t in self.tracks
-                ]
-            )
+            self._keep([t.time_since_update_seconds <= budget for t in self.tracks])
         out_rows: list[int] = []
         out_ids: list[int] = []
         upd_tracks: list[int] = []
@@ -154,7 +153,7 @@ class BatchedByteTrack(ByteTrackTracker):
         matched, unmatched_tracks, unmatched_high = self._get_associated_indices(iou, self.minimum_iou_threshold)
         for row, col in matched:
             self._matched(row, int(high[col]), out_rows, out_ids, upd_tracks, upd_boxes)
-        iou = similarity[np.ix_(np.array(unmatched_tracks, dtype=np.intp), low)]
+        iou = similarity[unmatched_tracks][:, low]
         matched, _, unmatched_low = self._get_associated_indices(iou, self.minimum_iou_threshold)
         for row, col in matched:
             self._matched(unmatched_tracks[row], int(low[col]), out_rows, out_ids, upd_tracks, upd_boxes)
@@ -173,6 +172,26 @@ class BatchedByteTrack(ByteTrackTracker):
             self._spawn(boxes[spawned])
         self._keep([self._alive(t, budget) for t in self.tracks])
         return np.array(out_rows, dtype=int), np.array(out_ids, dtype=int)
+
+    def _get_associated_indices(
+        self, similarity_matrix: np.ndarray, min_similarity_thresh: float
+    ) -> tuple[list[tuple[int, int]], list[int], list[int]]:
+        """The library's association (optimal assignment, then pairs under the threshold dropped), its
+        output to the element (pairs in the solver's row order, sorted unmatched lists) with array
+        operations instead of sets."""
+        n_tracks, n_detections = similarity_matrix.shape
+        if not n_tracks or not n_detections:
+            return [], list(range(n_tracks)), list(range(n_detections))
+        rows, cols = linear_sum_assignment(similarity_matrix, maximize=True)
+        ok = similarity_matrix[rows, cols] >= min_similarity_thresh
+        rows, cols = rows[ok], cols[ok]
+        free_tracks, free_dets = np.ones(n_tracks, bool), np.ones(n_detections, bool)
+        free_tracks[rows], free_dets[cols] = False, False
+        return (
+            list(zip(rows.tolist(), cols.tolist(), strict=True)),
+            np.flatnonzero(free_tracks).tolist(),
+            np.flatnonzero(free_dets).tolist(),
+        )
 
     def _matched(self, track: int, row: int, out_rows: list, out_ids: list, tracks: list, rows: list) -> None:
         """The library's per-match bookkeeping (ByteTrackTracklet.update's counters, ID on maturity); the
@@ -218,7 +237,7 @@ class BatchedByteTrack(ByteTrackTracker):
         innovation = z - h @ x
         pht = p @ h.T
         s = h @ pht + r
-        k = pht @ np.linalg.inv(s)
+        k = pht @ _inv(s)
         kt = np.swapaxes(k, -1, -2)
         i_kh = self._eye - k @ h
         self._x[idx] = x + k @ innovation
@@ -234,13 +253,13 @@ class BatchedByteTrack(ByteTrackTracker):
         self.tracks.extend(Tracklet() for _ in range(n))
 
     def _alive(self, t: Tracklet, budget: float | None) -> bool:
-        """_get_alive_tracklets' rule: within the lost-track budget and (confirmed, mature or just seen)."""
+        """_get_alive_tracklets' rule: within the lost-track budget (BaseTracklet.within_lost_track_budget:
+        seconds when timestamps are given, else frames) and (confirmed, mature or just seen)."""
+        if budget is not None:
+            within = t.time_since_update_seconds <= budget
+        else:
+            within = t.time_since_update <= self.maximum_frames_without_update
         mature = t.tracker_id != -1 or t.number_of_successful_consecutive_updates >= self.minimum_consecutive_frames
-        within = BaseTracklet.within_lost_track_budget(
-            t,  # type: ignore[arg-type]  # reads the counters only
-            maximum_frames_without_update=self.maximum_frames_without_update,
-            maximum_time_without_update=budget,
-        )
         return within and (mature or t.time_since_update == 0)
 
     def _keep(self, keep: list[bool]) -> None:

@@ -228,11 +228,11 @@ class Tracker:
         index, lib_ids = self._library_ids(results, t)
         ids = np.full(n, -1, np.int64)
         if len(index):
-            confirmed = np.flatnonzero(lib_ids >= 0)
+            confirmed = lib_ids >= 0
+            rows, libs = index[confirmed].tolist(), lib_ids[confirmed].tolist()  # plain ints: a loop follows
             if self.config.reassociate_s > 0:
-                self._reassociate(results, {int(lib_ids[j]): int(index[j]) for j in confirmed}, t)
-            for j in confirmed:
-                ids[index[j]] = self._our_id(int(lib_ids[j]))
+                self._reassociate(results, dict(zip(libs, rows, strict=True)), t)
+            ids[rows] = [self._our_id(lib) for lib in libs]
         self._observe(results, ids, t)
         self._last_t = t
         return replace(results, track_ids=ids)
