@@ -12,7 +12,8 @@ Stable API (the Gradio UI and the headless runner both use exactly this):
         fr.frame        # core.results.Frame: image (raw BGR, shared with OpenVINO: do not write to it), index,
                         #   source_id (redacted), pts, captured_at
         fr.results      # core.results.Results in frame pixels
-        fr.annotated    # BGR np.ndarray with drawings (a copy), or None when annotator=None
+        fr.annotated    # BGR np.ndarray with drawings (a copy), or None when annotator=None (or, with
+                        #   draw_for_sinks=True, when none of the source's sinks wants pictures)
         fr.fps          # this source's output frame rate over the last ~2 s
         fr.latency_ms   # capture -> annotated result, milliseconds (includes queueing)
         fr.analytics    # core.events.FrameAnalytics (events, counts, drawing) when an analytics stage is given
@@ -96,7 +97,11 @@ class Pipeline:
         analytics: ResultsStage | None = None,
         linger: bool = False,
         dynamic: bool = False,
+        draw_for_sinks: bool = False,
     ):
+        """draw_for_sinks: annotate a frame only when one of its sinks wants pictures (Sink.wants_pictures),
+        for callers that never look at `fr.annotated` themselves (the service): a source with only data
+        outputs costs no drawing. False (default): every frame is annotated when there is an annotator."""
         if not sources and not linger and not dynamic:
             raise InferenceError("Pipeline needs at least one source")
         self.engine = engine
@@ -109,6 +114,7 @@ class Pipeline:
         self.max_in_flight = max_in_flight
         self.analytics = analytics
         self.linger = linger
+        self.draw_for_sinks = draw_for_sinks
         self.frames_out = 0
         self.errors: list[BaseException] = []
         self._rates = {id(s): _Rate() for s in self.sources}
@@ -306,7 +312,7 @@ class Pipeline:
         if self.analytics is not None:
             results, info = self.analytics.process(src, frame, results)
         annotated = None
-        if self.annotator is not None:
+        if self.annotator is not None and (not self.draw_for_sinks or self._pictures_wanted(src)):
             overlay: dict[str, object] | None = None
             if self.overlay:
                 overlay = {"fps": round(fps, 1), "latency_ms": (now - frame.captured_at) * 1000}
@@ -327,6 +333,10 @@ class Pipeline:
             self.metrics.observe(src, fr)
         self.frames_out += 1
         return fr
+
+    def _pictures_wanted(self, src: FrameSource) -> bool:
+        bad = self._bad_sinks
+        return any(id(k) not in bad and k.accepts(src.id) and k.wants_pictures() for k in self.sinks)
 
     def close(self) -> None:
         """Stop sources (when owned), discard in-flight frames, close every sink. Idempotent."""

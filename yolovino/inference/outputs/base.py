@@ -28,6 +28,11 @@ class Sink:
         """Whether the pipeline should hand this sink that source's frames."""
         return self.source_id is None or self.source_id == source_id
 
+    def wants_pictures(self) -> bool:
+        """Whether its next `write` looks at `fr.image` (video, pictures): a pipeline with draw_for_sinks
+        draws a source's frame only when one of its sinks does. A sink that writes only data says False."""
+        return True
+
     def write(self, fr: FrameResult) -> None:
         raise NotImplementedError
 
@@ -48,6 +53,9 @@ class NullSink(Sink):
         self.source_id = source_id
         self.frames = 0
         self.closed = False
+
+    def wants_pictures(self) -> bool:
+        return False
 
     def write(self, fr) -> None:
         self.frames += 1

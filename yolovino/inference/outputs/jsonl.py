@@ -28,6 +28,9 @@ class JsonlSink(Sink):
         self.lines = 0
         self._lock = threading.Lock()
 
+    def wants_pictures(self) -> bool:
+        return False  # results and events only
+
     def write(self, fr) -> None:
         if self.skip_empty and not len(fr.results):
             return

@@ -195,6 +195,11 @@ class ServedStream(Sink):
             if src in self._srcs:
                 self._srcs.remove(src)
 
+    def wants_pictures(self) -> bool:
+        """The first picture (it sizes the mount), then only while somebody watches."""
+        with self._lock:
+            return self.size is None or bool(self._srcs)
+
     def write(self, fr: FrameResult) -> None:
         self.write_image(fr.image)
 

@@ -100,7 +100,10 @@ class Lane:
         self.strided = StridedEngine(self.engine, {})  # detect every Nth frame per source (analytics)
         global_sinks: list[Sink] = [outputs.jsonl] if outputs.jsonl is not None else []
         annotator = Annotator() if outputs.annotate else None
-        self.pipe = Pipeline(self.strided, [], global_sinks, annotator, metrics=metrics, dynamic=True)
+        # nothing here looks at fr.annotated: draw only for sources whose outputs show pictures
+        self.pipe = Pipeline(
+            self.strided, [], global_sinks, annotator, metrics=metrics, dynamic=True, draw_for_sinks=True
+        )
         self.stop = threading.Event()
         self.error: BaseException | None = None
         self._on_frame = on_frame
