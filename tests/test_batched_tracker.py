@@ -76,6 +76,22 @@ def test_same_ids_with_other_settings_and_a_one_frame_start():
     assert twin_run(crowd(12, 200, seed=4, miss=0.3), cfg) >= 12
 
 
+def test_library_signature_gives_the_librarys_detections():
+    """BatchedByteTrack.update(sv.Detections) returns what ByteTrackTracker.update does: same rows, same order,
+    same tracker ids."""
+    import supervision as sv
+    from trackers import ByteTrackTracker
+
+    from yolovino.inference.analytics.bytetrack import BatchedByteTrack
+
+    ref, batched = ByteTrackTracker(frame_rate=10), BatchedByteTrack(frame_rate=10)
+    for t, res in crowd(10, 60, seed=2, miss=0.2):
+        det = sv.Detections(xyxy=res.boxes, confidence=res.scores, class_id=res.class_ids.astype(int))
+        a, b = ref.update(det, timestamp=t), batched.update(det, timestamp=t)
+        assert np.array_equal(a.xyxy, b.xyxy) and np.array_equal(a.tracker_id, b.tracker_id)
+        assert np.array_equal(a.confidence, b.confidence)
+
+
 def test_iou_is_supervisions_to_the_bit():
     import supervision as sv
 
