@@ -13,8 +13,9 @@ import time
 from collections import deque
 
 from yolovino.inference.analytics.config import AnalyticsConfig, parse_analytics, resolve_classes
+from yolovino.inference.analytics.lines import LineSpec
 from yolovino.inference.analytics.stage import Analytics
-from yolovino.inference.analytics.zones import LineSpec, ZoneSpec
+from yolovino.inference.analytics.zones import ZoneSpec
 from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.events import Event, FrameAnalytics, RegionCounts
 

@@ -24,9 +24,11 @@ import numpy as np
 
 from yolovino.inference.analytics.config import AnalyticsConfig
 from yolovino.inference.analytics.filters import ObjectFilter, apply_filters, resolve_filters
+from yolovino.inference.analytics.geometry import to_pixels
+from yolovino.inference.analytics.lines import LineCounter, LineSpec
 from yolovino.inference.analytics.speed import SpeedMeter
 from yolovino.inference.analytics.tracker import Track, Tracker, anchor_points
-from yolovino.inference.analytics.zones import Hit, LineCounter, LineSpec, ZoneCounter, ZoneSpec, to_pixels
+from yolovino.inference.analytics.zones import Hit, ZoneCounter, ZoneSpec
 from yolovino.inference.core.events import Event, EventKind, FrameAnalytics, RegionCounts, Scene
 from yolovino.inference.core.results import Frame, Results, label_for
 
