@@ -107,3 +107,80 @@ def _crossing(p1: np.ndarray, p2: np.ndarray, q1: np.ndarray, q2: np.ndarray) ->
     lo_p, hi_p, lo_q, hi_q = np.minimum(p1, p2), np.maximum(p1, p2), np.minimum(q1, q2), np.maximum(q1, q2)
     boxes = ((lo_p <= hi_q) & (lo_q <= hi_p)).all(axis=1)
     return straddle & (~collinear | boxes)
+
+
+class Polyline:
+    """An open polyline P0 -> P1 -> ... in pixels (a counting line: 2 points or more), prepared once per frame
+    size for the signed distance of many points at once and for cut tests of one path.
+
+    Its sides are the right-hand and the left-hand side of the walking direction P0 -> P1 -> ..., one
+    continuous region each along the bends. To give every point of the plane a side, the first and last
+    segments extend as rays beyond the ends (a 2-point line: the whole straight line through it, as a line
+    always counted here): the polyline and its two rays split the plane in two. Whether a track's path
+    really cut the drawn polyline is `cuts`, asked only when its side changed.
+    """
+
+    def __init__(self, points: np.ndarray):
+        self.points = np.asarray(points, np.float64)
+        self.a, b = self.points[:-1], self.points[1:]
+        self.b = b
+        self.d = b - self.a
+        length = np.hypot(self.d[:, 0], self.d[:, 1])
+        self.len2 = length**2
+        self.normal = np.stack([-self.d[:, 1], self.d[:, 0]], axis=1) / length[:, None]  # to the right (y down)
+        n = len(self.d)
+        self.lo, self.hi = np.zeros(n), np.ones(n)
+        self.lo[0], self.hi[-1] = -np.inf, np.inf  # the end segments extend as rays
+        # at an inner vertex the side is the pseudo-normal's (the sum of the two segments' normals): the
+        # side of a point whose nearest point of the polyline is that vertex (Baerentzen & Aanaes, 2005)
+        self.vertex_normal = np.zeros_like(self.points)
+        self.vertex_normal[1:-1] = self.normal[:-1] + self.normal[1:]
+
+    def signed_distance(self, p: np.ndarray) -> np.ndarray:
+        """(N,) distances of the (N, 2) points to the polyline (its end rays included): + on its right-hand
+        side, - on its left. For 2 points: the signed distance to the straight line through them."""
+        rel = p[:, None, :] - self.a[None]  # (N, S, 2)
+        perp = (rel * self.normal).sum(axis=2)  # signed distance to each segment's straight line
+        if len(self.d) == 1:
+            return perp[:, 0]
+        t = np.clip((rel * self.d).sum(axis=2) / self.len2, self.lo, self.hi)
+        gap = rel - t[..., None] * self.d
+        dist2 = (gap**2).sum(axis=2)
+        rows = np.arange(len(p))
+        k = dist2.argmin(axis=1)
+        tk = t[rows, k]
+        dist = np.sqrt(dist2[rows, k])
+        vertex = np.where(tk <= 0.0, k, np.where(tk >= 1.0, k + 1, 0))  # 0: inside a segment (or its ray)
+        inner = (vertex > 0) & (vertex < len(self.points) - 1)
+        at_vertex = ((p - self.points[vertex]) * self.vertex_normal[vertex]).sum(axis=1)
+        side = np.where(inner, np.sign(at_vertex), np.sign(perp[rows, k]))
+        return side * dist
+
+    def cuts(self, p: Point | list[float] | np.ndarray, q: Point | list[float] | np.ndarray) -> bool:
+        """True when the path p -> q shares a point with a drawn segment (touching a vertex counts)."""
+        n = len(self.d)
+        p1 = np.broadcast_to(np.asarray(p, np.float64), (n, 2))
+        p2 = np.broadcast_to(np.asarray(q, np.float64), (n, 2))
+        return bool(_crossing(p1, p2, self.a, self.b).any())
+
+
+def polyline_problem(points) -> str | None:
+    """Why an open polyline cannot be a counting line (None when it can): a segment without length, one
+    that folds straight back onto the previous one, or two segments that cross or touch (a line crossing
+    itself has no consistent sides)."""
+    pts = np.asarray([tuple(p) for p in points], dtype=np.float64).reshape(-1, 2)
+    d = np.diff(pts, axis=0)
+    length = np.hypot(d[:, 0], d[:, 1])
+    if (length < 1e-3).any():
+        i = int(np.argmax(length < 1e-3))
+        return f"points {i} and {i + 1} are the same"
+    u = d / length[:, None]
+    cross = u[:-1, 0] * u[1:, 1] - u[:-1, 1] * u[1:, 0]
+    dot = (u[:-1] * u[1:]).sum(axis=1)
+    back = (dot < 0) & (np.abs(cross) < 1e-6)
+    if back.any():
+        return f"the line folds back on itself at point {int(np.argmax(back)) + 1}"
+    first, second = np.triu_indices(len(d), k=2)  # every pair of non-adjacent segments
+    if len(first) and _crossing(pts[first], pts[first + 1], pts[second], pts[second + 1]).any():
+        return "the line crosses itself: list the points in order along it"
+    return None

@@ -229,11 +229,11 @@ class SourceAnalytics:
         return out
 
     def _scene(self, ids: list[int], frame_hw, counts: list[RegionCounts]) -> Scene:
-        zones = [(z.spec.name, [(int(x), int(y)) for x, y in to_pixels(z.spec.points, frame_hw)]) for z in self.zones]
-        lines = []
-        for ln in self.lines:
-            a, b = to_pixels([ln.spec.a, ln.spec.b], frame_hw)
-            lines.append((ln.spec.name, (int(a[0]), int(a[1])), (int(b[0]), int(b[1]))))
+        def pixels(points) -> list[tuple[int, int]]:
+            return [(int(x), int(y)) for x, y in to_pixels(points, frame_hw)]
+
+        zones = [(z.spec.name, pixels(z.spec.points)) for z in self.zones]
+        lines = [(ln.spec.name, pixels(ln.spec.points)) for ln in self.lines]
         tracks = self.tracker.tracks
         # live views of the trails (drawn before the next frame changes them): no copy per frame
         trails: dict[int, Sequence[tuple[int, int]]] = {i: tracks[i].trail for i in ids if i in tracks}
