@@ -93,6 +93,11 @@ def test_schema_validates_the_readme_example_and_catches_typos(tmp_path, video_c
     doc["sources"][0]["analytics"]["lines"][0]["anchor"] = "feet"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(doc, schema)
+    doc["sources"][0]["analytics"]["lines"][0]["anchor"] = "center"
+    assert len(doc["sources"][0]["analytics"]["lines"][1]["points"]) == 3  # the example's polyline is valid
+    doc["sources"][0]["analytics"]["lines"][1]["points"] = [[0.1, 0.5]]  # a line needs 2 points or more
+    with pytest.raises(jsonschema.ValidationError, match="too short"):
+        jsonschema.validate(doc, schema)
 
 
 @pytest.mark.parametrize(

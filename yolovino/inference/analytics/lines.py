@@ -23,18 +23,31 @@ does not count).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-from pydantic import field_validator
+from pydantic import ConfigDict, field_validator
 
 from yolovino.inference.analytics.geometry import Point, Polyline, polyline_problem, to_pixels
-from yolovino.inference.analytics.zones import Hit, RegionSpec, bump
+from yolovino.inference.analytics.zones import MAX_POINTS, Hit, RegionSpec, bump
 from yolovino.inference.core.events import EventKind, RegionCounts
+
+
+def _points_schema(schema: dict[str, Any]) -> None:
+    """The JSON Schema says what `points` of a line may be (the validator below checks it)."""
+    schema["properties"]["points"].update(
+        minItems=2,
+        maxItems=MAX_POINTS,
+        description="normalised [x, y] (0..1): 2 for a segment A -> B, more for a polyline (a bent path, not "
+        'crossing itself); "in" = crossing to the right-hand side of the walking direction (y down)',
+    )
 
 
 class LineSpec(RegionSpec):
     """A counting line of a source's `analytics:`: the segment points[0] (A) -> points[1] (B), or the
     polyline through 2 or more points in order (not crossing itself)."""
+
+    model_config = ConfigDict(json_schema_extra=_points_schema)
 
     @field_validator("points")
     @classmethod
