@@ -114,3 +114,17 @@ def test_the_annotator_draws_every_segment():
     for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
         x, y = round(x0 + (x1 - x0) / 4), round(y0 + (y1 - y0) / 4)  # a quarter along: line, not arrow
         assert tuple(img[y, x]) == LINE_COLOR, (x, y)
+
+
+def test_the_ui_editor_takes_a_polyline_and_refuses_a_self_crossing_one():
+    """The UI's line editor (ui/analytics_state.py) goes through the YAML's checks: 3 clicked points make a
+    polyline, listed point by point; a line crossing itself is refused with one line."""
+    from yolovino.inference.core.errors import ConfigError
+    from yolovino.ui.analytics_state import AnalyticsState
+
+    state = AnalyticsState()
+    assert "3 points" in state.add("line", "path", "0.25,0.45; 0.5,0.85; 0.9,0.85")
+    assert state.lines[0].points == ((0.25, 0.45), (0.5, 0.85), (0.9, 0.85))
+    assert "0.250,0.450; 0.500,0.850; 0.900,0.850" in state.geometry_md()
+    with pytest.raises(ConfigError, match="crosses itself"):
+        state.add("line", "knot", "0.1,0.5; 0.6,0.5; 0.6,0.9; 0.3,0.2")

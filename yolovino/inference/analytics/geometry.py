@@ -135,17 +135,25 @@ class Polyline:
         # side of a point whose nearest point of the polyline is that vertex (Baerentzen & Aanaes, 2005)
         self.vertex_normal = np.zeros_like(self.points)
         self.vertex_normal[1:-1] = self.normal[:-1] + self.normal[1:]
+        # the columns signed_distance broadcasts (plain attributes: indexing them again per call costs more
+        # than the arithmetic for a few tracks), and the segments as tuples for cuts' scalar test
+        self.ax, self.ay, self.dx, self.dy = self.a[:, 0], self.a[:, 1], self.d[:, 0], self.d[:, 1]
+        self.nx, self.ny = self.normal[:, 0], self.normal[:, 1]
+        self.single = n == 1
+        self._segments = [(tuple(map(float, a)), tuple(map(float, b))) for a, b in zip(self.a, self.b)]
 
     def signed_distance(self, p: np.ndarray) -> np.ndarray:
         """(N,) distances of the (N, 2) points to the polyline (its end rays included): + on its right-hand
-        side, - on its left. For 2 points: the signed distance to the straight line through them."""
-        rel = p[:, None, :] - self.a[None]  # (N, S, 2)
-        perp = (rel * self.normal).sum(axis=2)  # signed distance to each segment's straight line
-        if len(self.d) == 1:
+        side, - on its left. For 2 points: the signed distance to the straight line through them (the
+        formula lines were always counted with, and as cheap: this runs for every track on every frame)."""
+        x, y = p[:, 0:1], p[:, 1:2]  # (N, 1): columns broadcast against the (S,) segments
+        rx, ry = x - self.ax, y - self.ay
+        perp = rx * self.nx + ry * self.ny  # (N, S) signed distance to each segment's straight line
+        if self.single:
             return perp[:, 0]
-        t = np.clip((rel * self.d).sum(axis=2) / self.len2, self.lo, self.hi)
-        gap = rel - t[..., None] * self.d
-        dist2 = (gap**2).sum(axis=2)
+        t = np.clip((rx * self.dx + ry * self.dy) / self.len2, self.lo, self.hi)
+        gx, gy = rx - t * self.dx, ry - t * self.dy
+        dist2 = gx * gx + gy * gy
         rows = np.arange(len(p))
         k = dist2.argmin(axis=1)
         tk = t[rows, k]
@@ -158,10 +166,8 @@ class Polyline:
 
     def cuts(self, p: Point | list[float] | np.ndarray, q: Point | list[float] | np.ndarray) -> bool:
         """True when the path p -> q shares a point with a drawn segment (touching a vertex counts)."""
-        n = len(self.d)
-        p1 = np.broadcast_to(np.asarray(p, np.float64), (n, 2))
-        p2 = np.broadcast_to(np.asarray(q, np.float64), (n, 2))
-        return bool(_crossing(p1, p2, self.a, self.b).any())
+        p, q = (float(p[0]), float(p[1])), (float(q[0]), float(q[1]))
+        return any(segments_intersect(p, q, a, b) for a, b in self._segments)
 
 
 def polyline_problem(points) -> str | None:
