@@ -66,7 +66,7 @@ def test_check_refuses_a_broken_file_in_one_line(tmp_path, detect_ir):
     (line,) = proc.stderr.strip().splitlines()
     for needle in (
         "sources[0].analytics.zones[0].points[1][0]: Input should be a finite number",
-        "sources[0].analytics.lines[0].points: a line needs exactly 2 points, got 1",
+        "sources[0].analytics.lines[0].points: a line needs at least 2 points, got 1",
         "sources[0].fps: unknown key",
     ):
         assert needle in line, line
@@ -92,6 +92,11 @@ def test_schema_validates_the_readme_example_and_catches_typos(tmp_path, video_c
     doc["sources"][0]["analytics"]["zones"][0].pop("colour")
     doc["sources"][0]["analytics"]["lines"][0]["anchor"] = "feet"
     with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(doc, schema)
+    doc["sources"][0]["analytics"]["lines"][0]["anchor"] = "center"
+    assert len(doc["sources"][0]["analytics"]["lines"][1]["points"]) == 3  # the example's polyline is valid
+    doc["sources"][0]["analytics"]["lines"][1]["points"] = [[0.1, 0.5]]  # a line needs 2 points or more
+    with pytest.raises(jsonschema.ValidationError, match="too short"):
         jsonschema.validate(doc, schema)
 
 

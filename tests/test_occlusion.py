@@ -3,7 +3,8 @@ analytics stage, with occluders, crowds and fast objects. The truth is this scri
 drawn in each frame, hence which side of a line it is on and how often it crosses.
 
 Coordinates: frames are 640 x 360 at 10 fps; the counting line is the vertical x = 320 drawn top to bottom,
-so (see zones.py) moving right is "out" and moving left is "in".
+so (see lines.py) moving right is "out" and moving left is "in"; the bent line (a polyline) is described at
+its test.
 """
 
 from __future__ import annotations
@@ -118,6 +119,47 @@ def test_line_at_the_frame_edge_counts_objects_leaving_through_it(model, coco_se
     assert crossings(events) == Counter(expected), [(e.kind.value, e.track_id, e.direction) for e in events]
     counts = snap["regions"][0]
     assert sum(counts.crossed_in.values()) + sum(counts.crossed_out.values()) == len(expected)
+
+
+BENT = {"name": "bent", "points": [[0.25, 0.45], [0.5, 0.85], [0.9, 0.85]]}  # (160, 162) (320, 306) (576, 306)
+
+
+def _path(*legs: tuple[tuple[float, float], tuple[float, float], int]) -> list[tuple[float, float]]:
+    """Feet positions frame by frame along straight legs (start, stop, frames), then 4 frames standing."""
+    pts = [(x0 + (x1 - x0) * i / n, y0 + (y1 - y0) * i / n) for (x0, y0), (x1, y1), n in legs for i in range(n)]
+    return pts + [legs[-1][1]] * 4
+
+
+@pytest.mark.parametrize(
+    ("walkers", "expected"),
+    [
+        # right across segment 0 at 8 px/frame, then down across segment 1: a bent path cutting each segment
+        ([_path(((100, 250), (420, 250), 40), ((420, 250), (420, 350), 13))], {"out": 1, "in": 1}),
+        ([_path(((390, 236), (270, 356), 20))], {"in": 1}),  # through the vertex P1, down-left
+        ([_path(((270, 356), (390, 236), 20))], {"out": 1}),  # through the vertex, up-right
+        # round both ends at once: down past P2 (x 610 > 576), right above P0 (y 150 < 162)
+        ([_path(((610, 200), (610, 350), 19)), _path(((40, 150), (320, 150), 19))], {}),
+    ],
+    ids=["each-segment", "vertex-in", "vertex-out", "beyond-the-ends"],
+)
+def test_bent_line_counts_each_segment_and_the_vertex_once_and_nothing_beyond_its_ends(
+    model, coco_seg, walkers, expected
+):
+    """A polyline for a bent path (down to the right, then right): "in" is its right-hand side (below and
+    left of the bend) at every segment. A person's path across each segment counts once per segment, one
+    through the vertex (the detected anchor passes within a few pixels of it, cutting either segment or
+    both) once; paths round its ends count nothing."""
+    person = cutout(coco_seg, *PERSON, height=150)
+    frames = max(len(w) for w in walkers)
+
+    def place(k):
+        return [(person, *w[min(k, len(w) - 1)]) for w in walkers]
+
+    events, snap = run_rendered(model, place, frames, {"lines": [BENT]})
+    assert crossings(events) == Counter(expected), [(e.kind.value, e.track_id, e.direction) for e in events]
+    counts = snap["regions"][0]
+    assert sum(counts.crossed_in.values()) == expected.get("in", 0)
+    assert sum(counts.crossed_out.values()) == expected.get("out", 0)
 
 
 def test_fast_car_crossing_at_40_px_per_frame_is_counted(model, coco_seg):

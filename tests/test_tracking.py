@@ -170,7 +170,7 @@ def test_jitter_on_a_line_counts_once():
     crossed = of_kind(events, EventKind.CROSSED)
     assert [e.direction for e in crossed] == ["in"], crossed  # downward across a left-to-right line
     # the same anchors counted the naive way (any change of side, no dead band) count the shaking too
-    from yolovino.inference.analytics.zones import LineCounter, LineSpec
+    from yolovino.inference.analytics.lines import LineCounter, LineSpec
 
     naive = LineCounter(LineSpec(name="gate", points=((0.0, 0.625), (1.0, 0.625))), min_frames=1, margin=0.0)
     hits = []

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from yolovino.inference.analytics.zones import segments_intersect, self_intersects
+from yolovino.inference.analytics.geometry import segments_intersect, self_intersects
 
 
 def reference(points) -> bool:

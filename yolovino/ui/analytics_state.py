@@ -3,7 +3,8 @@
 `AnalyticsState` opens the analytics stage for a run (`open()`), receives every frame's events and counts
 (it is that stage's event hub), and applies edits to the runs in progress at once. No gradio here: the page
 section that edits and shows it is ui/analytics_panel.py. Zones and lines go through the same checks as the
-YAML (parse_analytics): zones need at least 3 points, lines exactly 2, all inside the frame.
+YAML (parse_analytics): zones need at least 3 points, lines 2 (a segment) or more (a polyline,
+for a bent path), all inside the frame.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import time
 from collections import deque
 
 from yolovino.inference.analytics.config import AnalyticsConfig, parse_analytics, resolve_classes
+from yolovino.inference.analytics.lines import LineSpec
 from yolovino.inference.analytics.stage import Analytics
-from yolovino.inference.analytics.zones import LineSpec, ZoneSpec
+from yolovino.inference.analytics.zones import ZoneSpec
 from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.events import Event, FrameAnalytics, RegionCounts
 
@@ -121,7 +123,7 @@ class AnalyticsState:
         if not self.zones and not self.lines:
             return "No zones or lines yet."
         rows = [f"- zone **{z.name}**{_cls(z.classes)}: {_fmt(z.points)}" for z in self.zones]
-        rows += [f"- line **{ln.name}**{_cls(ln.classes)}: {_fmt((ln.a, ln.b))}" for ln in self.lines]
+        rows += [f"- line **{ln.name}**{_cls(ln.classes)}: {_fmt(ln.points)}" for ln in self.lines]
         return "\n".join(rows)
 
     def counts_md(self) -> str:

@@ -21,7 +21,7 @@
         webhook: {url: "http://127.0.0.1:8080/hook", timeout_s: 2, retries: 3}
         snapshots: {dir: snapshots, kinds: [line_crossed, zone_entered]}
 
-One pydantic tree: the tracker's config (analytics/tracker.py), zones and lines (analytics/zones.py) and the
+One pydantic tree: the tracker's config (analytics/tracker.py), zones and lines (analytics/zones.py, lines.py) and the
 event consumers' (notify/config.py) compose into `AnalyticsConfig`, the type of a source's `analytics:` in the
 service's YAML schema, so it is validated once, with the rest of the file. `parse_analytics(raw, where)` does
 the same for a bare mapping (the fleet's --analytics, tests, benches) and raises ConfigError naming the key
@@ -45,9 +45,10 @@ from pydantic import (
 )
 
 from yolovino.inference.analytics.filters import ObjectFilter, resolve_filters
+from yolovino.inference.analytics.lines import LineSpec
 from yolovino.inference.analytics.speed import SpeedConfig
 from yolovino.inference.analytics.tracker import TrackerConfig
-from yolovino.inference.analytics.zones import Anchor, LineSpec, ZoneSpec
+from yolovino.inference.analytics.zones import Anchor, ZoneSpec
 from yolovino.inference.core.classes import class_ids
 from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.validation import describe

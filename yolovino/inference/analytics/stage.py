@@ -24,9 +24,11 @@ import numpy as np
 
 from yolovino.inference.analytics.config import AnalyticsConfig
 from yolovino.inference.analytics.filters import ObjectFilter, apply_filters, resolve_filters
+from yolovino.inference.analytics.geometry import to_pixels
+from yolovino.inference.analytics.lines import LineCounter, LineSpec
 from yolovino.inference.analytics.speed import SpeedMeter
 from yolovino.inference.analytics.tracker import Track, Tracker, anchor_points
-from yolovino.inference.analytics.zones import Hit, LineCounter, LineSpec, ZoneCounter, ZoneSpec, to_pixels
+from yolovino.inference.analytics.zones import Hit, ZoneCounter, ZoneSpec
 from yolovino.inference.core.events import Event, EventKind, FrameAnalytics, RegionCounts, Scene
 from yolovino.inference.core.results import Frame, Results, label_for
 
@@ -227,11 +229,11 @@ class SourceAnalytics:
         return out
 
     def _scene(self, ids: list[int], frame_hw, counts: list[RegionCounts]) -> Scene:
-        zones = [(z.spec.name, [(int(x), int(y)) for x, y in to_pixels(z.spec.points, frame_hw)]) for z in self.zones]
-        lines = []
-        for ln in self.lines:
-            a, b = to_pixels([ln.spec.a, ln.spec.b], frame_hw)
-            lines.append((ln.spec.name, (int(a[0]), int(a[1])), (int(b[0]), int(b[1]))))
+        def pixels(points) -> list[tuple[int, int]]:
+            return [(int(x), int(y)) for x, y in to_pixels(points, frame_hw)]
+
+        zones = [(z.spec.name, pixels(z.spec.points)) for z in self.zones]
+        lines = [(ln.spec.name, pixels(ln.spec.points)) for ln in self.lines]
         tracks = self.tracker.tracks
         # live views of the trails (drawn before the next frame changes them): no copy per frame
         trails: dict[int, Sequence[tuple[int, int]]] = {i: tracks[i].trail for i in ids if i in tracks}

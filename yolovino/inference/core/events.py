@@ -116,7 +116,7 @@ class Scene:
     """What the annotator draws for analytics: zones and lines in pixels, trails of live tracks, counts."""
 
     zones: list[tuple[str, list[tuple[int, int]]]] = field(default_factory=list)
-    lines: list[tuple[str, tuple[int, int], tuple[int, int]]] = field(default_factory=list)
+    lines: list[tuple[str, list[tuple[int, int]]]] = field(default_factory=list)  # 2 points or more (a polyline)
     trails: dict[int, Sequence[tuple[int, int]]] = field(default_factory=dict)  # anchor points, oldest first
     counts: list[RegionCounts] = field(default_factory=list)
 

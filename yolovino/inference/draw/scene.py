@@ -1,4 +1,5 @@
-"""Draw the analytics Scene on a frame: zone outlines, lines with their "in" arrow, track trails, live counts.
+"""Draw the analytics Scene on a frame: zone outlines, lines (segments, polylines) with "in" arrows, track
+trails, live counts.
 
 Used by the annotator (annotate.py) before it draws boxes, so boxes and labels stay on top. Everything is
 outlines and text (no full-frame blending), so the cost does not grow with the frame area.
@@ -41,16 +42,19 @@ def draw_scene(img: np.ndarray, scene: Scene, lw: int, fs: float) -> None:
         poly = np.array(pts, np.int32).reshape(-1, 1, 2)
         cv2.polylines(img, [poly], True, ZONE_COLOR, lw, cv2.LINE_AA)
         _text(img, name, (pts[0][0] + 4, pts[0][1] + 18), fs, ZONE_COLOR, thick)
-    for name, a, b in scene.lines:
-        cv2.line(img, a, b, LINE_COLOR, lw, cv2.LINE_AA)
-        # arrow from the middle towards the "in" side (right of A->B, image y down)
-        mx, my = (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
-        dx, dy = b[0] - a[0], b[1] - a[1]
-        norm = max((dx * dx + dy * dy) ** 0.5, 1e-6)
-        nx, ny = -dy / norm, dx / norm
-        tip = (int(mx + nx * 6 * lw * 2), int(my + ny * 6 * lw * 2))
-        cv2.arrowedLine(img, (int(mx), int(my)), tip, LINE_COLOR, max(lw - 1, 1), cv2.LINE_AA, tipLength=0.35)
-        _text(img, f"{name} (in)", (tip[0] + 4, tip[1] + 4), fs, LINE_COLOR, thick)
+    for name, pts in scene.lines:
+        cv2.polylines(img, [np.array(pts, np.int32).reshape(-1, 1, 2)], False, LINE_COLOR, lw, cv2.LINE_AA)
+        # an arrow from the middle of each segment towards the "in" side (right of the walking direction,
+        # image y down; the same side all along a polyline), the name by the middle segment's
+        for i, (a, b) in enumerate(zip(pts, pts[1:])):
+            mx, my = (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
+            dx, dy = b[0] - a[0], b[1] - a[1]
+            norm = max((dx * dx + dy * dy) ** 0.5, 1e-6)
+            nx, ny = -dy / norm, dx / norm
+            tip = (int(mx + nx * 6 * lw * 2), int(my + ny * 6 * lw * 2))
+            cv2.arrowedLine(img, (int(mx), int(my)), tip, LINE_COLOR, max(lw - 1, 1), cv2.LINE_AA, tipLength=0.35)
+            if i == (len(pts) - 2) // 2:
+                _text(img, f"{name} (in)", (tip[0] + 4, tip[1] + 4), fs, LINE_COLOR, thick)
     for tid, trail in scene.trails.items():
         if len(trail) >= 2:
             cv2.polylines(
