@@ -321,6 +321,13 @@ class Analytics:
             if not enabled:
                 self._state.clear()
 
+    def tracks_active(self, source_id: str) -> int:
+        """How many tracks that source has now (seen or briefly lost): the motion gate keeps detecting while
+        there are any (model/motion.py)."""
+        with self._lock:
+            state = self._state.get(source_id)
+            return len(state.tracker.tracks) if state is not None and self.enabled else 0
+
     def snapshot(self) -> dict[str, dict]:
         """Per source: counts, tracks active, totals (for metrics and the UI)."""
         with self._lock:

@@ -27,6 +27,7 @@ from yolovino.inference.core.results import FrameResult
 from yolovino.inference.draw.annotate import Annotator
 from yolovino.inference.model.engine import AsyncEngine
 from yolovino.inference.model.ir import YoloModel
+from yolovino.inference.model.motion import MotionGate
 from yolovino.inference.model.stride import StridedEngine
 from yolovino.inference.outputs.base import Sink
 from yolovino.inference.outputs.jsonl import JsonlSink
@@ -227,6 +228,13 @@ class Supervisor:
             self.analytics.hub.add_source(src.id, cfg.events)
         self.analytics.configure(src.id, cfg)
         lane.strided.set_stride(src.id, cfg.detect_every)
+        motion = cfg.motion_for(bool(src.live))
+        stage, sid = self.analytics, src.id
+
+        def busy() -> bool:  # the detector keeps running while the source has tracks
+            return stage.tracks_active(sid) > 0
+
+        lane.strided.set_gate(sid, None if motion is None else MotionGate(motion, busy=busy))
 
     def _start(self, plan: SourcePlan) -> None:
         opts = self.options
@@ -266,6 +274,7 @@ class Supervisor:
         if self.analytics is not None and r.plan.analytics is not None:
             done.wait(30)  # its last frames went through the stage: end its tracks
             self.analytics.configure(r.source.id, None)
+        r.lane.strided.set_gate(r.source.id, None)
         return done
 
     def _drop_idle_lanes(self) -> None:
