@@ -4,6 +4,8 @@ pipeline (the same ground truth as tests/test_analytics_clips.py, which detects 
 
 from __future__ import annotations
 
+import functools
+
 import av
 import numpy as np
 import pytest
@@ -15,14 +17,24 @@ from yolovino.inference.analytics.stage import Analytics
 from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.events import EventKind
 from yolovino.inference.core.motion import MotionConfig
+from yolovino.inference.core.results import Frame, Results
 from yolovino.inference.model.motion import MotionDetector, MotionGate
 from yolovino.inference.model.stride import StridedEngine
-from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.pipeline import Pipeline, frame_time
 from yolovino.inference.service.metrics import Metrics
 from yolovino.inference.service.supervisor import Outputs, SourcePlan, Supervisor
-from yolovino.inference.sources import open_source
+from yolovino.inference.sources import SourceStats, open_source
 
 PERSON = "videos/one-by-one-person-detection.mp4"  # empty until frame ~55, then a woman walks in (bottom left)
+
+
+class FakeSource:
+    """The members of FrameSource the analytics stage reads (id, fps, stats.reconnects)."""
+
+    def __init__(self, sid: str):
+        self.id, self.fps, self.stats = sid, 10.0, SourceStats()
+
+
 TABLE = [[0.45, 0.8], [0.7, 0.8], [0.7, 0.96], [0.45, 0.96]]
 
 
@@ -94,9 +106,9 @@ def test_a_light_change_counts_as_motion_and_is_relearned(person_frames):
     assert not det.update((person_frames[21] * 0.4).astype(np.uint8))  # the darker scene is the new background
 
 
-def test_the_gate_runs_the_detector_on_motion_while_tracks_live_and_every_keepalive(person_frames):
-    now, busy = [100.0], [False]
-    gate = MotionGate(MotionConfig(keepalive_s=5), busy=lambda: busy[0], clock=lambda: now[0])
+def test_the_gate_runs_the_detector_on_motion_as_tracks_need_and_every_keepalive(person_frames):
+    now, need = [100.0], [None]
+    gate = MotionGate(MotionConfig(keepalive_s=5), tracks=lambda: need[0], clock=lambda: now[0])
     still = person_frames[1:40]
 
     def step(img):
@@ -108,12 +120,53 @@ def test_the_gate_runs_the_detector_on_motion_while_tracks_live_and_every_keepal
 
     assert step(person_frames[0])  # nothing known yet
     assert [step(img) for img in still[:20]] == [False] * 20
-    busy[0] = True  # a track is still alive: detect although nothing moves
+    need[0] = 0.0  # a track is new, moving or missing: every frame although nothing moves in the picture
     assert step(still[20]) and step(still[21])
-    busy[0] = False
-    quiet = [step(img) for img in still[22:] * 4]  # 68 frames, 8.5 s: one keepalive run, 5 s after the last
+    need[0] = 0.5  # every track stands still: every 4th frame at 8 fps
+    assert [step(img) for img in still[22:30]] == [False, False, False, True] * 2
+    need[0] = None  # no track
+    quiet = [step(img) for img in still[30:] * 8]  # 72 frames, 9 s: one keepalive run, 5 s after the last
     assert quiet.count(True) == 1 and quiet.index(True) == 39, quiet
-    assert gate.frames == 1 + 20 + 2 + 68 and gate.motion_frames == 1
+    assert gate.frames == 1 + 20 + 2 + 8 + 72 and gate.motion_frames == 1
+
+
+def test_a_car_that_parks_keeps_its_id_while_the_detector_skips_most_frames():
+    """Gate -> detector -> tracker, on a rendered scene: a car drives in for 3 s and parks for 30 s. While it
+    moves every frame is detected; parked, the detector runs every lost_track_s / 2 and the car is neither
+    lost nor announced again (Frigate#195)."""
+    rng = np.random.default_rng(1)
+    names = {2: "car"}
+    analytics = Analytics(resolve_classes(parse_analytics({"motion": True}), names))
+    source = FakeSource("lot")
+    clock = [0.0]
+    gate = MotionGate(
+        MotionConfig(), tracks=functools.partial(analytics.detect_interval, "lot"), clock=lambda: clock[0]
+    )
+    ran, ids, events = [], set(), []
+    grain = [np.clip(rng.normal(90, 3, (400, 800, 3)), 0, 255).astype(np.uint8) for _ in range(6)]
+    for k in range(330):
+        t = clock[0] = k / 10
+        x = 100 + 10 * min(k, 30)  # parked at x = 400 from frame 30
+        img = grain[k % len(grain)].copy()  # fresh-looking sensor noise every frame
+        img[250:330, x : x + 160] = 230
+        wanted = gate.decide(img)
+        if wanted:
+            gate.ran()
+            box = np.array([[x, 250, x + 160, 330]], np.float32) + rng.normal(0, 1.0, (1, 4)).astype(np.float32)
+            results = Results(box, np.array([0.9], np.float32), np.array([2], np.int32), names, (400, 800))
+        else:
+            results = Results.empty(names, (400, 800))
+            results.carried = True
+        ran.append(wanted)
+        out, info = analytics.process(source, Frame(img, k, "lot", t, t), results)
+        assert info is not None and out.track_ids is not None
+        ids.update(int(i) for i in out.track_ids if i >= 0)
+        events += info.events
+    assert all(ran[:30]), ran[:30]  # driving in: every frame
+    parked = ran[60:]
+    assert 0.15 < sum(parked) / len(parked) < 0.3, sum(parked)  # every 0.5 s (lost_track_s 1.0 / 2)
+    assert len(ids) == 1, ids
+    assert [e.kind for e in events] == [EventKind.APPEARED]  # never lost, never announced twice
 
 
 @pytest.mark.slow
@@ -129,8 +182,8 @@ def test_person_clip_counts_unchanged_with_motion_gating(detect_ir, require_asse
     assert motion is not None
     events = []
     with AsyncEngine(model) as base:
-        engine = StridedEngine(base, 1)
-        engine.set_gate(src.id, MotionGate(motion, busy=lambda: analytics.tracks_active(src.id) > 0))
+        engine = StridedEngine(base, 1, frame_time)
+        engine.set_gate(src.id, MotionGate(motion, tracks=functools.partial(analytics.detect_interval, src.id)))
         for fr in Pipeline(engine, [src], analytics=analytics).run():
             assert fr.analytics is not None
             events += fr.analytics.events

@@ -1,6 +1,6 @@
 """Motion-gated detection: a cheap motion detector per source decides whether the detector runs on a frame.
 
-    gate = MotionGate(MotionConfig(), busy=lambda: analytics.tracks_active("door") > 0)
+    gate = MotionGate(MotionConfig(), tracks=functools.partial(analytics.detect_interval, "door"))
     engine = StridedEngine(AsyncEngine(model), {})
     engine.set_gate("door", gate)            # frames without motion come back `carried`, like detect_every
 
@@ -13,11 +13,12 @@ resize and the blur; a change of most of the frame at once (lights, iris, a came
 background and counts as motion. Masked polygons (normalised, like zones) are painted over before the
 comparison, so nothing there ever moves.
 
-`MotionGate` turns that into a decision: the detector runs on a frame when something moves, while the
-tracker still has tracks (`busy`: so a person who stands still keeps their box and a track ends only when
-the detector no longer sees it, as with every-frame detection), and at least every `keepalive_s` (a parked
-car stays tracked; something that came in unseen is found). On the other frames the tracker carries the
-boxes (tracker.Tracker.carry), as `detect_every` does.
+`MotionGate` turns that into a decision: the detector runs on a frame when something moves, as often as the
+tracker's tracks need (`tracks`, analytics.stage.Analytics.detect_interval: every frame while a track is new,
+moving or missing, so a track ends only when the detector no longer sees it, as with every-frame detection;
+every lost_track_s / 2 while they all stand still, so a parked car keeps its ID without a detector pass per
+frame), and at least every `keepalive_s` (something that came in unseen is found). On the other frames the
+tracker carries the boxes (tracker.Tracker.carry), as `detect_every` does.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class MotionDetector:
         self._size: tuple[int, int] | None = None  # (w, h) of the small frame
         self._shape: tuple[int, int] | None = None  # (h, w) of the frames it was made for
         self._mask: np.ndarray | None = None  # bool, True where motion is ignored
+        self._calibrating = True
         self.boxes: list[Box] = []  # the last frame's motion regions (normalised)
         self.changed = 0.0  # share of the small frame that changed on the last frame
 
@@ -80,31 +82,44 @@ class MotionDetector:
         return cv2.GaussianBlur(small, (3, 3), 0)
 
     def update(self, image: np.ndarray) -> bool:
-        """Feed one frame; True when something moved (then `boxes` holds where). The first frame of a size
-        only learns the background and counts as motion (nothing is known yet)."""
+        """Feed one frame; True when something moved (then `boxes` holds where).
+
+        Calibrating (the first frame of a size, and after a light change): the background snaps to each
+        frame, and every frame counts as motion until two frames in a row agree. A stream joined between
+        keyframes decodes grey garbage for a while, and a running average would take 1/alpha frames to
+        forget it (Frigate calibrates the same way)."""
         g = self.grey(image)
+        full = [(0.0, 0.0, 1.0, 1.0)]
         if self._avg is None:
-            self._avg = g.astype(np.float32)
-            self.boxes, self.changed = [(0.0, 0.0, 1.0, 1.0)], 1.0
+            self._avg, self._calibrating = g.astype(np.float32), True
+            self.boxes, self.changed = full, 1.0
             return True
         delta = cv2.absdiff(g, cv2.convertScaleAbs(self._avg))
-        cv2.accumulateWeighted(g, self._avg, self.cfg.alpha)
         moving = cv2.threshold(delta, self.cfg.threshold, 255, cv2.THRESH_BINARY)[1]
-        moving = cv2.dilate(moving, _KERNEL, iterations=2)
+        moving = cv2.dilate(moving, _KERNEL, iterations=1)
         sh, sw = moving.shape
         self.changed = cv2.countNonZero(moving) / float(sh * sw)
         if self.changed > self.cfg.lightning_threshold:  # lights, iris, a moved camera: relearn the scene
+            self._calibrating = True
+        if self._calibrating:
             self._avg = g.astype(np.float32)
-            self.boxes = [(0.0, 0.0, 1.0, 1.0)]
-            return True
+            self._calibrating = bool(self._regions(moving))
+            self.boxes = full if self._calibrating else []
+            return self._calibrating
+        cv2.accumulateWeighted(g, self._avg, self.cfg.alpha)
+        self.boxes = self._regions(moving)
+        return bool(self.boxes)
+
+    def _regions(self, moving: np.ndarray) -> list[Box]:
+        """The boxes of the moving blobs of at least `contour_area` pixels (normalised)."""
+        sh, sw = moving.shape
         contours, _ = cv2.findContours(moving, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         boxes = []
         for c in contours:
             if cv2.contourArea(c) >= self.cfg.contour_area:
                 x, y, w, h = cv2.boundingRect(c)
                 boxes.append((x / sw, y / sh, (x + w) / sw, (y + h) / sh))
-        self.boxes = boxes
-        return bool(boxes)
+        return boxes
 
 
 class MotionGate:
@@ -115,28 +130,34 @@ class MotionGate:
     def __init__(
         self,
         cfg: MotionConfig,
-        busy: Callable[[], bool] | None = None,
+        tracks: Callable[[], float | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.cfg = cfg
         self.detector = MotionDetector(cfg)
-        self.busy = busy
+        self.tracks = tracks  # the longest gap between detections the tracks allow (None: no tracks)
         self.clock = clock
         self.last_run: float | None = None
         self.frames = self.motion_frames = 0
 
-    def decide(self, image: np.ndarray) -> bool:
+    def decide(self, image: np.ndarray, t: float | None = None) -> bool:
+        """Whether the detector should run on this frame; `t`: its stream time (the tracker's clock, so
+        intervals hold when a file runs faster than real time), None: `clock()`."""
         self.frames += 1
         moved = self.detector.update(image)
         self.motion_frames += moved
         if moved or self.last_run is None:
             return True
-        if self.busy is not None and self.busy():
+        gap = (self.clock() if t is None else t) - self.last_run
+        if gap < 0:  # the stream time went back (a file looped, a camera restarted)
             return True
-        return self.clock() - self.last_run >= self.cfg.keepalive_s
+        need = self.tracks() if self.tracks is not None else None
+        if need is not None and gap >= need:
+            return True
+        return gap >= self.cfg.keepalive_s
 
-    def ran(self) -> None:
-        self.last_run = self.clock()
+    def ran(self, t: float | None = None) -> None:
+        self.last_run = self.clock() if t is None else t
 
     @property
     def boxes(self) -> list[Box]:

@@ -17,7 +17,7 @@ frames detected and submitted of each source (the share the metrics report).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -33,8 +33,16 @@ class StridedEngine:
     """An `Engine` that runs the wrapped one on every `stride`-th frame of each source only (see the module
     docstring); the other frames come back with empty, `carried` Results in their turn."""
 
-    def __init__(self, engine: Engine, stride: int | Mapping[str, int]):
+    def __init__(
+        self,
+        engine: Engine,
+        stride: int | Mapping[str, int],
+        time_of: Callable[[Any], float | None] | None = None,
+    ):
+        """`time_of(userdata)`: a submitted frame's stream time, which motion gates measure their intervals in
+        (the tracker's clock; pipeline.frame_time for the Pipeline's frames); None: the wall clock."""
         self.engine = engine
+        self.time_of = time_of
         self._default = stride if isinstance(stride, int) else 1
         self._strides = {} if isinstance(stride, int) else dict(stride)
         self._order: deque[tuple[str, Any]] = deque()  # ("engine", None) or ("skip", (frame, userdata))
@@ -89,7 +97,8 @@ class StridedEngine:
         n = self._counts.get(source_id, 0)
         self._counts[source_id] = n + 1
         gate = self._gates.get(source_id)
-        wanted = gate.decide(frame) if gate is not None else True  # the motion detector sees every frame
+        t = self.time_of(userdata) if gate is not None and self.time_of is not None else None
+        wanted = gate.decide(frame, t) if gate is not None else True  # the motion detector sees every frame
         counts = self.per_source.setdefault(source_id, [0, 0])
         counts[1] += 1
         if wanted and n % self.stride_for(source_id) == 0:
@@ -98,7 +107,7 @@ class StridedEngine:
             self.detected += 1
             counts[0] += 1
             if gate is not None:
-                gate.ran()
+                gate.ran(t)
         else:
             self._order.append(("skip", (frame, userdata)))
             self.skipped += 1

@@ -12,6 +12,7 @@ object, same reader thread, same sinks, no frame lost.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -34,7 +35,7 @@ from yolovino.inference.outputs.jsonl import JsonlSink
 from yolovino.inference.outputs.recording import Retention
 from yolovino.inference.outputs.registry import OutputRequest, open_outputs
 from yolovino.inference.outputs.rtsp_server import RtspServer
-from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.pipeline import Pipeline, frame_time
 from yolovino.inference.service.metrics import Metrics
 from yolovino.inference.service.settings import DEFAULT_STALL_TIMEOUT
 from yolovino.inference.sources import Source, open_source, output_fps
@@ -98,7 +99,7 @@ class Lane:
         max_frames: int | None = None,
     ):
         self.engine = AsyncEngine(model)
-        self.strided = StridedEngine(self.engine, {})  # detect every Nth frame per source (analytics)
+        self.strided = StridedEngine(self.engine, {}, frame_time)  # every Nth frame, motion gates (analytics)
         global_sinks: list[Sink] = [outputs.jsonl] if outputs.jsonl is not None else []
         annotator = Annotator() if outputs.annotate else None
         self.pipe = Pipeline(self.strided, [], global_sinks, annotator, metrics=metrics, dynamic=True)
@@ -229,12 +230,8 @@ class Supervisor:
         self.analytics.configure(src.id, cfg)
         lane.strided.set_stride(src.id, cfg.detect_every)
         motion = cfg.motion_for(bool(src.live))
-        stage, sid = self.analytics, src.id
-
-        def busy() -> bool:  # the detector keeps running while the source has tracks
-            return stage.tracks_active(sid) > 0
-
-        lane.strided.set_gate(sid, None if motion is None else MotionGate(motion, busy=busy))
+        tracks = functools.partial(self.analytics.detect_interval, src.id)  # how often its tracks need it
+        lane.strided.set_gate(src.id, None if motion is None else MotionGate(motion, tracks=tracks))
 
     def _start(self, plan: SourcePlan) -> None:
         opts = self.options
