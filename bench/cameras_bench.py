@@ -14,7 +14,10 @@ the camera count is searched (doubling, then bisecting) for the largest one whos
 latency stays within 2 frame intervals with at most 1 % of the frames dropped. Also measured: the CPU of
 one idle camera alone (its RTSP decode + the motion detector, % of one core) and, per run, the process CPU
 per delivered frame, which load from other processes disturbs less than wall time. The servers run on the
-same cores (their CPU share is printed). Prints tables, writes bench/results/cameras.json.
+same cores (their CPU share is printed). On a box that other work loads, the latency limits swing from run to
+run, so the bench also compares the process CPU per frame of the modes at `--fixed` cameras, alternating the
+modes over `--rounds`, and turns it into a CPU-bound camera count (cores / (CPU per frame x fps)). Prints
+tables, writes bench/results/cameras.json.
 """
 
 from __future__ import annotations
@@ -160,6 +163,14 @@ def idle_camera_cpu(url: str, seconds: float, warmup: float = 2.0) -> dict:
     }
 
 
+def settle(busy: RtspServer, idle: RtspServer, seconds: float) -> None:
+    """A pause between runs: after an overloaded run, the servers and the kernel's socket buffers still
+    carry its backlog for a few seconds, and the next run (whatever its mode) would pay for it."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and busy.proc is not None and idle.proc is not None:
+        time.sleep(0.2)
+
+
 def search(check, max_cameras: int) -> int:
     """The largest camera count that passes: double while it passes, then bisect (assumes monotony)."""
     lo, n, hi = 0, 1, None
@@ -186,6 +197,9 @@ def main() -> int:
     ap.add_argument("--max-cameras", type=int, default=16)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=4.0)
+    ap.add_argument("--settle", type=float, default=4.0, help="seconds of pause before each run")
+    ap.add_argument("--fixed", type=int, default=3, help="cameras of the CPU comparison (0: skip it)")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of the CPU comparison (modes alternate)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "cameras.json")
     args = ap.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -202,6 +216,7 @@ def main() -> int:
     interval_ms = 1000.0 / fps
     rows: list[dict] = []
     best: dict[str, int] = {}
+    fixed: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         idle_clip = idle_scene(default_clip("one-by-one-person-detection.mp4"), Path(tmp) / "idle.mp4")
         with RtspServer(video_only(clip, Path(tmp))) as busy, RtspServer(idle_clip) as idle:
@@ -210,6 +225,7 @@ def main() -> int:
             for mode in modes:
 
                 def check(n: int, mode: str = mode) -> bool:
+                    settle(busy, idle, args.settle)
                     cpu0, t0 = busy.cpu_seconds() + idle.cpu_seconds(), time.monotonic()
                     urls = camera_urls(busy.url("x"), idle.url("x"), n)
                     r = run(model, urls, mode, args.seconds, args.warmup, Path(tmp) / "events.jsonl")
@@ -226,6 +242,13 @@ def main() -> int:
                     return bool(r["ok"])
 
                 best[mode] = search(check, args.max_cameras)
+            fixed = {m: [] for m in modes}
+            urls = camera_urls(busy.url("x"), idle.url("x"), args.fixed)
+            for _ in range(args.rounds if args.fixed else 0):
+                for mode in modes:  # alternating, so that load from elsewhere hits every mode alike
+                    settle(busy, idle, args.settle)
+                    r = run(model, urls, mode, args.seconds, args.warmup, Path(tmp) / "events.jsonl")
+                    fixed[mode].append(r["cpu_ms_per_frame"])
     print("\n" + machine_line())
     print(f"model {model_path}; busy cameras: {clip.name}, idle cameras: bench/idle_scene.py; {fps:g} fps")
     print("limits: p95 capture-to-result <= 2 intervals, dropped <= 1 %; analytics on (tracking, zone, line, events)")
@@ -243,6 +266,17 @@ def main() -> int:
     print("cameras per box: " + ", ".join(f"{m}: {n}" for m, n in best.items()))
     if best.get("every") and "gated" in best:
         print(f"gated / every-frame: {best['gated'] / best['every']:.2f}x")
+    if args.fixed:
+        cores = machine_info()["cores"]
+        every = float(np.median(fixed["every"])) if fixed.get("every") else float("nan")
+        print(
+            f"\nCPU per frame, {args.fixed} cameras (a third busy), modes alternating, {args.rounds} rounds; "
+            f"CPU-bound cameras = {cores} cores / (CPU per frame x {fps:g} fps)"
+        )
+        print(f"{'mode':>7}{'CPU ms/frame':>14}{'vs every':>10}{'CPU-bound cameras':>19}")
+        for mode, vals in fixed.items():
+            med = float(np.median(vals))
+            print(f"{mode:>7}{med:14.2f}{every / med:10.2f}{cores * 1000 / (med * fps):19.1f}")
     print(
         f"idle camera alone (RTSP decode + motion): {idle_cpu['cpu_percent_of_one_core']:.1f} % of one core at "
         f"{idle_cpu['fps']:.1f} fps (motion {idle_cpu['motion_ms_per_frame']:.2f} ms/frame, decode and the rest "
@@ -260,6 +294,8 @@ def main() -> int:
             "rows": rows,
             "cameras_per_box": best,
             "idle_camera": idle_cpu,
+            "fixed_cameras": args.fixed,
+            "cpu_ms_per_frame_fixed": fixed,
         },
     )
     print(f"wrote {args.out}")
