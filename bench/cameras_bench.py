@@ -1,19 +1,29 @@
-"""Cameras per box: how many live RTSP cameras one box keeps up with, with analytics, detecting every Nth frame.
+"""Cameras per box: how many live RTSP cameras one box keeps up with, every-frame, every-2nd and motion-gated.
 
-    .venv/bin/python -m bench.cameras_bench [--model models/yolov8n/int8] [--strides 1,2,3] [--max-cameras 12]
-                                           [--seconds 15] [--warmup 5] [--clip one-by-one-person-detection.mp4]
+    .venv/bin/python -m bench.cameras_bench [--model models/yolov8n/int8] [--modes every,every2,gated]
+                                           [--max-cameras 16] [--seconds 10] [--warmup 4]
 
-tests/rtsp_server.py on 127.0.0.1 loops the clip at its own frame rate; each camera is its own RTSP session
-(keep-latest, as headless runs it), all sharing one engine, with tracking, a zone and a line, events to a
-JSON-lines file and the drawing on. For each stride, cameras are added one at a time until the p95
-capture-to-result latency exceeds 2 frame intervals or more than 1 % of the frames read are dropped
-(keep-latest drops a frame the pipeline had no time for); the last count within both limits is the answer.
-The server runs on the same cores (its CPU share is printed). Prints a table, writes bench/results/cameras.json.
+A realistic mix: camera 0, 3, 6, ... (a third) is busy, the person sample clip; the others are mostly idle,
+the empty room of the same clip with sensor noise and a passer-by every 30 s (bench/idle_scene.py says how it
+is made). Two tests/rtsp_server.py processes on 127.0.0.1 loop the two clips at 10 fps; each camera is its
+own RTSP session (keep-latest, as headless runs it), all sharing one engine, with tracking, a zone and a
+line, events to a JSON-lines file and the drawing on. Modes: `every` detects every frame, `every2` every 2nd
+(detect_every: 2), `gated` runs the motion gate of model/motion.py on every camera (the detector runs on
+motion, while tracks live and every keepalive_s; the tracker carries the boxes in between). For each mode
+the camera count is searched (doubling, then bisecting) for the largest one whose p95 capture-to-result
+latency stays within 2 frame intervals with at most 1 % of the frames dropped. Also measured: the CPU of
+one idle camera alone (its RTSP decode + the motion detector, % of one core) and, per run, the process CPU
+per delivered frame, which load from other processes disturbs less than wall time. The servers run on the
+same cores (their CPU share is printed). On a box that other work loads, the latency limits swing from run to
+run, so the bench also compares the process CPU per frame of the modes at `--fixed` cameras, alternating the
+modes over `--rounds`, and turns it into a CPU-bound camera count (cores / (CPU per frame x fps)). Prints
+tables, writes bench/results/cameras.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import sys
 import tempfile
@@ -34,31 +44,46 @@ from bench.benchlib import (
     video_only,
     write_json,
 )
+from bench.idle_scene import idle_scene
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
 from yolovino.inference.analytics.config import parse_analytics, resolve_classes
 from yolovino.inference.analytics.stage import Analytics
+from yolovino.inference.core.motion import MotionConfig
 from yolovino.inference.draw.annotate import Annotator
+from yolovino.inference.model.motion import MotionDetector, MotionGate
 from yolovino.inference.model.stride import StridedEngine
 from yolovino.inference.notify.hub import EventHub
-from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.pipeline import Pipeline, frame_time
 from yolovino.inference.sources import open_source
 
 SETUP = {
     "zones": [{"name": "table", "points": [[0.45, 0.8], [0.7, 0.8], [0.7, 0.96], [0.45, 0.96]]}],
     "lines": [{"name": "door", "points": [[0.3, 0.0], [0.3, 1.0]]}],
 }
+MODES = {"every": (1, False), "every2": (2, False), "gated": (1, True)}  # mode -> (stride, motion gate)
 
 
-def run(model: YoloModel, url: str, cameras: int, stride: int, seconds: float, warmup: float, events: Path) -> dict:
-    sources = [open_source(url, live=True, name=f"cam{i}", wait=True) for i in range(cameras)]
+def camera_urls(busy: str, idle: str, n: int) -> list[str]:
+    """A third busy (cameras 0, 3, 6, ...), two thirds idle."""
+    return [busy if i % 3 == 0 else idle for i in range(n)]
+
+
+def run(model: YoloModel, urls: list[str], mode: str, seconds: float, warmup: float, events: Path) -> dict:
+    stride, gated = MODES[mode]
+    sources = [open_source(url, live=True, name=f"cam{i}", wait=True) for i, url in enumerate(urls)]
     cfg = resolve_classes(parse_analytics({**SETUP, "events": {"jsonl": str(events)}}), model.names)
     analytics = Analytics(cfg, hub=EventHub.build({s.id: cfg.events for s in sources}))
     engine = AsyncEngine(model)
-    eng = StridedEngine(engine, stride) if stride > 1 else engine
+    eng = StridedEngine(engine, stride, frame_time)
+    if gated:
+        for s in sources:
+            eng.set_gate(s.id, MotionGate(MotionConfig(), tracks=functools.partial(analytics.detect_interval, s.id)))
     pipe = Pipeline(eng, sources, annotator=Annotator(), analytics=analytics)
     stop, lat = threading.Event(), []
     t_measure = t_end = None
     start: dict[str, tuple[int, int]] = {}
+    cpu0 = 0.0
+    ran0: dict[str, list[int]] = {}
     for fr in pipe.run(stop):
         now = time.monotonic()
         if t_measure is None and all(s.stats.frames_read for s in sources):
@@ -66,40 +91,122 @@ def run(model: YoloModel, url: str, cameras: int, stride: int, seconds: float, w
         if t_measure is not None and now >= t_measure:
             if not start:
                 start = {s.id: (s.stats.frames_read, s.stats.frames_dropped) for s in sources}
-                t_measure = now
+                ran0 = {k: list(v) for k, v in eng.per_source.items()}
+                t_measure, cpu0 = now, time.process_time()
             lat.append(fr.latency_ms)
             if now - t_measure >= seconds:
                 t_end = now
                 stop.set()
                 break
+    cpu = time.process_time() - cpu0
     read = sum(s.stats.frames_read - start.get(s.id, (0, 0))[0] for s in sources)
     dropped = sum(s.stats.frames_dropped - start.get(s.id, (0, 0))[1] for s in sources)
+    share = {}
+    for kind, ids in (("busy", [s.id for s, u in zip(sources, urls) if u == urls[0]]), ("idle", None)):
+        ids = ids if ids is not None else [s.id for s, u in zip(sources, urls) if u != urls[0]]
+        ran = sum(eng.per_source.get(i, [0, 0])[0] - ran0.get(i, [0, 0])[0] for i in ids)
+        total = sum(eng.per_source.get(i, [0, 0])[1] - ran0.get(i, [0, 0])[1] for i in ids)
+        share[kind] = ran / total if total else float("nan")
     pipe.close()
     engine.close()
     analytics.close()
     span = (t_end or time.monotonic()) - (t_measure or time.monotonic())
     return {
-        "cameras": cameras,
-        "stride": stride,
+        "mode": mode,
+        "cameras": len(urls),
         "fps": len(lat) / max(span, 1e-6),
         "frames_read": read,
         "dropped": dropped,
         "drop_rate": dropped / max(read, 1),
         "p50_ms": float(np.percentile(lat, 50)) if lat else float("nan"),
         "p95_ms": float(np.percentile(lat, 95)) if lat else float("nan"),
+        "cpu_ms_per_frame": 1000 * cpu / max(len(lat), 1),
+        "detector_share_busy": share["busy"],
+        "detector_share_idle": share["idle"],
     }
+
+
+def idle_camera_cpu(url: str, seconds: float, warmup: float = 2.0) -> dict:
+    """One idle camera alone: its reader thread decodes the RTSP stream, this thread runs the motion detector
+    on every frame; the process CPU over the window (nothing else runs) as % of one core."""
+    src = open_source(url, live=True, name="idle", wait=True)
+    det = MotionDetector(MotionConfig())
+    frames, motion_cpu, moved = 0, 0.0, 0
+    t_start = time.monotonic() + warmup
+    cpu0 = t0 = None
+    try:
+        while True:
+            frame = src.read(timeout=0.5)
+            now = time.monotonic()
+            if cpu0 is None and now >= t_start:
+                cpu0, t0, frames, motion_cpu, moved = time.process_time(), now, 0, 0.0, 0
+            if t0 is not None and now - t0 >= seconds:
+                break
+            if frame is None:
+                continue
+            c = time.thread_time()
+            moved += det.update(frame.image)
+            motion_cpu += time.thread_time() - c
+            frames += 1
+        cpu = time.process_time() - (cpu0 or 0.0)
+        wall = time.monotonic() - (t0 or time.monotonic())
+    finally:
+        src.close()
+    return {
+        "seconds": wall,
+        "frames": frames,
+        "fps": frames / max(wall, 1e-6),
+        "cpu_percent_of_one_core": 100 * cpu / max(wall, 1e-6),
+        "motion_ms_per_frame": 1000 * motion_cpu / max(frames, 1),
+        "decode_and_rest_ms_per_frame": 1000 * (cpu - motion_cpu) / max(frames, 1),
+        "motion_frames": moved,
+    }
+
+
+def settle(busy: RtspServer, idle: RtspServer, seconds: float) -> None:
+    """A pause between runs: after an overloaded run, the servers and the kernel's socket buffers still
+    carry its backlog for a few seconds, and the next run (whatever its mode) would pay for it."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and busy.proc is not None and idle.proc is not None:
+        time.sleep(0.2)
+
+
+def search(check, max_cameras: int) -> int:
+    """The largest camera count that passes: double while it passes, then bisect (assumes monotony)."""
+    lo, n, hi = 0, 1, None
+    while n <= max_cameras:
+        if not check(n):
+            hi = n
+            break
+        lo, n = n, n * 2
+    if hi is None:
+        if lo == max_cameras or check(max_cameras):
+            return max_cameras
+        hi = max_cameras
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if check(mid) else (lo, mid)
+    return lo
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", type=Path, default=None)
-    ap.add_argument("--clip", default="one-by-one-person-detection.mp4")
-    ap.add_argument("--strides", default="1,2,3")
-    ap.add_argument("--max-cameras", type=int, default=12)
-    ap.add_argument("--seconds", type=float, default=15.0)
-    ap.add_argument("--warmup", type=float, default=5.0)
+    ap.add_argument("--clip", default="one-by-one-person-detection.mp4", help="the busy cameras' clip")
+    ap.add_argument("--modes", default="every,every2,gated")
+    ap.add_argument("--max-cameras", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--warmup", type=float, default=4.0)
+    ap.add_argument("--settle", type=float, default=4.0, help="seconds of pause before each run")
+    ap.add_argument("--fixed", type=int, default=3, help="cameras of the CPU comparison (0: skip it)")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of the CPU comparison (modes alternate)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "cameras.json")
     args = ap.parse_args()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        print(f"cameras_bench: --modes: unknown {', '.join(bad)} (known: {', '.join(MODES)})", file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.ERROR)
     model_path = args.model or default_model(script="cameras_bench")
     model = YoloModel.load(model_path, InferenceConfig())
@@ -107,35 +214,74 @@ def main() -> int:
     with av.open(str(clip)) as c:
         fps = float(c.streams.video[0].average_rate or 25)
     interval_ms = 1000.0 / fps
-    rows, best = [], {}
-    with tempfile.TemporaryDirectory() as tmp, RtspServer(video_only(clip, Path(tmp))) as server:
-        for stride in (int(s) for s in args.strides.split(",")):
-            best[stride] = 0
-            for n in range(1, args.max_cameras + 1):
-                cpu0, t0 = server.cpu_seconds(), time.monotonic()
-                r = run(model, server.url("x"), n, stride, args.seconds, args.warmup, Path(tmp) / "events.jsonl")
-                r["server_cpu_share"] = (server.cpu_seconds() - cpu0) / max(time.monotonic() - t0, 1e-6) / 2
-                r["ok"] = r["p95_ms"] <= 2 * interval_ms and r["drop_rate"] <= 0.01
-                rows.append(r)
-                print(
-                    f"[stride {stride}] {n} cameras: p95 {r['p95_ms']:.0f} ms, dropped {r['drop_rate'] * 100:.1f} %"
-                    f" -> {'ok' if r['ok'] else 'over'}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                if not r["ok"]:
-                    break
-                best[stride] = n
+    rows: list[dict] = []
+    best: dict[str, int] = {}
+    fixed: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        idle_clip = idle_scene(default_clip("one-by-one-person-detection.mp4"), Path(tmp) / "idle.mp4")
+        with RtspServer(video_only(clip, Path(tmp))) as busy, RtspServer(idle_clip) as idle:
+            idle_cpu = idle_camera_cpu(idle.url("x"), args.seconds)
+            print(f"idle camera alone: {idle_cpu['cpu_percent_of_one_core']:.1f} % of one core", file=sys.stderr)
+            for mode in modes:
+
+                def check(n: int, mode: str = mode) -> bool:
+                    settle(busy, idle, args.settle)
+                    cpu0, t0 = busy.cpu_seconds() + idle.cpu_seconds(), time.monotonic()
+                    urls = camera_urls(busy.url("x"), idle.url("x"), n)
+                    r = run(model, urls, mode, args.seconds, args.warmup, Path(tmp) / "events.jsonl")
+                    server = busy.cpu_seconds() + idle.cpu_seconds() - cpu0
+                    r["server_cpu_share"] = server / max(time.monotonic() - t0, 1e-6) / 2
+                    r["ok"] = r["p95_ms"] <= 2 * interval_ms and r["drop_rate"] <= 0.01
+                    rows.append(r)
+                    print(
+                        f"[{mode}] {n} cameras: p95 {r['p95_ms']:.0f} ms, dropped {r['drop_rate'] * 100:.1f} %"
+                        f" -> {'ok' if r['ok'] else 'over'}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    return bool(r["ok"])
+
+                best[mode] = search(check, args.max_cameras)
+            fixed = {m: [] for m in modes}
+            urls = camera_urls(busy.url("x"), idle.url("x"), args.fixed)
+            for _ in range(args.rounds if args.fixed else 0):
+                for mode in modes:  # alternating, so that load from elsewhere hits every mode alike
+                    settle(busy, idle, args.settle)
+                    r = run(model, urls, mode, args.seconds, args.warmup, Path(tmp) / "events.jsonl")
+                    fixed[mode].append(r["cpu_ms_per_frame"])
     print("\n" + machine_line())
-    print(f"model {model_path}, clip {clip.name} at {fps:g} fps (interval {interval_ms:.0f} ms)")
+    print(f"model {model_path}; busy cameras: {clip.name}, idle cameras: bench/idle_scene.py; {fps:g} fps")
     print("limits: p95 capture-to-result <= 2 intervals, dropped <= 1 %; analytics on (tracking, zone, line, events)")
-    print(f"{'stride':>6}{'cameras':>8}{'FPS':>8}{'p50 ms':>8}{'p95 ms':>8}{'p95/intv':>9}{'dropped':>9}{'server':>8}")
+    print(
+        f"{'mode':>7}{'cameras':>8}{'FPS':>7}{'p50 ms':>8}{'p95 ms':>8}{'p95/intv':>9}{'dropped':>8}"
+        f"{'CPU ms/fr':>10}{'det busy':>9}{'det idle':>9}{'server':>8}"
+    )
     for r in rows:
         print(
-            f"{r['stride']:>6}{r['cameras']:>8}{r['fps']:8.1f}{r['p50_ms']:8.0f}{r['p95_ms']:8.0f}"
-            f"{r['p95_ms'] / interval_ms:9.2f}{r['drop_rate'] * 100:8.1f}%{r['server_cpu_share'] * 100:7.1f}%"
+            f"{r['mode']:>7}{r['cameras']:>8}{r['fps']:7.1f}{r['p50_ms']:8.0f}{r['p95_ms']:8.0f}"
+            f"{r['p95_ms'] / interval_ms:9.2f}{r['drop_rate'] * 100:7.1f}%{r['cpu_ms_per_frame']:10.2f}"
+            f"{r['detector_share_busy'] * 100:8.0f}%{r['detector_share_idle'] * 100:8.0f}%"
+            f"{r['server_cpu_share'] * 100:7.1f}%"
         )
-    print("cameras per box: " + ", ".join(f"stride {s}: {n}" for s, n in best.items()))
+    print("cameras per box: " + ", ".join(f"{m}: {n}" for m, n in best.items()))
+    if best.get("every") and "gated" in best:
+        print(f"gated / every-frame: {best['gated'] / best['every']:.2f}x")
+    if args.fixed:
+        cores = machine_info()["cores"]
+        every = float(np.median(fixed["every"])) if fixed.get("every") else float("nan")
+        print(
+            f"\nCPU per frame, {args.fixed} cameras (a third busy), modes alternating, {args.rounds} rounds; "
+            f"CPU-bound cameras = {cores} cores / (CPU per frame x {fps:g} fps)"
+        )
+        print(f"{'mode':>7}{'CPU ms/frame':>14}{'vs every':>10}{'CPU-bound cameras':>19}")
+        for mode, vals in fixed.items():
+            med = float(np.median(vals))
+            print(f"{mode:>7}{med:14.2f}{every / med:10.2f}{cores * 1000 / (med * fps):19.1f}")
+    print(
+        f"idle camera alone (RTSP decode + motion): {idle_cpu['cpu_percent_of_one_core']:.1f} % of one core at "
+        f"{idle_cpu['fps']:.1f} fps (motion {idle_cpu['motion_ms_per_frame']:.2f} ms/frame, decode and the rest "
+        f"{idle_cpu['decode_and_rest_ms_per_frame']:.2f} ms/frame)"
+    )
     write_json(
         args.out,
         {
@@ -143,8 +289,13 @@ def main() -> int:
             "machine": machine_info(),
             "clip": clip.name,
             "fps": fps,
+            "seconds": args.seconds,
+            "warmup": args.warmup,
             "rows": rows,
             "cameras_per_box": best,
+            "idle_camera": idle_cpu,
+            "fixed_cameras": args.fixed,
+            "cpu_ms_per_frame_fixed": fixed,
         },
     )
     print(f"wrote {args.out}")

@@ -72,6 +72,13 @@ class _Rate:
         return (len(self.times) - 1) / max(self.times[-1] - self.times[0], 1e-6)
 
 
+def frame_time(userdata) -> float | None:
+    """The stream time of a frame the pipeline submitted, from its userdata (what the analytics stage times
+    tracks by): for StridedEngine(..., time_of=frame_time), whose motion gates measure intervals in it."""
+    _, frame = userdata
+    return frame.pts if frame.pts is not None else frame.captured_at
+
+
 class ResultsStage(Protocol):
     """What runs between results and annotation (inference.analytics.Analytics: tracker -> zones -> events):
     it may replace the results (track IDs, boxes carried on frames the detector skipped) and returns what

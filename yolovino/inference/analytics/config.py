@@ -3,6 +3,8 @@
     analytics:
       tracker: bytetrack              # or {kind: sort, lost_track_s: 2}; off: no tracking (no zones/lines)
       detect_every: 1                 # run the detector on every Nth frame, the tracker carries boxes between
+      motion: true                    # run it only on motion, live tracks, keepalive (core/motion.py);
+                                      #   unset: on for live sources, off for files
       anchor: bottom_center           # point of a box tested against zones and lines (or: center)
       stationary_s: 30                # a track still for longer is marked stationary (0: off, the default)
       speed: {points: [[0.3, 0.55], [0.7, 0.55], [0.95, 0.95], [0.05, 0.95]], size_m: [10, 20]}  # speed.py
@@ -51,6 +53,7 @@ from yolovino.inference.analytics.tracker import TrackerConfig
 from yolovino.inference.analytics.zones import Anchor, ZoneSpec
 from yolovino.inference.core.classes import class_ids
 from yolovino.inference.core.errors import ConfigError
+from yolovino.inference.core.motion import MotionConfig, motion_input
 from yolovino.inference.core.validation import describe
 from yolovino.inference.notify.config import EventOutputs, MqttOutput, SnapshotOutput, WebhookOutput
 
@@ -94,6 +97,9 @@ class AnalyticsConfig(BaseModel):
         BeforeValidator(_tracker, json_schema_input_type=TrackerConfig | TrackerKind | bool | None),
     ] = TrackerConfig()
     detect_every: Annotated[int, Strict()] = Field(default=1, ge=1, le=100)
+    motion: Annotated[
+        MotionConfig | None, BeforeValidator(motion_input, json_schema_input_type=MotionConfig | bool | None)
+    ] = Field(default=None, description="motion-gated detection; unset: on for live sources, off for files")
     anchor: Anchor = "bottom_center"
     min_frames: Annotated[int, Strict()] = Field(default=2, ge=1, le=100)  # updates on the new side before it counts
     reset_gap_s: Annotated[float, Strict()] = Field(default=3.0, ge=0.1)  # a larger gap in stream time resets tracks
@@ -142,7 +148,15 @@ class AnalyticsConfig(BaseModel):
     def _needs_tracking(self) -> AnalyticsConfig:
         if self.tracker is None and (self.zones or self.lines or self.detect_every > 1):
             raise ValueError("tracker: zones, lines and detect_every > 1 need tracking: remove 'tracker: off'")
+        if self.tracker is None and self.motion is not None and self.motion.enabled:
+            raise ValueError("tracker: motion gating needs tracking (it carries the boxes): remove 'tracker: off'")
         return self
+
+    def motion_for(self, live: bool) -> MotionConfig | None:
+        """The motion gate this source runs, if any: as configured, else on for a live source (with tracking)."""
+        if self.motion is not None:
+            return self.motion if self.motion.enabled and self.tracking else None
+        return MotionConfig() if live and self.tracking else None
 
     @property
     def tracking(self) -> bool:
@@ -179,6 +193,7 @@ __all__ = [
     "AnalyticsConfig",
     "EventOutputs",
     "LineSpec",
+    "MotionConfig",
     "MqttOutput",
     "ObjectFilter",
     "SnapshotOutput",

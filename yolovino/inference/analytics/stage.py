@@ -323,6 +323,25 @@ class Analytics:
             if not enabled:
                 self._state.clear()
 
+    def detect_interval(self, source_id: str) -> float | None:
+        """The longest gap between two detections that this source's tracks allow now, for the motion gate
+        (model/motion.py): None without tracks; 0 (every frame) while a track is new, missing from the last
+        detection (it ends only when the detector no longer sees it) or moving; else, every track standing
+        still (a parked car, a person at a table), half the tracker's lost_track_s, so that none is lost
+        and comes back under a new ID, while the detector skips most frames."""
+        with self._lock:
+            state = self._state.get(source_id)
+            if state is None or not self.enabled or not state.tracker.tracks:
+                return None
+            seen = state.tracker.last_seen
+            for tr in state.tracker.tracks.values():
+                if not tr.confirmed or tr.id not in seen:
+                    return 0.0
+                size = float(max(tr.box[2] - tr.box[0], tr.box[3] - tr.box[1]))
+                if float(np.abs(tr.velocity()).max()) > STILL_FRACTION * size:  # per second
+                    return 0.0
+            return state.tracker.config.lost_track_s / 2
+
     def snapshot(self) -> dict[str, dict]:
         """Per source: counts, tracks active, totals (for metrics and the UI)."""
         with self._lock:

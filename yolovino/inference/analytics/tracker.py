@@ -332,6 +332,11 @@ class Tracker:
             track.trail.append(tuple(anchors[j]))
         self._last_seen = tids
 
+    @property
+    def last_seen(self) -> set[int]:
+        """Our ids matched on the last detected frame."""
+        return set(self._last_seen)
+
     def carry(self, results: Results, t: float) -> Results:
         """Boxes for a frame the detector skipped: each track seen on the last detected frame, moved along
         its velocity and clipped to the frame; class and score are the track's."""

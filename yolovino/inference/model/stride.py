@@ -8,12 +8,16 @@ Results marked `carried=True`, and the analytics stage fills in the boxes its tr
 (tracker.Tracker.carry). This is the usual way to fit more cameras on one box: inference is the
 expensive part, and between two detections objects move little. It implements the `model.engine.Engine`
 protocol the pipeline drives, keyed by the `source_id` every submitted frame names.
+
+A source may also have a motion gate (model/motion.py, `set_gate`): then a frame is detected when the gate
+wants it (motion, live tracks, keepalive) and it is that source's stride-th frame; `per_source` counts the
+frames detected and submitted of each source (the share the metrics report).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,18 +26,29 @@ from yolovino.inference.core.config import InferenceConfig
 from yolovino.inference.core.results import Results
 from yolovino.inference.model.engine import Engine
 from yolovino.inference.model.ir import YoloModel
+from yolovino.inference.model.motion import MotionGate
 
 
 class StridedEngine:
     """An `Engine` that runs the wrapped one on every `stride`-th frame of each source only (see the module
     docstring); the other frames come back with empty, `carried` Results in their turn."""
 
-    def __init__(self, engine: Engine, stride: int | Mapping[str, int]):
+    def __init__(
+        self,
+        engine: Engine,
+        stride: int | Mapping[str, int],
+        time_of: Callable[[Any], float | None] | None = None,
+    ):
+        """`time_of(userdata)`: a submitted frame's stream time, which motion gates measure their intervals in
+        (the tracker's clock; pipeline.frame_time for the Pipeline's frames); None: the wall clock."""
         self.engine = engine
+        self.time_of = time_of
         self._default = stride if isinstance(stride, int) else 1
         self._strides = {} if isinstance(stride, int) else dict(stride)
         self._order: deque[tuple[str, Any]] = deque()  # ("engine", None) or ("skip", (frame, userdata))
         self._counts: dict[str, int] = {}
+        self._gates: dict[str, MotionGate] = {}
+        self.per_source: dict[str, list[int]] = {}  # source id -> [frames detected, frames submitted]
         self.skipped = self.detected = 0
 
     def stride_for(self, source_id: str) -> int:
@@ -64,6 +79,16 @@ class StridedEngine:
         """Detect every `stride`-th frame of that source from now on (a source added by a live reload)."""
         self._strides[source_id] = int(stride)
 
+    def set_gate(self, source_id: str, gate: MotionGate | None) -> None:
+        """Gate that source's frames by motion from now on (None: no gate)."""
+        if gate is None:
+            self._gates.pop(source_id, None)
+        else:
+            self._gates[source_id] = gate
+
+    def gate(self, source_id: str) -> MotionGate | None:
+        return self._gates.get(source_id)
+
     def submit(
         self, frame: np.ndarray, userdata: Any = None, config: InferenceConfig | None = None, *, source_id: str = ""
     ) -> None:
@@ -71,10 +96,18 @@ class StridedEngine:
         ...). `config`: that frame's output filtering (Engine.submit); userdata comes back untouched."""
         n = self._counts.get(source_id, 0)
         self._counts[source_id] = n + 1
-        if n % self.stride_for(source_id) == 0:
+        gate = self._gates.get(source_id)
+        t = self.time_of(userdata) if gate is not None and self.time_of is not None else None
+        wanted = gate.decide(frame, t) if gate is not None else True  # the motion detector sees every frame
+        counts = self.per_source.setdefault(source_id, [0, 0])
+        counts[1] += 1
+        if wanted and n % self.stride_for(source_id) == 0:
             self.engine.submit(frame, userdata, config, source_id=source_id)
             self._order.append(("engine", None))
             self.detected += 1
+            counts[0] += 1
+            if gate is not None:
+                gate.ran(t)
         else:
             self._order.append(("skip", (frame, userdata)))
             self.skipped += 1

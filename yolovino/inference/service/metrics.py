@@ -5,11 +5,12 @@
     Pipeline(..., metrics=metrics)
     metrics.registry.register(MyCollector())                        # more metrics on the same page
 
-Per source (label `source`, always a redacted name): frames processed, detections, FPS, frames dropped by
-keep-latest, reconnects, outages, decode errors (corrupt data the decoder rejected or concealed), up (1
-while frames flow), and the capture-to-result latency both as a
-histogram (`yolo_latency_seconds`, aggregatable across sources and boxes) and, as before, p50/p95 over the
-last 300 frames (`yolo_latency_ms{quantile=...}`). The process collectors add CPU, memory, open files.
+Per source (label `source`, always a redacted name): frames processed, detections, the frames the
+detector ran on and their share (the rest were carried by the tracker: motion gate, detect_every), FPS,
+frames dropped by keep-latest, reconnects, outages, decode errors (corrupt data the decoder rejected or
+concealed), up (1 while frames flow), and the capture-to-result latency both as a histogram
+(`yolo_latency_seconds`, aggregatable across sources and boxes) and, as before, p50/p95 over the last 300
+frames (`yolo_latency_ms{quantile=...}`). The process collectors add CPU, memory, open files.
 The text format is prometheus_client's; the metric names of the hand-written exposition are kept.
 """
 
@@ -56,6 +57,7 @@ class _SourceMetrics:
         self.fps = 0.0
         self.latencies: deque[float] = deque(maxlen=300)
         self.detections = 0
+        self.detected = 0  # frames the detector ran on (the others were carried: motion gate, detect_every)
         self.last_at: float | None = None
         self.registered_at = time.monotonic()
         self.closed = False
@@ -95,6 +97,7 @@ class Metrics:
             m.fps = fr.fps
             m.latencies.append(fr.latency_ms)
             m.detections += len(fr.results)
+            m.detected += not fr.results.carried
             m.last_at = time.monotonic()
         self.latency.labels(m.name).observe(fr.latency_ms / 1000.0)
 
@@ -129,6 +132,8 @@ class Metrics:
                 out[m.name] = {
                     "frames": m.frames,
                     "detections": m.detections,
+                    "detector_frames": m.detected,
+                    "detector_share": m.detected / m.frames if m.frames else 0.0,
                     "fps": m.fps if fresh else 0.0,
                     "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
                     "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
@@ -155,6 +160,13 @@ class Metrics:
 _FAMILIES = [
     ("yolo_frames_processed_total", "counter", "Frames inferred and delivered", "frames"),
     ("yolo_detections_total", "counter", "Detections emitted", "detections"),
+    (
+        "yolo_detector_frames_total",
+        "counter",
+        "Frames the detector ran on (not motion-gated or strided)",
+        "detector_frames",
+    ),
+    ("yolo_detector_share", "gauge", "Share of the frames processed that the detector ran on", "detector_share"),
     ("yolo_fps", "gauge", "Output frame rate over the last ~2 s", "fps"),
     ("yolo_frames_dropped_total", "counter", "Stale live frames dropped (keep-latest)", "dropped"),
     ("yolo_reconnects_total", "counter", "Successful reconnects after an outage", "reconnects"),

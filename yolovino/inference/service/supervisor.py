@@ -12,6 +12,7 @@ object, same reader thread, same sinks, no frame lost.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -27,13 +28,14 @@ from yolovino.inference.core.results import FrameResult
 from yolovino.inference.draw.annotate import Annotator
 from yolovino.inference.model.engine import AsyncEngine
 from yolovino.inference.model.ir import YoloModel
+from yolovino.inference.model.motion import MotionGate
 from yolovino.inference.model.stride import StridedEngine
 from yolovino.inference.outputs.base import Sink
 from yolovino.inference.outputs.jsonl import JsonlSink
 from yolovino.inference.outputs.recording import Retention
 from yolovino.inference.outputs.registry import OutputRequest, open_outputs
 from yolovino.inference.outputs.rtsp_server import RtspServer
-from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.pipeline import Pipeline, frame_time
 from yolovino.inference.service.metrics import Metrics
 from yolovino.inference.service.settings import DEFAULT_STALL_TIMEOUT
 from yolovino.inference.sources import Source, open_source, output_fps
@@ -97,7 +99,7 @@ class Lane:
         max_frames: int | None = None,
     ):
         self.engine = AsyncEngine(model)
-        self.strided = StridedEngine(self.engine, {})  # detect every Nth frame per source (analytics)
+        self.strided = StridedEngine(self.engine, {}, frame_time)  # every Nth frame, motion gates (analytics)
         global_sinks: list[Sink] = [outputs.jsonl] if outputs.jsonl is not None else []
         annotator = Annotator() if outputs.annotate else None
         # nothing here looks at fr.annotated: draw only for sources whose outputs show pictures
@@ -230,6 +232,9 @@ class Supervisor:
             self.analytics.hub.add_source(src.id, cfg.events)
         self.analytics.configure(src.id, cfg)
         lane.strided.set_stride(src.id, cfg.detect_every)
+        motion = cfg.motion_for(bool(src.live))
+        tracks = functools.partial(self.analytics.detect_interval, src.id)  # how often its tracks need it
+        lane.strided.set_gate(src.id, None if motion is None else MotionGate(motion, tracks=tracks))
 
     def _start(self, plan: SourcePlan) -> None:
         opts = self.options
@@ -269,6 +274,7 @@ class Supervisor:
         if self.analytics is not None and r.plan.analytics is not None:
             done.wait(30)  # its last frames went through the stage: end its tracks
             self.analytics.configure(r.source.id, None)
+        r.lane.strided.set_gate(r.source.id, None)
         return done
 
     def _drop_idle_lanes(self) -> None:
