@@ -157,6 +157,7 @@ def with_recording(out: Outputs, rec: RecordSettings | None) -> Outputs:
     """`out` with the segment length and retention of `record:` (the one place a Retention is made from it)."""
     if rec is not None:
         out.segment_seconds = rec.segment_seconds
+        out.record_mode = rec.mode
         out.retention = Retention(
             Path(rec.dir).expanduser(),
             max_age=rec.max_age_hours * 3600 if rec.max_age_hours else None,
