@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 from fixtures_models import cut_clip
 from test_record_copy import probe, source_facts
+from waiting import wait_until
 
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
 from yolovino.inference.analytics.config import parse_analytics, resolve_classes
 from yolovino.inference.analytics.stage import Analytics
 from yolovino.inference.core.events import Event, EventKind
 from yolovino.inference.notify.base import Delivery, register_consumer
+from yolovino.inference.notify.config import ClipOutput
 from yolovino.inference.notify.hub import EventHub
 from yolovino.inference.outputs.clips import ClipRecorder
 from yolovino.inference.pipeline import Pipeline
@@ -132,3 +134,39 @@ def _only(watch: ClipWatch, kind: EventKind) -> ClipWatch:
     view = ClipWatch.__new__(ClipWatch)
     view.events, view.ready = [e for e in watch.events if e.kind == kind], watch.ready
     return view
+
+
+def test_rtsp_clip_starts_on_a_keyframe_before_the_event(rtsp_server, tmp_path):
+    """A live camera (tests/rtsp_server.py): the event's stream time (a decoded frame's pts) and the packets'
+    times are one timeline, so the clip spans pre_s + post_s up to one keyframe interval (1 s) more. The
+    event is made at a frame the reader delivered (no detector: this checks the timeline, not detection)."""
+    _, gop = source_facts(rtsp_server.clip)
+    src = open_source(rtsp_server.url(), live=True, name="cam").start()
+    ready: list[tuple[str, list[Event]]] = []
+    try:
+        clips = ClipRecorder("cam", ClipOutput(dir=str(tmp_path), pre_s=1.5, post_s=1.5), tap=src.packets)
+        clips.on_ready = lambda source, path, events: ready.append((path, events))
+        try:
+            frame, first = None, None
+            for _ in range(100):  # 2.5 s of frames at 10 fps first, so the ring holds the pre-roll
+                frame = src.read(timeout=5)
+                assert frame is not None
+                if frame.pts is None:
+                    continue  # a stream joined mid-GOP: FFmpeg stamps no pts on the first frame
+                first = frame.pts if first is None else first
+                if frame.pts - first > 2.5:
+                    break
+            assert frame is not None and frame.pts is not None and first is not None and frame.pts - first > 2.5
+            event = Event(EventKind.CROSSED, 0.0, "cam", 1, 2, "car", 0.9, (0, 0, 1, 1), frame.index, frame.pts)
+            clips.mark([event])
+            assert event.clip is not None and not Path(event.clip).exists()
+            assert wait_until(lambda: ready, 30), "the clip is finished once 1.5 s of packets followed the event"
+        finally:
+            clips.close()
+    finally:
+        src.close()
+    assert ready == [(event.clip, [event])]
+    f = probe(Path(event.clip))
+    print(f"event at {event.stream_time:.2f} s: {f}")
+    assert f["key_first"] and f["size"] == (768, 432) and f["codec"] == "h264"
+    assert 3.0 - 0.15 <= f["duration"] <= 3.0 + gop + 0.15, f

@@ -271,6 +271,8 @@ class Supervisor:
         if self.analytics is not None and r.plan.analytics is not None:
             done.wait(30)  # its last frames went through the stage: end its tracks
             self.analytics.configure(r.source.id, None)
+            if self.analytics.hub is not None:
+                self.analytics.hub.attach_clips(r.source.id, None)  # its clips were finished with its sinks
         return done
 
     def _drop_idle_lanes(self) -> None:
