@@ -19,8 +19,10 @@ does the rest: it starts the file on the last keyframe at or before `event - pre
 the ring is shorter), writes what follows until the media passes the clip's end, closes the file under a
 `.part` name and renames it, then calls `on_ready(source, path, events)` (the hub tells the consumers that
 define `clip_ready`). A reconnect, dropped packets (a writer too slow) or the end of the source end a clip
-early, on what decodes. Media timeline: packets' presentation time in seconds, which is the decoded frames'
-`pts`, so `Event.stream_time` (frames without pts use their capture time on both sides).
+early, on what decodes, and a clip is cut at MAX_CLIP_S. Media timeline: packets' presentation time in
+seconds, which is the decoded frames' `pts`, so `Event.stream_time` (frames without pts use their capture
+time on both sides; an event far off the ring's timeline, e.g. from a frame FFmpeg stamped no pts on, is
+taken as happening at the ring's newest media time).
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ from yolovino.inference.outputs.encode import add_video_stream, encode_i420, fin
 log = logging.getLogger(__name__)
 
 LAG_S = 2.0  # the ring keeps this much more than pre_s: the pipeline's events trail the reader's packets
+MAX_SKEW_S = 30.0  # an event this far from the ring's newest media time is on another clock: taken as "now"
+MAX_CLIP_S = 600.0  # a clip of events that never stop is cut here (the next event starts a new one)
 MAX_ITEMS = {"copy": 5000, "frames": 300}  # ring bound: packets are small, frames are ~1 MB each
 QUEUE_SIZE = {"copy": 4000, "frames": 120}
 
@@ -143,8 +147,11 @@ class ClipRecorder(Sink):
         if not chosen or self.closed:
             return
         with self._lock:
+            newest = self._ring[-1].time if self._ring else None
             for e in chosen:
                 t, clip = e.stream_time, self._latest
+                if newest is not None and abs(t - newest) > MAX_SKEW_S:
+                    t = newest  # a frame without pts (stamped with its capture time): the media's now
                 if clip is not None and not clip.done and t <= clip.end:
                     clip.end = max(clip.end, t + self.cfg.post_s)
                     clip.events.append(e)
@@ -256,7 +263,7 @@ class ClipRecorder(Sink):
         else:
             f.write(item)
         with self._lock:
-            over = item.time >= clip.end
+            over = item.time >= clip.end or item.time - (clip.first or item.time) >= MAX_CLIP_S
         if over:
             self._finish(clip, active)
 
