@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from fixtures_models import RtspServer, require_gst
 from waiting import wait_until
 
 from yolovino.inference.core.errors import ConfigError
@@ -18,6 +21,8 @@ from yolovino.inference.outputs.record_copy import PacketRecorder
 from yolovino.inference.outputs.recording import record_by_copy
 from yolovino.inference.service.settings import parse_settings
 from yolovino.inference.sources import open_source
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def probe(path: Path) -> dict:
@@ -126,3 +131,46 @@ def test_record_mode_choice_and_validation(tmp_path, video_clip):
     assert parse_settings({"record": {"dir": "rec"}}).record.mode == "auto"
     with pytest.raises(ConfigError, match=r"record\.mode"):
         parse_settings({"record": {"dir": "rec", "mode": "reencode"}})
+
+
+@pytest.mark.slow
+def test_substream_camera_detects_low_res_and_records_the_main_stream(detect_ir, stream_clips, tmp_path):
+    """A camera with a sub-stream (two RTSP servers here: 640x360 `url`, 768x432 `record_url`): the headless
+    app detects on the 640x360 frames and records the 768x432 stream by copy, never decoding it."""
+    require_gst()
+    with RtspServer(stream_clips["640x360"]) as sub, RtspServer(stream_clips["768x432"]) as main:
+        cams = tmp_path / "cams.yaml"
+        cams.write_text(
+            yaml.safe_dump(
+                {
+                    "record": {"dir": str(tmp_path / "rec"), "segment_seconds": 1},
+                    "sources": [{"url": sub.url(), "record_url": main.url(), "name": "door"}],
+                }
+            )
+        )
+        cmd = [sys.executable, "app.py", "--headless", "--model", str(detect_ir), "--config", str(cams)]
+        cmd += ["--jsonl", str(tmp_path / "frames.jsonl"), "--max-frames", "40"]
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shapes = {tuple(json.loads(line)["frame_shape"]) for line in (tmp_path / "frames.jsonl").open()}
+    assert shapes == {(360, 640)}, shapes
+    segments = sorted((tmp_path / "rec" / "door").glob("*.mp4"))
+    facts = [probe(p) for p in segments]
+    print("\n".join(f"{p.name}: {f}" for p, f in zip(segments, facts, strict=True)))
+    assert len(segments) >= 2 and not list((tmp_path / "rec" / "door").glob("*.part"))
+    assert all(f["key_first"] and f["size"] == (768, 432) and f["codec"] == "h264" for f in facts), facts
+
+
+def test_record_url_needs_copy(tmp_path):
+    from yolovino.inference.service.plan import HeadlessConfig, plan_sources
+    from yolovino.inference.service.settings import RecordSettings, SourceSpec
+
+    cfg = HeadlessConfig(
+        sources=[SourceSpec(url="rtsp://127.0.0.1:1/sub", record_url="rtsp://127.0.0.1:1/main", name="door")],
+        model=tmp_path / "m.xml",
+        record=RecordSettings(dir=str(tmp_path), mode="annotated"),
+    )
+    with pytest.raises(ConfigError, match=r"sources\[0\]\.record_url: the main stream is recorded by copy"):
+        plan_sources(cfg)
+    cfg.record = RecordSettings(dir=str(tmp_path))
+    assert plan_sources(cfg)[0].record_url == "rtsp://127.0.0.1:1/main"

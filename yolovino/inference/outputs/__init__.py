@@ -26,6 +26,7 @@ from yolovino.inference.outputs.recording import SegmentRecorder, record_by_copy
 from yolovino.inference.outputs.registry import OutputRequest, register_output
 from yolovino.inference.outputs.rtsp_publish import RtspSink
 from yolovino.inference.outputs.video_file import VideoFileSink
+from yolovino.inference.sources import open_packet_source
 
 
 @register_output("output")
@@ -48,6 +49,16 @@ def _record(req: OutputRequest) -> Sink | None:
     if req.plan.record is None:
         return None
     shared = req.shared
+    if req.plan.record_url:  # a sub-stream camera: the main stream is only demuxed, by its own reader
+        main = open_packet_source(req.plan.record_url, f"{req.source_id}-record")
+        return PacketRecorder(
+            req.plan.record,
+            req.source_id,
+            main.packets,
+            segment_seconds=shared.segment_seconds,
+            retention=shared.retention,
+            owned=main,
+        )
     if record_by_copy(shared.record_mode, req.source, req.plan.key):
         return PacketRecorder(
             req.plan.record,

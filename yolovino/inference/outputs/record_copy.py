@@ -21,6 +21,7 @@ import os
 import queue
 import threading
 from pathlib import Path
+from typing import Any
 
 from yolovino.inference.core.packets import PacketTap, TapPacket
 from yolovino.inference.core.results import FrameResult
@@ -44,7 +45,10 @@ class PacketRecorder(Sink):
         segment_seconds: float = 60.0,
         retention: Retention | None = None,
         queue_size: int = 2000,
+        owned: Any = None,
     ):
+        """owned: a source only this recorder uses (a camera's main stream, sources.PacketSource), closed
+        with it."""
         self.folder = Path(folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -64,7 +68,7 @@ class PacketRecorder(Sink):
         if retention is not None:
             retention.register(self.folder)
             retention.enforce()
-        self._tap = tap
+        self._tap, self._owned = tap, owned
         self._thread = threading.Thread(target=self._run, name=f"record-copy:{source_id}", daemon=True)
         self._thread.start()
         tap.subscribe(self._offer)
@@ -142,6 +146,8 @@ class PacketRecorder(Sink):
             return
         self.closed = True
         self._tap.unsubscribe(self._offer)
+        if self._owned is not None:
+            self._owned.close()
         self._queue.put(None)  # the writer drains the queue: it always makes room
         self._thread.join(timeout=30)
         if self._thread.is_alive():

@@ -96,6 +96,9 @@ class SourceSpec(_Schema):
     save: str | None = None  # one mp4 file
     jsonl: str | None = None
     record: bool | None = None  # segmented recording (needs the top-level `record:`)
+    # the camera's main stream, recorded by packet copy while `url` (its low-resolution sub-stream) is
+    # what the detector decodes: the main stream is never decoded
+    record_url: str | None = Field(default=None, min_length=1)
     serve: bool | None = None  # on the built-in RTSP server (needs the top-level `serve:`)
     # health: no frame for this long = stalled
     stall_timeout: float | None = Field(default=None, gt=0)

@@ -56,6 +56,7 @@ class SourcePlan:
     save: str | None = None
     jsonl: str | None = None
     record: Path | None = None  # folder of its segments
+    record_url: str | None = None  # the main stream, recorded by copy (the detector decodes `url`)
     serve: bool = False
     stall_timeout: float = DEFAULT_STALL_TIMEOUT
     analytics: AnalyticsConfig | None = field(default=None, compare=True, hash=False)

@@ -172,3 +172,21 @@ def _pts(frame) -> float | None:
         return float(frame.time) if frame.time is not None else None
     except (TypeError, ValueError):
         return None
+
+
+class PacketSource(PyAVSource):
+    """A stream that is demuxed and never decoded: its packets feed the tap, nothing else (no frames).
+
+    For cameras with a sub-stream: the pipeline detects on the low-resolution `url` while the recorder
+    copies the main stream (`record_url`) from this source, so the box never decodes the main stream. It
+    reconnects like any stream (FFmpeg's read timeout, the base class's backoff)."""
+
+    kind = "packets"
+
+    def _frames(self, container):
+        self._first = None  # a file's first frame, decoded at open to check it: not needed here
+        for _ in self._tapped(container.demux(container.streams.video[0])):
+            if self._stop.is_set():
+                return
+        if False:  # a generator that yields no frame: the base class's reader loop still runs it
+            yield
