@@ -9,7 +9,7 @@ ring of its recent media: the camera's own packets (H.264/H.265 files and stream
 core/packets.py: a clip is a packet copy, no decode, no encode) or, for sources that only give pictures
 (webcams, image folders) and for `annotated: true`, the frames the pipeline hands this sink (encoded once,
 when a clip is written). The ring holds `pre_s` plus a margin (the pipeline runs a little behind the
-reader) back to a keyframe, at most MAX_ITEMS items.
+reader) back to a keyframe, at most MAX_ITEMS items (and MAX_FRAME_BYTES of frames).
 
 The pipeline thread calls `mark(events)` (through `EventHub.publish`) before the events are delivered: an
 event of a chosen kind and class either joins the clip still open (it happened before that clip's end:
@@ -52,6 +52,7 @@ LAG_S = 2.0  # the ring keeps this much more than pre_s: the pipeline's events t
 MAX_SKEW_S = 30.0  # an event this far from the ring's newest media time is on another clock: taken as "now"
 MAX_CLIP_S = 600.0  # a clip of events that never stop is cut here (the next event starts a new one)
 MAX_ITEMS = {"copy": 5000, "frames": 300}  # ring bound: packets are small, frames are ~1 MB each
+MAX_FRAME_BYTES = 256_000_000  # and frames at most this much per source (fewer seconds of pre-roll at 4K)
 QUEUE_SIZE = {"copy": 4000, "frames": 120}
 
 
@@ -192,7 +193,10 @@ class ClipRecorder(Sink):
                 ring.clear()  # a new connection: its timeline starts over
             ring.append(item)
             horizon = item.time - self.cfg.pre_s - LAG_S
-            while len(ring) > MAX_ITEMS[self.mode] or (len(ring) > 1 and _next_key_before(ring, horizon)):
+            most = MAX_ITEMS[self.mode]
+            if isinstance(item, FrameItem):
+                most = max(2, min(most, MAX_FRAME_BYTES // max(item.image.nbytes, 1)))
+            while len(ring) > most or (len(ring) > 1 and _next_key_before(ring, horizon)):
                 ring.popleft()
                 while ring and not ring[0].keyframe:
                     ring.popleft()
@@ -271,6 +275,7 @@ class ClipRecorder(Sink):
         with self._lock:
             clip.done = True
             self._pending -= 1
+            self._names.discard(clip.path.name)  # from now on the file (or nothing) is there
             if self._latest is clip:
                 self._latest = None
         active.remove(clip)

@@ -98,7 +98,11 @@ class PyAVSource(Source):
             rate = stream.average_rate or stream.guessed_rate
             self.fps = float(rate) if rate else None
             self.packets.reset()
-            self.stream_info = StreamInfo.from_stream(stream, self.fps)
+            try:
+                self.stream_info = StreamInfo.from_stream(stream, self.fps)
+            except Exception as exc:  # noqa: BLE001 - a codec PyAV cannot copy: decoding still works
+                self.stream_info = None  # no packets for this connection (nothing to record by copy)
+                log.info("source %s: its %s packets cannot be copied (%s)", self.display, codec, one_line(exc))
             if not self.network:
                 # decode one frame now, so a file that is not a video / has zero frames fails at open
                 self._rejected = 0
