@@ -141,6 +141,11 @@ class ClipRecorder(Sink):
         if self._tap is not None:
             self._tap.subscribe(self._add)
 
+    @property
+    def backlog(self) -> int:
+        """Media items queued for the writer (packets or frames of the clips being written)."""
+        return self._queued
+
     # -- pipeline thread ----------------------------------------------------------------------------
     def mark(self, events: list[Event]) -> None:
         """Give each event of a chosen kind and class its clip (a new one, or the open one it falls in)."""
