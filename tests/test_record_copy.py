@@ -174,3 +174,33 @@ def test_record_url_needs_copy(tmp_path):
         plan_sources(cfg)
     cfg.record = RecordSettings(dir=str(tmp_path))
     assert plan_sources(cfg)[0].record_url == "rtsp://127.0.0.1:1/main"
+
+
+def test_h265_stream_recorded_by_copy(tmp_path, stream_clips):
+    """An H.265 camera is copied as it is too (hevc in the mp4), each segment decodable from its start."""
+    require_gst()
+    with RtspServer(stream_clips["h265"]) as server:
+        src = open_source(server.url(), live=True).start()
+        try:
+            assert src.codec == "hevc" and record_by_copy("auto", src) and src.packets is not None
+            rec = PacketRecorder(tmp_path / "cam", "cam", src.packets, segment_seconds=1)
+            try:
+                assert wait_until(lambda: len(rec.segments) >= 2, 60), rec.segments
+            finally:
+                rec.close()
+        finally:
+            src.close()
+    for path in rec.segments:
+        f = probe(path)
+        frames = subprocess.run(
+            ["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0"]
+            + ["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.strip()
+        print(f"{path.name}: {f}, {frames} frames decoded")
+        assert f["key_first"] and f["codec"] == "hevc" and f["size"] == (768, 432), f
+        # x265's keyframes here are CRA (open GOP): the one or two pictures after a segment's first CRA that
+        # reference the GOP before it (RASL) are skipped by decoders, as at any seek; every other one decodes
+        assert f["packets"] - 2 <= int(frames) <= f["packets"], (frames, f)

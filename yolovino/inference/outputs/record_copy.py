@@ -31,6 +31,8 @@ from yolovino.inference.outputs.recording import Retention, new_segment_name, re
 
 log = logging.getLogger(__name__)
 
+JITTER_S = 0.05  # keyframes on a 90 kHz RTP clock land a few ms either side of the camera's grid
+
 
 class PacketRecorder(Sink):
     """A Sink (for its place in a source's outputs and its close) that records the source's packets; the
@@ -114,7 +116,7 @@ class PacketRecorder(Sink):
         if f is not None and (gap or p.info is not f.info):
             self._end_segment()  # lost packets or a new connection: the segment ends on what decodes
             f = None
-        if f is not None and p.keyframe and p.time - f.start_time >= self.segment_seconds:
+        if f is not None and p.keyframe and p.time - f.start_time >= self.segment_seconds - JITTER_S:
             self._end_segment()
             f = None
         if f is None:
