@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="headless: built-in RTSP server, each source at rtsp://HOST:PORT/<name> (auth: YOLO_RTSP_AUTH)",
     )
     p.add_argument("--record", metavar="DIR", help="headless: crash-safe segmented recording into DIR/<source>/")
+    p.add_argument(
+        "--record-mode",
+        choices=("auto", "copy", "annotated"),
+        help="headless: copy the camera's H.264/H.265 packets, or encode annotated frames (default auto: copy "
+        "where the source is H.264/H.265)",
+    )
     p.add_argument("--segment-seconds", type=float, metavar="S", help="length of a recorded segment (default 60)")
     p.add_argument("--keep-hours", type=float, metavar="H", help="delete recorded segments older than H hours")
     p.add_argument("--keep-mb", type=float, metavar="MB", help="keep recordings under MB megabytes in total")

@@ -58,6 +58,7 @@ def _record(args: argparse.Namespace, settings: RecordSettings | None) -> Record
         for k, v in {
             "dir": args.record,
             "segment_seconds": args.segment_seconds,
+            "mode": getattr(args, "record_mode", None),
             "max_age_hours": args.keep_hours,
             "max_size_mb": args.keep_mb,
         }.items()
@@ -65,7 +66,7 @@ def _record(args: argparse.Namespace, settings: RecordSettings | None) -> Record
     }
     if settings is None and "dir" not in updates:
         if updates:
-            raise ConfigError("--segment-seconds/--keep-hours/--keep-mb need --record DIR")
+            raise ConfigError("--record-mode/--segment-seconds/--keep-hours/--keep-mb need --record DIR")
         return None
     try:
         return RecordSettings.model_validate({**(settings.model_dump() if settings else {}), **updates})

@@ -30,7 +30,8 @@ class Event:
 
     timestamp: wall-clock seconds (time.time()) when the frame was processed; stream_time: the frame's
     timestamp in the stream (pts, or capture time for live sources without one), which durations use.
-    box: xyxy pixels in the frame; snapshot: path of a JPEG of the frame, when snapshots are on for this kind.
+    box: xyxy pixels in the frame; snapshot: path of a JPEG of the frame, when snapshots are on for this kind;
+    clip: path of the mp4 around it, when clips are on for this kind (written when its post-roll is over).
     """
 
     kind: EventKind
@@ -49,6 +50,7 @@ class Event:
     duration_s: float | None = None
     reason: str | None = None  # why a track ended or left: "lost", "reset" (reconnect, stream jump), "closed"
     snapshot: str | None = None
+    clip: str | None = None  # final path of the clip that holds it (outputs/clips.py; the file comes later)
     stationary: bool = False  # the track had stood still longer than the analytics' stationary_s
     speed_kmh: float | None = None  # the track's ground speed (analytics speed calibration), smoothed
     heading_deg: float | None = None  # its direction on the ground (analytics/speed.py)
@@ -66,7 +68,7 @@ class Event:
             "frame_index": self.frame_index,
             "stream_time": round(self.stream_time, 3),
         }
-        for key in ("zone", "line", "direction", "reason", "snapshot"):
+        for key in ("zone", "line", "direction", "reason", "snapshot", "clip"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value

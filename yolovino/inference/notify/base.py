@@ -20,12 +20,15 @@ from yolovino.inference.core.events import Event
 
 @dataclass
 class Delivery:
-    """What one frame sends to a consumer: its events, and the counts when they changed (None otherwise)."""
+    """What one frame sends to a consumer: its events, and the counts when they changed (None otherwise).
+    With `clip` set it is no new events but the notice that this clip, holding `events`, is complete on
+    disk: the worker calls the consumer's optional `clip_ready(source, clip, events)` instead of `handle`."""
 
     source: str
     events: list[Event]
     counts: dict | None = None
     image: np.ndarray | None = None  # the frame, only on the way to the snapshot writer
+    clip: str | None = None
 
 
 class EventConsumer(Protocol):
@@ -39,6 +42,21 @@ class EventConsumer(Protocol):
         ...
 
     def close(self) -> None: ...
+
+    # optional: `clip_ready(self, source: str, path: str, events: list[Event]) -> None`, called on the
+    # consumer's own worker thread once a clip of its events is complete under its final name `path`
+
+
+class ClipMarker(Protocol):
+    """One source's event clips, as the hub sees them (outputs/clips.py implements it).
+
+    `mark` runs on the pipeline thread before the events are delivered: it sets `Event.clip` on those a
+    clip will hold and returns at once; when a clip is complete the marker calls `on_ready(source, path,
+    events)` (the hub's `clip_ready`, set by `EventHub.attach_clips`) from its own thread."""
+
+    on_ready: Callable[[str, str, list[Event]], None] | None
+
+    def mark(self, events: list[Event]) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@
       webhook: {url: "http://127.0.0.1:8080/hook", timeout_s: 2, retries: 3}   # or just the URL
       snapshots: {dir: snapshots, kinds: [line_crossed, zone_entered]}        # or just the folder
       kinds: [line_crossed, zone_entered]                        # which events are sent at all
+      clips: {dir: clips, pre_s: 5, post_s: 5, kinds: [line_crossed], classes: [car], annotated: false}
       queue_size: 1000                                           # per consumer
 
 A consumer kind is one field here and one class registered in notify/base.py's CONSUMERS (CONTRIBUTING.md).
@@ -87,6 +88,20 @@ class SnapshotOutput(_Config):
     quality: Int = Field(default=85, ge=1, le=100)
 
 
+class ClipOutput(_Config):
+    """Event clips (outputs/clips.py): for each event of `kinds` (and of `classes`, by label; None = all),
+    an mp4 from `pre_s` before it to `post_s` after it, starting on a keyframe; events closer than `post_s`
+    share one clip. Copied from the camera's packets for H.264/H.265 sources, encoded from frames for the
+    others (webcams, image folders) and when `annotated` (boxes, zones and counts drawn in)."""
+
+    dir: Text
+    pre_s: Num = Field(default=5.0, ge=0.0, le=300.0)
+    post_s: Num = Field(default=5.0, ge=0.0, le=300.0)
+    kinds: tuple[EventKind, ...] = (EventKind.CROSSED, EventKind.ENTERED, EventKind.DWELL)
+    classes: tuple[Text, ...] | None = None
+    annotated: bool = False
+
+
 class EventOutputs(_Config):
     jsonl: Text | None = None
     mqtt: MqttOutput | None = None
@@ -98,6 +113,9 @@ class EventOutputs(_Config):
     ] = None  # or just the folder
     queue_size: Int = Field(default=1000, ge=1, le=10**6)  # per consumer; beyond it events are dropped and counted
     kinds: tuple[EventKind, ...] = tuple(EventKind)
+    clips: Annotated[
+        ClipOutput | None, BeforeValidator(_bare("dir"), json_schema_input_type=ClipOutput | str | None)
+    ] = None  # or just the folder
     # consumers registered by plug-ins (notify/base.py): key -> its validated config
     _plugins: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -122,4 +140,4 @@ class EventOutputs(_Config):
         return getattr(self, key) if key in type(self).model_fields else self._plugins.get(key)
 
 
-__all__ = ["EventOutputs", "MqttOutput", "SnapshotOutput", "WebhookOutput"]
+__all__ = ["ClipOutput", "EventOutputs", "MqttOutput", "SnapshotOutput", "WebhookOutput"]

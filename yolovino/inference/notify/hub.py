@@ -31,7 +31,7 @@ from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.events import Event, FrameAnalytics
 from yolovino.inference.core.fileio import write_bytes
 from yolovino.inference.core.redact import one_line, redact
-from yolovino.inference.notify.base import CONSUMERS, Delivery, EventConsumer, register_consumer
+from yolovino.inference.notify.base import CONSUMERS, ClipMarker, Delivery, EventConsumer, register_consumer
 from yolovino.inference.notify.config import EventOutputs, SnapshotOutput, WebhookOutput
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class QueuedConsumer:
         try:
             self.queue.put_nowait(delivery)
         except queue.Full:
-            self.dropped += len(delivery.events)
+            self.dropped += len(delivery.events) if delivery.clip is None else 0  # a notice is no new event
             if not self._dropping:
                 self._dropping = True
                 log.warning(
@@ -71,9 +71,12 @@ class QueuedConsumer:
             if item is None:
                 return
             try:
+                if item.clip is not None:
+                    self.consumer.clip_ready(item.source, item.clip, item.events)  # type: ignore[attr-defined]
+                    continue  # a notice about events already counted, not new ones
                 self.consumer.handle(item)
             except Exception as exc:  # noqa: BLE001 - a consumer's failure must never end the worker
-                self.failed += len(item.events)
+                self.failed += len(item.events) if item.clip is None else 0
                 if self.up:
                     self.up, self._down_since = False, time.monotonic()
                     log.warning("events to %s failing (%s); events are dropped until it is back", self.name, exc)
@@ -275,6 +278,7 @@ class EventHub:
         self._routes: dict[str, list[QueuedConsumer]] = {}
         self._outputs: dict[str, EventOutputs] = {}
         self._snapshots: dict[str, _SnapshotStage] = {}
+        self._clips: dict[str, ClipMarker] = {}
         self._counts_sent: set[str] = set()
 
     @classmethod
@@ -300,6 +304,23 @@ class EventHub:
         if out.snapshots is not None:
             self._snapshots[source] = _SnapshotStage(out.snapshots, self._fan_out, out.queue_size)
 
+    def attach_clips(self, source: str, clips: ClipMarker | None) -> None:
+        """Event clips of `source` (outputs/clips.py): `publish` lets them mark its events, and they report
+        each complete clip to `clip_ready`. None detaches (the source stopped)."""
+        if clips is None:
+            self._clips.pop(source, None)
+            return
+        clips.on_ready = self.clip_ready
+        self._clips[source] = clips
+
+    def clip_ready(self, source: str, path: str, events: list[Event]) -> None:
+        """A clip of `source` is complete under its final name: each of the source's consumers that defines
+        `clip_ready` is told on its own worker thread, behind the events it already queued (any thread;
+        never blocks)."""
+        for consumer in self._routes.get(source, ()):
+            if callable(getattr(consumer.consumer, "clip_ready", None)):
+                consumer.offer(Delivery(source, list(events), clip=path))
+
     def _fan_out(self, delivery: Delivery) -> None:
         for consumer in self._routes.get(delivery.source, ()):
             consumer.offer(delivery)
@@ -310,6 +331,9 @@ class EventHub:
         if out is None or info is None:
             return
         events = [e for e in info.events if e.kind in out.kinds]
+        clips = self._clips.get(source)
+        if clips is not None and events:
+            clips.mark(events)  # sets Event.clip before any consumer sees the event
         regional = any(e.zone or e.line for e in info.events) or source not in self._counts_sent
         if not events and not regional:
             return

@@ -1,5 +1,10 @@
 """Crash-safe segmented recording: fixed-duration fragmented MP4 files with retention by age and size.
 
+Two recorders write the same segments: `SegmentRecorder` encodes the frames it is given (the annotated
+picture, or the frames of a source that has no packets: a webcam, an image folder), and
+`PacketRecorder` (record_copy.py) copies the camera's own H.264/H.265 packets (no decode, no encode, the
+original resolution; the default for such sources).
+
     rec = SegmentRecorder(root / "door", "door", fps=10, segment_seconds=60, retention=Retention(root, ...))
     Pipeline(..., sinks=[rec, ...])
 
@@ -28,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from yolovino.inference.core.packets import COPYABLE
 from yolovino.inference.core.results import FrameResult
 from yolovino.inference.outputs.base import Sink, SinkError, even_size, fit, to_i420
 from yolovino.inference.outputs.encode import add_video_stream, encode_i420, finish_file
@@ -150,6 +156,32 @@ def recover_parts(folder: Path) -> list[Path]:
     return out
 
 
+def record_by_copy(mode: str, source: Any, key: str = "source") -> bool:
+    """Whether `record:` copies this source's packets (`mode` copy | annotated | auto, see
+    service.settings.RecordSettings): auto copies an H.264/H.265 source that has a packet tap (and a stream
+    whose codec is not known yet: cameras send H.264/H.265); copy on a
+    source without one (a webcam, an image folder) is a SinkError naming it."""
+    tap = getattr(source, "packets", None)
+    if mode == "annotated":
+        return False
+    if mode == "copy":
+        if tap is None:
+            raise SinkError(f"{key}: record mode copy needs a video file or stream (this source has no packets)")
+        return True
+    codec = getattr(source, "codec", None)  # None: a stream not reachable yet (wait_for_sources): a camera's
+    return tap is not None and (codec in COPYABLE or codec is None)
+
+
+def new_segment_name(folder: Path) -> str:
+    """`<UTC now>.mp4` (`-2`, `-3`, ... when taken, complete or not): the name of a new segment in `folder`."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    name, n = f"{stamp}.mp4", 1
+    while (folder / name).exists() or (folder / (name + PART)).exists():
+        n += 1
+        name = f"{stamp}-{n}.mp4"
+    return name
+
+
 class SegmentRecorder(Sink):
     """A Sink that records one source into `folder` as fixed-duration fragmented-MP4 segments (H.264)."""
 
@@ -197,12 +229,7 @@ class SegmentRecorder(Sink):
     def _open(self, w: int, h: int, t: float) -> None:
         import av
 
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-        name, n = f"{stamp}.mp4", 1
-        while (self.folder / name).exists() or (self.folder / (name + PART)).exists():
-            n += 1
-            name = f"{stamp}-{n}.mp4"
-        self._part = self.folder / (name + PART)
+        self._part = self.folder / (new_segment_name(self.folder) + PART)
         container = av.open(
             str(self._part),
             "w",

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from yolovino.inference.outputs.base import Sink
 from yolovino.inference.outputs.recording import Retention
@@ -38,7 +38,11 @@ class OutputPlan(Protocol):
     @property
     def record(self) -> Path | None: ...
     @property
+    def record_url(self) -> str | None: ...
+    @property
     def serve(self) -> bool: ...
+    @property
+    def analytics(self) -> Any: ...  # analytics.config.AnalyticsConfig | None (its events: clips)
 
 
 class SharedOutputs(Protocol):
@@ -50,17 +54,21 @@ class SharedOutputs(Protocol):
     def segment_seconds(self) -> float: ...
     @property
     def retention(self) -> Retention | None: ...
+    @property
+    def record_mode(self) -> str: ...
 
 
 @dataclass(frozen=True)
 class OutputRequest:
     """One source's outputs to open: its plan, the shared settings, its id (sinks bind to it) and the
-    frame rate to encode at (the source's, unless the settings fix one)."""
+    frame rate to encode at (the source's, unless the settings fix one), and the source itself (its
+    packet tap, for outputs that copy the camera's packets; None when a caller has no source object)."""
 
     plan: OutputPlan
     shared: SharedOutputs
     source_id: str
     fps: float
+    source: Any = None
 
 
 OutputFactory = Callable[[OutputRequest], Sink | None]

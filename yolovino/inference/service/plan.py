@@ -131,6 +131,11 @@ def plan_sources(cfg: HeadlessConfig) -> list[SourcePlan]:
             if cfg.record is None:
                 raise ConfigError(f"{where}.record: needs the top-level 'record: {{dir: ...}}'")
             record = Path(cfg.record.dir).expanduser() / _slug(name)
+            if spec.record_url and cfg.record.mode == "annotated":
+                raise ConfigError(
+                    f"{where}.record_url: the main stream is recorded by copy; record mode annotated would "
+                    "record the detected stream (use mode auto or copy, or drop record_url)"
+                )
         if spec.serve and cfg.serve is None:
             raise ConfigError(f"{where}.serve: needs the top-level 'serve:' (or --serve)")
         plans.append(
@@ -145,6 +150,7 @@ def plan_sources(cfg: HeadlessConfig) -> list[SourcePlan]:
                 save=spec.save or (cfg.save and (_suffixed(cfg.save, name) if multi else cfg.save)),
                 jsonl=spec.jsonl,
                 record=record,
+                record_url=spec.record_url if record is not None else None,
                 serve=cfg.serve is not None and spec.serve is not False,
                 stall_timeout=spec.stall_timeout or cfg.stall_timeout,
                 analytics=_analytics(spec, model, cfg, where),
@@ -157,6 +163,7 @@ def with_recording(out: Outputs, rec: RecordSettings | None) -> Outputs:
     """`out` with the segment length and retention of `record:` (the one place a Retention is made from it)."""
     if rec is not None:
         out.segment_seconds = rec.segment_seconds
+        out.record_mode = rec.mode
         out.retention = Retention(
             Path(rec.dir).expanduser(),
             max_age=rec.max_age_hours * 3600 if rec.max_age_hours else None,

@@ -21,7 +21,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
@@ -96,6 +96,9 @@ class SourceSpec(_Schema):
     save: str | None = None  # one mp4 file
     jsonl: str | None = None
     record: bool | None = None  # segmented recording (needs the top-level `record:`)
+    # the camera's main stream, recorded by packet copy while `url` (its low-resolution sub-stream) is
+    # what the detector decodes: the main stream is never decoded
+    record_url: str | None = Field(default=None, min_length=1)
     serve: bool | None = None  # on the built-in RTSP server (needs the top-level `serve:`)
     # health: no frame for this long = stalled
     stall_timeout: float | None = Field(default=None, gt=0)
@@ -127,9 +130,15 @@ class ServeSettings(_Schema):
 
 
 class RecordSettings(_Schema):
-    """Segmented, crash-safe recording (fragmented MP4) with retention."""
+    """Segmented, crash-safe recording (fragmented MP4) with retention.
+
+    mode: `copy` writes the camera's own H.264/H.265 packets (no decode, no encode, the camera's resolution;
+    a fraction of the CPU), `annotated` encodes the annotated frames (boxes, zones, counts drawn in), `auto`
+    (the default) copies where the source is an H.264/H.265 file or stream and encodes otherwise (webcams,
+    image folders, other codecs)."""
 
     dir: str
+    mode: Literal["auto", "copy", "annotated"] = "auto"
     segment_seconds: float = Field(default=60.0, gt=0)
     max_age_hours: float | None = Field(default=None, gt=0)
     max_size_mb: float | None = Field(default=None, gt=0)

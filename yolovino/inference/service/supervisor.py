@@ -31,6 +31,7 @@ from yolovino.inference.model.ir import YoloModel
 from yolovino.inference.model.motion import MotionGate
 from yolovino.inference.model.stride import StridedEngine
 from yolovino.inference.outputs.base import Sink
+from yolovino.inference.outputs.clips import ClipRecorder
 from yolovino.inference.outputs.jsonl import JsonlSink
 from yolovino.inference.outputs.recording import Retention
 from yolovino.inference.outputs.registry import OutputRequest, open_outputs
@@ -57,6 +58,7 @@ class SourcePlan:
     save: str | None = None
     jsonl: str | None = None
     record: Path | None = None  # folder of its segments
+    record_url: str | None = None  # the main stream, recorded by copy (the detector decodes `url`)
     serve: bool = False
     stall_timeout: float = DEFAULT_STALL_TIMEOUT
     analytics: AnalyticsConfig | None = field(default=None, compare=True, hash=False)
@@ -73,6 +75,7 @@ class Outputs:
     server: RtspServer | None = None
     segment_seconds: float = 60.0
     retention: Retention | None = None
+    record_mode: str = "auto"  # copy | annotated | auto (settings.RecordSettings)
     jsonl: JsonlSink | None = None
     output_fps: float | None = None
     annotate: bool = True
@@ -215,8 +218,9 @@ class Supervisor:
             lane.pipe.analytics = self.analytics
         return lane
 
-    def _analytics_for(self, src: Source, plan: SourcePlan, lane: Lane) -> None:
-        """Tracking, zones and events for this source (the shared stage, its event outputs, its stride)."""
+    def _analytics_for(self, src: Source, plan: SourcePlan, lane: Lane, sinks: list[Sink]) -> None:
+        """Tracking, zones and events for this source (the shared stage, its event outputs, its stride,
+        its event clips: the sink that marks events, attached to the hub)."""
         cfg = plan.analytics
         if cfg is None:
             return
@@ -230,6 +234,8 @@ class Supervisor:
                 each.pipe.analytics = self.analytics
         if self.analytics.hub is not None:
             self.analytics.hub.add_source(src.id, cfg.events)
+            clips = next((s for s in sinks if isinstance(s, ClipRecorder)), None)
+            self.analytics.hub.attach_clips(src.id, clips)
         self.analytics.configure(src.id, cfg)
         lane.strided.set_stride(src.id, cfg.detect_every)
         motion = cfg.motion_for(bool(src.live))
@@ -248,10 +254,10 @@ class Supervisor:
             stack.pop_all()
         if lane.thread.ident is not None and not lane.thread.is_alive():  # ended: its sources all ended
             lane = self._lane(plan, fresh=True)
-        self._analytics_for(src, plan, lane)
+        self._analytics_for(src, plan, lane, sinks)
         if not lane.pipe.add_source(src, sinks, plan.config):  # that lane ended meanwhile
             lane = self._lane(plan, fresh=True)
-            self._analytics_for(src, plan, lane)
+            self._analytics_for(src, plan, lane, sinks)
             lane.pipe.add_source(src, sinks, plan.config)
         if lane.thread.ident is None:
             lane.thread.start()
@@ -265,7 +271,7 @@ class Supervisor:
         """The source's outputs: every kind registered in `outputs.registry` opens what the plan asks for;
         each is closed by `stack` if a later one (or the start) fails."""
         fps = self.outputs.output_fps or output_fps(src)
-        request = OutputRequest(plan, self.outputs, src.id, fps)
+        request = OutputRequest(plan, self.outputs, src.id, fps, src)
         return open_outputs(request, lambda sink: stack.callback(sink.close))
 
     def _stop(self, key: str) -> threading.Event:
@@ -274,6 +280,8 @@ class Supervisor:
         if self.analytics is not None and r.plan.analytics is not None:
             done.wait(30)  # its last frames went through the stage: end its tracks
             self.analytics.configure(r.source.id, None)
+            if self.analytics.hub is not None:
+                self.analytics.hub.attach_clips(r.source.id, None)  # its clips were finished with its sinks
         r.lane.strided.set_gate(r.source.id, None)
         return done
 

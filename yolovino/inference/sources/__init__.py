@@ -26,16 +26,18 @@ from yolovino.inference.core.media import IMAGE_SUFFIXES, NETWORK_SCHEMES
 from yolovino.inference.core.redact import redact, safe_name
 from yolovino.inference.sources.base import FrameSource, Source, SourceStats, output_fps
 from yolovino.inference.sources.local import ImageSource, WebcamSource
-from yolovino.inference.sources.pyav import PyAVSource
+from yolovino.inference.sources.pyav import PacketSource, PyAVSource
 
 __all__ = [
     "FrameSource",
     "ImageSource",
+    "PacketSource",
     "PyAVSource",
     "Source",
     "SourceStats",
     "WebcamSource",
     "default_name",
+    "open_packet_source",
     "open_source",
     "output_fps",
 ]
@@ -105,6 +107,27 @@ def open_source(
         else:
             src = PyAVSource(text, live=bool(live), name=name, **kw)
     return src.start(wait=wait) if start else src
+
+
+def open_packet_source(spec: str, name: str, **kw) -> PacketSource:
+    """The packets of a video file or stream that nothing decodes (a camera's main stream recorded by copy
+    while its sub-stream is detected). A stream that cannot be reached now keeps retrying in the background,
+    as a source does with `wait`; a bad spec (scheme, missing file) raises SourceError."""
+    text = str(spec).strip()
+    shown = safe_name(redact(text))
+    if "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        if scheme not in NETWORK_SCHEMES:
+            raise SourceError(f"{shown}: unsupported scheme {scheme!r} for a record_url (use rtsp:// or http(s)://)")
+        text = scheme + text[len(scheme) :]
+        live = True
+    else:
+        if not Path(text).expanduser().is_file():
+            raise SourceError(f"{shown}: file not found")
+        live = False
+    src = PacketSource(text, live=live, name=name, **kw)
+    src.start(wait=True)
+    return src
 
 
 def _only(kw: dict, cls) -> dict:

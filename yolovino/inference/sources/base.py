@@ -18,6 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from yolovino.inference.core.errors import SourceError
+from yolovino.inference.core.packets import PacketTap
 from yolovino.inference.core.redact import one_line, redact, safe_name
 from yolovino.inference.core.results import Frame
 
@@ -96,6 +97,7 @@ class Source:
     kind = "source"
     fps: float | None = None  # nominal frame rate when the container tells it
     codec: str | None = None  # decoder of the video stream (h264, hevc, mjpeg ...) when known
+    packets: PacketTap | None = None  # its compressed video before decoding, for sources that demux (pyav.py)
 
     def __init__(
         self,

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from yolovino.inference.core.errors import SourceError
 from yolovino.inference.core.media import NETWORK_SCHEMES
+from yolovino.inference.core.packets import PacketTap, StreamInfo
 from yolovino.inference.core.redact import one_line
 from yolovino.inference.sources.base import Source
 from yolovino.inference.sources.packets import decode_tolerant, upright
@@ -19,7 +20,10 @@ log = logging.getLogger(__name__)
 
 
 class PyAVSource(Source):
-    """Video file, GIF or network stream decoded with PyAV."""
+    """Video file, GIF or network stream decoded with PyAV.
+
+    `packets` is the tap of the compressed video (core/packets.py): every demuxed packet goes to its
+    listeners before it is decoded (recording by copy, event clips)."""
 
     kind = "video"
 
@@ -44,6 +48,8 @@ class PyAVSource(Source):
         self.pinned = pinned and self.network
         self._first: tuple[Any, Iterator[Any]] | None = None  # a file's first frame, decoded at open to check it
         self._rejected = 0  # packets of this file the decoder rejected (they give no frame)
+        self.packets: PacketTap = PacketTap(self.display)
+        self.stream_info: StreamInfo | None = None  # of the current connection, once opened
 
     def _av_options(self) -> dict:
         opts: dict[str, str] = {}
@@ -91,10 +97,16 @@ class PyAVSource(Source):
             self.codec = codec
             rate = stream.average_rate or stream.guessed_rate
             self.fps = float(rate) if rate else None
+            self.packets.reset()
+            try:
+                self.stream_info = StreamInfo.from_stream(stream, self.fps)
+            except Exception as exc:  # noqa: BLE001 - a codec PyAV cannot copy: decoding still works
+                self.stream_info = None  # no packets for this connection (nothing to record by copy)
+                log.info("source %s: its %s packets cannot be copied (%s)", self.display, codec, one_line(exc))
             if not self.network:
                 # decode one frame now, so a file that is not a video / has zero frames fails at open
                 self._rejected = 0
-                decoder = decode_tolerant(container.demux(stream), self._file_decode_error)
+                decoder = decode_tolerant(self._tapped(container.demux(stream)), self._file_decode_error)
                 try:
                     first = next(decoder)
                 except StopIteration:
@@ -118,7 +130,7 @@ class PyAVSource(Source):
             frames = self._watched(container)
         else:
             self._rejected = 0
-            frames = decode_tolerant(container.demux(container.streams.video[0]), self._file_decode_error)
+            frames = decode_tolerant(self._tapped(container.demux(container.streams.video[0])), self._file_decode_error)
         for f in frames:
             yield upright(f), _pts(f)
         expected = container.streams.video[0].frames  # from the file index; 0 when unknown
@@ -137,7 +149,7 @@ class PyAVSource(Source):
         last = [time.monotonic()]
 
         def packets():
-            for packet in container.demux(stream):
+            for packet in self._tapped(container.demux(stream)):
                 if time.monotonic() - last[0] > self.stall_timeout:
                     raise SourceError(f"no decodable frame for {self.stall_timeout:.0f} s")
                 yield packet
@@ -145,6 +157,15 @@ class PyAVSource(Source):
         for f in decode_tolerant(packets(), self._decode_error):
             last[0] = time.monotonic()
             yield f
+
+    def _tapped(self, packets: Iterator[Any]) -> Iterator[Any]:
+        """The demuxed packets, each handed to the packet tap first (cheap: a copy of its bytes, only while
+        someone listens)."""
+        tap, info = self.packets, self.stream_info
+        for packet in packets:
+            if info is not None:
+                tap.emit(packet, info)
+            yield packet
 
     def _close_handle(self, container) -> None:
         container.close()
@@ -155,3 +176,21 @@ def _pts(frame) -> float | None:
         return float(frame.time) if frame.time is not None else None
     except (TypeError, ValueError):
         return None
+
+
+class PacketSource(PyAVSource):
+    """A stream that is demuxed and never decoded: its packets feed the tap, nothing else (no frames).
+
+    For cameras with a sub-stream: the pipeline detects on the low-resolution `url` while the recorder
+    copies the main stream (`record_url`) from this source, so the box never decodes the main stream. It
+    reconnects like any stream (FFmpeg's read timeout, the base class's backoff)."""
+
+    kind = "packets"
+
+    def _frames(self, container):
+        self._first = None  # a file's first frame, decoded at open to check it: not needed here
+        for _ in self._tapped(container.demux(container.streams.video[0])):
+            if self._stop.is_set():
+                return
+        if False:  # a generator that yields no frame: the base class's reader loop still runs it
+            yield
