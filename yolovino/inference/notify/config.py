@@ -5,6 +5,7 @@
       mqtt: {host: 127.0.0.1, port: 1883, topic: yolo}          # topics yolo/<source>/events, .../counts
       webhook: {url: "http://127.0.0.1:8080/hook", timeout_s: 2, retries: 3}   # or just the URL
       snapshots: {dir: snapshots, kinds: [line_crossed, zone_entered]}        # or just the folder
+      db: {path: events.db, max_age_days: 30, max_mb: 2000}      # SQLite event store, or just the file
       kinds: [line_crossed, zone_entered]                        # which events are sent at all
       queue_size: 1000                                           # per consumer
 
@@ -87,6 +88,15 @@ class SnapshotOutput(_Config):
     quality: Int = Field(default=85, ge=1, le=100)
 
 
+class StoreOutput(_Config):
+    """The SQLite event store (notify/store.py): its file, and the retention it applies to its rows and to the
+    snapshots and clips they point to (age in days, total megabytes of the database and those files)."""
+
+    path: Text
+    max_age_days: Num | None = Field(default=None, gt=0.0, le=36500.0)
+    max_mb: Num | None = Field(default=None, gt=0.0, le=10.0**9)
+
+
 class EventOutputs(_Config):
     jsonl: Text | None = None
     mqtt: MqttOutput | None = None
@@ -96,6 +106,9 @@ class EventOutputs(_Config):
     snapshots: Annotated[
         SnapshotOutput | None, BeforeValidator(_bare("dir"), json_schema_input_type=SnapshotOutput | str | None)
     ] = None  # or just the folder
+    db: Annotated[
+        StoreOutput | None, BeforeValidator(_bare("path"), json_schema_input_type=StoreOutput | str | None)
+    ] = None  # or just the file
     queue_size: Int = Field(default=1000, ge=1, le=10**6)  # per consumer; beyond it events are dropped and counted
     kinds: tuple[EventKind, ...] = tuple(EventKind)
     # consumers registered by plug-ins (notify/base.py): key -> its validated config
@@ -122,4 +135,4 @@ class EventOutputs(_Config):
         return getattr(self, key) if key in type(self).model_fields else self._plugins.get(key)
 
 
-__all__ = ["EventOutputs", "MqttOutput", "SnapshotOutput", "WebhookOutput"]
+__all__ = ["EventOutputs", "MqttOutput", "SnapshotOutput", "StoreOutput", "WebhookOutput"]
