@@ -32,6 +32,7 @@ def run(tmp_path_factory, detect_ir, require_asset):
     return headless_store(tmp_path_factory, detect_ir, require_asset("videos/car-detection.mp4"))
 
 
+@pytest.mark.slow
 def test_headless_run_writes_a_store_whose_rows_are_the_jsonl_events(run):
     jsonl = [json.loads(x) for x in run.jsonl.read_text().splitlines()]
     store = EventStore(run.db)
