@@ -63,7 +63,7 @@ def review_tab(stores: list[Path], tmp_root: Path):
     with gr.Row():
         bucket = gr.Radio(["hour", "day"], value="hour", label="Counts per", elem_id="review-bucket")
     plot = gr.BarPlot(
-        x="time", y="count", color="series", label="Zone entries and line crossings", elem_id="review-plot", height=300
+        x="time", y="count", color="series", label="Zone entries and line crossings", elem_id="review-plot"
     )
 
     def open_store(path) -> EventStore | None:
