@@ -194,6 +194,15 @@ def test_bad_store_paths_are_one_line_errors(tmp_path):
         EventStoreConsumer(EventOutputs.model_validate({"db": str(tmp_path / "text.db")}).db)
     with pytest.raises(ConfigError, match="no event store"):
         EventStore(tmp_path / "missing.db")
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE accounts (id INTEGER)")
+    db.close()
+    with pytest.raises(ConfigError, match="not an event store"):
+        EventStoreConsumer(EventOutputs.model_validate({"db": str(other)}).db)
+    with sqlite3.connect(other) as db:  # left as it was
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["accounts"]
+    db.close()
 
 
 def test_the_ui_finds_its_stores_from_events_db_and_the_config(tmp_path):
@@ -209,5 +218,8 @@ def test_the_ui_finds_its_stores_from_events_db_and_the_config(tmp_path):
     assert ui is not None and ui.event_stores == [given.resolve(), (tmp_path / "cam.db").resolve()]
     with pytest.raises(UsageError, match="--events-db .*no such file"):
         build_config(["--model", str(tmp_path), "--events-db", str(tmp_path / "missing.db")])
+    (tmp_path / "text.db").write_text("not a database\n" * 100)
+    with pytest.raises(UsageError, match="--events-db .*text.db: not an event store"):
+        build_config(["--model", str(tmp_path), "--events-db", str(tmp_path / "text.db")])
     with pytest.raises(UsageError, match="--events-db is for the UI"):
         build_config(["--headless", "--model", str(tmp_path), "--source", "a.mp4", "--events-db", str(given)])

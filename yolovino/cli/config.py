@@ -312,6 +312,13 @@ def _event_stores(given: list[str], settings) -> list[Path]:
         path = Path(text).expanduser()
         if not path.is_file():
             raise UsageError(f"--events-db {text}: no such file (the `events: {{db: FILE}}` of a run)")
+        from yolovino.inference.core.errors import ConfigError
+        from yolovino.inference.notify.eventdb import EventStore
+
+        try:
+            EventStore(path).connect().close()
+        except ConfigError as exc:
+            raise UsageError(f"--events-db {exc}") from None
         stores.append(path)
     for src in settings.sources:
         db = src.analytics.events.db if src.analytics is not None else None

@@ -75,6 +75,9 @@ class EventStoreConsumer:
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version not in (0, SCHEMA_VERSION):
                 raise ConfigError(f"{self.path}: event store of schema {version}, this version reads {SCHEMA_VERSION}")
+            tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if version == 0 and tables:  # someone else's database: never add our tables to it
+                raise ConfigError(f"{self.path}: an SQLite file that is not an event store (tables {sorted(tables)})")
             self._db.executescript(f"BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
         except sqlite3.Error as exc:
             raise ConfigError(f"{self.path}: cannot open the event store ({exc})") from None
