@@ -182,8 +182,31 @@ def test_clip_ready_marks_the_rows_of_its_events(tmp_path):
         assert rows[2].clip is None and not rows[2].clip_ready
         with sqlite3.connect(cfg.path) as db:
             assert db.execute("SELECT bytes, ready FROM files WHERE path = ?", (str(clip),)).fetchone() == (4096, 1)
+        db.close()
     finally:
         store.close()
+
+
+def test_retention_keeps_a_clip_until_it_is_complete(tmp_path):
+    """A clip announced on an event (Event.clip, set before delivery) but not complete is never deleted, even
+    when its rows age out; once complete (clip_ready) with no row left, it goes."""
+    cfg = EventOutputs.model_validate({"db": {"path": str(tmp_path / "ev.db"), "max_age_days": 1}}).db
+    assert cfg is not None
+    clip = tmp_path / "clips" / "cam-7.mp4"
+    old = _event(EventKind.CROSSED, time.time() - 2 * 86400, 7, line="gate", direction="in")
+    old.clip = str(clip)  # the field h3 adds to Event (the shared clip contract)
+    store = EventStoreConsumer(cfg)
+    store.handle(Delivery("cam", [old]))
+    assert EventStore(cfg.path).query()[0].clip == str(clip)
+    store._retention()  # the old row goes; the clip is still being written (not on disk yet)
+    assert EventStore(cfg.path).count() == 0
+    clip.parent.mkdir()
+    clip.write_bytes(b"\0" * 1024)
+    kept = tmp_path / "clips" / "someone-elses.mp4"
+    kept.write_bytes(b"\0" * 1024)
+    store.clip_ready("cam", str(clip), [old])  # complete now, and no row points to it: deleted
+    store.close()
+    assert not clip.exists() and kept.exists()
 
 
 def test_bad_store_paths_are_one_line_errors(tmp_path):
