@@ -8,6 +8,8 @@
     yolovino config check cams.yaml             # validate a camera file, print it with every default
     yolovino config schema -o cams.schema.json  # JSON Schema for editors
     yolovino --headless --source cam.mp4 --serve 8554 --record /data/rec --metrics-port 9100
+    yolovino --events-db events.db              # UI whose Review tab shows that event store
+    yolovino --config cams.yaml                 # UI reviewing the event stores (events: {db: ...}) of cams.yaml
 
 Secrets never need the command line: `${VAR}` in a --source/--output URL or in the YAML is read from the
 environment (quote it so the shell leaves it alone), the UI login comes from YOLO_APP_AUTH and the built-in
@@ -112,6 +114,7 @@ def run_ui(cfg: UIConfig) -> int:
             default_source=clip if "://" in str(clip) or Path(clip).exists() else None,
             config=cfg.inference,
             allow_sources=cfg.allow_sources,
+            event_stores=cfg.event_stores,
         )
     except InferenceError as exc:
         print(f"yolovino: error: {exc}", file=sys.stderr)

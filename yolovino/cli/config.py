@@ -40,6 +40,7 @@ class UIConfig:
     models_dir: Path = field(default_factory=models_root)
     default_source: Path | str | None = None
     allow_sources: AllowList | None = None  # network sources the page may open (None: none)
+    event_stores: list[Path] = field(default_factory=list)  # SQLite event stores of the Review tab
 
 
 @dataclass
@@ -66,7 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SPEC",
         help="video file, image, folder, webcam index, rtsp:// or http(s):// URL (repeatable)",
     )
-    p.add_argument("--config", metavar="YAML", help="multi-camera config file (headless)")
+    p.add_argument(
+        "--config",
+        metavar="YAML",
+        help="multi-camera config file (headless; the UI reads the event stores of its sources from it)",
+    )
+    p.add_argument(
+        "--events-db",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="UI: an event store (`events: {db: FILE}` of a run) for the Review tab (repeatable)",
+    )
     p.add_argument(
         "--model",
         help="IR folder or .xml for --headless (default: models/yolov8n/int8, else fp32); "
@@ -219,12 +231,12 @@ def build_config(argv: list[str] | None = None, devices: list[str] | None = None
 
     settings = Settings()
     if args.config:
-        if not args.headless:
-            raise UsageError("--config is for --headless mode")
         try:
             settings = load_settings(args.config)
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
+    if args.headless and args.events_db:
+        raise UsageError("--events-db is for the UI (a headless run writes its store: `events: {db: FILE}`)")
     if not args.headless:
         headless_only = ("output", "save", "jsonl", "metrics_port", "max_frames", "serve", "record")
         bad = [n for n in headless_only if getattr(args, n) is not None]
@@ -295,7 +307,30 @@ def build_config(argv: list[str] | None = None, devices: list[str] | None = None
     if args.source:
         spec = args.source[0]
         ui.default_source = spec if "://" in spec else Path(spec).expanduser()
+    ui.event_stores = _event_stores(args.events_db, settings)
     return AppConfig(args.log_level, ui=ui)
+
+
+def _event_stores(given: list[str], settings) -> list[Path]:
+    """The Review tab's stores: each --events-db (it must exist), then the `db:` of every --config source."""
+    stores = []
+    for text in given:
+        path = Path(text).expanduser()
+        if not path.is_file():
+            raise UsageError(f"--events-db {text}: no such file (the `events: {{db: FILE}}` of a run)")
+        from yolovino.inference.core.errors import ConfigError
+        from yolovino.inference.notify.eventdb import EventStore
+
+        try:
+            EventStore(path).connect().close()
+        except ConfigError as exc:
+            raise UsageError(f"--events-db {exc}") from None
+        stores.append(path)
+    for src in settings.sources:
+        db = src.analytics.events.db if src.analytics is not None else None
+        if db is not None:
+            stores.append(Path(db.path).expanduser())
+    return list(dict.fromkeys(p.resolve() for p in stores))
 
 
 def _rebuild(argv: list[str], devices: list[str] | None) -> HeadlessConfig:

@@ -1,7 +1,8 @@
 """The Gradio Blocks page: layout and wiring. `ui.handlers` maps events to `ui.session` / `ui.uploads` work.
 
 Layout: a "Live" tab (controls on the left; clip/URL, upload and webcam inputs on the right with the
-annotated image, stats and the detections table) and a "Models" tab (each model's report.json + .png).
+annotated image, stats and the detections table), a "Models" tab (each model's report.json + .png) and a
+"Review" tab (the events of the app's event stores, ui/review.py).
 """
 
 from __future__ import annotations
@@ -59,8 +60,10 @@ def build_demo(
     tmp_root: str | Path | None = None,
     max_file_size: str | int = DEFAULT_MAX_FILE,
     allow_sources: AllowList | None = None,
+    event_stores: list[Path] | None = None,
 ):
-    """The gr.Blocks app (not launched). Returns (demo, store) is avoided: the store hangs on demo.ui_store."""
+    """The gr.Blocks app (not launched); the session store hangs on demo.ui_store. event_stores: the SQLite
+    event stores the Review tab may show."""
     import gradio as gr
 
     from yolovino.ui.handlers import Handlers
@@ -193,6 +196,10 @@ def build_demo(
                 report_img = gr.Image(label="report.png", format="png", interactive=False, elem_id="report-png")
                 with gr.Accordion("Report settings (calibration, validation data, versions)", open=False):
                     report_notes_md = gr.Markdown(elem_id="report-notes")
+            with gr.Tab("Review", id="review"):
+                from yolovino.ui.review import review_tab  # imports gradio, like this function
+
+                attach_review = review_tab(list(event_stores or []), ctx.tmp_root)
 
         controls = [model_dd, precision, conf, iou, classes, rect, device]
         live_out = [output, stats, table, status]
@@ -225,6 +232,7 @@ def build_demo(
             h.show_report, inputs=[report_model], outputs=[report_md, report_df, report_img, report_notes_md]
         )
         demo.unload(h.on_unload)
+        attach_review(demo)
     demo.ui_store = store
     demo.ui_context = ctx
     return demo
@@ -263,6 +271,7 @@ def launch(
     max_file_size: str | int = DEFAULT_MAX_FILE,
     samples_dir: str | Path | None = None,
     allow_sources: AllowList | None = None,
+    event_stores: list[Path] | None = None,
     prevent_thread_lock: bool = False,
     quiet: bool = False,
 ):
@@ -278,7 +287,14 @@ def launch(
     atexit.register(cleanup)
     _sigterm_as_interrupt()
     demo = build_demo(
-        models_dir, default_source, config, samples_dir, tmp_root / "outputs", max_file_size, allow_sources
+        models_dir,
+        default_source,
+        config,
+        samples_dir,
+        tmp_root / "outputs",
+        max_file_size,
+        allow_sources,
+        event_stores,
     )
     demo.queue(default_concurrency_limit=4, max_size=64)
     try:

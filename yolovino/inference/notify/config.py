@@ -5,6 +5,7 @@
       mqtt: {host: 127.0.0.1, port: 1883, topic: yolo}          # topics yolo/<source>/events, .../counts
       webhook: {url: "http://127.0.0.1:8080/hook", timeout_s: 2, retries: 3}   # or just the URL
       snapshots: {dir: snapshots, kinds: [line_crossed, zone_entered]}        # or just the folder
+      db: {path: events.db, max_age_days: 30, max_mb: 2000}      # SQLite event store, or just the file
       kinds: [line_crossed, zone_entered]                        # which events are sent at all
       clips: {dir: clips, pre_s: 5, post_s: 5, kinds: [line_crossed], classes: [car], annotated: false}
       queue_size: 1000                                           # per consumer
@@ -102,6 +103,15 @@ class ClipOutput(_Config):
     annotated: bool = False
 
 
+class StoreOutput(_Config):
+    """The SQLite event store (notify/store.py): its file, and the retention it applies to its rows and to the
+    snapshots and clips they point to (age in days, total megabytes of the database and those files)."""
+
+    path: Text
+    max_age_days: Num | None = Field(default=None, gt=0.0, le=36500.0)
+    max_mb: Num | None = Field(default=None, gt=0.0, le=10.0**9)
+
+
 class EventOutputs(_Config):
     jsonl: Text | None = None
     mqtt: MqttOutput | None = None
@@ -111,6 +121,9 @@ class EventOutputs(_Config):
     snapshots: Annotated[
         SnapshotOutput | None, BeforeValidator(_bare("dir"), json_schema_input_type=SnapshotOutput | str | None)
     ] = None  # or just the folder
+    db: Annotated[
+        StoreOutput | None, BeforeValidator(_bare("path"), json_schema_input_type=StoreOutput | str | None)
+    ] = None  # or just the file
     queue_size: Int = Field(default=1000, ge=1, le=10**6)  # per consumer; beyond it events are dropped and counted
     kinds: tuple[EventKind, ...] = tuple(EventKind)
     clips: Annotated[
@@ -140,4 +153,4 @@ class EventOutputs(_Config):
         return getattr(self, key) if key in type(self).model_fields else self._plugins.get(key)
 
 
-__all__ = ["ClipOutput", "EventOutputs", "MqttOutput", "SnapshotOutput", "WebhookOutput"]
+__all__ = ["ClipOutput", "EventOutputs", "MqttOutput", "SnapshotOutput", "StoreOutput", "WebhookOutput"]
