@@ -213,6 +213,11 @@ def test_removed_camera_and_zone_remove_their_entities(broker, real_frame):
         late = Subscriber(broker.port, "homeassistant/#", client_id="ha-late")
         assert wait_until(lambda: configs(late, door) == configs(sub, door), 10)
         assert not configs(late, yard)
+        # Home Assistant restarts (its birth message): every entity is announced again
+        sent = lambda: sum(t.endswith("/config") for t, _, _ in list(sub.messages))  # noqa: E731
+        before = sent()
+        late.client.publish("homeassistant/status", "online", qos=1)
+        assert wait_until(lambda: sent() == before + len(configs(sub, door)), 10), (before, sent())
         late.close()
     finally:
         analytics.close()
@@ -259,3 +264,40 @@ def test_clip_ready_and_embedded_snapshots_over_the_webhook_and_mqtt(broker, rea
         analytics.close()
         hook.close()
         sub.close()
+
+
+def test_a_reload_that_removes_a_camera_removes_its_device(broker, detect_ir, person_clip):
+    """The supervisor's live reload (what SIGHUP applies) on a real model and clip: the removed camera's
+    entities are deleted, the kept camera's stay and go offline at the clean shutdown."""
+    from yolovino.inference.core.config import InferenceConfig
+    from yolovino.inference.service.metrics import Metrics
+    from yolovino.inference.service.supervisor import Outputs, SourcePlan, Supervisor
+
+    broker.start()
+    sub = Subscriber(broker.port, "#", client_id="ha-sub")
+    assert sub.subscribed.wait(10)
+    raw = {
+        "zones": [{"name": "floor", "points": [[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]}],
+        "lines": [{"name": "middle", "points": [[0.5, 0.0], [0.5, 1.0]]}],
+        "events": {"mqtt": {"host": "127.0.0.1", "port": broker.port, "discovery": True}},
+    }
+    cfg = parse_analytics(raw)
+    plans = [
+        SourcePlan(c, str(person_clip), c, False, detect_ir, InferenceConfig(), analytics=cfg) for c in ("door", "yard")
+    ]
+    sup = Supervisor(Metrics(), Outputs(), lambda fr: None)
+    door, yard = "yolovino_yolo_door", "yolovino_yolo_yard"
+    try:
+        sup.apply(plans, strict=True)
+        occupied = lambda node: f"homeassistant/binary_sensor/{node}/floor_occupied/config" in configs(sub, node)  # noqa: E731
+        assert wait_until(lambda: occupied(door) and occupied(yard), 120), sorted(configs(sub))
+        yard_topics = set(configs(sub, yard))
+        assert sup.apply(plans[:1])["removed"] == ["yard"]
+        assert wait_until(lambda: not configs(sub, yard), 10), sorted(configs(sub, yard))
+        assert all(retained(sub)[t] == b"" for t in yard_topics) and occupied(door)
+        assert retained(sub)["yolo/yard/availability"] == b""  # the removed camera's retained state is cleared
+    finally:
+        sup.close()
+    assert wait_until(lambda: retained(sub).get("yolo/door/availability") == b"offline", 10)
+    assert configs(sub, door)  # kept: unavailable until the app runs again
+    sub.close()
