@@ -219,6 +219,16 @@ def test_removed_camera_and_zone_remove_their_entities(broker, real_frame):
         late.client.publish("homeassistant/status", "online", qos=1)
         assert wait_until(lambda: sent() == before + len(configs(sub, door)), 10), (before, sent())
         late.close()
+        # the broker restarts having lost its retained messages: the app announces again when it reconnects
+        broker.stop()
+        for db in broker.dir.glob("*.db"):
+            db.unlink()
+        broker.start()
+        fresh = Subscriber(broker.port, "#", client_id="ha-fresh")
+        assert wait_until(lambda: configs(fresh, door) == configs(sub, door), 30), sorted(configs(fresh))
+        assert wait_until(lambda: retained(fresh).get("site/door/availability") == b"online", 10)
+        assert not configs(fresh, yard)
+        fresh.close()
     finally:
         analytics.close()
         sub.close()

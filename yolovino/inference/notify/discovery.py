@@ -22,7 +22,8 @@ the first counts message that holds it, a class when it is first counted in a zo
 that is gone from the counts has its entities removed (an empty retained config, Home Assistant's way to
 delete an entity). A camera removed from the config (live reload) removes all of its entities; at a clean
 shutdown every camera goes "offline". When Home Assistant restarts (its birth message "online" on
-`<prefix>/status`) every config is published again, in case the broker lost its retained messages.
+`<prefix>/status`) and when we reconnect to the broker (which may have restarted without its retained
+messages), every config and camera availability is published again.
 """
 
 from __future__ import annotations
@@ -164,12 +165,14 @@ class Discovery:
             if announced:
                 self.publish(self.availability_topic(safe), "", True)
 
-    def republish(self) -> None:
-        """Every announced config again (Home Assistant restarted)."""
+    def republish(self, safe_of: Callable[[str], str]) -> None:
+        """Every announced config and camera availability again (Home Assistant restarted, or the broker
+        came back and may have lost its retained messages)."""
         with self._lock:
-            for announced in self._configs.values():
+            for source, announced in self._configs.items():
                 for topic, payload in announced.items():
                     self.publish(topic, payload, True)
+                self.publish(self.availability_topic(safe_of(source)), "online", True)
 
     def offline(self, safe_of: Callable[[str], str]) -> None:
         """Each announced camera "offline" (a clean shutdown: the entities stay, unavailable)."""

@@ -107,11 +107,20 @@ class MqttConsumer:
         client.publish(f"{self.cfg.topic}/status", "online", qos=1, retain=True)
         if self.discovery is not None:
             client.subscribe(f"{self.cfg.discovery_prefix}/status", qos=1)
+            self._republish()  # a broker that restarted without persistence lost the retained configs
 
     def _on_ha_status(self, client, userdata, message) -> None:
         """Home Assistant's birth message: it (re)started, so announce every entity again."""
-        if message.payload == b"online" and self.discovery is not None:
-            self.discovery.republish()
+        if message.payload == b"online":
+            self._republish()
+
+    def _republish(self) -> None:
+        """On paho's thread: an exception here would end its network loop, so a full queue is only logged."""
+        if self.discovery is not None:
+            try:
+                self.discovery.republish(topic_safe)
+            except RuntimeError as exc:
+                log.warning("MQTT %s: Home Assistant discovery not republished (%s)", self.name, exc)
 
     def _publish_config(self, topic: str, payload: str, retain: bool) -> None:
         """Discovery messages: QoS 1 whatever the events' QoS (an entity lost is an entity missing)."""
