@@ -33,8 +33,14 @@ from yolovino.inference.core.results import Frame
 from yolovino.inference.notify.hub import EventHub
 
 ZONE = "loading bay"  # a name with a space: its ids are slugs, its templates quote it
-# Home Assistant's documented options of MQTT sensors and binary sensors (integrations sensor.mqtt,
-# binary_sensor.mqtt) and of the shared `device`, `origin` and `availability` mappings
+# Home Assistant's documented options of MQTT sensors, binary sensors and images (integrations sensor.mqtt,
+# binary_sensor.mqtt, image.mqtt) and of the shared `device`, `origin` and `availability` mappings
+ENTITY = {
+    "availability", "availability_mode", "availability_template", "availability_topic", "device",
+    "enabled_by_default", "encoding", "entity_category", "entity_picture", "icon", "json_attributes_template",
+    "json_attributes_topic", "name", "default_entity_id", "origin", "payload_available", "payload_not_available",
+    "platform", "unique_id",
+}  # fmt: skip
 COMMON = {
     "availability", "availability_mode", "availability_template", "availability_topic", "device",
     "device_class", "enabled_by_default", "encoding", "entity_category", "entity_picture", "expire_after",
@@ -46,11 +52,12 @@ KEYS = {
     "sensor": COMMON | {"last_reset_value_template", "options", "state_class", "suggested_display_precision",
                         "unit_of_measurement"},
     "binary_sensor": COMMON | {"off_delay", "payload_off", "payload_on"},
+    "image": ENTITY | {"content_type", "image_encoding", "image_topic", "url_template", "url_topic"},
 }  # fmt: skip
 DEVICE_KEYS = {"configuration_url", "connections", "hw_version", "identifiers", "manufacturer", "model",
                "model_id", "name", "serial_number", "suggested_area", "sw_version", "via_device"}  # fmt: skip
 STATE_CLASSES = {"measurement", "total", "total_increasing"}
-CONFIG_TOPIC = re.compile(r"^homeassistant/(sensor|binary_sensor)/([A-Za-z0-9_-]+)/([A-Za-z0-9_-]+)/config$")
+CONFIG_TOPIC = re.compile(r"^homeassistant/(sensor|binary_sensor|image)/([A-Za-z0-9_-]+)/([A-Za-z0-9_-]+)/config$")
 
 
 @pytest.fixture
@@ -116,7 +123,7 @@ def check_schema(found: dict[str, dict]) -> None:
         assert m is not None, topic
         component = m.group(1)
         assert set(c) <= KEYS[component], (topic, set(c) - KEYS[component])
-        assert c["state_topic"] and c["name"] and c["value_template"].startswith("{{")
+        assert c["name"] and (component == "image" or c["state_topic"] and c["value_template"].startswith("{{"))
         assert isinstance(c["device"]["identifiers"], list) and c["device"]["identifiers"][0]
         assert set(c["device"]) <= DEVICE_KEYS and c["origin"]["name"] == "yolovino"
         assert c["availability_mode"] in ("all", "any", "latest")
@@ -124,6 +131,8 @@ def check_schema(found: dict[str, dict]) -> None:
                                                  "value_template"} for a in c["availability"])  # fmt: skip
         if component == "sensor":
             assert c["state_class"] in STATE_CLASSES
+        elif component == "image":
+            assert c["image_topic"] and c["content_type"] == "image/jpeg"
         else:
             assert c["device_class"] == "occupancy" and (c["payload_on"], c["payload_off"]) == ("ON", "OFF")
 
@@ -145,8 +154,8 @@ def test_discovery_entities_follow_the_counts_and_availability(broker, real_fram
     try:
         feed(analytics, Cam("door"), real_frame, crossing_frames())
         node = "yolovino_yolo_door"
-        want = {f"{node}/{o}" for o in ("tracks_active", "gate_in_crossings", "gate_out_crossings")}
-        assert wait_until(lambda: len(configs(sub)) == 6, 10), sorted(configs(sub))
+        want = {f"{node}/{o}" for o in ("tracks_active", "gate_in_crossings", "gate_out_crossings", "last_event")}
+        assert wait_until(lambda: len(configs(sub)) == 7, 10), sorted(configs(sub))
         found = configs(sub)
         check_schema(found)
         objects = {"/".join(t.split("/")[2:4]) for t in found}
@@ -160,7 +169,7 @@ def test_discovery_entities_follow_the_counts_and_availability(broker, real_fram
         assert {tuple(c["device"]["identifiers"]) for c in found.values()} == {(node,)}  # one device
         # every state topic received values, and each template reads the truth from them
         state = retained(sub)
-        states = {t.split("/")[3]: render(c, state[c["state_topic"]]) for t, c in found.items()}
+        states = {t.split("/")[3]: render(c, state[c["state_topic"]]) for t, c in found.items() if "state_topic" in c}
         counts = json.loads(state["yolo/door/counts"])
         assert counts["zones"][ZONE]["occupancy"] == {"person": 1} and counts["lines"]["gate"]["out"] == {"person": 1}
         assert states[f"{zone}_occupied"] == "ON" and states[f"{zone}_person_count"] == "1"
@@ -171,6 +180,10 @@ def test_discovery_entities_follow_the_counts_and_availability(broker, real_fram
         jpeg = base64.b64decode(crossed["snapshot_jpeg"])
         assert jpeg == open(crossed["snapshot"], "rb").read()
         assert cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape == (400, 800, 3)
+        # the image entity shows the last event's snapshot: its JPEG bytes, retained on its image topic
+        image = found[f"homeassistant/image/{node}/last_event/config"]
+        last = [e["snapshot"] for e in sub.events() if "snapshot" in e][-1]
+        assert wait_until(lambda: retained(sub).get(image["image_topic"]) == open(last, "rb").read(), 10)
         assert state["yolo/door/availability"] == b"online" and state["yolo/status"] == b"online"
         for c in found.values():
             assert {a["topic"] for a in c["availability"]} == {"yolo/status", "yolo/door/availability"}

@@ -11,6 +11,9 @@ namespace `topic`, so two apps on one broker do not collide):
     sensor         <line>_in_crossings  crossings of the line in each direction since the camera started
     sensor         <line>_out_crossings   (state_class total_increasing: a restart from 0 is a reset)
     sensor         tracks_active        objects tracked on the camera now
+    image          last_event           the snapshot of the camera's last event (with `snapshots:` on), its
+                                        JPEG's bytes retained on `<topic>/<camera>/snapshot` (at most
+                                        `embed_max_kb`, as embedded snapshots)
 
 Every entity reads the camera's retained counts message (`<topic>/<camera>/counts`, the JSON documented in
 mqtt.py) with a `value_template`, so no extra state traffic is sent and Home Assistant gets the current
@@ -81,7 +84,7 @@ class Discovery:
         config = {
             "name": name,
             "unique_id": f"{node}_{obj}",
-            "state_topic": f"{self.topic}/{safe}/counts",
+            **({"state_topic": f"{self.topic}/{safe}/counts"} if component != "image" else {}),
             **extra,
             "availability": [
                 {"topic": f"{self.topic}/status", "payload_available": "online", "payload_not_available": "offline"},
@@ -155,6 +158,22 @@ class Discovery:
             if first:
                 self.publish(self.availability_topic(safe), "online", True)
 
+    def snapshot_topic(self, safe: str) -> str:
+        """The camera's last event snapshot: the JPEG's bytes, retained (what the `image` entity shows)."""
+        return f"{self.topic}/{safe}/snapshot"
+
+    def announce_image(self, source: str, safe: str) -> None:
+        """The `image` entity of the camera's last event snapshot, announced with its first snapshot."""
+        obj = "last_event"
+        extra = {"image_topic": self.snapshot_topic(safe), "content_type": "image/jpeg", "icon": "mdi:cctv"}
+        topic, payload = self._entity(source, safe, "image", obj, "Last event", extra)
+        with self._lock:
+            announced = self._configs.get(source)
+            if announced is not None and announced.get(topic) != payload:
+                self.publish(topic, payload, True)
+                announced[topic] = payload
+                self._regions[source][topic] = ""  # camera-wide: goes with the camera only
+
     def remove(self, source: str, safe: str) -> None:
         """The camera is gone (removed from the config): delete its entities and its retained state."""
         with self._lock:
@@ -164,6 +183,7 @@ class Discovery:
                 self.publish(topic, "", True)
             if announced:
                 self.publish(self.availability_topic(safe), "", True)
+                self.publish(self.snapshot_topic(safe), "", True)
 
     def republish(self, safe_of: Callable[[str], str]) -> None:
         """Every announced config and camera availability again (Home Assistant restarted, or the broker

@@ -10,6 +10,7 @@ Topics (`topic` defaults to "yolo"; the source name is made topic-safe):
                                "lines": {<line>: {"in": {<class>: n}, "out": {..}}}, "tracks_active": n}
     <topic>/status            retained "online"; the broker publishes "offline" (last will) if we vanish
     <topic>/<source>/availability  with `discovery: true`: retained "online", "offline" at a clean shutdown
+    <topic>/<source>/snapshot with `discovery: true`: retained, the JPEG bytes of the last event's snapshot
     <prefix>/.../config       with `discovery: true`: Home Assistant discovery (notify/discovery.py)
 
 paho's network loop runs on its own thread and reconnects by itself (1 s, doubling to 10 s). A broker
@@ -152,10 +153,30 @@ class MqttConsumer:
         base = f"{self.cfg.topic}/{safe}"
         for event in delivery.events:
             self._publish(f"{base}/events", dumps(event_message(event, self.embedder)))
-        if delivery.counts is not None:
-            if self.discovery is not None:  # the entities first: Home Assistant then reads the retained counts
+        if self.discovery is not None:  # the entities first: Home Assistant then reads the retained state
+            if delivery.counts is not None:
                 self.discovery.update(delivery.source, safe, delivery.counts)
+            snapshots = [e.snapshot for e in delivery.events if e.snapshot]
+            if snapshots:
+                self._last_snapshot(self.discovery, delivery.source, safe, snapshots[-1])
+        if delivery.counts is not None:
             self._publish(f"{base}/counts", json.dumps(delivery.counts, separators=(",", ":")), retain=True)
+
+    def _last_snapshot(self, discovery: Discovery, source: str, safe: str, path: str) -> None:
+        """The camera's `image` entity shows the snapshot: its JPEG's bytes, retained, if within embed_max_kb."""
+        limit = self.cfg.embed_max_kb * 1024
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(limit + 1)
+        except OSError:
+            return  # gone already (retention): the event message still names it
+        if len(data) > limit:
+            return  # the entity keeps the previous picture; the event message names this one
+        discovery.announce_image(source, safe)
+        info = self.client.publish(discovery.snapshot_topic(safe), data, qos=1, retain=True)
+        if info.rc == self._mqtt.MQTT_ERR_QUEUE_SIZE:
+            self.dropped += 1
+            raise RuntimeError(f"paho's queue is full ({self.cfg.max_queue} messages)")
 
     def clip_ready(self, source: str, path: str, events: list[Event]) -> None:
         """A clip is complete on disk: the follow-up message on <topic>/<source>/clips (worker thread)."""
