@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import os
 import re
 
@@ -145,7 +146,8 @@ def render(config: dict, payload: bytes) -> str:
     return template.render(value_json=json.loads(payload), value=payload.decode()).strip()
 
 
-def test_discovery_entities_follow_the_counts_and_availability(broker, real_frame, tmp_path):
+def test_discovery_entities_follow_the_counts_and_availability(broker, real_frame, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="yolovino")
     broker.start()
     sub = Subscriber(broker.port, "#", client_id="ha-sub")
     assert sub.subscribed.wait(10)
@@ -194,6 +196,7 @@ def test_discovery_entities_follow_the_counts_and_availability(broker, real_fram
     assert wait_until(lambda: retained(sub).get("yolo/status") == b"offline", 10)
     avail = [p for t, p, _ in sub.messages if t == "yolo/door/availability"]
     assert avail == [b"online", b"offline"]
+    assert not caplog.records, caplog.text  # a clean shutdown logs no warning
     sub.close()
 
 
@@ -241,6 +244,9 @@ def test_removed_camera_and_zone_remove_their_entities(broker, real_frame):
         assert wait_until(lambda: configs(fresh, door) == configs(sub, door), 30), sorted(configs(fresh))
         assert wait_until(lambda: retained(fresh).get("site/door/availability") == b"online", 10)
         assert not configs(fresh, yard)
+        # a reload keeps the door camera but no longer sends its events to MQTT: its entities go too
+        analytics.hub.add_source("door", parse_analytics({"events": {"jsonl": None}}).events)
+        assert wait_until(lambda: not configs(fresh, door), 10), sorted(configs(fresh, door))
         fresh.close()
     finally:
         analytics.close()

@@ -332,6 +332,8 @@ class EventHub:
             if key not in self.consumers:
                 self.consumers[key] = QueuedConsumer(make(), out.queue_size)
             routes.append(self.consumers[key])
+        for dropped in [c for c in self._routes.get(source, ()) if c not in routes]:  # a reload took it away
+            dropped.call("source_removed", source)
         self._routes[source] = routes
         self._outputs[source] = out
         self._layout.pop(source, None)  # a (re)configured source sends its counts with its first frame

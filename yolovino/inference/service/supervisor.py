@@ -219,6 +219,8 @@ class Supervisor:
         """Tracking, zones and events for this source (the shared stage, its event outputs, its stride)."""
         cfg = plan.analytics
         if cfg is None:
+            if self.analytics is not None and self.analytics.hub is not None:  # a reload turned them off
+                self.analytics.hub.remove_source(src.id)
             return
         if self.analytics is None:
             from yolovino.inference.analytics.metrics import register_analytics
