@@ -3,6 +3,7 @@
     events:
       jsonl: events.jsonl
       mqtt: {host: 127.0.0.1, port: 1883, topic: yolo}          # topics yolo/<source>/events, .../counts
+           # + discovery: true (Home Assistant entities, notify/discovery.py), embed_snapshot: true (base64 JPEG)
       webhook: {url: "http://127.0.0.1:8080/hook", timeout_s: 2, retries: 3}   # or just the URL
       snapshots: {dir: snapshots, kinds: [line_crossed, zone_entered]}        # or just the folder
       db: {path: events.db, max_age_days: 30, max_mb: 2000}      # SQLite event store, or just the file
@@ -59,8 +60,15 @@ class MqttOutput(_Config):
     password_env: Text | None = None  # name of the environment variable holding the password (never the YAML)
     keepalive: Int = Field(default=30, ge=1, le=10**7)
     max_queue: Int = Field(default=1000, ge=1, le=10**7)  # messages paho keeps while the broker is away
+    # the event's snapshot in the message itself (base64 JPEG, notify/payload.py), for consumers without file
+    # access; a snapshot larger than embed_max_kb is left out (the message says so and keeps its path)
+    embed_snapshot: Annotated[bool, Strict()] = False
+    embed_max_kb: Int = Field(default=256, ge=1, le=64 * 1024)
+    # Home Assistant MQTT discovery (notify/discovery.py): a device per camera, entities per zone and line
+    discovery: Annotated[bool, Strict()] = False
+    discovery_prefix: Text = "homeassistant"
 
-    @field_validator("topic")
+    @field_validator("topic", "discovery_prefix")
     @classmethod
     def _no_wildcards(cls, topic: str) -> str:
         if any(c in topic for c in "#+"):
@@ -74,6 +82,8 @@ class WebhookOutput(_Config):
     retries: Int = Field(default=3, ge=0, le=100)
     backoff_s: Num = Field(default=0.5, ge=0.0, le=600.0)
     max_backoff_s: Num = Field(default=5.0, ge=0.0, le=3600.0)
+    embed_snapshot: Annotated[bool, Strict()] = False  # as MqttOutput's
+    embed_max_kb: Int = Field(default=256, ge=1, le=64 * 1024)
 
     @field_validator("url")
     @classmethod

@@ -7,9 +7,10 @@ when a queue is full the newest events are dropped and counted, and logged once 
 consumer's failures ("webhook down ... / restored after N s").
 
 Consumers implement `EventConsumer` (notify/base.py: a name, `handle(delivery)` on the worker thread,
-`close()`); the hub builds them through the CONSUMERS registry from the `events:` outputs of a source's
-analytics config (notify/config.py). Sources that name the same output (the same file, broker or URL)
-share one consumer.
+`close()`), and optionally `source_removed(source)` (the source left the config: a live reload; MQTT removes
+its Home Assistant entities), called on the same worker thread in order with the deliveries; the hub builds
+them through the CONSUMERS registry from the `events:` outputs of a source's analytics config
+(notify/config.py). Sources that name the same output (the same file, broker or URL) share one consumer.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,8 +34,17 @@ from yolovino.inference.core.fileio import write_bytes
 from yolovino.inference.core.redact import one_line, redact
 from yolovino.inference.notify.base import CONSUMERS, ClipMarker, Delivery, EventConsumer, register_consumer
 from yolovino.inference.notify.config import EventOutputs, SnapshotOutput, WebhookOutput
+from yolovino.inference.notify.payload import SnapshotEmbedder, clip_message, event_message
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Call:
+    """An optional method of the consumer to call on its worker thread, in order with its deliveries."""
+
+    method: str
+    args: tuple
 
 
 class QueuedConsumer:
@@ -43,7 +53,7 @@ class QueuedConsumer:
     def __init__(self, consumer: EventConsumer, size: int = 1000):
         self.consumer = consumer
         self.name = consumer.name
-        self.queue: queue.Queue[Delivery | None] = queue.Queue(maxsize=max(1, size))
+        self.queue: queue.Queue[Delivery | _Call | None] = queue.Queue(maxsize=max(1, size))
         self.sent = self.dropped = self.failed = 0
         self.up = True
         self._dropping = False
@@ -65,11 +75,29 @@ class QueuedConsumer:
                     self.queue.maxsize,
                 )
 
+    def call(self, method: str, *args, timeout: float = 5.0) -> bool:
+        """Queue a call of the consumer's optional `method(*args)` behind what is queued (a no-op for a
+        consumer without it); waits up to `timeout` for room. False when it could not be queued."""
+        if not callable(getattr(self.consumer, method, None)):
+            return True
+        try:
+            self.queue.put(_Call(method, args), timeout=timeout)
+            return True
+        except queue.Full:
+            log.warning("events to %s: queue full, %s not sent", self.name, method)
+            return False
+
     def _run(self) -> None:
         while True:
             item = self.queue.get()
             if item is None:
                 return
+            if isinstance(item, _Call):
+                try:
+                    getattr(self.consumer, item.method)(*item.args)
+                except Exception as exc:  # noqa: BLE001 - as a delivery's failure: the worker goes on
+                    log.warning("events to %s: %s failed (%s)", self.name, item.method, one_line(exc))
+                continue
             try:
                 if item.clip is not None:
                     self.consumer.clip_ready(item.source, item.clip, item.events)  # type: ignore[attr-defined]
@@ -149,6 +177,7 @@ class WebhookConsumer:
         self.cfg = cfg
         self.name = f"webhook:{redact(cfg.url).split('?')[0]}"  # no credentials in logs or metric labels
         self._stop = stop or threading.Event()
+        self.embedder = SnapshotEmbedder(cfg.embed_max_kb * 1024) if cfg.embed_snapshot else None
 
     MAX_ANSWER_BYTES = 64 * 1024  # of the receiver's answer body: its status is what counts
 
@@ -168,25 +197,33 @@ class WebhookConsumer:
                 left -= len(chunk)
 
     def handle(self, delivery: Delivery) -> None:
+        """POST each event's message (notify/payload.py: its snapshot and clip, the snapshot embedded on request)."""
         for event in delivery.events:
-            body = json.dumps(event.to_dict()).encode()
-            delay = self.cfg.backoff_s
-            for attempt in range(self.cfg.retries + 1):
-                try:
-                    self._post(body)
-                    break
-                except urllib.error.HTTPError as exc:
-                    if 400 <= exc.code < 500 and exc.code != 429:
-                        raise RuntimeError(f"HTTP {exc.code} (not retried)") from None
-                    if attempt == self.cfg.retries:
-                        raise RuntimeError(f"HTTP {exc.code} after {attempt + 1} tries") from None
-                except (OSError, TimeoutError) as exc:  # refused, reset, timed out
-                    if attempt == self.cfg.retries:
-                        why = f"{type(exc).__name__}: {one_line(exc, self.cfg.url)}"
-                        raise RuntimeError(f"{why} after {attempt + 1} tries") from None
-                if self._stop.wait(delay):
-                    raise RuntimeError("closing")
-                delay = min(delay * 2, self.cfg.max_backoff_s)
+            self._send(json.dumps(event_message(event, self.embedder)).encode())
+
+    def clip_ready(self, source: str, path: str, events: list[Event]) -> None:
+        """A clip is complete on disk: POST the follow-up {"type": "clip_ready", ...} (worker thread)."""
+        self._send(json.dumps(clip_message(source, path, events)).encode())
+
+    def _send(self, body: bytes) -> None:
+        """POST with the retries and backoff of the class docstring; raises when it gives up."""
+        delay = self.cfg.backoff_s
+        for attempt in range(self.cfg.retries + 1):
+            try:
+                self._post(body)
+                break
+            except urllib.error.HTTPError as exc:
+                if 400 <= exc.code < 500 and exc.code != 429:
+                    raise RuntimeError(f"HTTP {exc.code} (not retried)") from None
+                if attempt == self.cfg.retries:
+                    raise RuntimeError(f"HTTP {exc.code} after {attempt + 1} tries") from None
+            except (OSError, TimeoutError) as exc:  # refused, reset, timed out
+                if attempt == self.cfg.retries:
+                    why = f"{type(exc).__name__}: {one_line(exc, self.cfg.url)}"
+                    raise RuntimeError(f"{why} after {attempt + 1} tries") from None
+            if self._stop.wait(delay):
+                raise RuntimeError("closing")
+            delay = min(delay * 2, self.cfg.max_backoff_s)
 
     def close(self) -> None:
         self._stop.set()
@@ -279,7 +316,7 @@ class EventHub:
         self._outputs: dict[str, EventOutputs] = {}
         self._snapshots: dict[str, _SnapshotStage] = {}
         self._clips: dict[str, ClipMarker] = {}
-        self._counts_sent: set[str] = set()
+        self._layout: dict[str, tuple] = {}  # per source, the zones and lines of the last counts sent
 
     @classmethod
     def build(cls, outputs: dict[str, EventOutputs]) -> EventHub:
@@ -299,8 +336,14 @@ class EventHub:
             if key not in self.consumers:
                 self.consumers[key] = QueuedConsumer(make(), out.queue_size)
             routes.append(self.consumers[key])
+        for dropped in [c for c in self._routes.get(source, ()) if c not in routes]:  # a reload took it away
+            dropped.call("source_removed", source)
         self._routes[source] = routes
         self._outputs[source] = out
+        self._layout.pop(source, None)  # a (re)configured source sends its counts with its first frame
+        old = self._snapshots.pop(source, None)
+        if old is not None:  # a restarted source: the old stage's queue goes out first
+            old.queue.close()
         if out.snapshots is not None:
             self._snapshots[source] = _SnapshotStage(out.snapshots, self._fan_out, out.queue_size)
 
@@ -321,6 +364,17 @@ class EventHub:
             if callable(getattr(consumer.consumer, "clip_ready", None)):
                 consumer.offer(Delivery(source, list(events), clip=path))
 
+    def remove_source(self, source: str) -> None:
+        """The source left the config (a live reload): what it queued goes out, then each of its consumers
+        that has `source_removed` is told (MQTT removes its Home Assistant entities); others stay open."""
+        stage = self._snapshots.pop(source, None)
+        if stage is not None:
+            stage.queue.close()
+        for consumer in self._routes.pop(source, ()):
+            consumer.call("source_removed", source)
+        self._outputs.pop(source, None)
+        self._layout.pop(source, None)
+
     def _fan_out(self, delivery: Delivery) -> None:
         for consumer in self._routes.get(delivery.source, ()):
             consumer.offer(delivery)
@@ -334,10 +388,17 @@ class EventHub:
         clips = self._clips.get(source)
         if clips is not None and events:
             clips.mark(events)  # sets Event.clip before any consumer sees the event
-        regional = any(e.zone or e.line for e in info.events) or source not in self._counts_sent
+        # counts come with a processed frame (its scene); the final events of a closed source carry none. They
+        # are sent when a zone or line event changed them, and when the zones and lines changed (the first
+        # frame, the UI's editor): what Home Assistant discovery follows (notify/discovery.py)
+        layout = tuple((c.kind, c.name) for c in info.counts)
+        has_counts = info.scene is not None or bool(info.counts)
+        changed = any(e.zone or e.line for e in info.events) or self._layout.get(source) != layout
+        regional = has_counts and changed
         if not events and not regional:
             return
-        self._counts_sent.add(source)
+        if regional:
+            self._layout[source] = layout
         delivery = Delivery(source, events, info.counts_dict() if regional else None)
         snap = self._snapshots.get(source)
         if snap is not None and events:

@@ -186,10 +186,15 @@ class Supervisor:
             changed = [k for k in self.running if k in new and new[k] != self.running[k].plan]
             added = [k for k in new if k not in self.running]
             # stop first (a changed source restarts under the same name, and outputs keep their paths)
+            gone = [self.running[k].source.id for k in removed]
             waits = [(k, self._stop(k)) for k in removed + changed]
             for k, done in waits:
                 if not done.wait(30):
                     log.warning("source %s: outputs not finalised within 30 s", safe_name(k))
+            hub = self.analytics.hub if self.analytics is not None else None
+            if hub is not None:
+                for sid in gone:  # its last events sent, then its Home Assistant entities removed
+                    hub.remove_source(sid)
             failed = []
             for k in changed + added:
                 try:
@@ -223,6 +228,8 @@ class Supervisor:
         its event clips: the sink that marks events, attached to the hub)."""
         cfg = plan.analytics
         if cfg is None:
+            if self.analytics is not None and self.analytics.hub is not None:  # a reload turned them off
+                self.analytics.hub.remove_source(src.id)
             return
         if self.analytics is None:
             from yolovino.inference.analytics.metrics import register_analytics
