@@ -30,6 +30,32 @@ RANGE_ESTIMATORS = ("default", "minmax", "mean_minmax", "mean_quantile", "mean_n
 # - detect: NNCF's defaults.
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {"pose": {"fast_bias_correction": False}}
 
+# The reference build of each task (`yolovino-quantize build-default --task T`, bench/quantize_bench.py,
+# bench/quantize_options.py), paths under the assets root (shared/DATA.md). Calibration and validation never
+# share a picture (quantize/overlap.py, tests/test_overlap.py): segment's only polygons are coco128-seg, whose
+# JPEGs are re-encoded copies of coco128's photos, so segment calibrates on coco-val128's (val2017, unlabelled
+# use); pose calibrates on coco128's photos and validates on coco-mini-pose (val2017 persons with keypoints).
+DEFAULT_BUILDS: dict[str, dict[str, str]] = {
+    "detect": {
+        "name": "yolov8n",
+        "pt": "models/reconstructed/yolov8n.pt",
+        "calib": "datasets/coco128/images/train2017",
+        "val": "datasets/coco-val128/coco-val128.yaml",
+    },
+    "segment": {
+        "name": "yolov8n-seg",
+        "pt": "models/reconstructed/yolov8n-seg.pt",
+        "calib": "datasets/coco-val128/images/val2017",
+        "val": "datasets/coco128-seg/coco128-seg.yaml",
+    },
+    "pose": {
+        "name": "yolov8n-pose",
+        "pt": "models/reconstructed/yolov8n-pose.pt",
+        "calib": "datasets/coco128/images/train2017",
+        "val": "datasets/coco-mini-pose/coco-mini-pose.yaml",
+    },
+}
+
 
 def preset_of(name: str):
     import nncf
@@ -46,6 +72,9 @@ class QuantOptions:
     fast_bias_correction: bool = True
     range_estimator: str = "default"
     float_branches: tuple[str, ...] = ()
+    # SmoothQuant on the convolutions with this alpha (None = off). NNCF runs SmoothQuant only for
+    # ModelType.TRANSFORMER, so this also sets that model type (which changes NNCF's quantizer placement too)
+    smooth_quant: float | None = None
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -59,6 +88,8 @@ class QuantOptions:
         unknown = [b for b in self.float_branches if b not in BRANCHES]
         if unknown:
             raise QuantizeError(f"float branches must be among {', '.join(BRANCHES)}, got {', '.join(unknown)}")
+        if self.smooth_quant is not None and not 0.0 <= self.smooth_quant <= 1.0:
+            raise QuantizeError(f"SmoothQuant alpha must be in [0, 1], got {self.smooth_quant!r}")
 
     @classmethod
     def for_task(
@@ -84,14 +115,24 @@ class QuantOptions:
             "subset_size": min(self.subset_size, n_calib),
             "fast_bias_correction": self.fast_bias_correction,
         }
+        advanced: dict[str, Any] = {}
         if self.range_estimator != "default":
-            from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
             from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
-            advanced = AdvancedQuantizationParameters(
-                activations_range_estimator_params=getattr(RangeEstimatorParametersSet, self.range_estimator.upper())
+            advanced["activations_range_estimator_params"] = getattr(
+                RangeEstimatorParametersSet, self.range_estimator.upper()
             )
-            kw["advanced_quantization_parameters" if accuracy_control else "advanced_parameters"] = advanced
+        if self.smooth_quant is not None:
+            import nncf
+            from nncf.quantization.advanced_parameters import AdvancedSmoothQuantParameters
+
+            kw["model_type"] = nncf.ModelType.TRANSFORMER
+            advanced["smooth_quant_alphas"] = AdvancedSmoothQuantParameters(convolution=self.smooth_quant, matmul=-1)
+        if advanced:
+            from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
+
+            params = AdvancedQuantizationParameters(**advanced)
+            kw["advanced_quantization_parameters" if accuracy_control else "advanced_parameters"] = params
         return kw
 
     def as_dict(self) -> dict[str, Any]:
