@@ -36,7 +36,7 @@ from pathlib import Path
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 from bench.benchlib import REPO, machine_info, machine_line, write_json
-from bench.quantize_bench import TASKS, assets, data_overlap, validation_yaml
+from bench.quantize_bench import TASKS, assets, data_overlap, ultralytics_int8, validation_yaml
 from yolovino.quantize.options import QuantOptions
 
 VARIANTS = {
@@ -62,6 +62,9 @@ VARIANTS = {
     # accuracy control (quantize/accuracy_control.py: the worst drop of box and mask/keypoints, max drop 1 point)
     # from the default PTQ, watching the first --ac-images validation images
     "ac": QuantOptions(),
+    # the anchor: Ultralytics' own INT8 export of the same checkpoint, calibrated on the same images
+    # (bench/quantize_bench.py ultralytics_int8); its row's "vs default" is theirs minus ours
+    "ultralytics": QuantOptions(),
 }
 BRANCH_OF_TASK = {"detect": (), "segment": ("box", "mask", "proto"), "pose": ("box", "kpt")}
 
@@ -79,6 +82,8 @@ def bench_task(
     ac_images: int = 64,
     speed_rounds: int = 3,
 ) -> dict:
+    import openvino as ov
+
     from yolovino.quantize.accuracy_control import quantize_ac
     from yolovino.quantize.bootstrap import BootstrapSettings, PairedBootstrap
     from yolovino.quantize.calibration import ImageSource
@@ -98,7 +103,8 @@ def bench_task(
         if "more-calib" in variants:
             data_overlap(folder, val, allow_overlap)
             more += ImageSource.from_args(None, folder, "train").check().tensors(meta.imgsz, meta.stride, limit=300)
-    measured = {"fp32": validate_ir(save_ir(fp32, tmp / "fp32", task), val, box_only=box_only)}
+    irs = {"fp32": save_ir(fp32, tmp / "fp32", task)}
+    measured = {"fp32": validate_ir(irs["fp32"], val, box_only=box_only)}
     pairs = PairedBootstrap(measured["fp32"].evaluation["box"].image_ids, BootstrapSettings(resamples=resamples))
     pairs.intervals(measured["fp32"])
     rows: dict[str, dict] = {"fp32": {"metrics": measured["fp32"].to_dict(), "seconds": None}}
@@ -111,7 +117,10 @@ def bench_task(
             continue  # no --more-calib folder: the same calibration as the default
         t = time.perf_counter()
         try:
-            if name == "ac":
+            if name == "ultralytics":
+                irs[name], _ = ultralytics_int8(pt, calib_dir, tmp / "ul")
+                q = ov.Core().read_model(next(irs[name].glob("*.xml")))
+            elif name == "ac":
                 ptq = quantize_ptq(fp32, meta, tensors, options)
                 q = quantize_ac(fp32, meta, tensors, val, options=options, val_images=ac_images, ptq_model=ptq).model
             else:
@@ -121,10 +130,12 @@ def bench_task(
             print(f"[{task}] {name} failed: {rows[name]['error']}", file=sys.stderr, flush=True)
             continue
         seconds = time.perf_counter() - t
-        m = measured[name] = validate_ir(save_ir(q, tmp / name, task), val, box_only=box_only)
+        if name != "ultralytics":
+            irs[name] = save_ir(q, tmp / name, task)
+        m = measured[name] = validate_ir(irs[name], val, box_only=box_only)
         pairs.intervals(m)
         rows[name] = {
-            "options": options.as_dict(),
+            "options": {"exporter": "ultralytics"} if name == "ultralytics" else options.as_dict(),
             "int8_ops": len(quantized_ops(q)),
             "metrics": m.to_dict(),
             "vs_fp32": {k: d.to_dict() for k, d in pairs.compare(measured["fp32"], m).items()},
@@ -133,7 +144,7 @@ def bench_task(
         if "default" in measured and name != "default":
             rows[name]["vs_default"] = {k: d.to_dict() for k, d in pairs.compare(measured["default"], m).items()}
         print(f"[{task}] {name} {m.line()} ({seconds:.0f} s)", file=sys.stderr, flush=True)
-    speed = cpu_per_frame({k: tmp / k for k in measured}, val, speed_rounds)
+    speed = cpu_per_frame({k: irs[k] for k in measured}, val, speed_rounds)
     for k, cpu in speed.items():
         rows[k]["cpu_ms_per_frame"] = round(cpu * 1000, 2)
         rows[k]["speed_vs_fp32"] = round(speed["fp32"] / cpu, 3)
