@@ -31,6 +31,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -81,6 +82,7 @@ def bench_task(
     more_calib: list[Path] | None = None,
     ac_images: int = 64,
     speed_rounds: int = 3,
+    progress: Callable[[dict], None] | None = None,
 ) -> dict:
     import openvino as ov
 
@@ -109,6 +111,22 @@ def bench_task(
     pairs.intervals(measured["fp32"])
     rows: dict[str, dict] = {"fp32": {"metrics": measured["fp32"].to_dict(), "seconds": None}}
     print(f"[{task}] fp32 {measured['fp32'].line()}", file=sys.stderr, flush=True)
+
+    def summary(rows: dict[str, dict]) -> dict:
+        return {
+            "task": task,
+            "calibration": str(calib_dir),
+            "calibration_images": len(tensors),
+            "more_calibration": [str(f) for f in more_calib or []],
+            "more_calibration_images": len(more),
+            "ac_images": ac_images,
+            "validation": str(val),
+            "validation_images": measured["fp32"].images,
+            "overlap": overlap,
+            "bootstrap": BootstrapSettings(resamples=resamples).as_dict(),
+            "variants": rows,
+        }
+
     for name in variants:
         options = VARIANTS[name]
         if any(b not in BRANCH_OF_TASK[task] for b in options.float_branches):
@@ -143,24 +161,25 @@ def bench_task(
         }
         if "default" in measured and name != "default":
             rows[name]["vs_default"] = {k: d.to_dict() for k, d in pairs.compare(measured["default"], m).items()}
-        print(f"[{task}] {name} {m.line()} ({seconds:.0f} s)", file=sys.stderr, flush=True)
-    speed = cpu_per_frame({k: irs[k] for k in measured}, val, speed_rounds)
-    for k, cpu in speed.items():
-        rows[k]["cpu_ms_per_frame"] = round(cpu * 1000, 2)
-        rows[k]["speed_vs_fp32"] = round(speed["fp32"] / cpu, 3)
-    return {
-        "task": task,
-        "calibration": str(calib_dir),
-        "calibration_images": len(tensors),
-        "more_calibration": [str(f) for f in more_calib or []],
-        "more_calibration_images": len(more),
-        "ac_images": ac_images,
-        "validation": str(val),
-        "validation_images": measured["fp32"].images,
-        "overlap": overlap,
-        "bootstrap": BootstrapSettings(resamples=resamples).as_dict(),
-        "variants": rows,
-    }
+        # its speed against FP32, the two alternated now (a ratio from one stretch of the shared box's load)
+        speed = cpu_per_frame({"fp32": irs["fp32"], name: irs[name]}, val, speed_rounds)
+        rows[name]["cpu_ms_per_frame"] = round(speed[name] * 1000, 2)
+        rows[name]["fp32_cpu_ms_per_frame"] = round(speed["fp32"] * 1000, 2)
+        rows[name]["speed_vs_fp32"] = round(speed["fp32"] / speed[name], 3)
+        diffs = "; ".join(
+            f"{k} {_diff(d)} vs {ref}"
+            for ref in ("vs_fp32", "vs_default")
+            for k, d in rows[name].get(ref, {}).items()
+            if k.endswith("_map")
+        )
+        print(
+            f"[{task}] {name} {m.line()} ({seconds:.0f} s) | {diffs} | speed {rows[name]['speed_vs_fp32']:.2f}x FP32",
+            file=sys.stderr,
+            flush=True,
+        )
+        if progress is not None:
+            progress(summary(rows))
+    return summary(rows)
 
 
 def cpu_per_frame(irs: dict[str, Path], val: Path, rounds: int) -> dict[str, float]:
@@ -269,7 +288,7 @@ def main() -> int:
 
     print(machine_line(), flush=True)
     t0 = time.perf_counter()
-    results = []
+    results: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="qopts-") as tmp:
         vals = {task: a.val_data or validation_yaml(task, Path(tmp) / task) for task in tasks}
         try:  # every task's data before the first export: no accuracy figure from calibration images
@@ -278,6 +297,18 @@ def main() -> int:
         except QuantizeError as exc:
             print(f"error: {task}: {exc}", file=sys.stderr)
             return 2
+        machine = machine_info()
+
+        def save(partial: dict | None = None) -> None:
+            """The results so far (after each variant: a run stopped early keeps what it measured)."""
+            doc = {
+                "benchmark": "quantize_options",
+                "machine": machine,
+                "seconds": round(time.perf_counter() - t0),
+                "results": results + ([partial] if partial else []),
+            }
+            write_json(a.out, doc)
+
         for task in tasks:
             val = vals[task]
             results.append(
@@ -293,15 +324,10 @@ def main() -> int:
                     a.more_calib,
                     a.ac_images,
                     a.speed_rounds,
+                    progress=save,
                 )
             )
-            doc = {
-                "benchmark": "quantize_options",
-                "machine": machine_info(),
-                "seconds": round(time.perf_counter() - t0),
-                "results": results,
-            }
-            write_json(a.out, doc)  # after each task
+            save()
     print_table(results)
     print(f"wrote {a.out}")
     return 0
