@@ -39,27 +39,14 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 from bench.benchlib import write_json  # noqa: E402
+from yolovino.quantize.options import DEFAULT_BUILDS  # noqa: E402
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
-TASKS: dict[str, dict[str, Any]] = {
-    "detect": {
-        "pt": "models/reconstructed/yolov8n.pt",
-        "calib": "datasets/coco128/images/train2017",
-        "val": "datasets/coco-val128/coco-val128.yaml",
-    },
-    "segment": {
-        "pt": "models/reconstructed/yolov8n-seg.pt",
-        "calib": "datasets/coco-val128/images/val2017",
-        "val": "datasets/coco128-seg/coco128-seg.yaml",
-    },
-    "pose": {
-        "pt": "models/reconstructed/yolov8n-pose.pt",
-        "calib": "datasets/coco128/images/train2017",
-        "val": "datasets/coco-mini-pose/coco-mini-pose.yaml",
-        "val_splits": ["images/train2017", "images/val2017"],  # both disjoint from calibration
-    },
-}
+# the reference data of each task, the same as `yolovino-quantize build-default --task T`; pose also scores
+# coco-mini-pose's train2017 split (disjoint from calibration too)
+TASKS: dict[str, dict[str, Any]] = {task: dict(d) for task, d in DEFAULT_BUILDS.items()}
+TASKS["pose"]["val_splits"] = ["images/train2017", "images/val2017"]
 
 
 def assets() -> Path:

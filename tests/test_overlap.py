@@ -168,3 +168,36 @@ def test_quantize_bench_refuses_before_the_first_build(monkeypatch, tmp_path, ca
     line = _one_error_line(capsys)
     assert line.startswith("error: segment: calibration images") and "share 128 of the 128" in line
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("task", ["detect", "segment", "pose"])
+def test_default_builds_calibrate_on_images_they_never_score(task, require_asset):
+    """`build-default --task T` (and the benches, which share options.DEFAULT_BUILDS): calibration from a folder
+    of images, validation on labelled images that are other pictures (segment: coco-val128's photos, since
+    coco128-seg's are coco128's re-encoded)."""
+    from yolovino.quantize.cli import default_build_settings
+    from yolovino.quantize.options import DEFAULT_BUILDS
+
+    for key in ("pt", "calib", "val"):
+        require_asset(DEFAULT_BUILDS[task][key])
+    s = default_build_settings(task)
+    assert s.data is None and s.calib_images is not None and s.validation_data == s.val_data
+    calib = ImageSet.of(str(s.calib_images), list_images(s.calib_images))
+    overlap = compare(calib, _set(s.val_data, "val"))
+    assert overlap.shared_images == 0 and overlap.calibration_images >= 128 and overlap.validation_images >= 32
+    if task == "segment":  # what it avoids: coco128's photos are coco128-seg's
+        coco128 = require_asset("datasets/coco128/images/train2017")
+        assert compare(ImageSet.of("coco128", list_images(coco128)), _set(s.val_data, "val"), True).shared_images == 128
+
+
+def test_build_default_names_a_missing_asset_in_one_line(tmp_path, monkeypatch, capsys):
+    from yolovino.quantize.cli import main
+
+    monkeypatch.setenv("YOLO_APP_ASSETS", str(tmp_path))
+    monkeypatch.setenv("YOLO_APP_MODELS", str(tmp_path / "models"))
+    assert main(["build-default", "--task", "segment"]) == 2
+    line = _one_error_line(capsys)
+    assert "yolov8n-seg.pt is missing" in line and str(tmp_path) in line, line
+    with pytest.raises(SystemExit) as stop:  # argparse usage errors: one line, exit 2 (cli.Parser)
+        main(["build-default", "--task", "obb"])
+    assert stop.value.code == 2 and "--task" in _one_error_line(capsys)

@@ -307,11 +307,20 @@ def test_quant_options_reach_nncf(fp32_models, coco128_yaml):
         8, accuracy_control=True
     )
     assert "advanced_parameters" not in QuantOptions().nncf_kwargs(8)
+    # SmoothQuant on the convolutions: NNCF runs it only for ModelType.TRANSFORMER, with the range estimator kept
+    import nncf
+
+    kw = QuantOptions(smooth_quant=0.05, range_estimator="minmax").nncf_kwargs(8)
+    assert kw["model_type"] == nncf.ModelType.TRANSFORMER
+    assert kw["advanced_parameters"].smooth_quant_alphas.convolution == 0.05
+    assert kw["advanced_parameters"].smooth_quant_alphas.matmul == -1
+    assert kw["advanced_parameters"].activations_range_estimator_params == RangeEstimatorParametersSet.MINMAX
+    assert "model_type" not in QuantOptions().nncf_kwargs(8)
     # per-task defaults (chosen on a split disjoint from the reported one), overridable
     assert QuantOptions.for_task("pose").fast_bias_correction is False
     assert QuantOptions.for_task("detect").fast_bias_correction is True
     assert QuantOptions.for_task("pose", fast_bias_correction=True).fast_bias_correction is True
-    for bad in ({"range_estimator": "median"}, {"preset": "fast"}, {"subset_size": 0}):
+    for bad in ({"range_estimator": "median"}, {"preset": "fast"}, {"subset_size": 0}, {"smooth_quant": 1.5}):
         with pytest.raises(QuantizeError):
             QuantOptions(**bad)
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 from yolovino.quantize.checks import check_not_negative, check_positive
 from yolovino.quantize.console import install_interrupt_handler, interrupted, quiet_ultralytics
 from yolovino.quantize.errors import QuantizeError
-from yolovino.quantize.options import BRANCHES, PRESETS, RANGE_ESTIMATORS, BuildSettings
+from yolovino.quantize.options import BRANCHES, DEFAULT_BUILDS, PRESETS, RANGE_ESTIMATORS, BuildSettings
 
 if TYPE_CHECKING:
     from yolovino.quantize.overlap import Overlap
@@ -167,13 +167,17 @@ def make_parser() -> argparse.ArgumentParser:
     _bootstrap_opt(b, 1000)
     _add_quant_opts(b)
 
-    sub.add_parser(
+    bd = sub.add_parser(
         "build-default",
-        help="build models/yolov8n (PTQ on coco128, validated on coco-val128)",
-        description="The default model for `make run`: <assets>/models/reconstructed/yolov8n.pt, "
-        "calibrated on 128 coco128 images, validated on coco-val128, into models/yolov8n/. "
-        "Assets root: ../shared or $YOLO_APP_ASSETS. About 1-2 minutes on 2 cores.",
+        help="build models/yolov8n (or --task segment / pose) from the reference data, calibration and "
+        "validation disjoint",
+        description="The reference models: <assets>/models/reconstructed/yolov8n[-seg|-pose].pt into "
+        "models/<name>/. detect (what `make run` builds): calibrated on coco128's 128 images, validated on "
+        "coco-val128; segment: calibrated on coco-val128's images, validated on coco128-seg; pose: calibrated "
+        "on coco128's images, validated on coco-mini-pose (val2017). Assets root: ../shared or "
+        "$YOLO_APP_ASSETS. About 1-2 minutes on 2 cores for detect, 5-6 for segment and pose.",
     )
+    bd.add_argument("--task", choices=sorted(DEFAULT_BUILDS), default="detect", help="which model (detect)")
 
     v = sub.add_parser(
         "validate",
@@ -304,24 +308,25 @@ def cmd_build(a: argparse.Namespace) -> int:
     return _build_and_summarise(settings, progress=sys.stderr.isatty())
 
 
-def default_build_settings() -> BuildSettings:
+def default_build_settings(task: str = "detect") -> BuildSettings:
+    """The reference build of `task` (options.DEFAULT_BUILDS): calibration images that are never scored."""
     from yolovino.common.paths import assets_root, models_root
 
-    root = assets_root()
+    root, d = assets_root(), DEFAULT_BUILDS[task]
     return BuildSettings(
-        weights=root / "models/reconstructed/yolov8n.pt",
-        name="yolov8n",
-        data=root / "datasets/coco128/coco128.yaml",
-        val_data=root / "datasets/coco-val128/coco-val128.yaml",
-        subset_size=128,
+        weights=root / d["pt"],
+        name=d["name"],
+        calib_images=root / d["calib"],
+        val_data=root / d["val"],
+        subset_size=300,
         out=models_root(),
         bench_seconds=3.0,
     )
 
 
-def cmd_build_default(_a: argparse.Namespace) -> int:
-    s = default_build_settings()
-    for path in (s.weights, s.data, s.val_data):
+def cmd_build_default(a: argparse.Namespace) -> int:
+    s = default_build_settings(a.task)
+    for path in (s.weights, s.calib_images, s.val_data):
         if path is not None and not Path(path).exists():
             raise QuantizeError(f"{path} is missing (assets root {Path(s.weights).parents[2]}; set YOLO_APP_ASSETS)")
     return _build_and_summarise(s, progress=True)
