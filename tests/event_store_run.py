@@ -1,5 +1,6 @@
 """A real headless run (`app.py --headless --config`) of the car sample clip with a line, a zone, snapshots,
-the JSONL events file and the SQLite event store: what the event-store and Review-tab tests read.
+the JSONL events file, event clips of its line crossings and the SQLite event store: what the event-store
+and Review-tab tests read.
 
 Run once per pytest session (the result is kept under the session's base temp folder), ~20 s here.
 """
@@ -22,11 +23,12 @@ class StoreRun:
     jsonl: Path
     snapshots: Path
     clip: Path  # the sample clip that was run
+    clips: Path  # the event clips' folder (outputs/clips.py)
 
 
 def headless_store(tmp_path_factory, detect_ir: Path, clip: Path) -> StoreRun:
     folder = tmp_path_factory.getbasetemp() / "headless-event-store"
-    run = StoreRun(folder, folder / "events.db", folder / "events.jsonl", folder / "snaps", clip)
+    run = StoreRun(folder, folder / "events.db", folder / "events.jsonl", folder / "snaps", clip, folder / "clips")
     if (folder / "done").exists():
         return run
     folder.mkdir(exist_ok=True)
@@ -43,6 +45,7 @@ def headless_store(tmp_path_factory, detect_ir: Path, clip: Path) -> StoreRun:
         jsonl: {run.jsonl}
         db: {run.db}
         snapshots: {{dir: {run.snapshots}, kinds: [line_crossed, zone_entered, track_appeared, zone_left]}}
+        clips: {{dir: {run.clips}, pre_s: 2, post_s: 2, kinds: [line_crossed]}}
 """
     )
     cmd = [sys.executable, "app.py", "--headless", "--model", str(detect_ir), "--config", str(cfg)]

@@ -75,6 +75,31 @@ def test_headless_run_writes_a_store_whose_rows_are_the_jsonl_events(run):
     assert store.choices()["line"] == ["middle"] and store.choices()["zone"] == ["top"]
 
 
+@pytest.mark.slow
+def test_every_line_crossing_of_the_run_has_a_complete_clip_in_the_store(run):
+    """The clip writer (outputs/clips.py), the hub's clip_ready and the store together: every crossing names
+    its clip before delivery, the store marks it ready once the file is final, and ffprobe reads each file."""
+    crossings = [r for r in EventStore(run.db).query(limit=10_000, kind="line_crossed")]
+    assert len(crossings) == 4
+    clips = {r.data["clip"] for r in crossings}
+    assert clips and all(Path(c).parent == run.clips / SOURCE for c in clips), clips
+    with sqlite3.connect(run.db) as db:
+        ready = dict(db.execute("SELECT path, ready FROM files WHERE kind = 'clip'").fetchall())
+        not_ready = db.execute("SELECT COUNT(*) FROM events WHERE kind = 'line_crossed' AND clip_ready = 0")
+        assert not_ready.fetchone()[0] == 0
+    assert ready == dict.fromkeys(clips, 1)
+    written = sorted(p.name for p in (run.clips / SOURCE).iterdir())
+    assert written == sorted(Path(c).name for c in clips)  # no .part left
+    for c in clips:
+        out = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", c],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert out.returncode == 0 and float(out.stdout) >= 3.5, (c, out.stdout, out.stderr)  # pre 2 s + post 2 s
+
+
 def test_kill_9_during_a_burst_loses_no_acknowledged_event(tmp_path):
     db = tmp_path / "burst.db"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
