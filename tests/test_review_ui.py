@@ -14,12 +14,11 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from event_store_run import headless_store
-from test_ui import ARTIFACTS, CHROME_ARGS, CHROMIUM, _free_port, _wait_text
+from test_ui import ARTIFACTS, CHROME_ARGS, CHROMIUM, _free_port, _wait_text, wait_for_ui
 
 from yolovino.inference.core.events import Event, EventKind
 from yolovino.inference.notify.config import StoreOutput
@@ -75,21 +74,7 @@ def review_url(review_store, detect_ir, tmp_path_factory):
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "YOLO_APP_MODELS": str(models)}
     cmd = [sys.executable, "app.py", "--port", str(port), "--model", str(detect_ir), "--events-db", str(run.db)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            pytest.fail(f"UI did not start (rc={proc.poll()}):\n{Path(log.name).read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield url
+    yield wait_for_ui(proc, port, log)
     proc.terminate()
     proc.wait(timeout=30)
     log.close()

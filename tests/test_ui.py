@@ -75,6 +75,25 @@ def ui_models_dir(tmp_path_factory, detect_ir, pose_ir) -> Path:
     return root
 
 
+def wait_for_ui(proc: subprocess.Popen, port: int, log) -> str:
+    """The app's URL once it answers 200; a process that exits or stays silent for 90 s fails the test with
+    the end of its log."""
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return url
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            log.close()
+            pytest.fail(f"UI did not start (rc={proc.poll()}):\n{Path(log.name).read_text()[-3000:]}")
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def app_url(ui_models_dir, video_clip, tmp_path_factory):
     if not CHROMIUM.exists():
@@ -96,21 +115,7 @@ def app_url(ui_models_dir, video_clip, tmp_path_factory):
         stderr=subprocess.STDOUT,
         env=env,
     )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            pytest.fail(f"UI did not start (rc={proc.poll()}):\n{Path(log.name).read_text()[-3000:]}")
-        time.sleep(0.5)
-    yield url
+    yield wait_for_ui(proc, port, log)
     proc.terminate()
     try:
         proc.wait(timeout=15)

@@ -206,11 +206,14 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
     pile up threads. At the bound, the connection that has waited longest without sending a whole request is
     closed to make room (it is a stuck or hostile client: a scraper sends its request at once), so a flood
     of half-requests cannot lock Prometheus or a liveness probe out; only when every connection is busy
-    with a real request is the new one closed at once (a scraper retries). A client that hangs up
-    mid-request is its own business: a debug line, not a traceback on stderr (socketserver's default)."""
+    with a real request does the new one wait, up to `busy_wait` s (real requests end in milliseconds), and
+    is closed if none ends by then (a scraper retries). A client that hangs up mid-request is its own
+    business: a debug line, not a traceback on stderr (socketserver's default)."""
 
     daemon_threads = True
     block_on_close = False
+
+    busy_wait = 0.5
 
     def __init__(self, address, handler, max_connections: int):
         self.max_connections = max_connections
@@ -218,6 +221,7 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
         self._waiting: dict[socket.socket, float] = {}  # connections without a whole request yet, since when
         self._lock = threading.Lock()
         self.evicted = 0
+        self.accepted = 0  # connections taken from the listen backlog, served or refused
         super().__init__(address, handler)
 
     def waiting(self, conn: socket.socket) -> None:
@@ -240,9 +244,12 @@ class _BoundedHTTPServer(ThreadingHTTPServer):
         return True
 
     def process_request(self, request, client_address):
+        self.accepted += 1
         acquired = self._slots.acquire(blocking=False)
         while not acquired and self._evict_oldest_waiting():
             acquired = self._slots.acquire(timeout=0.5)
+        if not acquired:  # every slot is busy with a real request: one of them ends soon
+            acquired = self._slots.acquire(timeout=self.busy_wait)
         if not acquired:
             log.debug("metrics: %s refused, %d requests in progress", client_address, self.max_connections)
             self.shutdown_request(request)
@@ -320,7 +327,7 @@ class MetricsServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd: ThreadingHTTPServer | None = _BoundedHTTPServer((host, int(port)), Handler, max_connections)
+        self.httpd: _BoundedHTTPServer | None = _BoundedHTTPServer((host, int(port)), Handler, max_connections)
         self.port = self.httpd.server_address[1]
         shown = f"[{host}]" if ":" in host else host
         self.url = f"http://{shown}:{self.port}/metrics"
