@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ from event_store_run import headless_store
 from test_ui import ARTIFACTS, CHROME_ARGS, CHROMIUM, _free_port, _wait_text, wait_for_ui
 
 from yolovino.inference.core.events import Event, EventKind
+from yolovino.inference.notify.base import Delivery
 from yolovino.inference.notify.config import StoreOutput
 from yolovino.inference.notify.store import EventStoreConsumer
 
@@ -66,15 +68,19 @@ def review_url(review_store, detect_ir, tmp_path_factory):
     if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed (/usr/bin/chromium)")
     run = review_store[0]
+    # the page reads a copy: the test adds an event to it, and other tests compare the run's store to its JSONL
+    db = tmp_path_factory.mktemp("review-db") / "events.db"
+    with sqlite3.connect(run.db) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
     models = tmp_path_factory.mktemp("review-models")
     (models / "yolov8n").mkdir()
     (models / "yolov8n" / "fp32").symlink_to(detect_ir.parent, target_is_directory=True)
     port = _free_port()
     log = (tmp_path_factory.mktemp("review-log") / "server.log").open("w")
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "YOLO_APP_MODELS": str(models)}
-    cmd = [sys.executable, "app.py", "--port", str(port), "--model", str(detect_ir), "--events-db", str(run.db)]
+    cmd = [sys.executable, "app.py", "--port", str(port), "--model", str(detect_ir), "--events-db", str(db)]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
-    yield wait_for_ui(proc, port, log)
+    yield wait_for_ui(proc, port, log), db
     proc.terminate()
     proc.wait(timeout=30)
     log.close()
@@ -99,12 +105,13 @@ def test_review_lists_filters_and_plays_an_event(review_store, review_url):
     from playwright.sync_api import sync_playwright
 
     run, events, crossed = review_store
+    url, db = review_url
     newest_first = sorted(events, key=lambda e: e["timestamp"], reverse=True)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROME_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(review_url, wait_until="domcontentloaded")
+        page.goto(url, wait_until="domcontentloaded")
         page.wait_for_selector("#start", timeout=30_000)
         page.get_by_role("tab", name="Review").click()
         _wait_text(page, "#review-status", rf"^{len(events)} event\(s\) match")
@@ -159,4 +166,14 @@ def test_review_lists_filters_and_plays_an_event(review_store, review_url):
         )
         assert 2.0 < duration < 8.0, duration
         page.screenshot(path=str(ARTIFACTS / "review-selected.png"), full_page=True)
+
+        # following new events (on by default): a crossing the store's writer commits now shows up by itself,
+        # on top, with the filters kept
+        new = {**crossed, "timestamp": time.time(), "track_id": 9999}
+        writer = EventStoreConsumer(StoreOutput(path=str(db)))
+        writer.handle(Delivery("lane", [_event(new)]))
+        writer.close()
+        _wait_text(page, "#review-status", rf"^{len(later) + 1} event\(s\) match")
+        assert _cell(page, 0, 6).inner_text().strip() == "9999"
+        assert page.locator("#review-kind input").input_value() == "line_crossed"
         browser.close()

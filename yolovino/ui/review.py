@@ -17,6 +17,7 @@ from yolovino.inference.notify.eventdb import EventStore
 from yolovino.ui import review_data as rd
 
 log = logging.getLogger(__name__)
+FOLLOW_S = 2.0  # how often a page that follows new events looks at the store (two stat calls)
 
 
 def review_tab(stores: list[Path], tmp_root: Path):
@@ -26,7 +27,10 @@ def review_tab(stores: list[Path], tmp_root: Path):
     names = [str(p) for p in stores]
     with gr.Row():
         store_dd = gr.Dropdown(names, value=names[0] if names else None, label="Event store", elem_id="review-store")
+        follow = gr.Checkbox(True, label="Follow new events", scale=0, min_width=160, elem_id="review-follow")
         reload_btn = gr.Button("Reload", size="sm", scale=0, min_width=100, elem_id="review-reload")
+    timer = gr.Timer(FOLLOW_S)
+    seen = gr.State(())  # the store's version (rd.store_version) the listing was made from
     if not names:
         gr.Markdown(
             "No event store: start the app with `--events-db FILE`, or with `--config cams.yaml` whose sources "
@@ -95,6 +99,27 @@ def review_tab(stores: list[Path], tmp_root: Path):
         shown = f" (the newest {len(table_rows)} shown)" if total > len(table_rows) else ""
         return table_rows, event_ids, f"{total} event(s) match{shown}."
 
+    def on_tick(path, follow_v, seen_v, *filter_values):
+        """Following: the listing, the camera/kind/class/zone choices (current values kept) and the plot are
+        made again when the store changed since the listing was made, and left as they are otherwise."""
+        version = rd.store_version(path) if follow_v and path in names else ()
+        if not version or tuple(seen_v) == version:
+            return (*(gr.skip() for _ in range(len(listing) + 5)), gr.skip())
+        source_v, kind_v, label_v, region_v, _since, _until, bucket_v = filter_values
+        try:
+            store = open_store(path)
+            c = rd.choices(store) if store is not None else None
+        except InferenceError:
+            c = None
+        if c is None:
+            dds = tuple(gr.skip() for _ in range(4))
+            plot_v = gr.skip()
+        else:
+            current = {"source": source_v, "kind": kind_v, "label": label_v, "region": region_v}
+            dds = tuple(gr.update(choices=c[k]) if current[k] in c[k] else gr.skip() for k in current)
+            plot_v = on_bucket(path, bucket_v, source_v)
+        return (*on_filter(path, *filter_values[:6]), *dds, plot_v, version)
+
     def on_select(path, event_ids, evt: gr.SelectData, request: gr.Request):
         store = open_store(path)
         row = evt.index[0] if evt is not None and evt.index is not None else None
@@ -125,6 +150,13 @@ def review_tab(stores: list[Path], tmp_root: Path):
         trigger(on_store, inputs=[store_dd, bucket], outputs=[source, kind, label, region, plot]).then(
             on_filter, inputs=filters, outputs=listing
         )
+    timer.tick(
+        on_tick,
+        inputs=[store_dd, follow, seen, source, kind, label, region, since, until, bucket],
+        outputs=[*listing, source, kind, label, region, plot, seen],
+        show_progress="hidden",
+        trigger_mode="once",
+    )
     table.select(on_select, inputs=[store_dd, ids], outputs=[clip, snapshot, info, track])
     bucket.change(on_bucket, inputs=[store_dd, bucket, source], outputs=[plot])
     source.change(on_bucket, inputs=[store_dd, bucket, source], outputs=[plot])

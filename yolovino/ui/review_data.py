@@ -51,6 +51,22 @@ class Thumbnails:
         return md
 
 
+def store_version(path: str | None) -> tuple[int, ...]:
+    """What changes whenever the store's writer commits: the size and modification time of the database and
+    its write-ahead log (two stat calls, no SQL), so a page that follows new events re-queries only when
+    there is something new (a clip made complete is an UPDATE: it counts too)."""
+    if not path:
+        return ()
+    out: list[int] = []
+    for f in (Path(path), Path(f"{path}-wal")):
+        try:
+            st = f.stat()
+            out += [st.st_size, st.st_mtime_ns]
+        except OSError:
+            out += [-1, -1]
+    return tuple(out)
+
+
 def _thumbnail(path: str) -> str:
     import cv2
 
