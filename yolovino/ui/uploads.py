@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import cv2
 
 from yolovino.inference.core.errors import InferenceError
+from yolovino.inference.core.fileio import safe_name
 from yolovino.inference.core.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from yolovino.inference.core.redact import one_line
 from yolovino.inference.model.engine import AsyncEngine
@@ -162,7 +163,7 @@ def count_frames(path: Path) -> int:
 
 
 def _safe_stem(path: Path) -> str:
-    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in path.stem)[:60]
+    stem = safe_name(path.stem)[:60]
     return stem or "upload"
 
 

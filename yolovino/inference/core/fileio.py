@@ -13,6 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def safe_name(text: str) -> str:
+    """`text` as one file or folder name: letters, digits and -_. kept, anything else (slashes, spaces,
+    colons of a URL) as "_", so a camera's name can never climb out of the folder it names."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temp path beside `path`; on success it replaces `path`, on error it is removed."""

@@ -30,7 +30,7 @@ import numpy as np
 
 from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.events import Event, FrameAnalytics
-from yolovino.inference.core.fileio import write_bytes
+from yolovino.inference.core.fileio import safe_name, write_bytes
 from yolovino.inference.core.redact import one_line, redact
 from yolovino.inference.notify.base import CONSUMERS, ClipMarker, Delivery, EventConsumer, register_consumer
 from yolovino.inference.notify.config import EventOutputs, SnapshotOutput, WebhookOutput
@@ -233,7 +233,7 @@ def write_snapshot(cfg: SnapshotOutput, source: str, image: np.ndarray, events: 
     """The frame as JPEG with the events' boxes drawn, written atomically; returns its path."""
     import cv2
 
-    folder = Path(cfg.dir) / "".join(c if c.isalnum() or c in "-_." else "_" for c in source)
+    folder = Path(cfg.dir) / safe_name(source)
     folder.mkdir(parents=True, exist_ok=True)
     first = events[0]
     path = folder / f"{first.frame_index:07d}-{first.kind.value}-{first.track_id}.jpg"

@@ -9,6 +9,9 @@ module each (`video_file`, `jsonl`, `rtsp_publish`, `recording`, `rtsp_server`),
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
 from yolovino.inference.core.errors import InferenceError
@@ -17,6 +20,16 @@ from yolovino.inference.core.results import FrameResult
 
 class SinkError(InferenceError):
     """An output that cannot be written (bad path, no encoder)."""
+
+
+def make_folder(folder: str | os.PathLike, what: str) -> Path:
+    """`folder` made (with its parents) for an output; one clear SinkError naming `what` if it cannot be."""
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SinkError(f"{path}: cannot create the {what} folder ({exc.strerror})") from None
+    return path
 
 
 class Sink:

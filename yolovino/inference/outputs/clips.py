@@ -39,10 +39,11 @@ from typing import Any
 import numpy as np
 
 from yolovino.inference.core.events import Event
+from yolovino.inference.core.fileio import safe_name
 from yolovino.inference.core.packets import PacketTap, TapPacket
 from yolovino.inference.core.results import FrameResult
 from yolovino.inference.notify.config import ClipOutput
-from yolovino.inference.outputs.base import Sink, SinkError, even_size, fit, to_i420
+from yolovino.inference.outputs.base import Sink, even_size, fit, make_folder, to_i420
 from yolovino.inference.outputs.copy import FRAGMENTED, PART, PacketFile
 from yolovino.inference.outputs.encode import add_video_stream, encode_i420, finish_file
 
@@ -117,11 +118,7 @@ class ClipRecorder(Sink):
     def __init__(self, source_id: str, cfg: ClipOutput, *, tap: PacketTap | None = None, fps: float = 25.0):
         self.source_id, self.cfg, self.fps = source_id, cfg, fps
         self.mode = "copy" if tap is not None and not cfg.annotated else "frames"
-        self.folder = Path(cfg.dir) / "".join(c if c.isalnum() or c in "-_." else "_" for c in source_id)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SinkError(f"{self.folder}: cannot create the clips folder ({exc.strerror})") from None
+        self.folder = make_folder(Path(cfg.dir) / safe_name(source_id), "clips")
         self.on_ready: Any = None  # (source, path, events) -> None, set by EventHub.attach_clips
         self.clips: list[Path] = []  # complete clips, in the order they were finished
         self.dropped = 0  # media items lost because the writer was behind

@@ -25,7 +25,7 @@ from typing import Any
 
 from yolovino.inference.core.packets import PacketTap, TapPacket
 from yolovino.inference.core.results import FrameResult
-from yolovino.inference.outputs.base import Sink, SinkError
+from yolovino.inference.outputs.base import Sink, make_folder
 from yolovino.inference.outputs.copy import PacketFile
 from yolovino.inference.outputs.recording import Retention, new_segment_name, recover_parts
 
@@ -51,11 +51,7 @@ class PacketRecorder(Sink):
     ):
         """owned: a source only this recorder uses (a camera's main stream, sources.PacketSource), closed
         with it."""
-        self.folder = Path(folder)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SinkError(f"{self.folder}: cannot create the recording folder ({exc.strerror})") from None
+        self.folder = make_folder(folder, "recording")
         self.source_id = source_id
         self.segment_seconds = float(segment_seconds)
         self.retention = retention

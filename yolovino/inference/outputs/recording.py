@@ -35,7 +35,7 @@ import numpy as np
 
 from yolovino.inference.core.packets import COPYABLE
 from yolovino.inference.core.results import FrameResult
-from yolovino.inference.outputs.base import Sink, SinkError, even_size, fit, to_i420
+from yolovino.inference.outputs.base import Sink, SinkError, even_size, fit, make_folder, to_i420
 from yolovino.inference.outputs.encode import add_video_stream, encode_i420, finish_file
 
 log = logging.getLogger(__name__)
@@ -196,11 +196,7 @@ class SegmentRecorder(Sink):
         crf: int = 23,
         preset: str = "ultrafast",
     ):
-        self.folder = Path(folder)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SinkError(f"{self.folder}: cannot create the recording folder ({exc.strerror})") from None
+        self.folder = make_folder(folder, "recording")
         self.source_id = source_id
         self.fps = float(fps) if fps and fps > 0 else 25.0
         self.segment_seconds = float(segment_seconds)
