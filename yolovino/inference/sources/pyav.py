@@ -13,7 +13,7 @@ from yolovino.inference.core.media import NETWORK_SCHEMES
 from yolovino.inference.core.packets import PacketTap, StreamInfo
 from yolovino.inference.core.redact import one_line
 from yolovino.inference.sources.base import Source
-from yolovino.inference.sources.packets import decode_tolerant, upright
+from yolovino.inference.sources.packets import Picture, decode_tolerant
 from yolovino.inference.sources.pinned import pinned_options, refuse_rtsp_redirect
 
 log = logging.getLogger(__name__)
@@ -36,16 +36,19 @@ class PyAVSource(Source):
         read_timeout: float = 3.0,
         options: dict | None = None,
         pinned: bool = False,
+        decoder_threads: int | None = None,
         **kw,
     ):
         """pinned: open this URL and nothing else (no redirects, no playlists; see pinned.py): for URLs a
-        user typed into the web page, which an allow-list checked."""
+        user typed into the web page, which an allow-list checked. decoder_threads: None decides by the
+        stream (`decoder_threading`), 0 lets FFmpeg choose (a thread per core), n uses n threads."""
         super().__init__(spec, live=live, **kw)
         self.network = "://" in self.spec and urlsplit(self.spec).scheme.lower() in NETWORK_SCHEMES
         self.reconnectable = self.network
         self.open_timeout, self.read_timeout = open_timeout, read_timeout
         self.options = dict(options or {})
         self.pinned = pinned and self.network
+        self.decoder_threads = decoder_threads
         self._first: tuple[Any, Iterator[Any]] | None = None  # a file's first frame, decoded at open to check it
         self._rejected = 0  # packets of this file the decoder rejected (they give no frame)
         self.packets: PacketTap = PacketTap(self.display)
@@ -88,9 +91,10 @@ class PyAVSource(Source):
             if not container.streams.video:
                 raise SourceError(f"{self.display}: no video stream")
             stream = container.streams.video[0]
-            # frame threading holds (threads - 1) decoded frames back: fine for files, but on a live stream
-            # that is 2 frame intervals of latency on a 2-core box, so live streams use slice threading
-            stream.thread_type = "SLICE" if self.live else "AUTO"
+            ctx = stream.codec_context
+            ctx.thread_type, ctx.thread_count = decoder_threading(
+                self.live, int(ctx.width or 0) * int(ctx.height or 0), self.decoder_threads
+            )
             codec = stream.codec_context.name
             if self.codec is not None and codec != self.codec:
                 log.warning("source %s: codec changed %s -> %s", self.display, self.codec, codec)
@@ -124,7 +128,7 @@ class PyAVSource(Source):
         if self._first is not None:
             first, decoder = self._first
             self._first = None
-            yield upright(first), _pts(first)
+            yield Picture(first), _pts(first)
             frames = decoder
         elif self.network:
             frames = self._watched(container)
@@ -132,7 +136,7 @@ class PyAVSource(Source):
             self._rejected = 0
             frames = decode_tolerant(self._tapped(container.demux(container.streams.video[0])), self._file_decode_error)
         for f in frames:
-            yield upright(f), _pts(f)
+            yield Picture(f), _pts(f)
         expected = container.streams.video[0].frames  # from the file index; 0 when unknown
         if not self.network and expected and self._index + self._rejected < expected - 2:
             raise SourceError(f"file is truncated: {self._index} of {expected} frames decoded")
@@ -169,6 +173,25 @@ class PyAVSource(Source):
 
     def _close_handle(self, container) -> None:
         container.close()
+
+
+SMALL_STREAM = 1280 * 720  # pixels: a live stream up to this size decodes on one thread (see decoder_threading)
+
+
+def decoder_threading(live: bool, pixels: int, threads: int | None = None) -> tuple[str, int]:
+    """(thread_type, thread_count) of a stream's decoder; thread_count 0 lets FFmpeg pick (one per core).
+
+    Frame threading holds (threads - 1) decoded frames back: fine for files, but on a live stream that is
+    2 frame intervals of latency on a 2-core box, so live streams use slice threading. A small live stream
+    (a 768x432 sub-stream decodes in ~2 ms on one core, a fraction of its 100 ms frame interval) decodes on
+    one thread: waking and syncing slice threads for it costs more CPU than it saves time (bench/cameras_bench.py
+    --idle-only measures it); larger ones (unknown size included) keep slice threads, whose latency stays low."""
+    kind = "SLICE" if live else "AUTO"
+    if threads is not None:
+        return kind, max(0, int(threads))
+    if live and 0 < pixels <= SMALL_STREAM:
+        return kind, 1
+    return kind, 0
 
 
 def _pts(frame) -> float | None:
