@@ -129,12 +129,12 @@ def run(model: YoloModel, urls: list[str], mode: str, seconds: float, warmup: fl
     }
 
 
-def idle_rounds(url: str, paths: list[str], rounds: int, seconds: float) -> list[dict]:
+def idle_rounds(url: str, paths: list[str], rounds: int, seconds: float, model: YoloModel) -> list[dict]:
     """The idle camera's CPU by frame path, the paths alternating over the rounds (bench/idle_cpu.py)."""
     rows = []
     for k in range(rounds):
         for path in paths:
-            r = idle_camera_cpu(url, seconds, path)
+            r = idle_camera_cpu(url, seconds, path, model=model)
             rows.append(r)
             print(
                 f"[idle {k + 1}/{rounds}] {path}: {r['cpu_percent_of_one_core']:.2f} % of one core",
@@ -144,18 +144,22 @@ def idle_rounds(url: str, paths: list[str], rounds: int, seconds: float) -> list
     return rows
 
 
-def idle_only(paths: list[str], rounds: int, seconds: float, out: Path) -> int:
+def idle_only(paths: list[str], rounds: int, seconds: float, out: Path, model_path: Path) -> int:
     """--idle-only: the idle camera's table and JSON, nothing else."""
     logging.basicConfig(level=logging.ERROR)
+    model = YoloModel.load(model_path, InferenceConfig())
     with tempfile.TemporaryDirectory() as tmp:
         idle_clip = idle_scene(default_clip("one-by-one-person-detection.mp4"), Path(tmp) / "idle.mp4")
         with RtspServer(idle_clip) as idle:
-            rows = idle_rounds(idle.url("x"), paths, rounds, seconds)
+            rows = idle_rounds(idle.url("x"), paths, rounds, seconds, model)
     print("\n" + machine_line())
     print(f"idle camera alone: bench/idle_scene.py over RTSP, 768x432 at 10 fps, {seconds:g} s per round")
-    print("CPU by thread, ms per frame: reader = demux + decode, gate = motion gate, others = decoder/OpenCV pools")
+    print("CPU by thread, ms per frame: reader = demux + decode, gate = motion gate (app: the pipeline thread),")
+    print("others = decoder/OpenCV pools (app: + OpenVINO)")
     print("\n".join(table(rows)))
-    write_json(out, {"machine": machine_info(), "seconds": seconds, "rounds": rounds, "rows": rows})
+    print("detected: frames the detector ran on (app: motion, tracks, keepalive); converted: frames made BGR")
+    data = {"model": str(model_path), "machine": machine_info(), "seconds": seconds, "rounds": rounds, "rows": rows}
+    write_json(out, data)
     print(f"wrote {out}")
     return 0
 
@@ -207,9 +211,8 @@ def main() -> int:
         print(f"cameras_bench: --idle-paths: one or more of {', '.join(PATHS)}; --idle-rounds >= 1", file=sys.stderr)
         return 2
     if args.idle_only:
-        return idle_only(
-            idle_paths, args.idle_rounds, args.seconds, args.out or REPO / "bench" / "results" / "idle.json"
-        )
+        out = args.out or REPO / "bench" / "results" / "idle.json"
+        return idle_only(idle_paths, args.idle_rounds, args.seconds, out, args.model or default_model())
     args.out = args.out or REPO / "bench" / "results" / "cameras.json"
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     bad = [m for m in modes if m not in MODES]
@@ -229,8 +232,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         idle_clip = idle_scene(default_clip("one-by-one-person-detection.mp4"), Path(tmp) / "idle.mp4")
         with RtspServer(video_only(clip, Path(tmp))) as busy, RtspServer(idle_clip) as idle:
-            idle_rows = idle_rounds(idle.url("x"), idle_paths, args.idle_rounds, args.seconds)
-            idle_cpu = [r for r in idle_rows if r["path"] == idle_paths[-1]][-1]
+            idle_rows = idle_rounds(idle.url("x"), idle_paths, args.idle_rounds, args.seconds, model)
+            shown = "luma" if "luma" in idle_paths else idle_paths[-1]  # the default path's figure
+            idle_cpu = [r for r in idle_rows if r["path"] == shown][-1]
             for mode in modes:
 
                 def check(n: int, mode: str = mode) -> bool:
