@@ -7,10 +7,8 @@ process CPU over the window is split by thread from /proc/self/task/*/schedstat 
 reader thread (demux + decode), this thread (the gate), and the others (decoder slice threads, OpenCV's pool).
 
 Paths, alternated in one run so that load from other processes hits each alike:
-* `bgr`: the frame path before lazy frames: every frame converted to BGR, the gate fed the BGR image, the
-  decoder on FFmpeg's slice threads (decoder_threads=0);
-* `luma-slice`: the gate reads the decoder's Y plane (core Frame.luma), no BGR conversion, slice threads;
-* `luma`: the default path now: as luma-slice, with the small stream decoded on one thread;
+* `bgr`: the frame path before lazy frames: every frame converted to BGR, the gate fed the BGR image;
+* `luma`: the path now: the gate reads the decoder's Y plane (core Frame.luma), nothing converts to BGR;
 * `app` (needs a model): the whole service path of one camera: the headless supervisor's pipeline (StridedEngine
   with the motion gate, tracking, a zone and a line, drawing only for outputs that show pictures: none here),
   so also the detector on motion (the passer-by), every keepalive_s and while tracks live; "gate" is then the
@@ -40,8 +38,7 @@ APP_SETUP = {  # cameras_bench's zone and line, motion gating on (as for any liv
     "lines": [{"name": "door", "points": [[0.3, 0.0], [0.3, 1.0]]}],
 }
 
-PATHS = {"bgr": (True, 0), "luma-slice": (False, 0), "luma": (False, None), "app": (False, None)}
-# path -> (convert every frame, decoder_threads)
+PATHS = {"bgr": True, "luma": False, "app": False}  # path -> every frame converted to BGR
 
 
 def thread_cpu() -> dict[int, float]:
@@ -60,8 +57,8 @@ def idle_camera_cpu(
     url: str, seconds: float, path: str = "luma", warmup: float = 2.0, model: YoloModel | None = None
 ) -> dict:
     """One idle camera alone, by `path` (see the module docstring): its CPU as % of one core and per frame."""
-    convert, threads = PATHS[path]
-    src = open_source(url, live=True, name="idle", wait=True, decoder_threads=threads)
+    convert = PATHS[path]
+    src = open_source(url, live=True, name="idle", wait=True)
     if path == "app":
         if model is None:
             raise ValueError("the app path needs a model")

@@ -36,19 +36,16 @@ class PyAVSource(Source):
         read_timeout: float = 3.0,
         options: dict | None = None,
         pinned: bool = False,
-        decoder_threads: int | None = None,
         **kw,
     ):
         """pinned: open this URL and nothing else (no redirects, no playlists; see pinned.py): for URLs a
-        user typed into the web page, which an allow-list checked. decoder_threads: None decides by the
-        stream (`decoder_threading`), 0 lets FFmpeg choose (a thread per core), n uses n threads."""
+        user typed into the web page, which an allow-list checked."""
         super().__init__(spec, live=live, **kw)
         self.network = "://" in self.spec and urlsplit(self.spec).scheme.lower() in NETWORK_SCHEMES
         self.reconnectable = self.network
         self.open_timeout, self.read_timeout = open_timeout, read_timeout
         self.options = dict(options or {})
         self.pinned = pinned and self.network
-        self.decoder_threads = decoder_threads
         self._first: tuple[Any, Iterator[Any]] | None = None  # a file's first frame, decoded at open to check it
         self._rejected = 0  # packets of this file the decoder rejected (they give no frame)
         self.packets: PacketTap = PacketTap(self.display)
@@ -91,10 +88,9 @@ class PyAVSource(Source):
             if not container.streams.video:
                 raise SourceError(f"{self.display}: no video stream")
             stream = container.streams.video[0]
-            ctx = stream.codec_context
-            ctx.thread_type, ctx.thread_count = decoder_threading(
-                self.live, int(ctx.width or 0) * int(ctx.height or 0), self.decoder_threads
-            )
+            # frame threading holds (threads - 1) decoded frames back: fine for files, but on a live stream
+            # that is 2 frame intervals of latency on a 2-core box, so live streams use slice threading
+            stream.thread_type = "SLICE" if self.live else "AUTO"
             codec = stream.codec_context.name
             if self.codec is not None and codec != self.codec:
                 log.warning("source %s: codec changed %s -> %s", self.display, self.codec, codec)
@@ -173,25 +169,6 @@ class PyAVSource(Source):
 
     def _close_handle(self, container) -> None:
         container.close()
-
-
-SMALL_STREAM = 1280 * 720  # pixels: a live stream up to this size decodes on one thread (see decoder_threading)
-
-
-def decoder_threading(live: bool, pixels: int, threads: int | None = None) -> tuple[str, int]:
-    """(thread_type, thread_count) of a stream's decoder; thread_count 0 lets FFmpeg pick (one per core).
-
-    Frame threading holds (threads - 1) decoded frames back: fine for files, but on a live stream that is
-    2 frame intervals of latency on a 2-core box, so live streams use slice threading. A small live stream
-    (a 768x432 sub-stream decodes in ~2 ms on one core, a fraction of its 100 ms frame interval) decodes on
-    one thread: waking and syncing slice threads for it costs more CPU than it saves time (bench/cameras_bench.py
-    --idle-only measures it); larger ones (unknown size included) keep slice threads, whose latency stays low."""
-    kind = "SLICE" if live else "AUTO"
-    if threads is not None:
-        return kind, max(0, int(threads))
-    if live and 0 < pixels <= SMALL_STREAM:
-        return kind, 1
-    return kind, 0
 
 
 def _pts(frame) -> float | None:
