@@ -66,8 +66,12 @@ class Frame:
         """The BGR picture (converted now if it was not yet; the decoder's picture is let go then)."""
         image = self._image
         if image is None:
-            assert self._convert is not None  # set by Frame.decoded whenever there is no image
-            image = self._image = self._convert()
+            # two threads may convert at once (the pipeline, a UI view): both get equal arrays. A thread that
+            # finds the converter gone finds the image, which is set first
+            convert = self._convert
+            image = convert() if convert is not None else self._image
+            assert image is not None
+            self._image = image
             self._convert = None
         return image
 
