@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.cameras_bench [--model models/yolov8n/int8] [--modes every,every2,gated]
                                            [--max-cameras 16] [--seconds 10] [--warmup 4]
+    .venv/bin/python -m bench.cameras_bench --idle-only [--idle-rounds 3] [--seconds 10]   # the idle camera only
 
 A realistic mix: camera 0, 3, 6, ... (a third) is busy, the person sample clip; the others are mostly idle,
 the empty room of the same clip with sensor noise and a passer-by every 30 s (bench/idle_scene.py says how it
@@ -12,7 +13,8 @@ line, events to a JSON-lines file and the drawing on. Modes: `every` detects eve
 motion, while tracks live and every keepalive_s; the tracker carries the boxes in between). For each mode
 the camera count is searched (doubling, then bisecting) for the largest one whose p95 capture-to-result
 latency stays within 2 frame intervals with at most 1 % of the frames dropped. Also measured: the CPU of
-one idle camera alone (its RTSP decode + the motion detector, % of one core) and, per run, the process CPU
+one idle camera alone (its RTSP decode + the motion gate, % of one core, split by thread, the frame path
+before lazy frames against today's, alternated: bench/idle_cpu.py) and, per run, the process CPU
 per delivered frame, which load from other processes disturbs less than wall time. The servers run on the
 same cores (their CPU share is printed). On a box that other work loads, the latency limits swing from run to
 run, so the bench also compares the process CPU per frame of the modes at `--fixed` cameras, alternating the
@@ -44,13 +46,14 @@ from bench.benchlib import (
     video_only,
     write_json,
 )
+from bench.idle_cpu import PATHS, idle_camera_cpu, table
 from bench.idle_scene import idle_scene
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
 from yolovino.inference.analytics.config import parse_analytics, resolve_classes
 from yolovino.inference.analytics.stage import Analytics
 from yolovino.inference.core.motion import MotionConfig
 from yolovino.inference.draw.annotate import Annotator
-from yolovino.inference.model.motion import MotionDetector, MotionGate
+from yolovino.inference.model.motion import MotionGate
 from yolovino.inference.model.stride import StridedEngine
 from yolovino.inference.notify.hub import EventHub
 from yolovino.inference.pipeline import Pipeline, frame_time
@@ -126,41 +129,39 @@ def run(model: YoloModel, urls: list[str], mode: str, seconds: float, warmup: fl
     }
 
 
-def idle_camera_cpu(url: str, seconds: float, warmup: float = 2.0) -> dict:
-    """One idle camera alone: its reader thread decodes the RTSP stream, this thread runs the motion detector
-    on every frame; the process CPU over the window (nothing else runs) as % of one core."""
-    src = open_source(url, live=True, name="idle", wait=True)
-    det = MotionDetector(MotionConfig())
-    frames, motion_cpu, moved = 0, 0.0, 0
-    t_start = time.monotonic() + warmup
-    cpu0 = t0 = None
-    try:
-        while True:
-            frame = src.read(timeout=0.5)
-            now = time.monotonic()
-            if cpu0 is None and now >= t_start:
-                cpu0, t0, frames, motion_cpu, moved = time.process_time(), now, 0, 0.0, 0
-            if t0 is not None and now - t0 >= seconds:
-                break
-            if frame is None:
-                continue
-            c = time.thread_time()
-            moved += det.update(frame.image)
-            motion_cpu += time.thread_time() - c
-            frames += 1
-        cpu = time.process_time() - (cpu0 or 0.0)
-        wall = time.monotonic() - (t0 or time.monotonic())
-    finally:
-        src.close()
-    return {
-        "seconds": wall,
-        "frames": frames,
-        "fps": frames / max(wall, 1e-6),
-        "cpu_percent_of_one_core": 100 * cpu / max(wall, 1e-6),
-        "motion_ms_per_frame": 1000 * motion_cpu / max(frames, 1),
-        "decode_and_rest_ms_per_frame": 1000 * (cpu - motion_cpu) / max(frames, 1),
-        "motion_frames": moved,
-    }
+def idle_rounds(url: str, paths: list[str], rounds: int, seconds: float, model: YoloModel) -> list[dict]:
+    """The idle camera's CPU by frame path, the paths alternating over the rounds (bench/idle_cpu.py)."""
+    rows = []
+    for k in range(rounds):
+        for path in paths:
+            r = idle_camera_cpu(url, seconds, path, model=model)
+            rows.append(r)
+            print(
+                f"[idle {k + 1}/{rounds}] {path}: {r['cpu_percent_of_one_core']:.2f} % of one core",
+                file=sys.stderr,
+                flush=True,
+            )
+    return rows
+
+
+def idle_only(paths: list[str], rounds: int, seconds: float, out: Path, model_path: Path) -> int:
+    """--idle-only: the idle camera's table and JSON, nothing else."""
+    logging.basicConfig(level=logging.ERROR)
+    model = YoloModel.load(model_path, InferenceConfig())
+    with tempfile.TemporaryDirectory() as tmp:
+        idle_clip = idle_scene(default_clip("one-by-one-person-detection.mp4"), Path(tmp) / "idle.mp4")
+        with RtspServer(idle_clip) as idle:
+            rows = idle_rounds(idle.url("x"), paths, rounds, seconds, model)
+    print("\n" + machine_line())
+    print(f"idle camera alone: bench/idle_scene.py over RTSP, 768x432 at 10 fps, {seconds:g} s per round")
+    print("CPU by thread, ms per frame: reader = demux + decode, gate = motion gate (app: the pipeline thread),")
+    print("others = decoder/OpenCV pools (app: + OpenVINO)")
+    print("\n".join(table(rows)))
+    print("detected: frames the detector ran on (app: motion, tracks, keepalive); converted: frames made BGR")
+    data = {"model": str(model_path), "machine": machine_info(), "seconds": seconds, "rounds": rounds, "rows": rows}
+    write_json(out, data)
+    print(f"wrote {out}")
+    return 0
 
 
 def settle(busy: RtspServer, idle: RtspServer, seconds: float) -> None:
@@ -200,8 +201,19 @@ def main() -> int:
     ap.add_argument("--settle", type=float, default=4.0, help="seconds of pause before each run")
     ap.add_argument("--fixed", type=int, default=3, help="cameras of the CPU comparison (0: skip it)")
     ap.add_argument("--rounds", type=int, default=2, help="rounds of the CPU comparison (modes alternate)")
-    ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "cameras.json")
+    ap.add_argument("--out", type=Path, default=None, help="default bench/results/cameras.json (idle.json)")
+    ap.add_argument("--idle-only", action="store_true", help="measure only the idle camera's CPU")
+    ap.add_argument("--idle-paths", default=",".join(PATHS), help="frame paths of the idle camera (idle_cpu.py)")
+    ap.add_argument("--idle-rounds", type=int, default=3, help="rounds of the idle camera (paths alternate)")
     args = ap.parse_args()
+    idle_paths = [p.strip() for p in args.idle_paths.split(",") if p.strip()]
+    if not idle_paths or any(p not in PATHS for p in idle_paths) or args.idle_rounds < 1:
+        print(f"cameras_bench: --idle-paths: one or more of {', '.join(PATHS)}; --idle-rounds >= 1", file=sys.stderr)
+        return 2
+    if args.idle_only:
+        out = args.out or REPO / "bench" / "results" / "idle.json"
+        return idle_only(idle_paths, args.idle_rounds, args.seconds, out, args.model or default_model())
+    args.out = args.out or REPO / "bench" / "results" / "cameras.json"
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     bad = [m for m in modes if m not in MODES]
     if bad:
@@ -220,8 +232,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         idle_clip = idle_scene(default_clip("one-by-one-person-detection.mp4"), Path(tmp) / "idle.mp4")
         with RtspServer(video_only(clip, Path(tmp))) as busy, RtspServer(idle_clip) as idle:
-            idle_cpu = idle_camera_cpu(idle.url("x"), args.seconds)
-            print(f"idle camera alone: {idle_cpu['cpu_percent_of_one_core']:.1f} % of one core", file=sys.stderr)
+            idle_rows = idle_rounds(idle.url("x"), idle_paths, args.idle_rounds, args.seconds, model)
+            shown = "luma" if "luma" in idle_paths else idle_paths[-1]  # the default path's figure
+            idle_cpu = [r for r in idle_rows if r["path"] == shown][-1]
             for mode in modes:
 
                 def check(n: int, mode: str = mode) -> bool:
@@ -277,11 +290,8 @@ def main() -> int:
         for mode, vals in fixed.items():
             med = float(np.median(vals))
             print(f"{mode:>7}{med:14.2f}{every / med:10.2f}{cores * 1000 / (med * fps):19.1f}")
-    print(
-        f"idle camera alone (RTSP decode + motion): {idle_cpu['cpu_percent_of_one_core']:.1f} % of one core at "
-        f"{idle_cpu['fps']:.1f} fps (motion {idle_cpu['motion_ms_per_frame']:.2f} ms/frame, decode and the rest "
-        f"{idle_cpu['decode_and_rest_ms_per_frame']:.2f} ms/frame)"
-    )
+    print("\nidle camera alone (RTSP decode + motion gate), median of the rounds; ms of CPU per frame by thread:")
+    print("\n".join(table(idle_rows)))
     write_json(
         args.out,
         {
@@ -294,6 +304,7 @@ def main() -> int:
             "rows": rows,
             "cameras_per_box": best,
             "idle_camera": idle_cpu,
+            "idle_camera_rounds": idle_rows,
             "fixed_cameras": args.fixed,
             "cpu_ms_per_frame_fixed": fixed,
         },

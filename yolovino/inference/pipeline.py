@@ -250,7 +250,7 @@ class Pipeline:
                     if frame is None:
                         continue
                     try:
-                        self.engine.submit(frame.image, (src, frame), self._configs.get(id(src)), source_id=src.id)
+                        self.engine.submit(frame, (src, frame), self._configs.get(id(src)), source_id=src.id)
                         self._in_flight[id(src)] = self._in_flight.get(id(src), 0) + 1
                         self._order.append(src)
                         submitted = True

@@ -284,7 +284,7 @@ class Analytics:
             results, info = state.process(frame, results, source.stats.reconnects)
             self._last_frame[source.id] = frame
         if self.hub is not None:
-            self.hub.publish(source.id, info, frame.image)
+            self.hub.publish(source.id, info, frame)
         return results, info
 
     def set_geometry(

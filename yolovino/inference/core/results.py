@@ -6,6 +6,7 @@ package: every stage (sources, tasks, tracker, annotator, sinks, metrics) import
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -21,15 +22,76 @@ def label_for(names: dict[int, str], class_id) -> str:
     return names.get(cid, str(cid))
 
 
-@dataclass
 class Frame:
-    """One decoded frame. `image` is uint8 BGR HxWx3, owned by the consumer (no one else writes it)."""
+    """One decoded frame. `image` is uint8 BGR HxWx3, owned by the consumer (no one else writes it).
 
-    image: np.ndarray
-    index: int
-    source_id: str
-    pts: float | None
-    captured_at: float  # time.monotonic() when the reader got it
+    A video decoder's picture may come unconverted (`Frame.decoded`): `image` is then converted to BGR on
+    first use, and `luma` is the picture's Y plane (a view of the decoder's buffer, HxW uint8), which the
+    motion gate reads. So a frame of an idle camera that neither the detector nor a drawing or recording
+    needs is never converted (bench/cameras_bench.py --idle-only measures what that saves)."""
+
+    __slots__ = ("_image", "_convert", "index", "source_id", "pts", "captured_at", "luma", "luma_full", "_hw")
+
+    def __init__(self, image: np.ndarray, index: int, source_id: str, pts: float | None, captured_at: float):
+        """captured_at: time.monotonic() when the reader got it."""
+        self._image: np.ndarray | None = image
+        self._convert: Callable[[], np.ndarray] | None = None
+        self._hw: tuple[int, int] = (int(image.shape[0]), int(image.shape[1]))
+        self.index, self.source_id, self.pts, self.captured_at = index, source_id, pts, captured_at
+        self.luma: np.ndarray | None = None
+        self.luma_full = False  # the Y plane spans 0..255 (JPEG range), else 16..235 (video range)
+
+    @classmethod
+    def decoded(
+        cls,
+        convert: Callable[[], np.ndarray],
+        size: tuple[int, int],
+        index: int,
+        source_id: str,
+        pts: float | None,
+        captured_at: float,
+        *,
+        luma: np.ndarray | None = None,
+        luma_full: bool = False,
+    ) -> Frame:
+        """A frame whose BGR image `convert()` makes on first use; size: (height, width) of that image."""
+        frame = cls.__new__(cls)
+        frame._image, frame._convert, frame._hw = None, convert, (int(size[0]), int(size[1]))
+        frame.index, frame.source_id, frame.pts, frame.captured_at = index, source_id, pts, captured_at
+        frame.luma, frame.luma_full = luma, luma_full
+        return frame
+
+    @property
+    def image(self) -> np.ndarray:
+        """The BGR picture (converted now if it was not yet; the decoder's picture is let go then)."""
+        image = self._image
+        if image is None:
+            # two threads may convert at once (the pipeline, a UI view): both get equal arrays. A thread that
+            # finds the converter gone finds the image, which is set first
+            convert = self._convert
+            image = convert() if convert is not None else self._image
+            assert image is not None
+            self._image = image
+            self._convert = None
+        return image
+
+    @image.setter
+    def image(self, image: np.ndarray) -> None:
+        self._image, self._convert = image, None
+        self._hw = (int(image.shape[0]), int(image.shape[1]))
+
+    @property
+    def converted(self) -> bool:
+        """Whether the BGR image exists (a decoded frame nobody asked for stays unconverted)."""
+        return self._image is not None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """The BGR image's shape (height, width, 3), known without converting it."""
+        return (self._hw[0], self._hw[1], 3)
+
+    def __repr__(self) -> str:
+        return f"Frame({self.source_id!r}, index={self.index}, {self._hw[1]}x{self._hw[0]}, pts={self.pts})"
 
 
 @dataclass

@@ -23,7 +23,7 @@ import numpy as np
 import openvino as ov
 
 from yolovino.inference.core.config import InferenceConfig
-from yolovino.inference.core.results import Results
+from yolovino.inference.core.results import Frame, Results
 from yolovino.inference.model.ir import Prepared, YoloModel, check_frame
 
 
@@ -83,17 +83,25 @@ class Engine(Protocol):
         ...
 
     def submit(
-        self, frame: np.ndarray, userdata: Any = None, config: InferenceConfig | None = None, *, source_id: str = ""
+        self,
+        frame: np.ndarray | Frame,
+        userdata: Any = None,
+        config: InferenceConfig | None = None,
+        *,
+        source_id: str = "",
     ) -> None:
-        """Start work on a frame of source `source_id`; `config` filters this frame's results."""
+        """Start work on a frame of source `source_id`; `config` filters this frame's results. A core Frame
+        may come instead of its image: an engine that skips frames (StridedEngine) then converts only
+        the frames it detects on (Frame.decoded)."""
         ...
 
     def ready(self) -> bool:
         """The oldest frame's results can be had without blocking."""
         ...
 
-    def get(self) -> tuple[np.ndarray, Results, Any]:
-        """The oldest submitted frame with its results and userdata (blocks until done)."""
+    def get(self) -> tuple[np.ndarray | Frame, Results, Any]:
+        """The oldest submitted frame (its image, or the Frame as submitted) with its results and userdata
+        (blocks until done)."""
         ...
 
     def drain_discard(self) -> None:
@@ -177,20 +185,25 @@ class AsyncEngine:
         return len(self._pending)
 
     def submit(
-        self, frame: np.ndarray, userdata: Any = None, config: InferenceConfig | None = None, *, source_id: str = ""
+        self,
+        frame: np.ndarray | Frame,
+        userdata: Any = None,
+        config: InferenceConfig | None = None,
+        *,
+        source_id: str = "",
     ) -> None:
-        """Start inference on a frame; when every request of its size is busy, first finish the oldest.
-        `config` filters this frame's outputs (thresholds, classes) instead of the engine's own; its graph
-        settings must be the engine's. Every frame is inferred, whatever its `source_id`."""
-        frame = check_frame(frame)
+        """Start inference on a frame (a Frame: its BGR image); when every request of its size is busy, first
+        finish the oldest. `config` filters this frame's outputs (thresholds, classes) instead of the engine's
+        own; its graph settings must be the engine's. Every frame is inferred, whatever its `source_id`."""
+        image = check_frame(frame)
         with self._lock:
-            pool = self._pool_for(frame.shape[:2])
+            pool = self._pool_for(image.shape[:2])
             while not pool.idle:
                 self._finish(next(job for job in self._pending if job.results is None and job.error is None))
             request = pool.idle.pop()
-            job = Job(self._seq, frame, userdata, time.perf_counter(), config or self.config, pool, request)
+            job = Job(self._seq, image, userdata, time.perf_counter(), config or self.config, pool, request)
             self._seq += 1
-            request.start_async({0: frame[None]}, share_inputs=True)
+            request.start_async({0: image[None]}, share_inputs=True)
             self._pending.append(job)
 
     def _finish(self, job: Job) -> None:

@@ -21,7 +21,7 @@ from openvino.preprocess import ColorFormat, PrePostProcessor
 from yolovino.inference.core.config import InferenceConfig
 from yolovino.inference.core.errors import FrameError, ModelError
 from yolovino.inference.core.geometry import Letterbox
-from yolovino.inference.core.results import Results
+from yolovino.inference.core.results import Frame, Results
 from yolovino.inference.model.devices import check_device
 from yolovino.inference.postprocess import SUPPORTED, TASKS, Task, make_task
 
@@ -312,8 +312,11 @@ def _pad(node: ov.Output, lb: Letterbox) -> ov.Output:
     ).output(0)
 
 
-def check_frame(frame: np.ndarray) -> np.ndarray:
-    """uint8 HxWx3 BGR as the graph wants; grayscale and BGRA are converted, anything else is refused."""
+def check_frame(frame: np.ndarray | Frame) -> np.ndarray:
+    """uint8 HxWx3 BGR as the graph wants; grayscale and BGRA are converted, anything else is refused. A
+    core Frame gives its BGR image (converted now if the source left it to first use)."""
+    if isinstance(frame, Frame):
+        frame = frame.image
     if not isinstance(frame, np.ndarray):
         raise FrameError(f"frame must be a numpy array, got {type(frame).__name__}")
     if frame.size == 0:

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from yolovino.inference.core.config import InferenceConfig
-from yolovino.inference.core.results import Results
+from yolovino.inference.core.results import Frame, Results
 from yolovino.inference.model.engine import Engine
 from yolovino.inference.model.ir import YoloModel
 from yolovino.inference.model.motion import MotionGate
@@ -90,10 +90,17 @@ class StridedEngine:
         return self._gates.get(source_id)
 
     def submit(
-        self, frame: np.ndarray, userdata: Any = None, config: InferenceConfig | None = None, *, source_id: str = ""
+        self,
+        frame: np.ndarray | Frame,
+        userdata: Any = None,
+        config: InferenceConfig | None = None,
+        *,
+        source_id: str = "",
     ) -> None:
         """The count of frames submitted for `source_id` picks the ones to detect (the 1st, the stride+1-th,
-        ...). `config`: that frame's output filtering (Engine.submit); userdata comes back untouched."""
+        ...). `config`: that frame's output filtering (Engine.submit); userdata comes back untouched. A
+        Frame is handed on only when detected: a skipped one comes back as it was (no BGR conversion; the
+        motion gate reads its Y plane)."""
         n = self._counts.get(source_id, 0)
         self._counts[source_id] = n + 1
         gate = self._gates.get(source_id)
@@ -117,7 +124,7 @@ class StridedEngine:
             return False
         return self._order[0][0] == "skip" or self.engine.ready()
 
-    def get(self) -> tuple[np.ndarray, Results, Any]:
+    def get(self) -> tuple[np.ndarray | Frame, Results, Any]:
         if not self._order:
             raise LookupError("no frame in flight")
         kind, item = self._order[0]

@@ -32,6 +32,7 @@ from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.events import Event, FrameAnalytics
 from yolovino.inference.core.fileio import safe_name, write_bytes
 from yolovino.inference.core.redact import one_line, redact
+from yolovino.inference.core.results import Frame
 from yolovino.inference.notify.base import CONSUMERS, ClipMarker, Delivery, EventConsumer, register_consumer
 from yolovino.inference.notify.config import EventOutputs, SnapshotOutput, WebhookOutput
 from yolovino.inference.notify.payload import SnapshotEmbedder, clip_message, event_message
@@ -379,8 +380,9 @@ class EventHub:
         for consumer in self._routes.get(delivery.source, ()):
             consumer.offer(delivery)
 
-    def publish(self, source: str, info: FrameAnalytics | None, image: np.ndarray | None) -> None:
-        """Called by the analytics stage for every frame; returns at once."""
+    def publish(self, source: str, info: FrameAnalytics | None, image: np.ndarray | Frame | None) -> None:
+        """Called by the analytics stage for every frame; returns at once. `image`: the frame's picture for
+        snapshots (a Frame is converted to BGR only when a snapshot of an event needs it)."""
         out = self._outputs.get(source)
         if out is None or info is None:
             return
@@ -402,7 +404,7 @@ class EventHub:
         delivery = Delivery(source, events, info.counts_dict() if regional else None)
         snap = self._snapshots.get(source)
         if snap is not None and events:
-            snap.queue.offer(replace(delivery, image=image))
+            snap.queue.offer(replace(delivery, image=image.image if isinstance(image, Frame) else image))
         else:
             self._fan_out(delivery)
 

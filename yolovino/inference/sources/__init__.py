@@ -14,6 +14,8 @@ and count it. Credentials in URLs are redacted in every log line, error and stat
 Decoding uses PyAV (bundled FFmpeg); webcams use OpenCV. Corrupt data is counted (stats.decode_errors,
 one log line per burst) and skipped, never a reason to reconnect; pictures are turned upright as the
 display matrix says (inference/sources/packets.py). A frame size change mid-stream is logged and passed on.
+Decoded video frames are converted to BGR on first use (core Frame.decoded): the motion gate reads their Y
+plane, so an idle camera's frames that nothing detects on, draws or records are never converted.
 """
 
 from __future__ import annotations

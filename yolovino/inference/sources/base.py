@@ -21,6 +21,7 @@ from yolovino.inference.core.errors import SourceError
 from yolovino.inference.core.packets import PacketTap
 from yolovino.inference.core.redact import one_line, redact, safe_name
 from yolovino.inference.core.results import Frame
+from yolovino.inference.sources.packets import Picture
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,8 @@ class Source:
     """Base: a reader thread fills a queue; consumers call `read()` or iterate.
 
     Subclasses implement `_open()` (synchronous, raises SourceError) and `_frames()` (a generator of
-    (image, pts) from the opened handle, raising on read errors) and `_close_handle()`.
+    (image, pts) from the opened handle, the image a BGR array or a decoder's packets.Picture, raising on
+    read errors) and `_close_handle()`.
     """
 
     kind = "source"
@@ -226,14 +228,20 @@ class Source:
             )
         self._last_decode_error = now
 
-    def _deliver(self, image: np.ndarray, pts: float | None) -> None:
+    def _deliver(self, image: np.ndarray | Picture, pts: float | None) -> None:
+        """Queue one picture: a BGR array, or a decoder's Picture that is converted when first used."""
         now = time.monotonic()
-        size = (image.shape[1], image.shape[0])
+        if isinstance(image, Picture):
+            frame = Frame.decoded(
+                image.bgr, image.size, self._index, self.id, pts, now, luma=image.luma, luma_full=image.luma_full
+            )
+        else:
+            frame = Frame(image, self._index, self.id, pts, now)
+        size = (frame.shape[1], frame.shape[0])
         if size != self._size:
             if self._size is not None:
                 log.warning("source %s: frame size changed %dx%d -> %dx%d", self.display, *self._size, *size)
             self._size = size
-        frame = Frame(image, self._index, self.id, pts, now)
         self._index += 1
         self.stats.frames_read += 1
         self.stats.last_frame_at = now

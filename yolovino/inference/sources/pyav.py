@@ -13,7 +13,7 @@ from yolovino.inference.core.media import NETWORK_SCHEMES
 from yolovino.inference.core.packets import PacketTap, StreamInfo
 from yolovino.inference.core.redact import one_line
 from yolovino.inference.sources.base import Source
-from yolovino.inference.sources.packets import decode_tolerant, upright
+from yolovino.inference.sources.packets import Picture, decode_tolerant
 from yolovino.inference.sources.pinned import pinned_options, refuse_rtsp_redirect
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ class PyAVSource(Source):
         if self._first is not None:
             first, decoder = self._first
             self._first = None
-            yield upright(first), _pts(first)
+            yield Picture(first), _pts(first)
             frames = decoder
         elif self.network:
             frames = self._watched(container)
@@ -132,7 +132,7 @@ class PyAVSource(Source):
             self._rejected = 0
             frames = decode_tolerant(self._tapped(container.demux(container.streams.video[0])), self._file_decode_error)
         for f in frames:
-            yield upright(f), _pts(f)
+            yield Picture(f), _pts(f)
         expected = container.streams.video[0].frames  # from the file index; 0 when unknown
         if not self.network and expected and self._index + self._rejected < expected - 2:
             raise SourceError(f"file is truncated: {self._index} of {expected} frames decoded")
