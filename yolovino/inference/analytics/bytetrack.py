@@ -85,6 +85,7 @@ class Tracklet:
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+_MINUS_ONE = np.full(1, -1, dtype=np.int64)
 
 
 def _free(taken: np.ndarray, n: int) -> np.ndarray:
@@ -93,7 +94,7 @@ def _free(taken: np.ndarray, n: int) -> np.ndarray:
         return _EMPTY
     free = np.ones(n, bool)
     free[taken] = False
-    return np.flatnonzero(free)
+    return free.nonzero()[0]
 
 
 class BatchedByteTrack(ByteTrackTracker):
@@ -191,7 +192,7 @@ class BatchedByteTrack(ByteTrackTracker):
         if budget is not None:  # the library's _prune_lost_tracks: time-expired tracks go before matching
             self._keep(self._lost_s <= budget)
         is_high = confidences >= self.high_conf_det_threshold  # the library's comparison, in its dtype
-        high, low = np.flatnonzero(is_high), np.flatnonzero(~is_high)
+        high, low = is_high.nonzero()[0], (~is_high).nonzero()[0]  # flatnonzero of 1-D, one C call
         # one IoU matrix for both stages (the library computes the two sub-matrices: the same numbers)
         similarity = self._iou(self._x[:, :_DIM_Z, 0], boxes)
         t1, d1, free_tracks, free_high = self._associate(similarity[:, high])
@@ -205,7 +206,7 @@ class BatchedByteTrack(ByteTrackTracker):
         spawned = new_rows[confidences[new_rows].astype(np.float64) >= self.track_activation_threshold]
         if len(spawned):
             self._spawn(boxes[spawned])
-        out_ids = np.concatenate((self._tid[tracks], np.full(len(free_low) + len(new_rows), -1, dtype=np.int64)))
+        out_ids = np.concatenate((self._tid[tracks], _MINUS_ONE.repeat(len(free_low) + len(new_rows))))
         self._keep(self._alive(budget))
         return np.concatenate((rows, low[free_low], new_rows)), out_ids
 
@@ -269,11 +270,11 @@ class BatchedByteTrack(ByteTrackTracker):
             innovation, pht = z - h @ x, p @ h.T
             s = h @ pht + r
         k = pht @ _inv(s)
-        kt = np.swapaxes(k, -1, -2)
+        kt = k.transpose(0, 2, 1)  # np.swapaxes(k, -1, -2), as a method: no Python wrapper
         i_kh = self._eye - k @ h
         self._x[tracks] = x + k @ innovation
         kr = k * self._r_diag[None, None, :] if self._r_diag is not None else k @ r
-        self._p[tracks] = i_kh @ p @ np.swapaxes(i_kh, -1, -2) + kr @ kt
+        self._p[tracks] = i_kh @ p @ i_kh.transpose(0, 2, 1) + kr @ kt
 
     def _spawn(self, boxes: np.ndarray) -> None:
         """New tracks from unmatched confident boxes: state = the box at rest, covariance the library's,
@@ -303,7 +304,7 @@ class BatchedByteTrack(ByteTrackTracker):
     def _keep(self, keep: np.ndarray) -> None:
         if keep.all():
             return
-        idx = np.flatnonzero(keep)
+        idx = keep.nonzero()[0]
         self._x, self._p = self._x[idx], self._p[idx]
         self._age, self._lost, self._lost_s = self._age[idx], self._lost[idx], self._lost_s[idx]
         self._run, self._tid = self._run[idx], self._tid[idx]
