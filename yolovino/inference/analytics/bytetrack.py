@@ -261,7 +261,13 @@ class BatchedByteTrack(ByteTrackTracker):
         """KalmanFilter.update for the matched tracks at once (Joseph form, the library's operand order)."""
         if not len(tracks):
             return
-        x, p, h, r = self._x[tracks], self._p[tracks], self._h, self._r
+        h, r = self._h, self._r
+        every = len(tracks) == len(self._x)  # the usual frame: every track matched (rows are independent)
+        if every:  # the boxes in row order rather than gathering and scattering the filters
+            boxes = boxes[tracks.argsort()]
+            x, p = self._x, self._p
+        else:
+            x, p = self._x[tracks], self._p[tracks]
         z = boxes.astype(np.float64).reshape((len(tracks), _DIM_Z, 1))
         if self._h_selects:  # H x, P H^T, H P H^T: slices, equal to the products to the bit
             innovation, pht = z - x[:, :_DIM_Z], p[:, :, :_DIM_Z]
@@ -272,9 +278,12 @@ class BatchedByteTrack(ByteTrackTracker):
         k = pht @ _inv(s)
         kt = k.transpose(0, 2, 1)  # np.swapaxes(k, -1, -2), as a method: no Python wrapper
         i_kh = self._eye - k @ h
-        self._x[tracks] = x + k @ innovation
         kr = k * self._r_diag[None, None, :] if self._r_diag is not None else k @ r
-        self._p[tracks] = i_kh @ p @ i_kh.transpose(0, 2, 1) + kr @ kt
+        x, p = x + k @ innovation, i_kh @ p @ i_kh.transpose(0, 2, 1) + kr @ kt
+        if every:
+            self._x, self._p = x, p
+        else:
+            self._x[tracks], self._p[tracks] = x, p
 
     def _spawn(self, boxes: np.ndarray) -> None:
         """New tracks from unmatched confident boxes: state = the box at rest, covariance the library's,

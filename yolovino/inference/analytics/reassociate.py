@@ -34,7 +34,7 @@ MARGIN_SIZE, MARGIN_PATH = 0.25, 0.2  # uncertainty: fractions of the object's s
 INSIDE = 0.8  # fraction of the new box that must lie inside the grown predicted box
 
 
-@dataclass
+@dataclass(slots=True)  # attribute access on every track every frame: slots are faster
 class Motion:
     """Size and recent centres of a track's whole observations (pixels; times in stream seconds)."""
 

@@ -137,7 +137,7 @@ def library_bytetrack(cfg: TrackerConfig, fps: float):
 TRACKERS: dict[str, Callable] = {"bytetrack": _bytetrack, "sort": _sort, "ocsort": _ocsort}
 
 
-@dataclass
+@dataclass(slots=True)  # attribute access on every track every frame: slots are faster
 class Track:
     """What we keep of one track the library gave an ID (times are stream seconds)."""
 
