@@ -155,8 +155,8 @@ class BatchedByteTrack(ByteTrackTracker):
         return self._tid
 
     def _fast_iou(self, tracks: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-        # a sum is finite only if every term is: one reduction instead of two isfinite passes (an overflow of
-        # the sum only sends finite boxes through the library's own check, which then gives the same numbers)
+        # a sum is finite only if every term is: per array one reduction instead of isfinite and all() (an
+        # overflowing sum only sends finite boxes through the library's own check: the same numbers then)
         if not (np.isfinite(tracks.sum()) and np.isfinite(boxes.sum())):
             return self.iou.compute(tracks, boxes)  # raises the library's ValueError
         return iou(tracks, boxes)
