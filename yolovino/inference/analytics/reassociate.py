@@ -26,6 +26,7 @@ import numpy as np
 
 WHOLE = 0.9  # a box at least this fraction of the track's size (in both dimensions) shows the whole object
 SHRINK = 0.1  # weight of a smaller whole box in the reference size (an object walking away shrinks slowly)
+_KEEP = 1 - SHRINK  # weight of the reference itself (the same double as `1 - SHRINK` computed in place)
 BASELINE_S = 1.0  # the velocity is measured between whole observations up to this far apart
 REBASE_S = 3.0  # a box smaller than the reference for this long is the object's new size (it sat down)
 SIZE_RATIO = 1.6  # a new box must match the lost track's height or width within this factor
@@ -33,7 +34,7 @@ MARGIN_SIZE, MARGIN_PATH = 0.25, 0.2  # uncertainty: fractions of the object's s
 INSIDE = 0.8  # fraction of the new box that must lie inside the grown predicted box
 
 
-@dataclass
+@dataclass(slots=True)  # attribute access on every track every frame: slots are faster
 class Motion:
     """Size and recent centres of a track's whole observations (pixels; times in stream seconds)."""
 
@@ -47,17 +48,21 @@ class Motion:
         w, h = x1 - x0, y1 - y0
         centres = self.centres
         if centres:
-            if w < WHOLE * self.w or h < WHOLE * self.h:
+            sw, sh = self.w, self.h
+            if w < WHOLE * sw or h < WHOLE * sh:
                 if t - centres[-1][0] <= REBASE_S:
                     return  # part of the object is hidden (or cut by the frame edge): its centre moves wrongly
                 centres.clear()  # smaller for a while now (sat down, stands behind a table): the new normal
-            elif w * WHOLE > self.w or h * WHOLE > self.h:
+            elif w * WHOLE > sw or h * WHOLE > sh:
                 centres.clear()  # much larger: the earlier boxes were cut (entering the frame, behind something)
         if centres:
             # the size grows at once (an occluder never makes a box larger) and shrinks slowly, so a box cut
             # a little more every frame by an occluder does not drag the reference down with it
-            self.w = max(w, (1 - SHRINK) * self.w + SHRINK * w)
-            self.h = max(h, (1 - SHRINK) * self.h + SHRINK * h)
+            # (max(w, v) written out: the same value, without a builtin call per track and frame)
+            v = _KEEP * sw + SHRINK * w
+            self.w = v if v > w else w
+            v = _KEEP * sh + SHRINK * h
+            self.h = v if v > h else h
         else:
             self.w, self.h = w, h
         centres.append((t, (x0 + x1) * 0.5, (y0 + y1) * 0.5))

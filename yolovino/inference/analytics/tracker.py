@@ -20,7 +20,7 @@ import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
@@ -136,7 +136,7 @@ def library_bytetrack(cfg: TrackerConfig, fps: float):
 TRACKERS: dict[str, Callable] = {"bytetrack": _bytetrack, "sort": _sort, "ocsort": _ocsort}
 
 
-@dataclass
+@dataclass(slots=True)  # attribute access on every track every frame: slots are faster
 class Track:
     """What we keep of one track the library gave an ID (times are stream seconds)."""
 
@@ -215,6 +215,7 @@ class Tracker:
         self.anchor = anchor
         self._lib = (library or TRACKERS[self.config.kind])(self.config, self.fps)
         self._assign = getattr(self._lib, "assign", None)
+        self._tracker_ids = getattr(self._lib, "tracker_ids", None)  # the batched tracker's, without `tracks`
         self._ids: dict[int, int] = {}  # library id -> our id (the library restarts at 0 on reset)
         self._lib_of: dict[int, int] = {}  # our id -> its current library id
         self._next_id = 1
@@ -230,9 +231,16 @@ class Tracker:
         if len(index):
             confirmed = lib_ids >= 0
             rows, libs = index[confirmed].tolist(), lib_ids[confirmed].tolist()  # plain ints: a loop follows
-            if self.config.reassociate_s > 0:
+            known = [self._ids.get(lib) for lib in libs]
+            unknown = known.count(None)  # library ids new to us (None: the usual frame has none)
+            # re-association only when some track went unmatched (ids are one-to-one: counts compare sets)
+            if self.config.reassociate_s > 0 and len(known) - unknown != len(self.tracks):
                 self._reassociate(results, dict(zip(libs, rows, strict=True)), t)
-            ids[rows] = [self._our_id(lib) for lib in libs]
+                ids[rows] = [self._our_id(lib) for lib in libs]
+            elif unknown:
+                ids[rows] = [self._our_id(lib) if our is None else our for our, lib in zip(known, libs, strict=True)]
+            else:
+                ids[rows] = cast("list[int]", known)
         self._observe(results, ids, t)
         self._last_t = t
         return replace(results, track_ids=ids)
@@ -273,10 +281,8 @@ class Tracker:
         them (reassociate.py). The second case is a swap: two people pass behind the same pole and the
         stalled box of the one going in takes the other as it comes out. A lost track's old library id is
         forgotten, so should the library find it again it becomes a new track, not a second box with the same
-        ID. Nothing to do on the usual frame, where no track is lost."""
+        ID. Called only when some track went unmatched (`update` skips the usual frame, where none did)."""
         seen = {self._ids[lib] for lib in rows if lib in self._ids}
-        if len(seen) == len(self.tracks):
-            return  # every track matched: the usual frame
         horizon = self.config.reassociate_s
         lost = [(tr.id, tr.motion) for tr in self.tracks.values() if tr.id not in seen and 0 < t - tr.last_t <= horizon]
         if not lost:
@@ -308,28 +314,39 @@ class Tracker:
         return tr.motion.gate(box, t, sized=False) is None
 
     def _observe(self, results: Results, ids: np.ndarray, t: float) -> None:
-        idx = np.flatnonzero(ids >= 0)
+        """Each matched track takes its detection: box, score, whole-box motion, class vote, hits (and scores
+        until confirmed), trail point. Plain Python values in one pass: this runs for every track on every
+        detected frame."""
+        idx = (ids >= 0).nonzero()[0]
         boxes = results.boxes[idx].astype(np.float32)
-        anchors = anchor_points(boxes, self.anchor).astype(np.int32).tolist()
-        edges = boxes.tolist()
-        scores, classes, tids = results.scores[idx].tolist(), results.class_ids[idx].tolist(), ids[idx].tolist()
-        for j, tid in enumerate(tids):
-            track = self.tracks.get(tid)
+        ax = boxes[:, 0] + boxes[:, 2]  # anchor_points(), with fewer array operations: the same values
+        ax *= 0.5
+        ay = boxes[:, 3] if self.anchor == "bottom_center" else (boxes[:, 1] + boxes[:, 3]) * 0.5
+        anchors = zip(ax.astype(np.int32).tolist(), ay.astype(np.int32).tolist(), strict=True)
+        tids = ids[idx].tolist()
+        scores, classes = results.scores[idx].tolist(), results.class_ids[idx].tolist()
+        rows = zip(tids, boxes, boxes.tolist(), scores, classes, anchors, strict=True)
+        tracks, cfg = self.tracks, self.config
+        for tid, box, edges, score, class_id, anchor in rows:
+            track = tracks.get(tid)
             if track is None:
-                track = self.tracks[tid] = Track(tid, t, t, boxes[j], scores[j])
-                track.trail = deque(maxlen=max(self.config.trail, 1))
-                track.motion.observe(edges[j], t)
+                track = tracks[tid] = Track(tid, t, t, box, score)
+                track.trail = deque(maxlen=max(cfg.trail, 1))
+                track.motion.observe(edges, t)
             elif t > track.last_t:
                 track.prev_box, track.prev_t = track.box, track.last_t
-                track.box, track.score, track.last_t = boxes[j], scores[j], t
-            track.motion.observe(edges[j], t)
-            track.vote(classes[j])
+                track.box, track.score, track.last_t = box, score, t
+            track.motion.observe(edges, t)
+            if class_id == track.class_id:
+                track.votes[class_id] += 1  # Track.vote's outcome when the vote agrees (the usual case)
+            else:
+                track.vote(class_id)
             track.hits += 1
             if track.scores is not None:
                 if len(track.scores) < 64:  # enough for a median; a track that never confirms stays bounded
-                    track.scores.append(scores[j])
-                track.confirm(self.config.confirm_hits, self.config.confirm_score)
-            track.trail.append(tuple(anchors[j]))
+                    track.scores.append(score)
+                track.confirm(cfg.confirm_hits, cfg.confirm_score)
+            track.trail.append(anchor)
         self._last_seen = tids
 
     @property
@@ -367,7 +384,8 @@ class Tracker:
         `tracks` list (BaseTracker's documented attribute; `tracked_objects` would also predict every box),
         and those unseen for at most reassociate_s (they may still get their ID back)."""
         ids = self._ids
-        alive = {ids[t.tracker_id] for t in self._lib.tracks if t.tracker_id in ids}
+        lib_ids = self._tracker_ids().tolist() if self._tracker_ids else [t.tracker_id for t in self._lib.tracks]
+        alive = {ids[i] for i in lib_ids if i in ids}
         if self.config.reassociate_s > 0 and self._last_t is not None:
             horizon = self._last_t - self.config.reassociate_s
             alive.update(tid for tid, tr in self.tracks.items() if tr.last_t >= horizon)
