@@ -42,7 +42,7 @@ def _decisions(gate: MotionGate, frames, t0: float = 0.0) -> list[bool]:
 def test_a_mask_over_the_only_moving_object_keeps_the_gate_closed(person_frames):  # noqa: F811
     segment = person_frames[60:110]
     free = MotionGate(MotionConfig(keepalive_s=60))
-    masked = MotionGate(MotionConfig(keepalive_s=60, mask=(tuple(map(tuple, WALK)),)))  # type: ignore[arg-type]
+    masked = MotionGate(MotionConfig(keepalive_s=60, mask=(tuple(map(tuple, WALK)),)))
     opened = _decisions(free, segment)
     regions = []
     for img in segment:  # where the unmasked detector saw motion: all inside the mask
@@ -58,7 +58,7 @@ def test_a_mask_set_on_a_running_gate_applies_from_the_next_frame(person_frames)
     gate = MotionGate(MotionConfig(keepalive_s=60))
     before = _decisions(gate, person_frames[60:80])
     assert sum(before[1:]) >= 10, before
-    gate.set_config(MotionConfig(keepalive_s=60, mask=(tuple(map(tuple, WALK)),)))  # type: ignore[arg-type]
+    gate.set_config(MotionConfig(keepalive_s=60, mask=(tuple(map(tuple, WALK)),)))
     after = _decisions(gate, person_frames[80:110], t0=2.0)
     assert after[0] and not any(after[1:]), after  # one recalibration frame, then the mask holds
     assert gate.snapshot(False).mask == gate.cfg.mask

@@ -25,7 +25,8 @@ from yolovino.inference.core.media import is_url
 from yolovino.inference.core.redact import one_line, redact
 from yolovino.inference.core.results import Frame
 from yolovino.inference.model.engine import AsyncEngine
-from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.model.stride import StridedEngine
+from yolovino.inference.pipeline import Pipeline, frame_time
 from yolovino.inference.sources import SourceStats, open_source
 from yolovino.ui.analytics_state import AnalyticsState
 from yolovino.ui.catalog import Catalog, ModelEntry
@@ -168,13 +169,19 @@ class Session:
                 model, variant = self.load()
                 version = self.version
                 with self.tracked(AsyncEngine(model)) as engine:
-                    pipeline = Pipeline(engine, [source], annotator=annotator(), own_sources=False, analytics=analytics)
+                    # the motion gate (and its drawing) of this tab's analytics, if on, sits in front of the engine
+                    strided = StridedEngine(engine, 1, frame_time)
+                    pipeline = Pipeline(
+                        strided, [source], annotator=annotator(), own_sources=False, analytics=analytics
+                    )
+                    self.analytics.attach(strided, source.id, analytics)
                     yield Update(status=f"Running {self.label(variant)} on {shown}")
                     run = pipeline.run(stop)
                     try:
                         yield from throttled(run, self.label(variant), partial(self._switched, version))
                     finally:
                         run.close()
+                        self.analytics.detach(strided)
                 if self.version == version:  # not a model switch: the source ended or Stop was pressed
                     break
             if stop.is_set():
