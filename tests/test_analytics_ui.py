@@ -1,7 +1,8 @@
 """The analytics section of the page in real headless Chromium: a zone typed in, a line drawn by clicking on
-the video, live counts, the event log and track IDs in the detection table; a motion mask clicked on the video,
-motion gating and "Show motion" (the hatched mask and the gate's green regions in the streamed frames); screenshots
-for a person to look at (artifacts/ui/analytics.png, motion.png; docs/motion.png is a crop of the latter). The app, browser and page fixtures are test_ui.py's."""
+the video, live counts, the event log and track IDs in the detection table; a motion mask clicked on the
+video, motion gating and "Show motion" (the hatched mask and the gate's green regions in the streamed
+frames); screenshots for a person to look at (artifacts/ui/analytics.png, motion.png; docs/motion.png is a
+crop of the latter). The app, browser and page fixtures are test_ui.py's."""
 
 from __future__ import annotations
 

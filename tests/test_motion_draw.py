@@ -126,3 +126,37 @@ def test_a_yaml_mask_and_the_gates_regions_are_drawn_when_shown(detect_ir, requi
     plain = _run(detect_ir, clip, show=False, frames=30)
     assert all(m is None for m, _, _, _ in plain)  # off: nothing carried, nothing drawn
     assert max(_colour_share(a, MASK_COLOR) for _, _, a, _ in plain) < 0.001
+
+
+@pytest.mark.slow
+def test_webcam_frames_get_the_sessions_motion_gate_mask_and_drawing(tmp_path, detect_ir, person_frames):  # noqa: F811
+    """The UI's webcam path (one pipeline run per browser frame) keeps one gate across frames: with gating on
+    the still stretch before she walks in is carried, not detected; a mask added mid-run reaches that gate;
+    with "Show motion" the frames come back with the mask hatched."""
+    from test_ui_backend import _ctx, _models_dir
+
+    from yolovino.ui.session import Session
+
+    session = Session(_ctx(_models_dir(tmp_path / "models", detect_ir), tmp_path))
+    state = session.analytics
+    state.set_motion(True)
+    for img in person_frames[:30]:  # the empty room: the gate lets the detector run on the first frames only
+        session.webcam_frame(np.ascontiguousarray(img[..., ::-1]))
+    assert session._webcam is not None
+    strided = session._webcam[2]
+    detected, frames = strided.per_source["webcam"]
+    assert frames == 30 and detected <= 3, (detected, frames)
+    state.add_mask("wall", "0.55,0.05; 0.95,0.05; 0.95,0.45; 0.55,0.45")
+    state.set_show_motion(True)
+    gate = strided.gate("webcam")
+    assert (
+        gate is not None and gate.show and gate.cfg.mask == (((0.55, 0.05), (0.95, 0.05), (0.95, 0.45), (0.55, 0.45)),)
+    )
+    upd = session.webcam_frame(np.ascontiguousarray(person_frames[30][..., ::-1]))
+    assert upd.image is not None
+    bgr = np.ascontiguousarray(upd.image[..., ::-1])
+    assert _colour_share(bgr, MASK_COLOR, (0.56, 0.06, 0.94, 0.44)) > 0.03
+    state.set_motion(False)
+    state.set_show_motion(False)
+    assert strided.gate("webcam") is None  # both off: no gate, nothing drawn
+    session.close()
