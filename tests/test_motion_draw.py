@@ -160,3 +160,41 @@ def test_webcam_frames_get_the_sessions_motion_gate_mask_and_drawing(tmp_path, d
     state.set_show_motion(False)
     assert strided.gate("webcam") is None  # both off: no gate, nothing drawn
     session.close()
+
+
+@pytest.mark.slow
+def test_the_service_records_a_yaml_sources_motion_drawing(detect_ir, require_asset, tmp_path):
+    """The headless service's path (plan -> supervisor -> gate -> annotator -> the `save:` mp4) of a source
+    whose YAML says `motion: {mask: [...], show: true}`: the recording shows the hatched mask on its frames."""
+    import av
+    from test_motion import wait_until
+
+    from yolovino.inference.service.metrics import Metrics
+    from yolovino.inference.service.supervisor import Outputs, SourcePlan, Supervisor
+
+    clip = require_asset("videos/car-detection.mp4")
+    mask = [[0.0, 0.0], [0.3, 0.0], [0.3, 0.2], [0.0, 0.2]]  # the top-left corner
+    cfg = parse_analytics({"motion": {"mask": [mask], "show": True}}, "sources[0].analytics")
+    model = YoloModel.load(detect_ir, InferenceConfig())
+    out = tmp_path / "lane.mp4"
+    plan = SourcePlan(
+        "lane", str(clip), "lane", False, detect_ir, InferenceConfig(), save=str(out),
+        analytics=resolve_classes(cfg, model.names),
+    )  # fmt: skip
+    sup = Supervisor(Metrics(), Outputs(), lambda fr: None)
+    try:
+        sup.apply([plan], strict=True)
+        assert wait_until(sup.all_ended, 180), "the clip did not run to its end"
+    finally:
+        sup.close()
+    shares = []
+    with av.open(str(out)) as c:
+        for k, f in enumerate(c.decode(video=0)):
+            if k % 25 == 0:
+                img = f.to_ndarray(format="bgr24").astype(int)
+                h, w = img.shape[:2]
+                roi = img[int(0.01 * h) : int(0.19 * h), int(0.01 * w) : int(0.29 * w)]
+                # H.264 and 4:2:0 chroma soften the colour: cyan is blue and green well above red
+                cyan = (roi[..., 0] - roi[..., 2] > 80) & (roi[..., 1] - roi[..., 2] > 80)
+                shares.append(float(cyan.mean()))
+    assert len(shares) >= 10 and min(shares) > 0.02, shares

@@ -19,7 +19,7 @@ from yolovino.inference.draw.label import CAPTION, draw_label, label_size
 MOTION_COLOR = (0, 255, 0)  # BGR green: where something moved on this frame
 MASK_COLOR = (255, 255, 0)  # BGR cyan: where motion is ignored
 SKIP_COLOR = (160, 160, 160)  # caption when the detector did not run
-HATCH_STEP = 14  # pixels between the mask's hatch lines (at 768 px wide; scaled with the frame)
+HATCH_STEP = 16  # pixels between the mask's hatch lines (at 768 px wide; scaled with the frame)
 TINT_ALPHA = 0.35
 
 
@@ -45,7 +45,7 @@ def draw_motion(img: np.ndarray, motion: MotionSnapshot, lw: int, fs: float) -> 
         cv2.rectangle(img, a, b, MOTION_COLOR, thin, cv2.LINE_8)
     for poly in motion.mask:
         pts = np.round(np.array(poly, np.float64) * scale).astype(np.int32)
-        _hatch(img, pts, step, thin)
+        _hatch(img, pts, step, lw)  # as thick as the outlines: they survive a recording's H.264 and 4:2:0
         cv2.polylines(img, [pts.reshape(-1, 1, 2)], True, MASK_COLOR, lw, cv2.LINE_8)
     fs = max(fs * 0.9, 0.4)
     thick = max(lw - 1, 1)
