@@ -83,6 +83,8 @@ def analytics_panel(store, sid, image) -> None:
 
     def on_motion(on, request: gr.Request):
         state(request).set_motion(on)
+        if on and not state(request).enabled:  # the gate is attached once tracking is back on
+            gr.Warning("Motion gating needs tracking (the tracker carries the boxes between detections): turn it on.")
 
     def on_show_motion(on, request: gr.Request):
         state(request).set_show_motion(on)
