@@ -1,14 +1,17 @@
-"""One tab's analytics: tracking on/off, zones and lines, and what its runs report (counts, event log).
+"""One tab's analytics: tracking on/off, zones and lines, motion gating and masks, and what its runs report.
 
 `AnalyticsState` opens the analytics stage for a run (`open()`), receives every frame's events and counts
 (it is that stage's event hub), and applies edits to the runs in progress at once. No gradio here: the page
 section that edits and shows it is ui/analytics_panel.py. Zones and lines go through the same checks as the
 YAML (parse_analytics): zones need at least 3 points, lines 2 (a segment) or more (a polyline,
-for a bent path), all inside the frame.
+for a bent path), all inside the frame. Motion masks are polygons checked like zones (at least 3 points,
+not crossing themselves); with motion gating on (it needs tracking), each run's engine gets a motion gate
+that ignores them, and "show motion" draws the gate's regions and the masks on the video.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections import deque
@@ -19,6 +22,9 @@ from yolovino.inference.analytics.stage import Analytics
 from yolovino.inference.analytics.zones import ZoneSpec
 from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.events import Event, FrameAnalytics, RegionCounts
+from yolovino.inference.core.motion import MotionConfig, Polygon
+from yolovino.inference.model.motion import MotionGate
+from yolovino.inference.model.stride import StridedEngine
 
 EVENT_HEADERS = ["time", "source", "event", "track", "class", "where", "detail"]
 MAX_LOG = 200
@@ -31,11 +37,15 @@ class AnalyticsState:
         self.enabled = True
         self.zones: tuple[ZoneSpec, ...] = ()
         self.lines: tuple[LineSpec, ...] = ()
+        self.motion = False  # motion-gated detection (with tracking)
+        self.show_motion = False  # draw the gate's motion regions and the masks
+        self.masks: tuple[tuple[str, Polygon], ...] = ()  # (name, normalised polygon) where motion is ignored
         self.log: deque[Event] = deque(maxlen=MAX_LOG)
         self.counts: list[RegionCounts] = []
         self.tracks_active = 0
         self.frame_hw: tuple[int, int] | None = None  # of the last frame seen: turns clicks into 0..1
         self._runs: list[Analytics] = []
+        self._gated: list[tuple[StridedEngine, str, Analytics | None]] = []  # runs' engines, for motion gates
         self._names: dict[int, str] = {}
         self._lock = threading.Lock()
 
@@ -85,6 +95,45 @@ class AnalyticsState:
         for run in runs:
             run.set_geometry(cfg.zones, cfg.lines)
 
+    # --- motion gates of the runs -------------------------------------------------------------------------
+    def motion_config(self) -> MotionConfig:
+        """The motion detector's settings for this tab: defaults, its masks, and whether to draw."""
+        cfg = parse_analytics({"motion": {"mask": [p for _, p in self.masks], "show": self.show_motion}}, "motion")
+        assert cfg.motion is not None
+        return cfg.motion
+
+    def attach(self, engine: StridedEngine, source_id: str, analytics: Analytics | None) -> None:
+        """A run's engine and source: it gets a motion gate while gating or drawing is on; `detach` it after."""
+        with self._lock:
+            self._gated.append((engine, source_id, analytics))
+        self._apply_motion()
+
+    def detach(self, engine: StridedEngine) -> None:
+        with self._lock:
+            gone = [g for g in self._gated if g[0] is engine]
+            self._gated = [g for g in self._gated if g[0] is not engine]
+        for _, sid, _ in gone:
+            engine.set_gate(sid, None)
+
+    def _apply_motion(self) -> None:
+        """Give every run the gate this tab's settings ask for (or none), at once."""
+        with self._lock:
+            gated = list(self._gated)
+        cfg = self.motion_config()
+        gating = self.motion and self.enabled  # the tracker carries the boxes on the frames it skips
+        for engine, sid, analytics in gated:
+            gate = engine.gate(sid)
+            if not (gating or self.show_motion) or (gating and analytics is None):
+                engine.set_gate(sid, None)
+                continue
+            if gate is None:
+                tracks = functools.partial(analytics.detect_interval, sid) if analytics is not None else None
+                gate = MotionGate(cfg, tracks=tracks)
+            else:
+                gate.set_config(cfg)
+            gate.show, gate.gating = self.show_motion, gating
+            engine.set_gate(sid, gate)
+
     # --- edits from the page -----------------------------------------------------------------------------
     def set_enabled(self, on: bool) -> None:
         self.enabled = bool(on)
@@ -92,6 +141,42 @@ class AnalyticsState:
             runs = list(self._runs)
         for run in runs:
             run.set_enabled(self.enabled)
+        self._apply_motion()
+
+    def set_motion(self, on: bool) -> None:
+        """Motion-gated detection on or off for this tab's runs (gating needs tracking on)."""
+        self.motion = bool(on)
+        self._apply_motion()
+
+    def set_show_motion(self, on: bool) -> None:
+        """Draw (or stop drawing) the motion regions, the masks and whether the detector ran."""
+        self.show_motion = bool(on)
+        self._apply_motion()
+
+    def add_mask(self, name: str, points_text: str) -> str:
+        """Add a motion mask from typed/clicked points (checked like a zone); ConfigError if invalid."""
+        points = parse_points(points_text)
+        name = (name or "").strip() or f"mask{len(self.masks)}"
+        if name in {n for n, _ in self.masks}:
+            raise ConfigError(f"mask name {name!r} is already used")
+        try:
+            cfg = parse_analytics({"motion": {"mask": [points]}}, "mask")
+        except ConfigError as exc:  # one polygon: "mask.motion: mask polygon 0 crosses ..." -> "the polygon ..."
+            msg = str(exc).split(": ", 1)[-1].replace("mask polygon 0 ", "the polygon ").replace("polygon 0", "")
+            raise ConfigError(f"motion mask {name!r}: {msg.lstrip(':, ')}") from None
+        assert cfg.motion is not None
+        self.masks = (*self.masks, (name, cfg.motion.mask[0]))
+        self._apply_motion()
+        return f"Added motion mask **{name}** ({len(points)} points)."
+
+    def clear_masks(self) -> None:
+        self.masks = ()
+        self._apply_motion()
+
+    def masks_md(self) -> str:
+        if not self.masks:
+            return "No motion masks."
+        return "\n".join(f"- mask **{n}**: {_fmt(p)}" for n, p in self.masks)
 
     def add(self, kind: str, name: str, points_text: str, classes_text: str = "") -> str:
         """Add a zone or line from typed/clicked points, counting the given classes (comma-separated names;

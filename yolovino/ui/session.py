@@ -25,7 +25,8 @@ from yolovino.inference.core.media import is_url
 from yolovino.inference.core.redact import one_line, redact
 from yolovino.inference.core.results import Frame
 from yolovino.inference.model.engine import AsyncEngine
-from yolovino.inference.pipeline import Pipeline
+from yolovino.inference.model.stride import StridedEngine
+from yolovino.inference.pipeline import Pipeline, frame_time
 from yolovino.inference.sources import SourceStats, open_source
 from yolovino.ui.analytics_state import AnalyticsState
 from yolovino.ui.catalog import Catalog, ModelEntry
@@ -48,7 +49,9 @@ class Session:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._engines: list[AsyncEngine] = []  # engines of runs in progress, for live threshold changes
-        self._webcam: tuple[int, AsyncEngine] | None = None
+        # (version, engine, its motion-gate wrapper) of the webcam's runs, and what that wrapper is attached with
+        self._webcam: tuple[int, AsyncEngine, StridedEngine] | None = None
+        self._cam_gated: tuple[StridedEngine, Analytics | None] | None = None
         self._cam_last: float | None = None
         self._cam_fps = 0.0
         self._cam_busy = threading.Lock()
@@ -138,6 +141,7 @@ class Session:
         with self._lock:
             cam, self._webcam = self._webcam, None
         if cam is not None:
+            self.analytics.detach(cam[2])
             cam[1].close()
         self.analytics.finish(self._cam_analytics)
         self._cam_analytics = None
@@ -168,13 +172,19 @@ class Session:
                 model, variant = self.load()
                 version = self.version
                 with self.tracked(AsyncEngine(model)) as engine:
-                    pipeline = Pipeline(engine, [source], annotator=annotator(), own_sources=False, analytics=analytics)
+                    # the motion gate (and its drawing) of this tab's analytics, if on, sits in front of the engine
+                    strided = StridedEngine(engine, 1, frame_time)
+                    pipeline = Pipeline(
+                        strided, [source], annotator=annotator(), own_sources=False, analytics=analytics
+                    )
+                    self.analytics.attach(strided, source.id, analytics)
                     yield Update(status=f"Running {self.label(variant)} on {shown}")
                     run = pipeline.run(stop)
                     try:
                         yield from throttled(run, self.label(variant), partial(self._switched, version))
                     finally:
                         run.close()
+                        self.analytics.detach(strided)
                 if self.version == version:  # not a model switch: the source ended or Stop was pressed
                     break
             if stop.is_set():
@@ -204,9 +214,11 @@ class Session:
             cam = self._webcam
             if cam is None or cam[0] != self.version:
                 if cam is not None:
+                    self.analytics.detach(cam[2])
                     cam[1].close()
-                cam = self._webcam = (self.version, AsyncEngine(model))
-        engine = cam[1]
+                base = AsyncEngine(model)
+                cam = self._webcam = (self.version, base, StridedEngine(base, 1, frame_time))
+        engine, strided = cam[1], cam[2]
         if engine.config != self.config:  # thresholds changed since the last webcam frame
             engine.set_config(self.config)
         self._cam_n += 1
@@ -220,8 +232,12 @@ class Session:
         # no in-image FPS overlay: a one-frame pipeline run cannot know the camera's rate (stats has it)
         if self._cam_analytics is None:  # one analytics stage for the whole webcam session
             self._cam_analytics = self.analytics.open(model.names)
+        if self._cam_gated != (strided, self._cam_analytics):  # the motion gate follows the webcam's frames
+            self.analytics.detach(strided)
+            self.analytics.attach(strided, frame.source_id, self._cam_analytics)
+            self._cam_gated = (strided, self._cam_analytics)
         pipeline = Pipeline(
-            engine, [OneFrameSource(frame)], annotator=annotator(overlay=False), analytics=self._cam_analytics
+            strided, [OneFrameSource(frame)], annotator=annotator(overlay=False), analytics=self._cam_analytics
         )
         for fr in pipeline.run(None, max_frames=1):
             pass

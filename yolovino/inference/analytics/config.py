@@ -47,6 +47,7 @@ from pydantic import (
 )
 
 from yolovino.inference.analytics.filters import ObjectFilter, resolve_filters
+from yolovino.inference.analytics.geometry import self_intersects
 from yolovino.inference.analytics.lines import LineSpec
 from yolovino.inference.analytics.speed import SpeedConfig
 from yolovino.inference.analytics.tracker import TrackerConfig
@@ -143,6 +144,16 @@ class AnalyticsConfig(BaseModel):
                 raise ValueError(f"name {s.name!r} is used twice (items {seen[s.name]} and {i})")
             seen[s.name] = i
         return specs
+
+    @field_validator("motion")
+    @classmethod
+    def _masks_are_simple(cls, motion: MotionConfig | None) -> MotionConfig | None:
+        """A motion mask is checked like a zone: a polygon that crosses itself is refused (its filled area
+        would not be what was drawn)."""
+        for k, poly in enumerate(motion.mask if motion is not None else ()):
+            if self_intersects(poly):
+                raise ValueError(f"mask polygon {k} crosses itself: list the points in order around the area")
+        return motion
 
     @model_validator(mode="after")
     def _needs_tracking(self) -> AnalyticsConfig:

@@ -9,6 +9,7 @@
         alpha: 0.02                   # how fast the background learns the scene (0..1 per frame)
         lightning_threshold: 0.8      # more of the frame changed at once: a light change, relearn the scene
         keepalive_s: 5                # the detector runs at least this often, motion or not
+        show: false                   # draw motion regions, masks, detector ran/skipped on annotated outputs
         mask:                         # polygons to ignore (timestamp overlays, trees), normalised like zones
           - [[0.0, 0.0], [0.35, 0.0], [0.35, 0.07], [0.0, 0.07]]
 
@@ -21,6 +22,7 @@ contour area 10, lightning threshold 0.8), whose users run it on every camera as
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict
@@ -65,6 +67,24 @@ class MotionConfig(BaseModel):
     mask: Annotated[tuple[Polygon, ...], AfterValidator(_polygons)] = Field(
         default=(), description="polygons where motion is ignored, normalised x, y (0..1) like zones"
     )
+    show: bool = Field(
+        default=False,
+        description="draw this source's motion regions, masks and whether the detector ran on its annotated "
+        "outputs (recording, RTSP, MJPEG)",
+    )
+
+
+@dataclass(frozen=True)
+class MotionSnapshot:
+    """What the motion gate saw on one frame, for drawing (`Results.motion`, set only while it is shown):
+    the motion regions (normalised xyxy boxes of the moving blobs), the masks in force (normalised polygons),
+    the share of the small frame that changed, and whether the detector ran on this frame (False: the
+    tracker carried the boxes)."""
+
+    boxes: tuple[tuple[float, float, float, float], ...]
+    mask: tuple[Polygon, ...]
+    changed: float
+    detected: bool
 
 
 def motion_input(value: Any) -> Any:

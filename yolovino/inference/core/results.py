@@ -14,6 +14,7 @@ import numpy as np
 
 if TYPE_CHECKING:  # a base type too (inference/core/events.py imports nothing); no import at run time
     from yolovino.inference.core.events import FrameAnalytics
+    from yolovino.inference.core.motion import MotionSnapshot
 
 
 def label_for(names: dict[int, str], class_id) -> str:
@@ -105,6 +106,8 @@ class Results:
     stationary: (N,) bool, the track has stood still longer than the analytics' stationary_s, or None (off).
     speed_kmh, heading_deg: (N,) float32 ground speed and heading of the track (NaN: not measured), or None
     (no speed calibration).
+    motion: what the source's motion gate saw on this frame (regions, masks, detector ran), set only while
+    its drawing is on (MotionGate.show), else None.
     """
 
     boxes: np.ndarray
@@ -120,6 +123,7 @@ class Results:
     stationary: np.ndarray | None = None
     speed_kmh: np.ndarray | None = None
     heading_deg: np.ndarray | None = None
+    motion: MotionSnapshot | None = None
 
     @classmethod
     def empty(cls, names: dict[int, str], frame_shape: tuple[int, int]) -> Results:
@@ -146,6 +150,7 @@ class Results:
             None if self.stationary is None else self.stationary[index],
             None if self.speed_kmh is None else self.speed_kmh[index],
             None if self.heading_deg is None else self.heading_deg[index],
+            self.motion,
         )
 
     @property

@@ -1,7 +1,8 @@
 """Draw Results on a frame: boxes, labels with scores, translucent masks, pose skeletons, an FPS overlay.
 
 `Annotator().annotate(frame, results, overlay)` returns a new BGR image; the input frame is copied once
-and never modified (unless `in_place=True`). Masks are blended only inside each box's crop, so the cost
+and never modified (unless `in_place=True`). The motion gate's view of the frame is drawn when the results carry
+it (draw/motion.py). Masks are blended only inside each box's crop, so the cost
 scales with the object area, not the frame area. Colours come from a fixed per-class palette.
 """
 
@@ -15,6 +16,7 @@ import numpy as np
 from yolovino.inference.core.events import Scene
 from yolovino.inference.core.results import Results, label_for
 from yolovino.inference.draw.label import BOX_TAG, OVERLAY, draw_label, label_size, readable_on
+from yolovino.inference.draw.motion import draw_motion
 from yolovino.inference.draw.scene import draw_scene
 
 # Ultralytics' palette (hex RGB), stored as BGR tuples.
@@ -100,13 +102,16 @@ class Annotator:
         in_place: bool = False,
         scene: Scene | None = None,
     ) -> np.ndarray:
-        """`scene`: zones, lines, trails and counts of the analytics stage, drawn under the boxes."""
+        """`scene`: zones, lines, trails and counts of the analytics stage, drawn under the boxes; so are
+        the motion gate's regions and masks when the results carry them (`Results.motion`, draw/motion.py)."""
         img = frame if in_place else frame.copy()
         h, w = img.shape[:2]
         lw = self.line_width or max(round((h + w) / 2 * 0.003), 2)
         fs = self.font_scale or lw / 3
         if scene is not None:
             draw_scene(img, scene, lw, fs)
+        if results is not None and results.motion is not None:
+            draw_motion(img, results.motion, lw, fs)
         if results is not None and len(results):
             boxes = np.round(results.boxes).astype(np.int32)
             boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w - 1)

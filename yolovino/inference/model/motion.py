@@ -30,7 +30,7 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from yolovino.inference.core.motion import MotionConfig
+from yolovino.inference.core.motion import MotionConfig, MotionSnapshot
 from yolovino.inference.core.results import Frame
 
 Box = tuple[float, float, float, float]  # normalised x0, y0, x1, y1
@@ -62,6 +62,7 @@ class MotionDetector:
         self._shape: tuple[int, int] | None = None  # (h, w) of the frames it was made for
         self._mask: np.ndarray | None = None  # bool, True where motion is ignored
         self._calibrating = True
+        self._pending: MotionConfig | None = None  # a new config (UI edit), taken on at the next frame
         self.boxes: list[Box] = []  # the last frame's motion regions (normalised)
         self.changed = 0.0  # share of the small frame that changed on the last frame
 
@@ -111,6 +112,11 @@ class MotionDetector:
             small[self._mask] = 0
         return blur3(small)
 
+    def set_config(self, cfg: MotionConfig) -> None:
+        """Use `cfg` (new masks or thresholds) from the next frame on; any thread. The detector recalibrates
+        on that frame, since the masked area changed what the background holds."""
+        self._pending = cfg
+
     def update(self, image: np.ndarray | Frame) -> bool:
         """Feed one frame (a Frame: its Y plane when it has one, see `grey`); True when something moved
         (then `boxes` holds where).
@@ -119,6 +125,9 @@ class MotionDetector:
         frame, and every frame counts as motion until two frames in a row agree. A stream joined between
         keyframes decodes grey garbage for a while, and a running average would take 1/alpha frames to
         forget it (Frigate calibrates the same way)."""
+        if self._pending is not None:  # swapped in here, on the pipeline's thread, never mid-frame
+            self.cfg, self._pending = self._pending, None
+            self._shape = None
         g = self.grey(image)
         full = [(0.0, 0.0, 1.0, 1.0)]
         if self._avg is None:
@@ -156,7 +165,8 @@ class MotionDetector:
 class MotionGate:
     """Whether the detector runs on this frame of one source: motion, live tracks, or the keepalive (see the
     module docstring). `decide` runs the motion detector on every frame; `ran` records that the detector
-    did run (the engine may still skip a wanted frame for its stride)."""
+    did run (the engine may still skip a wanted frame for its stride). `show`: the engine hands each frame's
+    `snapshot` on with its results for drawing (draw/motion.py); off, nothing is copied or drawn."""
 
     def __init__(
         self,
@@ -170,6 +180,13 @@ class MotionGate:
         self.clock = clock
         self.last_run: float | None = None
         self.frames = self.motion_frames = 0
+        self.show = cfg.show
+        self.gating = True  # False: the detector runs on every frame, the motion detector only watches (drawing)
+
+    def set_config(self, cfg: MotionConfig) -> None:
+        """New masks or thresholds from the next frame on (a UI edit to a running stream); any thread."""
+        self.cfg = cfg
+        self.detector.set_config(cfg)
 
     def decide(self, image: np.ndarray | Frame, t: float | None = None) -> bool:
         """Whether the detector should run on this frame; `t`: its stream time (the tracker's clock, so
@@ -177,7 +194,7 @@ class MotionGate:
         self.frames += 1
         moved = self.detector.update(image)
         self.motion_frames += moved
-        if moved or self.last_run is None:
+        if moved or self.last_run is None or not self.gating:
             return True
         gap = (self.clock() if t is None else t) - self.last_run
         if gap < 0:  # the stream time went back (a file looped, a camera restarted)
@@ -195,5 +212,10 @@ class MotionGate:
         """The motion regions of the last frame (normalised xyxy), for drawing."""
         return list(self.detector.boxes)
 
+    def snapshot(self, detected: bool) -> MotionSnapshot:
+        """The last frame's motion regions and the masks they were found with, for drawing."""
+        d = self.detector
+        return MotionSnapshot(tuple(d.boxes), d.cfg.mask, d.changed, detected)
 
-__all__ = ["MotionConfig", "MotionDetector", "MotionGate"]
+
+__all__ = ["MotionConfig", "MotionDetector", "MotionGate", "MotionSnapshot"]

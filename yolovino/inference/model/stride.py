@@ -11,7 +11,9 @@ protocol the pipeline drives, keyed by the `source_id` every submitted frame nam
 
 A source may also have a motion gate (model/motion.py, `set_gate`): then a frame is detected when the gate
 wants it (motion, live tracks, keepalive) and it is that source's stride-th frame; `per_source` counts the
-frames detected and submitted of each source (the share the metrics report).
+frames detected and submitted of each source (the share the metrics report). While a gate's `show` is on,
+each of that source's Results carries the gate's `MotionSnapshot` of its frame (`Results.motion`), which the
+annotator draws.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ class StridedEngine:
         self.time_of = time_of
         self._default = stride if isinstance(stride, int) else 1
         self._strides = {} if isinstance(stride, int) else dict(stride)
-        self._order: deque[tuple[str, Any]] = deque()  # ("engine", None) or ("skip", (frame, userdata))
+        # ("engine", snapshot) or ("skip", (frame, userdata, snapshot)); snapshot: MotionSnapshot | None
+        self._order: deque[tuple[str, Any]] = deque()
         self._counts: dict[str, int] = {}
         self._gates: dict[str, MotionGate] = {}
         self.per_source: dict[str, list[int]] = {}  # source id -> [frames detected, frames submitted]
@@ -108,15 +111,17 @@ class StridedEngine:
         wanted = gate.decide(frame, t) if gate is not None else True  # the motion detector sees every frame
         counts = self.per_source.setdefault(source_id, [0, 0])
         counts[1] += 1
-        if wanted and n % self.stride_for(source_id) == 0:
+        detect = wanted and n % self.stride_for(source_id) == 0
+        snap = gate.snapshot(detect) if gate is not None and gate.show else None
+        if detect:
             self.engine.submit(frame, userdata, config, source_id=source_id)
-            self._order.append(("engine", None))
+            self._order.append(("engine", snap))
             self.detected += 1
             counts[0] += 1
             if gate is not None:
                 gate.ran(t)
         else:
-            self._order.append(("skip", (frame, userdata)))
+            self._order.append(("skip", (frame, userdata, snap)))
             self.skipped += 1
 
     def ready(self) -> bool:
@@ -130,13 +135,17 @@ class StridedEngine:
         kind, item = self._order[0]
         if kind == "engine":
             try:
-                return self.engine.get()
+                frame, results, userdata = self.engine.get()
             finally:
                 self._order.popleft()
+            if item is not None:
+                results.motion = item
+            return frame, results, userdata
         self._order.popleft()
-        frame, userdata = item
+        frame, userdata, snap = item
         results = Results.empty(self.engine.model.names, frame.shape[:2])
         results.carried = True
+        results.motion = snap
         return frame, results, userdata
 
     def drain_discard(self) -> None:
