@@ -170,6 +170,18 @@ def test_fast_car_crossing_at_40_px_per_frame_is_counted(model, coco_seg):
     assert crossings(events) == Counter({"out": 1}), [(e.kind.value, e.track_id, e.direction) for e in events]
 
 
+def test_car_crossing_before_its_track_is_confirmed_is_counted_once_confirmed(model, coco_seg):
+    """A car in view from the stream's first frame, just before the line, crossing it at 25 px per frame:
+    its track is confirmed on its third detection (confirm_hits), already past the line. The crossing made
+    while it was unconfirmed counts then (the line settles a new track where it was first detected); it
+    used to be lost, as were the car clip's crossings when detecting every 2nd frame."""
+    car = cutout(coco_seg, *CAR, height=50)
+    events, _ = run_rendered(model, lambda k: [(car, 280 + 25 * k, 320)], 12, {"lines": [LINE]})
+    assert crossings(events) == Counter({"out": 1}), [(e.kind.value, e.track_id, e.direction) for e in events]
+    appeared = [e for e in events if e.kind == EventKind.APPEARED]
+    assert len(appeared) == 1 and appeared[0].box[0] + appeared[0].box[2] > 2 * 320  # confirmed past the line
+
+
 def test_parked_car_whose_detection_drops_out_keeps_its_id(model, coco_seg):
     """A parked car in a zone, wholly hidden (a passing van: a box drawn over it) for 1.5 s twice: longer
     than the library keeps a lost track (lost_track_s 1 s), within reassociate_s (2 s). One object: one

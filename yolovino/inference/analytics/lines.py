@@ -16,12 +16,18 @@ does not count).
   side, so one count at most: in and straight out again across a bend between two updates is no change of
   side (nothing counted), as a track back where it started should be. The dead band (around every
   segment and vertex) and `min_frames` keep a track wiggling on the line from counting twice.
+* **Crossed before confirmed**: a track becomes an object only after a few detections (tracker.py:
+  `confirm_hits`), and a fast car that appears near the line may cross it before then, more so when the
+  detector runs on every Nth frame only. So a track the line sees for the first time is settled where it
+  was first detected (`origin`), not where it is now: a crossing made while it was unconfirmed counts,
+  late, once it is an object; a track first detected on the far side counts nothing.
 * **Frame edge**: a track that leaves the view through the frame's border counts when its path out of
   the frame (`end`'s exit path) cuts the line from its settled side, so a line drawn at the edge counts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +84,9 @@ class _Side:
     label: str = ""
 
 
+Origin = Callable[[int, str], "tuple[float, float] | None"]
+
+
 @dataclass
 class LineCounter:
     spec: LineSpec
@@ -98,7 +107,11 @@ class LineCounter:
             self._px = (frame_hw, line, float(np.hypot(*frame_hw)) * self.margin)
         return self._px[1]
 
-    def update(self, ids, labels, class_ids, anchors: np.ndarray, t: float, frame_hw) -> list[Hit]:
+    def update(
+        self, ids, labels, class_ids, anchors: np.ndarray, t: float, frame_hw, origin: Origin | None = None
+    ) -> list[Hit]:
+        """Crossings of this update. `origin(track id, anchor kind)`: the anchor of the track's first
+        detection (None: unknown), asked only for a track the line has not seen before."""
         hits: list[Hit] = []
         if not len(anchors):
             return hits
@@ -115,9 +128,15 @@ class LineCounter:
                 continue  # inside the dead band: neither here nor there
             state = states.get(tid)
             if state is None:
-                if allowed is None or class_ids[k] in allowed:
+                if allowed is not None and class_ids[k] not in allowed:
+                    continue
+                start = origin(tid, self.spec.anchor) if origin is not None else None
+                first = self._side_of(line, start, band) if start is not None else 0
+                if first in (0, side):
                     states[tid] = _Side(side, tuple(pts[k]), label=labels[k])
-                continue
+                    continue
+                assert start is not None
+                state = states[tid] = _Side(first, start, label=labels[k])  # came from the other side
             if side == state.side:  # the usual case: still on its settled side
                 state.pos = pts[k]
                 state.pending = 0
@@ -131,6 +150,11 @@ class LineCounter:
                 bump(self.counts.crossed_in if side > 0 else self.counts.crossed_out, labels[k])
                 hits.append(Hit(EventKind.CROSSED, tid, direction="in" if side > 0 else "out"))
         return hits
+
+    @staticmethod
+    def _side_of(line: Polyline, point: tuple[float, float], band: float) -> int:
+        d = float(line.signed_distance(np.array([point], np.float64))[0])
+        return 1 if d > band else -1 if d < -band else 0
 
     def end(self, tid: int, t: float, exit_path: tuple[Point, Point] | None = None) -> Hit | None:
         """The track ended. `exit_path` (its last anchor and a point beyond the frame along its motion) is

@@ -152,9 +152,17 @@ class SourceAnalytics:
             for hit in zone.update(ids, labels, class_ids, anchors[zone.spec.anchor], t, frame_hw):
                 events.append(self._hit(hit, frame, t, zone=zone.spec.name))
         for line in self.lines:
-            for hit in line.update(ids, labels, class_ids, anchors[line.spec.anchor], t, frame_hw):
+            for hit in line.update(ids, labels, class_ids, anchors[line.spec.anchor], t, frame_hw, self._origin):
                 events.append(self._hit(hit, frame, t, line=line.spec.name))
         return events
+
+    def _origin(self, tid: int, anchor: str) -> tuple[float, float] | None:
+        """The anchor of the track's first detection (for a line that meets the track only once confirmed)."""
+        track = self.tracker.tracks.get(tid)
+        if track is None or track.first_box is None:
+            return None
+        x, y = anchor_points(track.first_box[None], anchor)[0].tolist()
+        return x, y
 
     def _hit(self, hit: Hit, frame: Frame, t: float, **where) -> Event:
         e = self._event(hit.kind, self.tracker.tracks[hit.track_id], frame, t, **where)

@@ -160,6 +160,7 @@ class Track:
     ground: deque[tuple[float, float, float]] = field(default_factory=deque)  # (t, x, y) metres: speed.py
     speed_kmh: float | None = None  # ground speed (analytics speed calibration), None before it is measured
     heading_deg: float | None = None
+    first_box: np.ndarray | None = None  # its first detection: where it came from, for lines (lines.py)
 
     @property
     def confirmed(self) -> bool:
@@ -330,7 +331,7 @@ class Tracker:
         for tid, box, edges, score, class_id, anchor in rows:
             track = tracks.get(tid)
             if track is None:
-                track = tracks[tid] = Track(tid, t, t, box, score)
+                track = tracks[tid] = Track(tid, t, t, box, score, first_box=box.copy())
                 track.trail = deque(maxlen=max(cfg.trail, 1))
                 track.motion.observe(edges, t)
             elif t > track.last_t:
