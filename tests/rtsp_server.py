@@ -36,9 +36,13 @@ CAPS = {
 
 
 def play_launch(codec):
+    # SPS/PPS (and VPS) go in front of every keyframe from the parser, once per access unit. Not from the
+    # payloader: rtp*pay config-interval=-1 repeats them before every IDR *slice*, so a keyframe sent as
+    # several slices (x264's sliced threads, many cameras) reaches FFmpeg as several pictures, each with
+    # only its own slices decoded, and every frame up to the next keyframe is predicted from a broken one
     return (
         f"( appsrc name=src is-live=true format=time do-timestamp=false caps={CAPS[codec]} ! "
-        f"{codec}parse config-interval=-1 ! rtp{codec}pay name=pay0 pt=96 config-interval=-1 )"
+        f"{codec}parse config-interval=-1 ! rtp{codec}pay name=pay0 pt=96 )"
     )
 
 

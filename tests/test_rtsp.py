@@ -220,3 +220,35 @@ def test_http_source_reads_a_served_file(person_clip, tmp_path):
         assert len(frames) == 61 and frames[0].image.shape == (432, 768, 3)
     finally:
         httpd.shutdown()
+
+
+def test_a_camera_sending_keyframes_as_several_slices_decodes_like_the_file(person_clip, tmp_path):
+    """Cameras (and x264's sliced threads) cut a picture into several slices. Every frame read over RTSP is
+    one of the file's frames, not a picture with only some of its slices decoded (the test server once
+    repeated SPS/PPS before every keyframe slice and FFmpeg then split each keyframe in two)."""
+    from fixtures_models import require_gst, transcode
+    from rtsp_control import RtspServer
+
+    require_gst()
+    sliced = transcode(
+        person_clip, tmp_path / "sliced.mp4", "-t", "3", "-c:v", "libx264", "-preset", "veryfast", "-g", "10",
+        "-x264-params", "slices=4", "-an",
+    )  # fmt: skip
+    with av.open(str(sliced)) as c:
+        # the Y plane as decoded (to_ndarray of yuv420p stacks Y over U and V), as Frame.luma gives it
+        truth = np.stack([f.to_ndarray()[: f.height] for f in c.decode(video=0)]).astype(np.int16)
+    with RtspServer(sliced) as server:
+        src = open_source(server.url("x"), live=True, **FAST)
+        try:
+            got = []
+            deadline = time.monotonic() + 30
+            while len(got) < 25 and time.monotonic() < deadline:
+                frame = src.read(timeout=1.0)
+                if frame is not None:
+                    got.append(frame.luma.astype(np.int16) if frame.luma is not None else None)
+        finally:
+            src.close()
+    assert len(got) == 25 and all(g is not None for g in got), f"{len(got)} frames, {src.stats}"
+    # the nearest frame of the file, by mean absolute difference of the Y plane: 0 for a frame decoded whole
+    nearest = [float(np.abs(truth - g).mean(axis=(1, 2)).min()) for g in got]
+    assert max(nearest) < 0.5, nearest
