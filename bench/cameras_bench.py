@@ -6,25 +6,28 @@
 
 A realistic mix: camera 0, 3, 6, ... (a third) is busy, the person sample clip; the others are mostly idle,
 the empty room of the same clip with sensor noise and a passer-by every 30 s (bench/idle_scene.py says how it
-is made). Two tests/rtsp_server.py processes on 127.0.0.1 loop the two clips at 10 fps; each camera is its
-own RTSP session (keep-latest, as headless runs it), all sharing one engine, with tracking, a zone and a
-line, events to a JSON-lines file and the drawing on. Modes: `every` detects every frame, `every2` every 2nd
-(detect_every: 2), `gated` runs the motion gate of model/motion.py on every camera (the detector runs on
-motion, while tracks live and every keepalive_s; the tracker carries the boxes in between). For each mode
-the camera count is searched (doubling, then bisecting) for the largest one whose p95 capture-to-result
-latency stays within 2 frame intervals with at most 1 % of the frames dropped. Also measured: the CPU of
-one idle camera alone (its RTSP decode + the motion gate, % of one core, split by thread, the frame path
-before lazy frames against today's, alternated: bench/idle_cpu.py) and, per run, the process CPU
-per delivered frame, which load from other processes disturbs less than wall time. The servers run on the
-same cores (their CPU share is printed). On a box that other work loads, the latency limits swing from run to
-run, so the bench also compares the process CPU per frame of the modes at `--fixed` cameras, alternating the
-modes over `--rounds`, and turns it into a CPU-bound camera count (cores / (CPU per frame x fps)). Prints
-tables, writes bench/results/cameras.json.
+is made). The idle cameras are dealt round-robin to IDLE_GROUPS scenes whose passers-by come at different
+times (7.5 s apart): one server's stream reaches all its clients at once, and independent cameras do not all
+see someone walk by in the same second. tests/rtsp_server.py processes on 127.0.0.1 (one busy, IDLE_GROUPS
+idle) loop the clips at 10 fps; each camera is its own RTSP session (keep-latest, as headless runs it), all
+sharing one engine, with tracking, a zone and a line, events to a JSON-lines file and the drawing on. Modes:
+`every` detects every frame, `every2` every 2nd (detect_every: 2), `gated` runs the motion gate of
+model/motion.py on every camera (the detector runs on motion, while tracks live and every keepalive_s; the
+tracker carries the boxes in between). For each mode the camera count is searched (doubling, then bisecting)
+for the largest one whose p95 capture-to-result latency stays within 2 frame intervals with at most 1 % of the
+frames dropped. Also measured: the CPU of one idle camera alone (its RTSP decode + the motion gate, % of one
+core, split by thread, the frame path before lazy frames against today's, alternated: bench/idle_cpu.py) and,
+per run, the process CPU per delivered frame, which load from other processes disturbs less than wall time.
+The servers run on the same cores (their CPU share is printed). On a box that other work loads, the latency
+limits swing from run to run, so the bench also compares the process CPU per frame of the modes at `--fixed`
+cameras, alternating the modes over `--rounds`, and turns it into a CPU-bound camera count (cores / (CPU per
+frame x fps)). Prints tables, writes bench/results/cameras.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import logging
 import sys
@@ -66,9 +69,31 @@ SETUP = {
 MODES = {"every": (1, False), "every2": (2, False), "gated": (1, True)}  # mode -> (stride, motion gate)
 
 
-def camera_urls(busy: str, idle: str, n: int) -> list[str]:
-    """A third busy (cameras 0, 3, 6, ...), two thirds idle."""
-    return [busy if i % 3 == 0 else idle for i in range(n)]
+IDLE_GROUPS = 4  # idle scenes with passers-by at different times (IDLE_EVERY_S / IDLE_GROUPS apart)
+IDLE_EVERY_S = 30.0
+
+
+def camera_urls(busy: str, idle: str | list[str], n: int) -> list[str]:
+    """A third busy (cameras 0, 3, 6, ...), two thirds idle, dealt round-robin over the idle streams."""
+    idles = [idle] if isinstance(idle, str) else idle
+    out, k = [], 0
+    for i in range(n):
+        if i % 3 == 0:
+            out.append(busy)
+        else:
+            out.append(idles[k % len(idles)])
+            k += 1
+    return out
+
+
+def idle_clips(folder: Path) -> list[Path]:
+    """The IDLE_GROUPS idle scenes, passers-by IDLE_EVERY_S / IDLE_GROUPS apart (bench/idle_scene.py)."""
+    clip = default_clip("one-by-one-person-detection.mp4")
+    step = IDLE_EVERY_S / IDLE_GROUPS
+    return [
+        idle_scene(clip, folder / f"idle{k}.mp4", every_s=IDLE_EVERY_S, first_s=step * (k + 0.5))
+        for k in range(IDLE_GROUPS)
+    ]
 
 
 def run(model: YoloModel, urls: list[str], mode: str, seconds: float, warmup: float, events: Path) -> dict:
@@ -164,11 +189,11 @@ def idle_only(paths: list[str], rounds: int, seconds: float, out: Path, model_pa
     return 0
 
 
-def settle(busy: RtspServer, idle: RtspServer, seconds: float) -> None:
+def settle(servers: list[RtspServer], seconds: float) -> None:
     """A pause between runs: after an overloaded run, the servers and the kernel's socket buffers still
     carry its backlog for a few seconds, and the next run (whatever its mode) would pay for it."""
     end = time.monotonic() + seconds
-    while time.monotonic() < end and busy.proc is not None and idle.proc is not None:
+    while time.monotonic() < end and all(s.proc is not None for s in servers):
         time.sleep(0.2)
 
 
@@ -230,19 +255,22 @@ def main() -> int:
     best: dict[str, int] = {}
     fixed: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        idle_clip = idle_scene(default_clip("one-by-one-person-detection.mp4"), Path(tmp) / "idle.mp4")
-        with RtspServer(video_only(clip, Path(tmp))) as busy, RtspServer(idle_clip) as idle:
-            idle_rows = idle_rounds(idle.url("x"), idle_paths, args.idle_rounds, args.seconds, model)
+        with contextlib.ExitStack() as stack:
+            busy = stack.enter_context(RtspServer(video_only(clip, Path(tmp))))
+            idles = [stack.enter_context(RtspServer(c)) for c in idle_clips(Path(tmp))]
+            servers = [busy, *idles]
+            idle_urls = [s.url("x") for s in idles]
+            idle_rows = idle_rounds(idle_urls[0], idle_paths, args.idle_rounds, args.seconds, model)
             shown = "luma" if "luma" in idle_paths else idle_paths[-1]  # the default path's figure
             idle_cpu = [r for r in idle_rows if r["path"] == shown][-1]
             for mode in modes:
 
                 def check(n: int, mode: str = mode) -> bool:
-                    settle(busy, idle, args.settle)
-                    cpu0, t0 = busy.cpu_seconds() + idle.cpu_seconds(), time.monotonic()
-                    urls = camera_urls(busy.url("x"), idle.url("x"), n)
+                    settle(servers, args.settle)
+                    cpu0, t0 = sum(s.cpu_seconds() for s in servers), time.monotonic()
+                    urls = camera_urls(busy.url("x"), idle_urls, n)
                     r = run(model, urls, mode, args.seconds, args.warmup, Path(tmp) / "events.jsonl")
-                    server = busy.cpu_seconds() + idle.cpu_seconds() - cpu0
+                    server = sum(s.cpu_seconds() for s in servers) - cpu0
                     r["server_cpu_share"] = server / max(time.monotonic() - t0, 1e-6) / 2
                     r["ok"] = r["p95_ms"] <= 2 * interval_ms and r["drop_rate"] <= 0.01
                     rows.append(r)
@@ -256,14 +284,17 @@ def main() -> int:
 
                 best[mode] = search(check, args.max_cameras)
             fixed = {m: [] for m in modes}
-            urls = camera_urls(busy.url("x"), idle.url("x"), args.fixed)
+            urls = camera_urls(busy.url("x"), idle_urls, args.fixed)
             for _ in range(args.rounds if args.fixed else 0):
                 for mode in modes:  # alternating, so that load from elsewhere hits every mode alike
-                    settle(busy, idle, args.settle)
+                    settle(servers, args.settle)
                     r = run(model, urls, mode, args.seconds, args.warmup, Path(tmp) / "events.jsonl")
                     fixed[mode].append(r["cpu_ms_per_frame"])
     print("\n" + machine_line())
-    print(f"model {model_path}; busy cameras: {clip.name}, idle cameras: bench/idle_scene.py; {fps:g} fps")
+    print(
+        f"model {model_path}; busy cameras: {clip.name}, idle cameras: bench/idle_scene.py in {IDLE_GROUPS} groups "
+        f"(a passer-by every {IDLE_EVERY_S:g} s, {IDLE_EVERY_S / IDLE_GROUPS:g} s apart); {fps:g} fps"
+    )
     print("limits: p95 capture-to-result <= 2 intervals, dropped <= 1 %; analytics on (tracking, zone, line, events)")
     print(
         f"{'mode':>7}{'cameras':>8}{'FPS':>7}{'p50 ms':>8}{'p95 ms':>8}{'p95/intv':>9}{'dropped':>8}"
@@ -298,6 +329,8 @@ def main() -> int:
             "model": str(model_path),
             "machine": machine_info(),
             "clip": clip.name,
+            "idle_groups": IDLE_GROUPS,
+            "idle_every_s": IDLE_EVERY_S,
             "fps": fps,
             "seconds": args.seconds,
             "warmup": args.warmup,

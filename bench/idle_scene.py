@@ -8,7 +8,9 @@ How it is made, from the real clip (one-by-one-person-detection.mp4, 768x432 at 
   H.264 (libx264, CRF 23, a keyframe every 2 s, as a camera sends it);
 * a passer-by: the woman of frame 75 cut out of the clip (the pixels that differ from the plate by more than
   30 levels inside her box, cleaned by a morphological opening and closing), scaled to 60 % and walked from
-  the left edge to the right along the floor in 4 s, every `every_s` seconds (first at half that).
+  the left edge to the right along the floor in 4 s, every `every_s` seconds, first at `first_s` (default
+  half of `every_s`): cameras_bench gives each idle camera group its own `first_s`, since passers-by on
+  different cameras do not walk in step.
 So the camera shows an empty scene with realistic noise most of the time and a real person a few seconds in
 every `every_s`, which is what two thirds of a site's cameras do most of the day.
 """
@@ -53,7 +55,9 @@ def _sprite(plate: np.ndarray, frame: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return frame[y : y + h, x : x + w].copy(), (labels[y : y + h, x : x + w] == k)
 
 
-def idle_scene(clip: Path, out: Path, seconds: float = 60.0, every_s: float = 30.0, seed: int = 0) -> Path:
+def idle_scene(
+    clip: Path, out: Path, seconds: float = 60.0, every_s: float = 30.0, seed: int = 0, first_s: float | None = None
+) -> Path:
     """Write the idle camera's clip (see the module docstring) to `out` (temp file, then renamed)."""
     frames = _frames(clip, PERSON_FRAME + 1)
     plate = np.median(np.stack(frames[:EMPTY_FRAMES]), axis=0).astype(np.uint8)
@@ -73,7 +77,8 @@ def idle_scene(clip: Path, out: Path, seconds: float = 60.0, every_s: float = 30
         for i in range(int(seconds * fps)):
             t = i / fps
             img = plate.astype(np.float32) + rng.normal(0, NOISE_SIGMA, plate.shape).astype(np.float32)
-            phase = (t + every_s / 2) % every_s  # first pass at every_s / 2
+            first = every_s / 2 if first_s is None else first_s
+            phase = (t - first) % every_s  # passes start at first, first + every_s, ...
             if phase < WALK_S:
                 x = int(-sw + (w + sw) * phase / WALK_S)
                 y = h - sh - 4
