@@ -73,9 +73,8 @@ IDLE_GROUPS = 4  # idle scenes with passers-by at different times (IDLE_EVERY_S 
 IDLE_EVERY_S = 30.0
 
 
-def camera_urls(busy: str, idle: str | list[str], n: int) -> list[str]:
+def camera_urls(busy: str, idles: list[str], n: int) -> list[str]:
     """A third busy (cameras 0, 3, 6, ...), two thirds idle, dealt round-robin over the idle streams."""
-    idles = [idle] if isinstance(idle, str) else idle
     out, k = [], 0
     for i in range(n):
         if i % 3 == 0:

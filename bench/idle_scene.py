@@ -69,6 +69,7 @@ def idle_scene(
     sh, sw = mask.shape
     fps = 10
     rng = np.random.default_rng(seed)
+    first = every_s / 2 if first_s is None else first_s
     tmp = out.with_name(out.name + ".tmp.mp4")
     with av.open(str(tmp), "w") as container:
         stream = container.add_stream("libx264", rate=fps)
@@ -77,7 +78,6 @@ def idle_scene(
         for i in range(int(seconds * fps)):
             t = i / fps
             img = plate.astype(np.float32) + rng.normal(0, NOISE_SIGMA, plate.shape).astype(np.float32)
-            first = every_s / 2 if first_s is None else first_s
             phase = (t - first) % every_s  # passes start at first, first + every_s, ...
             if phase < WALK_S:
                 x = int(-sw + (w + sw) * phase / WALK_S)
