@@ -12,8 +12,9 @@ import time
 import av
 import numpy as np
 import pytest
+from fixtures_models import require_gst, transcode
 from pipeline_runner import Runner, read_frames
-from rtsp_control import free_port
+from rtsp_control import RtspServer, free_port
 from waiting import wait_until
 
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
@@ -226,9 +227,6 @@ def test_a_camera_sending_keyframes_as_several_slices_decodes_like_the_file(pers
     """Cameras (and x264's sliced threads) cut a picture into several slices. Every frame read over RTSP is
     one of the file's frames, not a picture with only some of its slices decoded (the test server once
     repeated SPS/PPS before every keyframe slice and FFmpeg then split each keyframe in two)."""
-    from fixtures_models import require_gst, transcode
-    from rtsp_control import RtspServer
-
     require_gst()
     sliced = transcode(
         person_clip, tmp_path / "sliced.mp4", "-t", "3", "-c:v", "libx264", "-preset", "veryfast", "-g", "10",
