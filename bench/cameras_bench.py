@@ -104,7 +104,7 @@ def run(model: YoloModel, urls: list[str], mode: str, seconds: float, warmup: fl
     eng = StridedEngine(engine, stride, frame_time)
     if gated:
         for s in sources:
-            eng.set_gate(s.id, MotionGate(MotionConfig(), tracks=functools.partial(analytics.detect_interval, s.id)))
+            eng.set_gate(s.id, MotionGate(MotionConfig(), tracks=functools.partial(analytics.track_needs, s.id)))
     pipe = Pipeline(eng, sources, annotator=Annotator(), analytics=analytics)
     stop, lat = threading.Event(), []
     t_measure = t_end = None

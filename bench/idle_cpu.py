@@ -104,7 +104,7 @@ def _app(src, model: YoloModel, seconds: float, warmup: float) -> dict:
     analytics = Analytics(cfg)
     base = AsyncEngine(model)
     engine = StridedEngine(base, {}, frame_time)
-    gate = MotionGate(MotionConfig(), tracks=functools.partial(analytics.detect_interval, src.id))
+    gate = MotionGate(MotionConfig(), tracks=functools.partial(analytics.track_needs, src.id))
     engine.set_gate(src.id, gate)
     pipe = Pipeline(engine, [src], [], Annotator(), analytics=analytics, draw_for_sinks=True)
     me, stop = threading.get_native_id(), threading.Event()

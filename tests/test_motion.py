@@ -16,7 +16,7 @@ from yolovino.inference.analytics.config import parse_analytics, resolve_classes
 from yolovino.inference.analytics.stage import Analytics
 from yolovino.inference.core.errors import ConfigError
 from yolovino.inference.core.events import EventKind
-from yolovino.inference.core.motion import MotionConfig
+from yolovino.inference.core.motion import MotionConfig, TrackNeeds
 from yolovino.inference.core.results import Frame, Results
 from yolovino.inference.model.motion import MotionDetector, MotionGate
 from yolovino.inference.model.stride import StridedEngine
@@ -107,7 +107,7 @@ def test_a_light_change_counts_as_motion_and_is_relearned(person_frames):
 
 
 def test_the_gate_runs_the_detector_on_motion_as_tracks_need_and_every_keepalive(person_frames):
-    now, need = [100.0], [None]
+    now, need = [100.0], [None]  # type: list[TrackNeeds | None]
     gate = MotionGate(MotionConfig(keepalive_s=5), tracks=lambda: need[0], clock=lambda: now[0])
     still = person_frames[1:40]
 
@@ -120,9 +120,9 @@ def test_the_gate_runs_the_detector_on_motion_as_tracks_need_and_every_keepalive
 
     assert step(person_frames[0])  # nothing known yet
     assert [step(img) for img in still[:20]] == [False] * 20
-    need[0] = 0.0  # a track is new, moving or missing: every frame although nothing moves in the picture
+    need[0] = TrackNeeds(0.0)  # a track is new or missing: every frame although nothing moves in the picture
     assert step(still[20]) and step(still[21])
-    need[0] = 0.5  # every track stands still: every 4th frame at 8 fps
+    need[0] = TrackNeeds(0.5)  # every track stands still: every 4th frame at 8 fps
     assert [step(img) for img in still[22:30]] == [False, False, False, True] * 2
     need[0] = None  # no track
     quiet = [step(img) for img in still[30:] * 8]  # 72 frames, 9 s: one keepalive run, 5 s after the last
@@ -130,43 +130,86 @@ def test_the_gate_runs_the_detector_on_motion_as_tracks_need_and_every_keepalive
     assert gate.frames == 1 + 20 + 2 + 8 + 72 and gate.motion_frames == 1
 
 
+def test_motion_of_moving_tracks_runs_the_detector_every_moving_interval_and_motion_elsewhere_at_once(person_frames):
+    """A woman walks in (frames 60-109, she moves on every one of them). While a confirmed track moves where
+    she moves, the detector runs every moving_interval_s (every 2nd frame at 8 fps, 0.2 s); while the moving
+    tracks are elsewhere, her motion is unexplained and runs it on every frame; moving_interval_s 0 keeps the
+    detector on every moving frame."""
+    walk = person_frames[60:110]
+    probe = MotionDetector(MotionConfig())
+    for img in person_frames[:60]:  # the empty room: the background
+        probe.update(img)
+    regions = []
+    for img in walk:
+        assert probe.update(img), "she moves on every frame"
+        regions += probe.boxes
+    x0, y0 = min(b[0] for b in regions), min(b[1] for b in regions)
+    x1, y1 = max(b[2] for b in regions), max(b[3] for b in regions)
+    assert x1 < 0.8, "her motion leaves the right of the frame still"
+    hers = TrackNeeds(0.5, True, ((x0, y0, x1, y1),))
+    # boxes of moving tracks on the other side of the frame
+    elsewhere = TrackNeeds(0.5, True, ((x1 + 0.05, 0.0, 1.0, 1.0),))
+
+    def ran(cfg: MotionConfig, needs: TrackNeeds) -> list[bool]:
+        now = [0.0]
+        gate = MotionGate(cfg, tracks=lambda: needs, clock=lambda: now[0])
+        out = []
+        for img in person_frames[:110]:
+            wanted = gate.decide(img)
+            if wanted:
+                gate.ran()
+            out.append(wanted)
+            now[0] += 0.125
+        return out[60:]  # the walk
+
+    every_2nd = ran(MotionConfig(), hers)
+    assert sum(every_2nd) == 25 and all(a != b for a, b in zip(every_2nd, every_2nd[1:])), every_2nd
+    assert all(ran(MotionConfig(), elsewhere))
+    assert all(ran(MotionConfig(moving_interval_s=0), hers))
+    slow = ran(MotionConfig(moving_interval_s=0.5), TrackNeeds(0.25, True, hers.boxes))  # a fast track: 0.25 s
+    assert sum(slow) == 25, slow
+
+
 def test_a_car_that_parks_keeps_its_id_while_the_detector_skips_most_frames():
-    """Gate -> detector -> tracker, on a rendered scene: a car drives in for 3 s and parks for 30 s. While it
-    moves every frame is detected; parked, the detector runs every lost_track_s / 2 and the car is neither
-    lost nor announced again (Frigate#195)."""
+    """Gate -> detector -> tracker, on a rendered scene: an empty lot for 1 s, a car drives in for 3 s and
+    parks for 30 s. Every frame is detected until its track is confirmed, then every 2nd (moving_interval_s
+    0.2 s at 10 fps); parked, the detector runs every lost_track_s / 2, its motion (the background learning
+    the car) being the car's own, and the car is neither lost nor announced again (Frigate#195)."""
     rng = np.random.default_rng(1)
     names = {2: "car"}
     analytics = Analytics(resolve_classes(parse_analytics({"motion": True}), names))
     source = FakeSource("lot")
     clock = [0.0]
-    gate = MotionGate(
-        MotionConfig(), tracks=functools.partial(analytics.detect_interval, "lot"), clock=lambda: clock[0]
-    )
+    gate = MotionGate(MotionConfig(), tracks=functools.partial(analytics.track_needs, "lot"), clock=lambda: clock[0])
     ran, ids, events = [], set(), []
     grain = [np.clip(rng.normal(90, 3, (400, 800, 3)), 0, 255).astype(np.uint8) for _ in range(6)]
-    for k in range(330):
+    for k in range(340):
         t = clock[0] = k / 10
-        x = 100 + 10 * min(k, 30)  # parked at x = 400 from frame 30
         img = grain[k % len(grain)].copy()  # fresh-looking sensor noise every frame
-        img[250:330, x : x + 160] = 230
+        x = 100 + 10 * min(k - 10, 30)  # in from frame 10, parked at x = 400 from frame 40
+        if k >= 10:
+            img[250:330, x : x + 160] = 230
         wanted = gate.decide(img)
         if wanted:
             gate.ran()
+        if wanted and k >= 10:
             box = np.array([[x, 250, x + 160, 330]], np.float32) + rng.normal(0, 1.0, (1, 4)).astype(np.float32)
             results = Results(box, np.array([0.9], np.float32), np.array([2], np.int32), names, (400, 800))
         else:
             results = Results.empty(names, (400, 800))
-            results.carried = True
+            results.carried = not wanted
         ran.append(wanted)
         out, info = analytics.process(source, Frame(img, k, "lot", t, t), results)
         assert info is not None and out.track_ids is not None
         ids.update(int(i) for i in out.track_ids if i >= 0)
         events += info.events
-    assert all(ran[:30]), ran[:30]  # driving in: every frame
-    parked = ran[60:]
+    assert not any(ran[2:10]), ran[:10]  # the empty lot, once calibrated
+    assert all(ran[10:13]), ran[10:13]  # a new track: every frame until it is confirmed (3 detections)
+    assert ran[13:40] == [False, True] * 13 + [False] or ran[13:40] == [True, False] * 13 + [True], ran[13:40]
+    parked = ran[70:]
     assert 0.15 < sum(parked) / len(parked) < 0.3, sum(parked)  # every 0.5 s (lost_track_s 1.0 / 2)
     assert len(ids) == 1, ids
-    assert [e.kind for e in events] == [EventKind.APPEARED]  # never lost, never announced twice
+    assert [e.kind for e in events] == [EventKind.APPEARED]  # never lost, never announced again
 
 
 @pytest.mark.slow
@@ -183,7 +226,7 @@ def test_person_clip_counts_unchanged_with_motion_gating(detect_ir, require_asse
     events = []
     with AsyncEngine(model) as base:
         engine = StridedEngine(base, 1, frame_time)
-        engine.set_gate(src.id, MotionGate(motion, tracks=functools.partial(analytics.detect_interval, src.id)))
+        engine.set_gate(src.id, MotionGate(motion, tracks=functools.partial(analytics.track_needs, src.id)))
         for fr in Pipeline(engine, [src], analytics=analytics).run():
             assert fr.analytics is not None
             events += fr.analytics.events

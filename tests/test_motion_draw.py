@@ -84,7 +84,7 @@ def _run(detect_ir, clip, show: bool, frames: int = 90):
     out = []
     with AsyncEngine(model) as base:
         engine = StridedEngine(base, 1, frame_time)
-        engine.set_gate(src.id, MotionGate(motion, tracks=functools.partial(analytics.detect_interval, src.id)))
+        engine.set_gate(src.id, MotionGate(motion, tracks=functools.partial(analytics.track_needs, src.id)))
         for fr in Pipeline(engine, [src], annotator=Annotator(), analytics=analytics).run(max_frames=frames):
             out.append((fr.results.motion, fr.results.carried, fr.annotated, fr.frame.image))
     analytics.close()

@@ -127,7 +127,7 @@ class AnalyticsState:
                 engine.set_gate(sid, None)
                 continue
             if gate is None:
-                tracks = functools.partial(analytics.detect_interval, sid) if analytics is not None else None
+                tracks = functools.partial(analytics.track_needs, sid) if analytics is not None else None
                 gate = MotionGate(cfg, tracks=tracks)
             else:
                 gate.set_config(cfg)

@@ -30,11 +30,21 @@ from yolovino.inference.analytics.speed import SpeedMeter
 from yolovino.inference.analytics.tracker import Track, Tracker, anchor_points
 from yolovino.inference.analytics.zones import Hit, ZoneCounter, ZoneSpec
 from yolovino.inference.core.events import Event, EventKind, FrameAnalytics, RegionCounts, Scene
+from yolovino.inference.core.motion import TrackNeeds
 from yolovino.inference.core.results import Frame, Results, label_for
 
 log = logging.getLogger(__name__)
 
 STILL_FRACTION = 0.1  # a stationary track's anchor stays within this fraction of its box size
+# the motion gate (track_needs): a moving track is detected again before it moved CARRY_FRACTION of its size
+# (its carried box then still overlaps the detection with IoU >= 0.5); motion within PAD_FRACTION of its size
+# plus LAG_S of its travel around its box is its own (the gate decides while earlier frames are in flight), and
+# so is the way it came over the last SWEPT_S (a running-average background keeps a fading ghost of a large,
+# contrasting object for a second or two after it passed: the motion detector's alpha)
+CARRY_FRACTION = 0.3
+PAD_FRACTION = 0.25
+LAG_S = 0.5
+SWEPT_S = 2.0
 
 
 class SourceAnalytics:
@@ -331,24 +341,48 @@ class Analytics:
             if not enabled:
                 self._state.clear()
 
-    def detect_interval(self, source_id: str) -> float | None:
-        """The longest gap between two detections that this source's tracks allow now, for the motion gate
-        (model/motion.py): None without tracks; 0 (every frame) while a track is new, missing from the last
-        detection (it ends only when the detector no longer sees it) or moving; else, every track standing
-        still (a parked car, a person at a table), half the tracker's lost_track_s, so that none is lost
-        and comes back under a new ID, while the detector skips most frames."""
+    def track_needs(self, source_id: str) -> TrackNeeds | None:
+        """What this source's tracks ask of the motion gate now (model/motion.py), None without tracks:
+        - every frame (interval 0) while a track is new or missing from the last detection: it is confirmed,
+          and it ends only when the detector no longer sees it, as with every-frame detection;
+        - while some confirmed track moves, at most the time it takes the fastest of them (relative to its
+          size) to move CARRY_FRACTION of its size, so that the tracker's carried box still overlaps the
+          next detection well (the gate caps this at its moving_interval_s);
+        - every track standing still (a parked car, a person at a table): half the tracker's lost_track_s,
+          so that none is lost and comes back under a new ID, while the detector skips most frames.
+        Motion inside the tracks' boxes is theirs (a walking person, a car that has just parked and is not
+        yet part of the motion detector's background), the boxes widened by a quarter of their size, for
+        moving ones by how far they may have moved while the frames in flight were detected, and over the
+        way they came in the last SWEPT_S (the ghost they leave in the background)."""
         with self._lock:
             state = self._state.get(source_id)
-            if state is None or not self.enabled or not state.tracker.tracks:
+            if state is None or not self.enabled or not state.tracker.tracks or state.frame_hw is None:
                 return None
             seen = state.tracker.last_seen
+            interval = state.tracker.config.lost_track_s / 2
+            h, w = state.frame_hw
+            boxes, moving = [], False
             for tr in state.tracker.tracks.values():
                 if not tr.confirmed or tr.id not in seen:
-                    return 0.0
-                size = float(max(tr.box[2] - tr.box[0], tr.box[3] - tr.box[1]))
-                if float(np.abs(tr.velocity()).max()) > STILL_FRACTION * size:  # per second
-                    return 0.0
-            return state.tracker.config.lost_track_s / 2
+                    return TrackNeeds(0.0)
+                x0, y0, x1, y1 = (float(v) for v in tr.box)
+                size = max(x1 - x0, y1 - y0, 1.0)
+                speed = float(np.abs(tr.velocity()).max())  # pixels per second of its fastest edge
+                pad = PAD_FRACTION * size
+                if speed > STILL_FRACTION * size:
+                    interval = min(interval, CARRY_FRACTION * size / speed)
+                    pad += speed * LAG_S
+                    moving = True
+                # and the way it came over the last SWEPT_S: the background still holds its ghost there
+                cx, cy = (x0 + x1) * 0.5, (y0 + y1) * 0.5
+                dx0 = dy0 = dx1 = dy1 = 0.0
+                for ct, px, py in tr.motion.centres:
+                    if ct >= tr.last_t - SWEPT_S:
+                        dx0, dx1 = min(dx0, px - cx), max(dx1, px - cx)
+                        dy0, dy1 = min(dy0, py - cy), max(dy1, py - cy)
+                box = (x0 + dx0 - pad) / w, (y0 + dy0 - pad) / h, (x1 + dx1 + pad) / w, (y1 + dy1 + pad) / h
+                boxes.append(box)
+            return TrackNeeds(interval, moving, tuple(boxes))
 
     def snapshot(self) -> dict[str, dict]:
         """Per source: counts, tracks active, totals (for metrics and the UI)."""

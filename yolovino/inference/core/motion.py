@@ -9,6 +9,7 @@
         alpha: 0.02                   # how fast the background learns the scene (0..1 per frame)
         lightning_threshold: 0.8      # more of the frame changed at once: a light change, relearn the scene
         keepalive_s: 5                # the detector runs at least this often, motion or not
+        moving_interval_s: 0.2        # tracked objects that only move on: detect them this often (0: every frame)
         show: false                   # draw motion regions, masks, detector ran/skipped on annotated outputs
         mask:                         # polygons to ignore (timestamp overlays, trees), normalised like zones
           - [[0.0, 0.0], [0.35, 0.0], [0.35, 0.07], [0.0, 0.07]]
@@ -64,6 +65,13 @@ class MotionConfig(BaseModel):
         default=0.8, gt=0.0, le=1.0, description="share of the frame changed at once that means a light change"
     )
     keepalive_s: float = Field(default=5.0, gt=0.0, le=3600.0, description="the detector runs at least this often")
+    moving_interval_s: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=2.0,
+        description="while every track is confirmed and moving steadily, and nothing moves outside them, the "
+        "detector runs this often (the tracker carries the boxes in between); 0: every frame while anything moves",
+    )
     mask: Annotated[tuple[Polygon, ...], AfterValidator(_polygons)] = Field(
         default=(), description="polygons where motion is ignored, normalised x, y (0..1) like zones"
     )
@@ -72,6 +80,19 @@ class MotionConfig(BaseModel):
         description="draw this source's motion regions, masks and whether the detector ran on its annotated "
         "outputs (recording, RTSP, MJPEG)",
     )
+
+
+@dataclass(frozen=True)
+class TrackNeeds:
+    """What the live tracks of one source ask of its motion gate (analytics.stage.Analytics.track_needs):
+    `interval_s`, the longest gap between two detections they allow (0: every frame, while a track is new or
+    missing); `moving`, whether some track moves (the gate then caps the gap at its `moving_interval_s`); and
+    `boxes`, where the tracks are (normalised xyxy, widened by how far they may have gone since): motion
+    inside them is theirs and does not by itself call for a detection, motion anywhere else does."""
+
+    interval_s: float
+    moving: bool = False
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
 
 
 @dataclass(frozen=True)

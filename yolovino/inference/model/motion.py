@@ -1,6 +1,6 @@
 """Motion-gated detection: a cheap motion detector per source decides whether the detector runs on a frame.
 
-    gate = MotionGate(MotionConfig(), tracks=functools.partial(analytics.detect_interval, "door"))
+    gate = MotionGate(MotionConfig(), tracks=functools.partial(analytics.track_needs, "door"))
     engine = StridedEngine(AsyncEngine(model), {})
     engine.set_gate("door", gate)            # frames without motion come back `carried`, like detect_every
 
@@ -14,12 +14,18 @@ resize and the blur; a change of most of the frame at once (lights, iris, a came
 background and counts as motion. Masked polygons (normalised, like zones) are painted over before the
 comparison, so nothing there ever moves.
 
-`MotionGate` turns that into a decision: the detector runs on a frame when something moves, as often as the
-tracker's tracks need (`tracks`, analytics.stage.Analytics.detect_interval: every frame while a track is new,
-moving or missing, so a track ends only when the detector no longer sees it, as with every-frame detection;
-every lost_track_s / 2 while they all stand still, so a parked car keeps its ID without a detector pass per
-frame), and at least every `keepalive_s` (something that came in unseen is found). On the other frames the
-tracker carries the boxes (tracker.Tracker.carry), as `detect_every` does.
+`MotionGate` turns that into a decision: the detector runs on a frame when something moves where no tracked
+object is moving, as often as the tracker's tracks need (`tracks`, analytics.stage.Analytics.track_needs, a
+core.motion.TrackNeeds), and at least every `keepalive_s` (something that came in unseen is found). The
+tracks need every frame while one is new or missing (a track is confirmed, and ends only when the detector no
+longer sees it, as with every-frame detection); every `moving_interval_s` while they are confirmed and move
+steadily (and sooner when one moves fast: a track may move only part of its size between detections); every
+lost_track_s / 2 while they all stand still, so a parked car keeps its ID without a detector pass per frame.
+Motion inside the (widened) boxes of the tracks is theirs: a person walking through a busy scene is detected
+every `moving_interval_s`, not on every frame her motion shows, a car that has just parked every
+lost_track_s / 2 while the background learns it, and motion anywhere else (somebody coming in) runs the
+detector at once. On the other frames the tracker carries the boxes
+(tracker.Tracker.carry), as `detect_every` does.
 """
 
 from __future__ import annotations
@@ -30,12 +36,13 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from yolovino.inference.core.motion import MotionConfig, MotionSnapshot
+from yolovino.inference.core.motion import MotionConfig, MotionSnapshot, TrackNeeds
 from yolovino.inference.core.results import Frame
 
 Box = tuple[float, float, float, float]  # normalised x0, y0, x1, y1
 _KERNEL = np.ones((3, 3), np.uint8)  # dilation joins the pieces of one moving object into one blob
 _BINOMIAL = np.array([1.0, 2.0, 1.0], np.float32)
+CALIBRATION_FRAMES = 20  # the most frames one calibration lasts (2 s at 10 fps, about a keyframe interval)
 _VIDEO_RANGE = np.clip(np.round((np.arange(256) - 16) * 255.0 / 219.0), 0, 255).astype(np.uint8)
 
 
@@ -62,8 +69,10 @@ class MotionDetector:
         self._shape: tuple[int, int] | None = None  # (h, w) of the frames it was made for
         self._mask: np.ndarray | None = None  # bool, True where motion is ignored
         self._calibrating = True
+        self._calibrated = 0  # frames calibrated on so far (calibration ends after CALIBRATION_FRAMES)
         self._pending: MotionConfig | None = None  # a new config (UI edit), taken on at the next frame
         self.boxes: list[Box] = []  # the last frame's motion regions (normalised)
+        self._moving: np.ndarray | None = None  # the last frame's moving pixels (small frame, 0/255)
         self.changed = 0.0  # share of the small frame that changed on the last frame
 
     def _setup(self, shape: tuple[int, int]) -> None:
@@ -122,9 +131,11 @@ class MotionDetector:
         (then `boxes` holds where).
 
         Calibrating (the first frame of a size, and after a light change): the background snaps to each
-        frame, and every frame counts as motion until two frames in a row agree. A stream joined between
-        keyframes decodes grey garbage for a while, and a running average would take 1/alpha frames to
-        forget it (Frigate calibrates the same way)."""
+        frame, and every frame counts as motion until two frames in a row agree, or for CALIBRATION_FRAMES
+        at most: a stream joined between keyframes decodes grey garbage for a while, and a running average
+        would take 1/alpha frames to forget it (Frigate calibrates the same way); but in a busy scene (a
+        camera joined while people walk, a street) two frames may not agree for minutes, and the gate
+        would run the detector on every one of them."""
         if self._pending is not None:  # swapped in here, on the pipeline's thread, never mid-frame
             self.cfg, self._pending = self._pending, None
             self._shape = None
@@ -139,16 +150,34 @@ class MotionDetector:
         moving = cv2.dilate(moving, _KERNEL, iterations=1)
         sh, sw = moving.shape
         self.changed = cv2.countNonZero(moving) / float(sh * sw)
+        self._moving = moving
         if self.changed > self.cfg.lightning_threshold:  # lights, iris, a moved camera: relearn the scene
             self._calibrating = True
         if self._calibrating:
             self._avg = g.astype(np.float32)
-            self._calibrating = bool(self._regions(moving))
+            self._calibrated += 1
+            self._calibrating = bool(self._regions(moving)) and self._calibrated < CALIBRATION_FRAMES
             self.boxes = full if self._calibrating else []
             return self._calibrating
+        self._calibrated = 0
         cv2.accumulateWeighted(g, self._avg, self.cfg.alpha)
         self.boxes = self._regions(moving)
         return bool(self.boxes)
+
+    def moving_outside(self, boxes: tuple[Box, ...]) -> bool:
+        """Whether the last frame moved anywhere outside `boxes` (normalised xyxy): a blob of at least
+        `contour_area` pixels left once they are blanked out. True while calibrating (everything moves)."""
+        if self._calibrating or self._moving is None:
+            return True
+        if not boxes:
+            return bool(self.boxes)
+        rest = self._moving.copy()
+        sh, sw = rest.shape
+        for x0, y0, x1, y1 in boxes:
+            c0, r0 = max(0, int(x0 * sw)), max(0, int(y0 * sh))
+            c1, r1 = min(sw, int(np.ceil(x1 * sw))), min(sh, int(np.ceil(y1 * sh)))
+            rest[r0:r1, c0:c1] = 0
+        return bool(self._regions(rest))
 
     def _regions(self, moving: np.ndarray) -> list[Box]:
         """The boxes of the moving blobs of at least `contour_area` pixels (normalised)."""
@@ -162,6 +191,9 @@ class MotionDetector:
         return boxes
 
 
+_SLACK = 1e-3  # s: frame times 0.1 apart add up to 0.19999... for two intervals; a gap within 1 ms of one is one
+
+
 class MotionGate:
     """Whether the detector runs on this frame of one source: motion, live tracks, or the keepalive (see the
     module docstring). `decide` runs the motion detector on every frame; `ran` records that the detector
@@ -171,12 +203,12 @@ class MotionGate:
     def __init__(
         self,
         cfg: MotionConfig,
-        tracks: Callable[[], float | None] | None = None,
+        tracks: Callable[[], TrackNeeds | None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.cfg = cfg
         self.detector = MotionDetector(cfg)
-        self.tracks = tracks  # the longest gap between detections the tracks allow (None: no tracks)
+        self.tracks = tracks  # what the source's tracks need (None from it: no tracks)
         self.clock = clock
         self.last_run: float | None = None
         self.frames = self.motion_frames = 0
@@ -194,14 +226,18 @@ class MotionGate:
         self.frames += 1
         moved = self.detector.update(image)
         self.motion_frames += moved
-        if moved or self.last_run is None or not self.gating:
+        if self.last_run is None or not self.gating:
             return True
-        gap = (self.clock() if t is None else t) - self.last_run
+        gap = (self.clock() if t is None else t) - self.last_run + _SLACK
         if gap < 0:  # the stream time went back (a file looped, a camera restarted)
             return True
-        need = self.tracks() if self.tracks is not None else None
-        if need is not None and gap >= need:
+        needs = self.tracks() if self.tracks is not None else None
+        if moved and (needs is None or self.detector.moving_outside(needs.boxes)):
             return True
+        if needs is not None:
+            need = min(needs.interval_s, self.cfg.moving_interval_s) if needs.moving else needs.interval_s
+            if gap >= need:
+                return True
         return gap >= self.cfg.keepalive_s
 
     def ran(self, t: float | None = None) -> None:
@@ -218,4 +254,4 @@ class MotionGate:
         return MotionSnapshot(tuple(d.boxes), d.cfg.mask, d.changed, detected)
 
 
-__all__ = ["MotionConfig", "MotionDetector", "MotionGate", "MotionSnapshot"]
+__all__ = ["MotionConfig", "MotionDetector", "MotionGate", "MotionSnapshot", "TrackNeeds"]

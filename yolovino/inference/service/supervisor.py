@@ -246,7 +246,7 @@ class Supervisor:
         self.analytics.configure(src.id, cfg)
         lane.strided.set_stride(src.id, cfg.detect_every)
         motion = cfg.motion_for(bool(src.live))
-        tracks = functools.partial(self.analytics.detect_interval, src.id)  # how often its tracks need it
+        tracks = functools.partial(self.analytics.track_needs, src.id)  # how often its tracks need it
         lane.strided.set_gate(src.id, None if motion is None else MotionGate(motion, tracks=tracks))
 
     def _start(self, plan: SourcePlan) -> None:
