@@ -170,6 +170,51 @@ def test_motion_of_moving_tracks_runs_the_detector_every_moving_interval_and_mot
     assert sum(slow) == 25, slow
 
 
+def test_track_needs_follow_new_moving_fast_missing_and_still_tracks():
+    """Analytics.track_needs on tracks fed frame by frame: a new track needs every frame; a confirmed one
+    walking 3 px per frame (0.15 of its size per second) may be carried for 0.3 of its size's travel (capped by
+    lost_track_s / 2) and its box, widened and stretched back along its way, is where motion is its own; one
+    five times faster allows 0.3 s; a missing one is moving but explains no motion; one standing still
+    needs lost_track_s / 2."""
+    names = {0: "person"}
+    analytics = Analytics(resolve_classes(parse_analytics({"motion": True}), names))
+    source = FakeSource("hall")
+    t = 0.0
+
+    def feed(*boxes: list[float]) -> None:
+        nonlocal t
+        arr = np.array(boxes, np.float32).reshape(-1, 4)
+        n = len(arr)
+        results = Results(arr, np.full(n, 0.9, np.float32), np.zeros(n, np.int32), names, (400, 800))
+        analytics.process(source, Frame(np.zeros((400, 800, 3), np.uint8), int(t * 10), "hall", t, t), results)
+        t += 0.1
+
+    assert analytics.track_needs("hall") is None  # nothing seen yet
+    early = []
+    for k in range(6):
+        feed([100 + 3 * k, 100, 200 + 3 * k, 300])  # 30 px/s, size 200: 0.3 * 200 / 30 = 2 s, capped at 0.5
+        early.append(analytics.track_needs("hall"))
+    assert TrackNeeds(0.0) in early, early  # new: every frame until confirmed
+    needs = early[-1]
+    assert needs is not None and needs.moving and needs.interval_s == pytest.approx(0.5)
+    ((x0, y0, x1, y1),) = needs.boxes
+    # widened by 0.25 x 200 + 30 px/s x 0.5 s = 65 px, and back along the way it came since it was tracked
+    assert (y0 * 400, x1 * 800, y1 * 400) == pytest.approx((35, 215 + 65, 365), abs=0.5)
+    assert 115 - 65 - 15 <= x0 * 800 <= 115 - 65 - 9, x0 * 800  # its first 1-2 detections were before its ID
+    for k in range(6, 11):
+        feed([100 + 10 * k, 100, 200 + 10 * k, 300])  # 100 px/s: 0.3 * 200 / 100 = 0.6 s; then faster
+    for k in range(11, 14):
+        feed([200 + 20 * (k - 10), 100, 300 + 20 * (k - 10), 300])  # 200 px/s: 0.3 s
+    needs = analytics.track_needs("hall")
+    assert needs is not None and needs.moving and needs.interval_s == pytest.approx(0.3, rel=0.05)
+    feed()  # not seen on this detection
+    assert analytics.track_needs("hall") == TrackNeeds(0.5, True, ())
+    for _ in range(6):
+        feed([260, 100, 360, 300])  # found again, then standing still
+    needs = analytics.track_needs("hall")
+    assert needs is not None and not needs.moving and needs.interval_s == pytest.approx(0.5)
+
+
 def test_a_car_that_parks_keeps_its_id_while_the_detector_skips_most_frames():
     """Gate -> detector -> tracker, on a rendered scene: an empty lot for 1 s, a car drives in for 3 s and
     parks for 30 s. Every frame is detected until its track is confirmed, then every 2nd (moving_interval_s

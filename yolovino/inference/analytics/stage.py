@@ -343,8 +343,11 @@ class Analytics:
 
     def track_needs(self, source_id: str) -> TrackNeeds | None:
         """What this source's tracks ask of the motion gate now (model/motion.py), None without tracks:
-        - every frame (interval 0) while a track is new or missing from the last detection: it is confirmed,
-          and it ends only when the detector no longer sees it, as with every-frame detection;
+        - every frame (interval 0) while a track is new: it is confirmed as with every-frame detection;
+        - a track missing from the last detection (it left, it is hidden, the detector missed it once) counts as
+          moving but explains no motion: wherever something moves the detector runs at once (it is found again
+          under its ID), and while nothing does it runs every moving_interval_s until the track ends (after
+          lost_track_s), not on every frame of that wait;
         - while some confirmed track moves, at most the time it takes the fastest of them (relative to its
           size) to move CARRY_FRACTION of its size, so that the tracker's carried box still overlaps the
           next detection well (the gate caps this at its moving_interval_s);
@@ -363,8 +366,11 @@ class Analytics:
             h, w = state.frame_hw
             boxes, moving = [], False
             for tr in state.tracker.tracks.values():
-                if not tr.confirmed or tr.id not in seen:
+                if not tr.confirmed:
                     return TrackNeeds(0.0)
+                if tr.id not in seen:  # its motion is nobody's: where it shows, the detector runs at once
+                    moving = True
+                    continue
                 x0, y0, x1, y1 = (float(v) for v in tr.box)
                 size = max(x1 - x0, y1 - y0, 1.0)
                 speed = float(np.abs(tr.velocity()).max())  # pixels per second of its fastest edge

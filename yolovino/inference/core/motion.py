@@ -85,8 +85,8 @@ class MotionConfig(BaseModel):
 @dataclass(frozen=True)
 class TrackNeeds:
     """What the live tracks of one source ask of its motion gate (analytics.stage.Analytics.track_needs):
-    `interval_s`, the longest gap between two detections they allow (0: every frame, while a track is new or
-    missing); `moving`, whether some track moves (the gate then caps the gap at its `moving_interval_s`); and
+    `interval_s`, the longest gap between two detections they allow (0: every frame, while a track is new);
+    `moving`, whether some track moves or is missing (the gate then caps the gap at its `moving_interval_s`); and
     `boxes`, where the tracks are (normalised xyxy, widened by how far they may have gone since): motion
     inside them is theirs and does not by itself call for a detection, motion anywhere else does."""
 

@@ -17,9 +17,9 @@ comparison, so nothing there ever moves.
 `MotionGate` turns that into a decision: the detector runs on a frame when something moves where no tracked
 object is moving, as often as the tracker's tracks need (`tracks`, analytics.stage.Analytics.track_needs, a
 core.motion.TrackNeeds), and at least every `keepalive_s` (something that came in unseen is found). The
-tracks need every frame while one is new or missing (a track is confirmed, and ends only when the detector no
-longer sees it, as with every-frame detection); every `moving_interval_s` while they are confirmed and move
-steadily (and sooner when one moves fast: a track may move only part of its size between detections); every
+tracks need every frame while one is new (it is confirmed as with every-frame detection); every
+`moving_interval_s` while they are confirmed and move steadily (and sooner when one moves fast: a track may move
+only part of its size between detections) or one is missing (motion anywhere finds it again at once); every
 lost_track_s / 2 while they all stand still, so a parked car keeps its ID without a detector pass per frame.
 Motion inside the (widened) boxes of the tracks is theirs: a person walking through a busy scene is detected
 every `moving_interval_s`, not on every frame her motion shows, a car that has just parked every
