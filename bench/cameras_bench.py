@@ -122,17 +122,25 @@ def run(model: YoloModel, urls: list[str], mode: str, seconds: float, warmup: fl
                 t_measure, cpu0 = now, time.process_time()
             lat.append(fr.latency_ms)
             if now - t_measure >= seconds:
-                t_end = now
+                # the window's counts are taken here: leaving the loop closes the pipeline, which stops the
+                # sources one by one while the others still receive frames that nobody takes any more
+                # (counted as dropped), and spends CPU on the shutdown
+                t_end, cpu = now, time.process_time() - cpu0
+                end = {s.id: (s.stats.frames_read, s.stats.frames_dropped) for s in sources}
+                ran1 = {k: list(v) for k, v in eng.per_source.items()}
                 stop.set()
                 break
-    cpu = time.process_time() - cpu0
-    read = sum(s.stats.frames_read - start.get(s.id, (0, 0))[0] for s in sources)
-    dropped = sum(s.stats.frames_dropped - start.get(s.id, (0, 0))[1] for s in sources)
+    else:
+        cpu = time.process_time() - cpu0
+        end = {s.id: (s.stats.frames_read, s.stats.frames_dropped) for s in sources}
+        ran1 = {k: list(v) for k, v in eng.per_source.items()}
+    read = sum(end[s.id][0] - start.get(s.id, (0, 0))[0] for s in sources)
+    dropped = sum(end[s.id][1] - start.get(s.id, (0, 0))[1] for s in sources)
     share = {}
     for kind, ids in (("busy", [s.id for s, u in zip(sources, urls) if u == urls[0]]), ("idle", None)):
         ids = ids if ids is not None else [s.id for s, u in zip(sources, urls) if u != urls[0]]
-        ran = sum(eng.per_source.get(i, [0, 0])[0] - ran0.get(i, [0, 0])[0] for i in ids)
-        total = sum(eng.per_source.get(i, [0, 0])[1] - ran0.get(i, [0, 0])[1] for i in ids)
+        ran = sum(ran1.get(i, [0, 0])[0] - ran0.get(i, [0, 0])[0] for i in ids)
+        total = sum(ran1.get(i, [0, 0])[1] - ran0.get(i, [0, 0])[1] for i in ids)
         share[kind] = ran / total if total else float("nan")
     pipe.close()
     engine.close()

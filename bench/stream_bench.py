@@ -51,7 +51,6 @@ def run_pipeline(
     per_source = {s.id: 0 for s in sources}
     t_measure: float | None = None  # warm-up ends `warmup` s after every source has delivered a frame
     read0: dict[str, tuple[int, int]] = {}
-    t_end = None
     for fr in pipe.run(stop):
         now = time.monotonic()
         if t_measure is None and all(s.stats.frames_read for s in sources):
@@ -63,13 +62,15 @@ def run_pipeline(
             lat.append(fr.latency_ms)
             per_source[fr.source_id] += 1
         if read0 and t_measure is not None and now - t_measure >= seconds:
-            t_end = now
+            # counted here: leaving the loop closes the pipeline, whose sources stop one by one while the
+            # others still receive frames that nobody takes (they would count as dropped)
+            t_end, read1 = now, {s.id: (s.stats.frames_read, s.stats.frames_dropped) for s in sources}
             stop.set()
             break
-    # a file source may end before the window does
-    t_end = t_end or time.monotonic()
-    read = sum(s.stats.frames_read - read0.get(s.id, (0, 0))[0] for s in sources)
-    dropped = sum(s.stats.frames_dropped - read0.get(s.id, (0, 0))[1] for s in sources)
+    else:  # a file source may end before the window does
+        t_end, read1 = time.monotonic(), {s.id: (s.stats.frames_read, s.stats.frames_dropped) for s in sources}
+    read = sum(read1[s.id][0] - read0.get(s.id, (0, 0))[0] for s in sources)
+    dropped = sum(read1[s.id][1] - read0.get(s.id, (0, 0))[1] for s in sources)
     pipe.close()
     span = max(t_end - (t_measure or t_end), 1e-6)
     out = {
