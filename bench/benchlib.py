@@ -59,6 +59,11 @@ def video_only(clip: Path, folder: Path) -> Path:
 from yolovino.inference.core.fileio import write_json  # noqa: E402  (results JSON, atomic: a killed run leaves the old one)
 
 
+def source_counts(sources) -> dict[str, tuple[int, int]]:
+    """Frames read and dropped (keep-latest) so far, per source id: a measured window's start and end."""
+    return {s.id: (s.stats.frames_read, s.stats.frames_dropped) for s in sources}
+
+
 def _assets() -> Path:
     from yolovino.common.paths import assets_root
 

@@ -46,6 +46,7 @@ from bench.benchlib import (
     default_model,
     machine_info,
     machine_line,
+    source_counts,
     video_only,
     write_json,
 )
@@ -111,29 +112,27 @@ def run(model: YoloModel, urls: list[str], mode: str, seconds: float, warmup: fl
     start: dict[str, tuple[int, int]] = {}
     cpu0 = 0.0
     ran0: dict[str, list[int]] = {}
-    for fr in pipe.run(stop):
+    # the window's counts are taken after the loop with the generator still open: closing it closes the
+    # pipeline, which stops the sources one by one while the others still receive frames that nobody takes
+    # any more (they would count as dropped) and spends CPU on the shutdown
+    results = pipe.run(stop)
+    for fr in results:
         now = time.monotonic()
         if t_measure is None and all(s.stats.frames_read for s in sources):
             t_measure = now + warmup
         if t_measure is not None and now >= t_measure:
             if not start:
-                start = {s.id: (s.stats.frames_read, s.stats.frames_dropped) for s in sources}
+                start = source_counts(sources)
                 ran0 = {k: list(v) for k, v in eng.per_source.items()}
                 t_measure, cpu0 = now, time.process_time()
             lat.append(fr.latency_ms)
             if now - t_measure >= seconds:
-                # the window's counts are taken here: leaving the loop closes the pipeline, which stops the
-                # sources one by one while the others still receive frames that nobody takes any more
-                # (counted as dropped), and spends CPU on the shutdown
-                t_end, cpu = now, time.process_time() - cpu0
-                end = {s.id: (s.stats.frames_read, s.stats.frames_dropped) for s in sources}
-                ran1 = {k: list(v) for k, v in eng.per_source.items()}
+                t_end = now
                 stop.set()
                 break
-    else:
-        cpu = time.process_time() - cpu0
-        end = {s.id: (s.stats.frames_read, s.stats.frames_dropped) for s in sources}
-        ran1 = {k: list(v) for k, v in eng.per_source.items()}
+    cpu = time.process_time() - cpu0
+    end, ran1 = source_counts(sources), {k: list(v) for k, v in eng.per_source.items()}
+    results.close()
     read = sum(end[s.id][0] - start.get(s.id, (0, 0))[0] for s in sources)
     dropped = sum(end[s.id][1] - start.get(s.id, (0, 0))[1] for s in sources)
     share = {}

@@ -31,7 +31,7 @@ from typing import Any
 import av
 import numpy as np
 
-from bench.benchlib import REPO, RtspServer, default_clip, default_model, video_only, write_json
+from bench.benchlib import REPO, RtspServer, default_clip, default_model, source_counts, video_only, write_json
 from bench.pipeline_bench import ceiling, decode
 from yolovino.inference import AsyncEngine, InferenceConfig, YoloModel
 from yolovino.inference.draw.annotate import Annotator
@@ -51,24 +51,28 @@ def run_pipeline(
     per_source = {s.id: 0 for s in sources}
     t_measure: float | None = None  # warm-up ends `warmup` s after every source has delivered a frame
     read0: dict[str, tuple[int, int]] = {}
-    for fr in pipe.run(stop):
+    t_end: float | None = None
+    # counted after the loop with the generator still open: closing it closes the pipeline, whose sources
+    # stop one by one while the others still receive frames that nobody takes (they would count as dropped)
+    results = pipe.run(stop)
+    for fr in results:
         now = time.monotonic()
         if t_measure is None and all(s.stats.frames_read for s in sources):
             t_measure = now + warmup
         if t_measure is not None and now >= t_measure:
             if not read0:  # first frame of the measured window
-                read0 = {s.id: (s.stats.frames_read, s.stats.frames_dropped) for s in sources}
+                read0 = source_counts(sources)
                 t_measure = now
             lat.append(fr.latency_ms)
             per_source[fr.source_id] += 1
         if read0 and t_measure is not None and now - t_measure >= seconds:
-            # counted here: leaving the loop closes the pipeline, whose sources stop one by one while the
-            # others still receive frames that nobody takes (they would count as dropped)
-            t_end, read1 = now, {s.id: (s.stats.frames_read, s.stats.frames_dropped) for s in sources}
+            t_end = now
             stop.set()
             break
-    else:  # a file source may end before the window does
-        t_end, read1 = time.monotonic(), {s.id: (s.stats.frames_read, s.stats.frames_dropped) for s in sources}
+    # a file source may end before the window does
+    t_end = t_end or time.monotonic()
+    read1 = source_counts(sources)
+    results.close()
     read = sum(read1[s.id][0] - read0.get(s.id, (0, 0))[0] for s in sources)
     dropped = sum(read1[s.id][1] - read0.get(s.id, (0, 0))[1] for s in sources)
     pipe.close()
