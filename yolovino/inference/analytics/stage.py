@@ -379,13 +379,17 @@ class Analytics:
                     interval = min(interval, CARRY_FRACTION * size / speed)
                     pad += speed * LAG_S
                     moving = True
-                # and the way it came over the last SWEPT_S: the background still holds its ghost there
+                # and the way it came over the last SWEPT_S: the background still holds its ghost there (the
+                # centres are in time order, a jump back in time resets the tracker: newest first, stop at
+                # the first one older, not all 64 of every track on every frame)
                 cx, cy = (x0 + x1) * 0.5, (y0 + y1) * 0.5
                 dx0 = dy0 = dx1 = dy1 = 0.0
-                for ct, px, py in tr.motion.centres:
-                    if ct >= tr.last_t - SWEPT_S:
-                        dx0, dx1 = min(dx0, px - cx), max(dx1, px - cx)
-                        dy0, dy1 = min(dy0, py - cy), max(dy1, py - cy)
+                since = tr.last_t - SWEPT_S
+                for ct, px, py in reversed(tr.motion.centres):
+                    if ct < since:
+                        break
+                    dx0, dx1 = min(dx0, px - cx), max(dx1, px - cx)
+                    dy0, dy1 = min(dy0, py - cy), max(dy1, py - cy)
                 box = (x0 + dx0 - pad) / w, (y0 + dy0 - pad) / h, (x1 + dx1 + pad) / w, (y1 + dy1 + pad) / h
                 boxes.append(box)
             return TrackNeeds(interval, moving, tuple(boxes))
